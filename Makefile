@@ -1,0 +1,100 @@
+# iot-kernel: a Jupyter kernel for MicroPython boards, in Go.
+#
+#   make demo   build, set up, and run notebooks/demo.ipynb on a test board
+#               (or on hardware: make demo BOARD=/dev/ttyUSB0)
+#   make test   everything CI checks
+#   make bench  speed and memory, as ratios against peers measured in the same run
+
+GO       ?= go
+PYTHON   ?= python3
+VENV     ?= .venv
+VPY      := $(VENV)/bin/python
+DEBPY    ?= /usr/bin/python3
+STATICCHECK_VERSION := v0.8.2
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -s -w -X main.version=$(VERSION)
+BOARD    ?=
+
+GO_SOURCES := $(shell find . -name '*.go' -not -path './node_modules/*' -not -path './.venv/*') go.mod go.sum
+
+export CGO_ENABLED = 0
+
+.PHONY: all build install demo test test-go test-lint test-protocol test-protocol-debian \
+        test-notebooks test-browser bench venv node clean
+
+all: build
+
+## Build ---------------------------------------------------------------------
+
+build: bin/iot-kernel bin/testboard
+
+bin/iot-kernel: $(GO_SOURCES)
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $@ ./cmd/kernel
+
+bin/testboard: $(GO_SOURCES)
+	$(GO) build -trimpath -o $@ ./cmd/testboard
+
+bin/staticcheck:
+	GOBIN=$(CURDIR)/bin $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+install: bin/iot-kernel
+	bin/iot-kernel install --user
+
+## Environments ---------------------------------------------------------------
+
+# The project venv holds the Jupyter clients the tests and the demo use,
+# pinned in requirements.txt.
+venv: $(VENV)/.installed
+$(VENV)/.installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VPY) -m pip install -q --disable-pip-version-check -r requirements.txt
+	touch $@
+
+# node_modules: the MicroPython WebAssembly test board and playwright-core,
+# exactly as package-lock.json pins them.
+node: node_modules/.installed
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+## Demo ------------------------------------------------------------------------
+
+demo: build venv node
+	$(VPY) scripts/demo.py --kernel bin/iot-kernel --testboard bin/testboard \
+		--notebook notebooks/demo.ipynb $(if $(BOARD),--board $(BOARD))
+
+## Tests -----------------------------------------------------------------------
+
+test: test-lint test-go test-protocol test-protocol-debian test-notebooks test-browser
+
+test-lint: bin/staticcheck
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	bin/staticcheck ./...
+
+test-go: node
+	$(GO) test -count=1 -timeout 20m ./...
+
+test-protocol: build venv
+	IOT_KERNEL_BIN=$(CURDIR)/bin/iot-kernel $(VPY) -m pytest -q -p no:cacheprovider tests/protocol
+
+# The same conformance tests against Debian's older jupyter_client 7.4 stack.
+test-protocol-debian: build
+	IOT_KERNEL_BIN=$(CURDIR)/bin/iot-kernel $(DEBPY) -m pytest -q -p no:cacheprovider tests/protocol
+
+test-notebooks: build venv node
+	IOT_KERNEL_BIN=$(CURDIR)/bin/iot-kernel IOT_TESTBOARD_BIN=$(CURDIR)/bin/testboard \
+		$(VPY) -m pytest -q -p no:cacheprovider tests/notebooks
+
+test-browser: build venv node
+	IOT_KERNEL_BIN=$(CURDIR)/bin/iot-kernel IOT_TESTBOARD_BIN=$(CURDIR)/bin/testboard \
+		VENV=$(CURDIR)/$(VENV) node --test tests/browser/
+
+## Benchmarks ------------------------------------------------------------------
+
+bench: build venv node
+	IOT_KERNEL_BIN=$(CURDIR)/bin/iot-kernel $(VPY) bench/kernel_bench.py
+	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 20m ./transport/
+
+clean:
+	rm -rf bin

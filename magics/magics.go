@@ -1,0 +1,251 @@
+// Package magics holds the notebook's magic commands (%connect, %cp,
+// %%host, ...). Each magic declares its flags on its own flag.FlagSet, so
+// its -h text is generated from the flags it really takes and cannot drift.
+// Magics act on boards through transport and report through the kernel's
+// Output interface; the session that owns the boards is supplied by the
+// caller through Env.
+package magics
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/kballard/go-shellquote"
+)
+
+// Kind says whether a magic is written %name (line) or %%name (cell).
+type Kind int
+
+// The kinds of magic.
+const (
+	Line Kind = 1 << iota // %name args
+	Cell                  // %%name args, taking the rest of the cell as body
+)
+
+// Runner runs one parsed invocation. args are the positional arguments left
+// after the flags; body is the cell body for cell magics ("" for line ones).
+type Runner func(ctx context.Context, env *Env, args []string, body string) error
+
+// Magic describes one magic command.
+type Magic struct {
+	Name    string // without % signs
+	Kind    Kind   // Line, Cell or Line|Cell
+	Args    string // synopsis of the positional arguments, e.g. "SRC... DST"
+	Summary string // one line, shown by -h and %lsmagic
+	// Setup declares the magic's flags on fs and returns the function that
+	// runs it; it is called afresh for every invocation, so flag values never
+	// leak from one call to the next.
+	Setup func(fs *flag.FlagSet) Runner
+}
+
+// UsageError reports a magic invoked wrongly (bad flag, missing argument).
+// Its text ends with the magic's usage line.
+type UsageError struct {
+	Magic string
+	Msg   string
+	Usage string
+}
+
+func (e *UsageError) Error() string {
+	return fmt.Sprintf("%%%s: %s\n%s", e.Magic, e.Msg, e.Usage)
+}
+
+// Usagef returns a UsageError for magic m; runners use it for argument
+// errors that flag parsing cannot catch (a missing positional argument).
+func Usagef(m *Magic, format string, a ...any) error {
+	return &UsageError{Magic: m.Name, Msg: fmt.Sprintf(format, a...), Usage: m.synopsis()}
+}
+
+// ErrUnknownMagic is wrapped by the error for a magic that does not exist.
+var ErrUnknownMagic = errors.New("unknown magic")
+
+// Registry is a set of magics looked up by name.
+type Registry struct {
+	magics map[string]*Magic
+}
+
+// NewRegistry returns a registry holding ms. Registering two magics of the
+// same name and kind is a programming error and panics at start-up.
+func NewRegistry(ms ...*Magic) *Registry {
+	r := &Registry{magics: make(map[string]*Magic, len(ms))}
+	for _, m := range ms {
+		r.Add(m)
+	}
+	return r
+}
+
+// Add registers m. It panics on a duplicate name, which can only come from
+// the program's own tables.
+func (r *Registry) Add(m *Magic) {
+	if _, dup := r.magics[m.Name]; dup {
+		panic("magics: duplicate magic " + m.Name)
+	}
+	r.magics[m.Name] = m
+}
+
+// Lookup finds the magic called name that can be used as kind.
+func (r *Registry) Lookup(name string, kind Kind) (*Magic, bool) {
+	m, ok := r.magics[name]
+	if !ok || m.Kind&kind == 0 {
+		return nil, false
+	}
+	return m, true
+}
+
+// List returns the magics sorted by name.
+func (r *Registry) List() []*Magic {
+	out := make([]*Magic, 0, len(r.magics))
+	for _, m := range r.magics {
+		out = append(out, m)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Run parses and runs one magic invocation. line is what follows the % or
+// %% sign ("cp -r src :dst"); body is the cell body for cell magics. With
+// -h or --help, it writes the magic's help to env's stdout and returns nil.
+func (r *Registry) Run(ctx context.Context, env *Env, line string, kind Kind, body string) error {
+	name, rest, _ := strings.Cut(strings.TrimSpace(line), " ")
+	m, ok := r.Lookup(name, kind)
+	if !ok {
+		return r.unknown(name, kind)
+	}
+	words, err := shellquote.Split(rest)
+	if err != nil {
+		return &UsageError{Magic: name, Msg: "cannot split arguments: " + err.Error(), Usage: m.synopsis()}
+	}
+	fs := flag.NewFlagSet(m.prefix(), flag.ContinueOnError)
+	var discard bytes.Buffer
+	fs.SetOutput(&discard) // errors are returned, help is printed below
+	run := m.Setup(fs)
+	if err := fs.Parse(words); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			env.Out.Stream("stdout", m.Help())
+			return nil
+		}
+		return &UsageError{Magic: name, Msg: err.Error(), Usage: m.synopsis()}
+	}
+	return run(ctx, env, fs.Args(), body)
+}
+
+// Help returns the magic's help text, generated from its flag set.
+func (m *Magic) Help() string {
+	var b strings.Builder
+	b.WriteString(m.synopsis())
+	b.WriteString("\n\n")
+	b.WriteString(m.Summary)
+	b.WriteString("\n")
+	fs := flag.NewFlagSet(m.prefix(), flag.ContinueOnError)
+	m.Setup(fs)
+	hasFlags := false
+	fs.VisitAll(func(*flag.Flag) { hasFlags = true })
+	if hasFlags {
+		b.WriteString("\nOptions:\n")
+		fs.SetOutput(&b)
+		fs.PrintDefaults()
+	}
+	return b.String()
+}
+
+func (m *Magic) prefix() string {
+	if m.Kind&Line != 0 {
+		return "%" + m.Name
+	}
+	return "%%" + m.Name
+}
+
+func (m *Magic) synopsis() string {
+	fs := flag.NewFlagSet(m.prefix(), flag.ContinueOnError)
+	m.Setup(fs)
+	var flags []string
+	fs.VisitAll(func(f *flag.Flag) {
+		dash := "-"
+		if len(f.Name) > 1 {
+			dash = "--"
+		}
+		name, _ := flag.UnquoteUsage(f)
+		if name == "" {
+			flags = append(flags, "["+dash+f.Name+"]")
+		} else {
+			flags = append(flags, "["+dash+f.Name+" "+name+"]")
+		}
+	})
+	parts := append([]string{"Usage: " + m.prefix()}, flags...)
+	if m.Args != "" {
+		parts = append(parts, m.Args)
+	}
+	return strings.Join(parts, " ")
+}
+
+// unknown builds the error for a magic that does not exist, naming the
+// closest existing ones so a typo is easy to fix.
+func (r *Registry) unknown(name string, kind Kind) error {
+	sign := "%"
+	if kind == Cell {
+		sign = "%%"
+	}
+	close := r.Closest(name, 3)
+	if len(close) == 0 {
+		return fmt.Errorf("%w %s%s (see %%lsmagic)", ErrUnknownMagic, sign, name)
+	}
+	for i, c := range close {
+		close[i] = r.magics[c].prefix()
+	}
+	return fmt.Errorf("%w %s%s; did you mean %s?", ErrUnknownMagic, sign, name, strings.Join(close, ", "))
+}
+
+// Closest returns up to n magic names nearest to name by edit distance,
+// nearest first, leaving out those too far to be a typo.
+func (r *Registry) Closest(name string, n int) []string {
+	type cand struct {
+		name string
+		d    int
+	}
+	var cs []cand
+	for k := range r.magics {
+		d := editDistance(name, k)
+		limit := max(2, len(name)/2)
+		if d <= limit || strings.HasPrefix(k, name) && name != "" {
+			cs = append(cs, cand{k, d})
+		}
+	}
+	sort.Slice(cs, func(i, j int) bool {
+		if cs[i].d != cs[j].d {
+			return cs[i].d < cs[j].d
+		}
+		return cs[i].name < cs[j].name
+	})
+	out := make([]string, 0, n)
+	for i := 0; i < len(cs) && i < n; i++ {
+		out = append(out, cs[i].name)
+	}
+	return out
+}
+
+// editDistance is the Levenshtein distance between a and b.
+func editDistance(a, b string) int {
+	ra, rb := []rune(a), []rune(b)
+	prev := make([]int, len(rb)+1)
+	cur := make([]int, len(rb)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(ra); i++ {
+		cur[0] = i
+		for j := 1; j <= len(rb); j++ {
+			cost := 1
+			if ra[i-1] == rb[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(rb)]
+}

@@ -1,0 +1,140 @@
+"""Shared set-up for the demo and the notebook tests: a test board, a
+kernelspec in a private Jupyter path, a devices file naming the board.
+
+Everything started here is stopped by the context managers, with bounded
+waits, so nothing outlives the run.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import pathlib
+import selectors
+import subprocess
+import tempfile
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+class TestBoard:
+    """A board started by `testboard`: its device path and optional URLs."""
+
+    def __init__(self, proc: subprocess.Popen, lines: list[str]):
+        self.proc = proc
+        self.path = lines[0]
+        self.url = lines[1] if len(lines) > 1 else lines[0]
+
+    def stop(self, timeout: float = 10) -> None:
+        if self.proc.poll() is None:
+            with contextlib.suppress(Exception):
+                self.proc.stdin.close()  # testboard stops at EOF on stdin
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout)
+
+
+def _read_lines(proc: subprocess.Popen, n: int, timeout: float) -> list[str]:
+    """Read n lines of proc's stdout within timeout, or raise."""
+    sel = selectors.DefaultSelector()
+    sel.register(proc.stdout, selectors.EVENT_READ)
+    deadline = time.monotonic() + timeout
+    buf, lines = b"", []
+    fd = proc.stdout.fileno()
+    while len(lines) < n:
+        left = deadline - time.monotonic()
+        if left <= 0 or not sel.select(left):
+            raise TimeoutError(f"testboard printed {lines!r} within {timeout}s, wanted {n} lines")
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            raise RuntimeError(f"testboard exited ({proc.wait(5)}) after printing {lines!r}")
+        buf += chunk
+        while b"\n" in buf and len(lines) < n:
+            line, buf = buf.split(b"\n", 1)
+            lines.append(line.decode().strip())
+    return lines
+
+
+@contextlib.contextmanager
+def testboard(binary: str, kind: str = "microbit", webrepl: str | None = None,
+              rfc2217: bool = False, timeout: float = 60):
+    """Start a test board; yields a TestBoard. webrepl is a password."""
+    args = [binary, "-kind", kind]
+    if webrepl is not None:
+        args += ["-webrepl", webrepl]
+    if rfc2217:
+        args += ["-rfc2217"]
+    proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=ROOT)
+    board = None
+    try:
+        lines = _read_lines(proc, 2 if (webrepl is not None or rfc2217) else 1, timeout)
+        board = TestBoard(proc, lines)
+        yield board
+    finally:
+        if board is None:
+            board = TestBoard.__new__(TestBoard)
+            board.proc = proc
+        board.stop()
+
+
+@contextlib.contextmanager
+def jupyter_env(kernel_bin: str, devices: dict[str, dict] | None = None):
+    """Install the kernelspec into a private Jupyter path and write a devices
+    file; yields the environment to run clients with (also applied to
+    os.environ for in-process clients, and restored afterwards)."""
+    with tempfile.TemporaryDirectory(prefix="iot-kernel-") as tmp:
+        tmp = pathlib.Path(tmp)
+        data = tmp / "jupyter"
+        env = {
+            "JUPYTER_PATH": str(data),
+            "JUPYTER_DATA_DIR": str(data),
+            "JUPYTER_CONFIG_DIR": str(tmp / "config"),
+            "JUPYTER_RUNTIME_DIR": str(tmp / "runtime"),
+            "IOT_DEVICES": str(tmp / "devices.yaml"),
+            "IOT_STATE_DIR": str(tmp / "state"),
+        }
+        full = dict(os.environ, **env)
+        subprocess.run([kernel_bin, "install", "--user"], env=full, check=True,
+                       stdout=subprocess.DEVNULL, timeout=30)
+        lines = []
+        for name, entry in (devices or {}).items():
+            lines.append(f"{name}:")
+            for k, v in entry.items():
+                lines.append(f"  {k}: {v!r}" if isinstance(v, str) else f"  {k}: {v}")
+        (tmp / "devices.yaml").write_text("\n".join(lines) + "\n")
+        saved = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
+        try:
+            yield full
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+
+
+def execute_notebook(path: pathlib.Path, timeout: int = 60, allow_errors: bool = False):
+    """Execute a notebook with nbclient in a fresh iot-kernel; returns it."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(nb, timeout=timeout, kernel_name="iot-micropython",
+                            allow_errors=allow_errors, resources={"metadata": {"path": str(path.parent)}})
+    client.execute()
+    return nb
+
+
+def text_of(output: dict) -> str:
+    """The plain text an output shows a reader."""
+    kind = output.get("output_type")
+    if kind == "stream":
+        return output.get("text", "")
+    if kind in ("execute_result", "display_data"):
+        return output.get("data", {}).get("text/plain", "")
+    if kind == "error":
+        return "\n".join(output.get("traceback", [])) or f"{output['ename']}: {output['evalue']}"
+    return ""

@@ -1,0 +1,87 @@
+// Package transport is everything between the kernel and a MicroPython
+// board: the raw REPL engine over any io.ReadWriteCloser, the links that
+// carry it (serial, WebREPL, RFC 2217) and file operations built on exec.
+// It knows nothing of Jupyter.
+package transport
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"time"
+)
+
+// BoardError is an exception raised by code running on the board.
+type BoardError struct {
+	Name      string   // e.g. "ZeroDivisionError"
+	Value     string   // the message after "Name: "
+	Traceback []string // the traceback lines as the board printed them
+}
+
+func (e *BoardError) Error() string {
+	if e.Value == "" {
+		return e.Name
+	}
+	return e.Name + ": " + e.Value
+}
+
+// ErrLinkLost reports that the link to the board dropped (unplugged, reset,
+// closed pty). The next operation reopens the link.
+var ErrLinkLost = errors.New("link to the board lost")
+
+// ErrNoResponse reports that the board stopped answering within the bound.
+var ErrNoResponse = errors.New("board not responding")
+
+// FileInfo describes a file or directory on the board.
+type FileInfo struct {
+	Name  string // base name
+	Path  string // full board path
+	Size  int64
+	IsDir bool
+}
+
+// Progress is told how many bytes of a transfer are done, out of total.
+type Progress func(done, total int64)
+
+// InputFunc answers the board's input(prompt): it returns the line typed,
+// without the newline.
+type InputFunc func(prompt string) (string, error)
+
+// ExecOptions tune one Exec.
+type ExecOptions struct {
+	// Stdout receives the board's output as it arrives, never splitting a
+	// UTF-8 character. Nil discards it.
+	Stdout io.Writer
+	// Input, when set, answers input() calls on the board. When nil, input()
+	// on the board raises an error instead of hanging.
+	Input InputFunc
+}
+
+// Options configure how a board is opened.
+type Options struct {
+	// Password for WebREPL.
+	Password string
+	// Baud rate for serial links; 0 means 115200.
+	Baud int
+	// HardReset pulses DTR/RTS on open (serial only); off by default since
+	// it resets ESP32 boards.
+	HardReset bool
+	// Timeout bounds each wait for the board (enter raw REPL, a reply); 0
+	// means a default of a few seconds.
+	Timeout time.Duration
+}
+
+// Dialer opens the byte stream to a board. Engines call it again to
+// reconnect after the link drops.
+type Dialer func() (io.ReadWriteCloser, error)
+
+// LinkError wraps a failure of the link with the URL it was for.
+type LinkError struct {
+	URL string
+	Err error
+}
+
+func (e *LinkError) Error() string { return fmt.Sprintf("%s: %v", e.URL, e.Err) }
+
+// Unwrap gives the underlying error.
+func (e *LinkError) Unwrap() error { return e.Err }
