@@ -1,0 +1,309 @@
+package kernel
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/go-zeromq/zmq4"
+)
+
+// blockingInterp runs cells that wait for their ctx to end and records
+// its cause.
+func blockingInterp(started chan<- struct{}, causes *recorder[error]) *fakeInterp {
+	return &fakeInterp{exec: func(ctx context.Context, req ExecuteRequest, out Output) (Result, error) {
+		out.Stream("stdout", "running\n")
+		started <- struct{}{}
+		<-ctx.Done()
+		causes.add(context.Cause(ctx))
+		return Result{}, context.Cause(ctx)
+	}}
+}
+
+func TestInterrupt(t *testing.T) {
+	for _, via := range []string{"interrupt_request", "Server.Interrupt"} {
+		t.Run(via, func(t *testing.T) {
+			started := make(chan struct{}, 1)
+			var causes recorder[error]
+			ts := startServer(t, blockingInterp(started, &causes), nil, nil)
+			c := newClient(t, ts.ConnectionInfo())
+			ctx := testCtx(t)
+			c.waitReady(ctx)
+
+			id := c.send(c.shell, msgExecuteRequest, map[string]any{"code": "while True: pass"})
+			select {
+			case <-started:
+			case <-ctx.Done():
+				t.Fatal("cell did not start")
+			}
+			if via == "Server.Interrupt" {
+				ts.Interrupt()
+			} else {
+				iid := c.send(c.control, msgInterruptRequest, struct{}{})
+				rep := c.recv(ctx, c.controlIn, iid)
+				if rep.Header.MsgType != msgInterruptReply || content[interruptReply](t, rep).Status != "ok" {
+					t.Errorf("interrupt reply: %s %s", rep.Header.MsgType, rep.Content)
+				}
+			}
+			r := content[executeReplyError](t, c.recv(ctx, c.shellIn, id))
+			if r.Status != "error" || r.Ename != "KeyboardInterrupt" {
+				t.Errorf("interrupted cell reply = %+v", r)
+			}
+			if got := causes.get(); len(got) != 1 || !errors.Is(got[0], ErrInterrupted) {
+				t.Errorf("cell ctx cause = %v, want ErrInterrupted", got)
+			}
+			// The kernel goes on serving.
+			kid := c.send(c.shell, msgKernelInfoRequest, struct{}{})
+			c.recv(ctx, c.shellIn, kid)
+		})
+	}
+}
+
+func TestShutdown(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		restart bool
+		onShell bool
+		running bool
+	}{
+		{"control", false, false, false},
+		{"control restart", true, false, false},
+		{"shell", false, true, false},
+		{"while a cell runs", false, false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			started := make(chan struct{}, 1)
+			var causes recorder[error]
+			fi := blockingInterp(started, &causes)
+			ts := startServer(t, fi, nil, nil)
+			c := newClient(t, ts.ConnectionInfo())
+			ctx := testCtx(t)
+			c.waitReady(ctx)
+			if tc.running {
+				c.send(c.shell, msgExecuteRequest, map[string]any{"code": "while True: pass"})
+				<-started
+			}
+
+			sock, ch := c.control, c.controlIn
+			if tc.onShell {
+				sock, ch = c.shell, c.shellIn
+			}
+			id := c.send(sock, msgShutdownRequest, map[string]any{"restart": tc.restart})
+			rep := c.recv(ctx, ch, id)
+			if r := content[shutdownReply](t, rep); rep.Header.MsgType != msgShutdownReply || r.Status != "ok" || r.Restart != tc.restart {
+				t.Errorf("shutdown reply %s %+v", rep.Header.MsgType, r)
+			}
+			// The protocol asks for prompt exit; 1 s is the contract,
+			// the bound here leaves room for a loaded machine.
+			select {
+			case err := <-ts.done:
+				if err != nil {
+					t.Errorf("Serve returned %v, want nil", err)
+				}
+				ts.done <- err // for the cleanup
+			case <-time.After(2 * time.Second):
+				t.Fatal("Serve did not return after shutdown_request")
+			}
+			if ts.Restart() != tc.restart || fi.shutdowns.Load() != 1 || fi.restart.Load() != tc.restart {
+				t.Errorf("Restart()=%v, Interpreter.Shutdown calls=%d restart=%v", ts.Restart(), fi.shutdowns.Load(), fi.restart.Load())
+			}
+			if tc.running {
+				if got := causes.get(); len(got) != 1 || !errors.Is(got[0], ErrShutdown) {
+					t.Errorf("running cell's cause = %v, want ErrShutdown", got)
+				}
+			}
+		})
+	}
+}
+
+func TestMalformedMessagesDropped(t *testing.T) {
+	fi := &fakeInterp{}
+	ts := startServer(t, fi, nil, nil)
+	c := newClient(t, ts.ConnectionInfo())
+	ctx := testCtx(t)
+	c.waitReady(ctx)
+
+	wrong := *c
+	wrong.sign, _ = newSigner("hmac-sha256", "not-the-key")
+	badSig := wrong.send(c.shell, msgExecuteRequest, map[string]any{"code": "x"})
+
+	_, good := c.build(msgExecuteRequest, map[string]any{"code": "x"})
+	bad := [][][]byte{
+		{[]byte("no delimiter at all")},
+		good[:4], // too few frames
+		append(append([][]byte{}, good[:2]...), []byte("{not json"), good[3], good[4], good[5]),
+		{delimiter, []byte(""), []byte("{}"), []byte("{}"), []byte("{}"), []byte("{}")}, // unsigned, no msg_type
+	}
+	for _, f := range bad {
+		if err := c.shell.Send(zmq4.NewMsgFrom(f...)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	id := c.send(c.shell, msgKernelInfoRequest, struct{}{})
+	select {
+	case m := <-c.shellIn:
+		if parentID(m) != id {
+			t.Fatalf("first reply is to %s (%s), want the kernel_info_request", parentID(m), m.Header.MsgType)
+		}
+	case <-ctx.Done():
+		t.Fatal("no reply after malformed messages")
+	}
+	for _, m := range c.outputs(ctx, id) {
+		if parentID(m) == badSig {
+			t.Errorf("badly signed request got %s on iopub", m.Header.MsgType)
+		}
+	}
+	if n := fi.execCalls.Load(); n != 0 {
+		t.Errorf("interpreter ran %d cells from malformed messages", n)
+	}
+}
+
+func TestInputRoundTrip(t *testing.T) {
+	fi := &fakeInterp{exec: func(ctx context.Context, req ExecuteRequest, out Output) (Result, error) {
+		out.Stream("stdout", "before prompt\n")
+		v, err := out.Input(ctx, "name? ", req.Code == "password")
+		if err != nil {
+			out.Stream("stderr", err.Error())
+			return Result{}, nil
+		}
+		out.Stream("stdout", "hello "+v)
+		return Result{}, nil
+	}}
+	ts := startServer(t, fi, nil, nil)
+	c := newClient(t, ts.ConnectionInfo())
+	ctx := testCtx(t)
+	c.waitReady(ctx)
+
+	id := c.send(c.shell, msgExecuteRequest, map[string]any{"code": "password", "allow_stdin": true})
+	var req *message
+	select {
+	case req = <-c.stdinIn:
+	case <-ctx.Done():
+		t.Fatal("no input_request")
+	}
+	ir := content[inputRequest](t, req)
+	if req.Header.MsgType != msgInputRequest || ir.Prompt != "name? " || !ir.Password || parentID(req) != id {
+		t.Fatalf("input_request = %s %+v parent %s", req.Header.MsgType, ir, parentID(req))
+	}
+	c.send(c.stdin, msgInputReply, map[string]any{"value": "bob"})
+	c.recv(ctx, c.shellIn, id)
+	var text []string
+	for _, m := range c.outputs(ctx, id) {
+		if m.Header.MsgType == msgStream {
+			text = append(text, content[streamContent](t, m).Text)
+		}
+	}
+	if len(text) != 2 || text[0] != "before prompt\n" || text[1] != "hello bob" {
+		t.Errorf("streams = %q", text)
+	}
+
+	_, msgs := c.execute(ctx, map[string]any{"code": "x", "allow_stdin": false})
+	found := false
+	for _, m := range msgs {
+		if m.Header.MsgType == msgStream && content[streamContent](t, m).Text == ErrNoStdin.Error() {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("allow_stdin false: Input did not fail with ErrNoStdin: %s", types(msgs))
+	}
+}
+
+func TestCommsHistoryCompleteInspect(t *testing.T) {
+	ts := startServer(t, &fakeInterp{}, nil, nil)
+	c := newClient(t, ts.ConnectionInfo())
+	ctx := testCtx(t)
+	c.waitReady(ctx)
+
+	id := c.send(c.shell, msgCommOpen, map[string]any{"comm_id": "c-1", "target_name": "jupyter.widget", "data": map[string]any{}})
+	msgs := c.outputs(ctx, id)
+	if got := types(msgs); got != "status:busy comm_close status:idle" {
+		t.Fatalf("comm_open iopub = %s", got)
+	}
+	if cc := content[commClose](t, msgs[1]); cc.CommID != "c-1" {
+		t.Errorf("comm_close = %+v", cc)
+	}
+
+	id = c.send(c.shell, msgCommInfoRequest, map[string]any{})
+	if r := content[commInfoReply](t, c.recv(ctx, c.shellIn, id)); r.Status != "ok" || r.Comms == nil || len(r.Comms) != 0 {
+		t.Errorf("comm_info_reply = %+v", r)
+	}
+	id = c.send(c.shell, msgHistoryRequest, map[string]any{"hist_access_type": "tail", "n": 10})
+	if r := content[historyReply](t, c.recv(ctx, c.shellIn, id)); r.Status != "ok" || r.History == nil || len(r.History) != 0 {
+		t.Errorf("history_reply = %+v", r)
+	}
+	id = c.send(c.shell, msgCompleteRequest, map[string]any{"code": "pri", "cursor_pos": 3})
+	if r := content[completeReply](t, c.recv(ctx, c.shellIn, id)); r.Status != "ok" || len(r.Matches) != 1 || r.CursorEnd != 3 {
+		t.Errorf("complete_reply = %+v", r)
+	}
+	id = c.send(c.shell, msgInspectRequest, map[string]any{"code": "len", "cursor_pos": 3, "detail_level": 0})
+	if r := content[inspectReply](t, c.recv(ctx, c.shellIn, id)); r.Status != "ok" || !r.Found || r.Data["text/plain"] != "doc of len" {
+		t.Errorf("inspect_reply = %+v", r)
+	}
+	id = c.send(c.shell, msgIsCompleteRequest, map[string]any{"code": "for i in x:"})
+	if r := content[isCompleteReply](t, c.recv(ctx, c.shellIn, id)); r.Status != "incomplete" || r.Indent != "    " {
+		t.Errorf("is_complete_reply = %+v", r)
+	}
+	// An unknown type gets busy/idle and no reply.
+	id = c.send(c.shell, "no_such_request", map[string]any{})
+	if got := types(c.outputs(ctx, id)); got != "status:busy status:idle" {
+		t.Errorf("unknown type iopub = %s", got)
+	}
+	kid := c.send(c.shell, msgKernelInfoRequest, struct{}{})
+	if m := c.recv(ctx, c.shellIn, kid); m == nil {
+		t.Fatal("no kernel_info_reply")
+	}
+	select {
+	case m := <-c.shellIn:
+		t.Errorf("unexpected shell message %s", m.Header.MsgType)
+	default:
+	}
+}
+
+func TestHeartbeatConcurrentClients(t *testing.T) {
+	ts := startServer(t, &fakeInterp{}, nil, nil)
+	ctx := testCtx(t)
+	const n = 6
+	errc := make(chan error, n)
+	var reqs []zmq4.Socket
+	for range n {
+		req := zmq4.NewReq(ctx)
+		t.Cleanup(func() { _ = req.Close() })
+		if err := req.Dial("tcp://127.0.0.1:" + itoa(ts.ConnectionInfo().HBPort)); err != nil {
+			t.Fatal(err)
+		}
+		reqs = append(reqs, req)
+	}
+	for i, req := range reqs {
+		go func() {
+			for j := range 20 {
+				ping := []byte("ping-" + itoa(i) + "-" + itoa(j))
+				if err := req.Send(zmq4.NewMsg(ping)); err != nil {
+					errc <- err
+					return
+				}
+				m, err := req.Recv()
+				if err != nil {
+					errc <- err
+					return
+				}
+				if len(m.Frames) != 1 || string(m.Frames[0]) != string(ping) {
+					errc <- errors.New("echo mismatch: " + m.String())
+					return
+				}
+			}
+			errc <- nil
+		}()
+	}
+	for range n {
+		select {
+		case err := <-errc:
+			if err != nil {
+				t.Error(err)
+			}
+		case <-ctx.Done():
+			t.Fatal("heartbeat clients did not finish")
+		}
+	}
+}

@@ -1,0 +1,158 @@
+package kernel
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+)
+
+// Stream coalescing: text is held per stream and published every
+// streamFlushInterval or once streamFlushBytes have gathered, and always
+// before any other IOPub message of the cell, so order is kept.
+const (
+	streamFlushInterval = 50 * time.Millisecond
+	streamFlushBytes    = 64 << 10
+)
+
+// cellOutput is the Output handed to Interpreter.Execute for one request.
+type cellOutput struct {
+	s          *Server
+	parent     *message
+	silent     bool
+	allowStdin bool
+
+	mu     sync.Mutex
+	name   string // stream whose text is in buf
+	buf    strings.Builder
+	timer  *time.Timer
+	closed bool // Execute has returned; later output is dropped
+}
+
+func newCellOutput(s *Server, parent *message, req ExecuteRequest) *cellOutput {
+	return &cellOutput{s: s, parent: parent, silent: req.Silent, allowStdin: req.AllowStdin}
+}
+
+// Stream implements Output.
+func (o *cellOutput) Stream(name, text string) {
+	if o.silent || text == "" {
+		return
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.closed {
+		return
+	}
+	if name != o.name && o.buf.Len() > 0 {
+		o.flushLocked()
+	}
+	o.name = name
+	o.buf.WriteString(text)
+	if o.buf.Len() >= streamFlushBytes {
+		o.flushLocked()
+		return
+	}
+	if o.timer == nil {
+		var t *time.Timer
+		t = time.AfterFunc(streamFlushInterval, func() {
+			o.mu.Lock()
+			defer o.mu.Unlock()
+			if o.timer == t {
+				o.flushLocked()
+			}
+		})
+		o.timer = t
+	}
+}
+
+// flushLocked publishes buffered text in chunks of at most
+// streamFlushBytes, split on rune boundaries.
+func (o *cellOutput) flushLocked() {
+	if o.timer != nil {
+		o.timer.Stop()
+		o.timer = nil
+	}
+	text := o.buf.String()
+	o.buf.Reset()
+	for text != "" {
+		n := chunkLen(text, streamFlushBytes)
+		o.s.publish(o.parent, msgStream, streamContent{Name: o.name, Text: text[:n]})
+		text = text[n:]
+	}
+}
+
+// chunkLen returns how much of text fits in max bytes without cutting a
+// UTF-8 sequence.
+func chunkLen(text string, max int) int {
+	if len(text) <= max {
+		return len(text)
+	}
+	i := max
+	for i > max-utf8.UTFMax && i > 0 && !utf8.RuneStart(text[i]) {
+		i--
+	}
+	if i <= 0 || !utf8.RuneStart(text[i]) {
+		return max // not UTF-8 here anyway
+	}
+	return i
+}
+
+// Display implements Output.
+func (o *cellOutput) Display(data MIMEBundle, metadata map[string]any, displayID string, update bool) {
+	if o.silent {
+		return
+	}
+	if update && displayID == "" {
+		o.s.log.Warn("update_display_data without a display id is dropped")
+		return
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.closed {
+		return
+	}
+	o.flushLocked()
+	c := displayData{Data: orEmpty(data), Metadata: orEmpty(metadata)}
+	if displayID != "" {
+		c.Transient = &transient{DisplayID: displayID}
+	}
+	t := msgDisplayData
+	if update {
+		t = msgUpdateDisplayData
+	}
+	o.s.publish(o.parent, t, c)
+}
+
+// ClearOutput implements Output.
+func (o *cellOutput) ClearOutput(wait bool) {
+	if o.silent {
+		return
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.closed {
+		return
+	}
+	o.flushLocked()
+	o.s.publish(o.parent, msgClearOutput, clearOutput{Wait: wait})
+}
+
+// Input implements Output: the prompt follows everything written so far.
+func (o *cellOutput) Input(ctx context.Context, prompt string, password bool) (string, error) {
+	if !o.allowStdin {
+		return "", ErrNoStdin
+	}
+	o.mu.Lock()
+	o.flushLocked()
+	o.mu.Unlock()
+	return o.s.requestInput(ctx, o.parent, prompt, password)
+}
+
+// close flushes what is buffered; output after Execute returned is dropped.
+func (o *cellOutput) close() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.flushLocked()
+	o.closed = true
+}

@@ -1,0 +1,138 @@
+package kernel
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-zeromq/zmq4"
+)
+
+// routerWriteTimeout bounds one reply write to a peer that stopped reading;
+// the peer is then dropped so the goroutine sending replies moves on.
+const routerWriteTimeout = 10 * time.Second
+
+var errNoPeer = errors.New("no connected peer with that identity")
+
+// inbound is one message received on a ROUTER, identity frame first.
+type inbound struct {
+	frames [][]byte
+	seq    uint64 // arrival order on this router, from 1
+}
+
+// router is a ROUTER socket: messages from all peers arrive on in with the
+// peer identity prepended; send routes on the first frame.
+type router struct {
+	name string
+	acc  *acceptor
+	log  *slog.Logger
+	in   chan inbound
+	done chan struct{}
+	once sync.Once
+
+	seq  atomic.Uint64 // messages read so far
+	anon atomic.Uint32 // counter for generated identities
+
+	mu    sync.Mutex
+	peers map[string]*routerPeer
+
+	// onRead, when set (by tests, before serving), sees every arrival.
+	onRead func(seq uint64)
+}
+
+type routerPeer struct {
+	c   net.Conn
+	wmu sync.Mutex
+}
+
+func newRouter(name string, ln net.Listener, log *slog.Logger) *router {
+	r := &router{
+		name:  name,
+		log:   log.With("channel", name),
+		in:    make(chan inbound, 1024),
+		done:  make(chan struct{}),
+		peers: map[string]*routerPeer{},
+	}
+	r.acc = newAcceptor(name, zmq4.Router, ln, log)
+	r.acc.handle = r.handle
+	return r
+}
+
+func (r *router) handle(c net.Conn, id []byte) {
+	if len(id) == 0 {
+		// As libzmq does for anonymous peers: 0x00 then a 32-bit counter.
+		id = binary.BigEndian.AppendUint32([]byte{0}, r.anon.Add(1))
+	}
+	key := string(id)
+	p := &routerPeer{c: c}
+	r.mu.Lock()
+	old := r.peers[key]
+	r.peers[key] = p // handover: a reconnecting client replaces its old link
+	r.mu.Unlock()
+	if old != nil {
+		_ = old.c.Close()
+	}
+	defer func() {
+		r.mu.Lock()
+		if r.peers[key] == p {
+			delete(r.peers, key)
+		}
+		r.mu.Unlock()
+	}()
+
+	br := bufio.NewReaderSize(c, 64<<10)
+	for {
+		m, err := readMessage(br)
+		if err != nil {
+			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+				r.log.Debug("peer read failed", "err", err)
+			}
+			return
+		}
+		if m.command {
+			continue // ZMTP 3.0 peers send no commands after READY
+		}
+		frames := append([][]byte{id}, m.frames...)
+		seq := r.seq.Add(1)
+		if r.onRead != nil {
+			r.onRead(seq)
+		}
+		select {
+		case r.in <- inbound{frames: frames, seq: seq}:
+		case <-r.done:
+			return
+		}
+	}
+}
+
+// send routes frames[1:] to the peer named by frames[0].
+func (r *router) send(frames [][]byte) error {
+	if len(frames) < 2 {
+		return errors.New("router send: no identity")
+	}
+	r.mu.Lock()
+	p := r.peers[string(frames[0])]
+	r.mu.Unlock()
+	if p == nil {
+		return errNoPeer
+	}
+	p.wmu.Lock()
+	defer p.wmu.Unlock()
+	_ = p.c.SetWriteDeadline(time.Now().Add(routerWriteTimeout))
+	if err := writeMessage(p.c, frames[1:]); err != nil {
+		_ = p.c.Close() // a partial write leaves the stream unusable
+		return err
+	}
+	return nil
+}
+
+func (r *router) close() {
+	r.once.Do(func() { close(r.done) })
+	r.acc.close()
+}

@@ -1,0 +1,259 @@
+package kernel
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/go-zeromq/zmq4"
+)
+
+func TestKernelInfo(t *testing.T) {
+	ts := startServer(t, &fakeInterp{}, nil, nil)
+	c := newClient(t, ts.ConnectionInfo())
+	ctx := testCtx(t)
+	c.waitReady(ctx)
+
+	for _, sock := range []zmq4.Socket{c.shell, c.control} {
+		ch := c.shellIn
+		if sock == c.control {
+			ch = c.controlIn
+		}
+		id := c.send(sock, msgKernelInfoRequest, struct{}{})
+		rep := c.recv(ctx, ch, id)
+		if rep.Header.MsgType != msgKernelInfoReply {
+			t.Fatalf("reply type %s", rep.Header.MsgType)
+		}
+		ki := content[kernelInfoReply](t, rep)
+		if ki.Status != "ok" || ki.ProtocolVersion != "5.3" || ki.Implementation != "iot-kernel" || ki.ImplementationVersion != "1.2.3-test" {
+			t.Errorf("kernel_info_reply = %+v", ki)
+		}
+		li := ki.LanguageInfo
+		if li.Name != "python" || li.Version != "3" || li.Mimetype != "text/x-python" || li.FileExtension != ".py" ||
+			li.PygmentsLexer != "python3" || li.CodemirrorMode != (codemirrorMode{Name: "python", Version: 3}) {
+			t.Errorf("language_info = %+v", li)
+		}
+		if ki.Banner != "fake banner" || len(ki.HelpLinks) != 1 || ki.HelpLinks[0].Text != "MicroPython" {
+			t.Errorf("banner/help_links = %q %+v", ki.Banner, ki.HelpLinks)
+		}
+		if got := types(c.outputs(ctx, id)); got != "status:busy status:idle" {
+			t.Errorf("iopub = %s", got)
+		}
+	}
+}
+
+func TestExecuteStreamsAndResult(t *testing.T) {
+	fi := &fakeInterp{exec: func(ctx context.Context, req ExecuteRequest, out Output) (Result, error) {
+		out.Stream("stdout", "hello\n")
+		out.Stream("stderr", "careful\n")
+		out.Stream("stdout", "again\n")
+		out.Display(MIMEBundle{"text/plain": "shown"}, nil, "d1", false)
+		out.Display(MIMEBundle{"text/plain": "updated"}, nil, "d1", true)
+		for range 1000 {
+			out.Stream("stdout", "x")
+		}
+		out.ClearOutput(true)
+		return Result{Data: MIMEBundle{"text/plain": "42"}}, nil
+	}}
+	ts := startServer(t, fi, nil, nil)
+	c := newClient(t, ts.ConnectionInfo())
+	ctx := testCtx(t)
+	c.waitReady(ctx)
+
+	for want := 1; want <= 2; want++ {
+		rep, msgs := c.execute(ctx, map[string]any{"code": "print(42)"})
+		r := content[executeReplyOK](t, rep)
+		if r.Status != "ok" || r.ExecutionCount != want {
+			t.Fatalf("execute_reply = %+v, want ok count %d", r, want)
+		}
+		var seq []string
+		var xs strings.Builder
+		for _, m := range msgs {
+			switch m.Header.MsgType {
+			case msgStream:
+				s := content[streamContent](t, m)
+				if strings.Trim(s.Text, "x") == "" {
+					xs.WriteString(s.Text)
+					if len(seq) > 0 && seq[len(seq)-1] == "xs" {
+						continue
+					}
+					seq = append(seq, "xs")
+					continue
+				}
+				seq = append(seq, s.Name+":"+s.Text)
+			case msgExecuteInput:
+				in := content[executeInput](t, m)
+				if in.Code != "print(42)" || in.ExecutionCount != want {
+					t.Errorf("execute_input = %+v", in)
+				}
+				seq = append(seq, "input")
+			case msgExecuteResult:
+				er := content[executeResult](t, m)
+				if er.ExecutionCount != want || er.Data["text/plain"] != "42" {
+					t.Errorf("execute_result = %+v", er)
+				}
+				seq = append(seq, "result")
+			case msgDisplayData, msgUpdateDisplayData:
+				d := content[displayData](t, m)
+				if d.Transient == nil || d.Transient.DisplayID != "d1" {
+					t.Errorf("%s without display id: %+v", m.Header.MsgType, d)
+				}
+				seq = append(seq, string(m.Header.MsgType)+":"+d.Data["text/plain"].(string))
+			default:
+				seq = append(seq, types([]*message{m}))
+			}
+		}
+		got := strings.Join(seq, " | ")
+		wantSeq := "status:busy | input | stdout:hello\n | stderr:careful\n | stdout:again\n | display_data:shown | update_display_data:updated | xs | clear_output | result | status:idle"
+		if got != wantSeq {
+			t.Errorf("iopub sequence\n got: %q\nwant: %q", got, wantSeq)
+		}
+		if xs.Len() != 1000 {
+			t.Errorf("coalesced stream carried %d bytes, want 1000", xs.Len())
+		}
+	}
+}
+
+func TestExecuteError(t *testing.T) {
+	errs := []error{
+		&ExecError{Name: "ZeroDivisionError", Value: "division by zero", Traceback: []string{"Traceback (most recent call last):", "ZeroDivisionError: division by zero"}},
+		errors.New("board unplugged"),
+	}
+	next := 0
+	fi := &fakeInterp{exec: func(ctx context.Context, req ExecuteRequest, out Output) (Result, error) {
+		out.Stream("stdout", "before\n")
+		err := errs[next]
+		next++
+		return Result{}, err
+	}}
+	ts := startServer(t, fi, nil, nil)
+	c := newClient(t, ts.ConnectionInfo())
+	ctx := testCtx(t)
+	c.waitReady(ctx)
+
+	for i, want := range []struct{ ename, evalue, tb0 string }{
+		{"ZeroDivisionError", "division by zero", "Traceback (most recent call last):"},
+		{"KernelError", "board unplugged", "KernelError: board unplugged"},
+	} {
+		rep, msgs := c.execute(ctx, map[string]any{"code": "1/0"})
+		r := content[executeReplyError](t, rep)
+		if r.Status != "error" || r.Ename != want.ename || r.Evalue != want.evalue || r.ExecutionCount != i+1 || len(r.Traceback) == 0 || r.Traceback[0] != want.tb0 {
+			t.Errorf("execute_reply = %+v", r)
+		}
+		if got := types(msgs); got != "status:busy execute_input stream error status:idle" {
+			t.Errorf("iopub = %s", got)
+		}
+		e := content[errorContent](t, msgs[3])
+		if e.Ename != want.ename || e.Evalue != want.evalue || len(e.Traceback) == 0 {
+			t.Errorf("error content = %+v", e)
+		}
+	}
+}
+
+func TestSilentExecute(t *testing.T) {
+	var rec recorder[ExecuteRequest]
+	fi := &fakeInterp{exec: func(ctx context.Context, req ExecuteRequest, out Output) (Result, error) {
+		rec.add(req)
+		out.Stream("stdout", "noise\n")
+		out.Display(MIMEBundle{"text/plain": "x"}, nil, "", false)
+		return Result{Data: MIMEBundle{"text/plain": "1"}}, nil
+	}}
+	ts := startServer(t, fi, nil, nil)
+	c := newClient(t, ts.ConnectionInfo())
+	ctx := testCtx(t)
+	c.waitReady(ctx)
+
+	rep, msgs := c.execute(ctx, map[string]any{"code": "x", "silent": true})
+	if r := content[executeReplyOK](t, rep); r.Status != "ok" || r.ExecutionCount != 0 {
+		t.Errorf("silent execute_reply = %+v", r)
+	}
+	if got := types(msgs); got != "status:busy status:idle" {
+		t.Errorf("silent iopub = %s", got)
+	}
+	rep, _ = c.execute(ctx, map[string]any{"code": "x", "store_history": false, "allow_stdin": false, "stop_on_error": false})
+	if r := content[executeReplyOK](t, rep); r.ExecutionCount != 1 {
+		t.Errorf("count after silent = %d, want 1", r.ExecutionCount)
+	}
+	want := []ExecuteRequest{
+		{Code: "x", Silent: true, StoreHistory: false, AllowStdin: true, StopOnError: true, ExecutionCount: 0},
+		{Code: "x", StoreHistory: false, AllowStdin: false, StopOnError: false, ExecutionCount: 1},
+	}
+	seen := rec.get()
+	if len(seen) != 2 || seen[0] != want[0] || seen[1] != want[1] {
+		t.Errorf("requests seen by the interpreter:\n got %+v\nwant %+v", seen, want)
+	}
+}
+
+func TestStopOnErrorAbortsQueued(t *testing.T) {
+	for _, stop := range []bool{true, false} {
+		t.Run(map[bool]string{true: "stop", false: "continue"}[stop], func(t *testing.T) {
+			started := make(chan struct{}, 1)
+			release := make(chan struct{})
+			var ran recorder[string]
+			fi := &fakeInterp{exec: func(ctx context.Context, req ExecuteRequest, out Output) (Result, error) {
+				ran.add(req.Code)
+				if req.Code == "fail" {
+					started <- struct{}{}
+					<-release
+					return Result{}, &ExecError{Name: "ValueError", Value: "bad"}
+				}
+				return Result{}, nil
+			}}
+			arrivals := make(chan uint64, 1024)
+			ts := startServer(t, fi, nil, func(s *Server) {
+				s.shell.onRead = func(seq uint64) { arrivals <- seq }
+			})
+			c := newClient(t, ts.ConnectionInfo())
+			ctx := testCtx(t)
+			c.waitReady(ctx)
+
+			a := c.send(c.shell, msgExecuteRequest, map[string]any{"code": "fail", "stop_on_error": stop})
+			select {
+			case <-started:
+			case <-ctx.Done():
+				t.Fatal("cell did not start")
+			}
+			base := ts.shell.seq.Load() // includes the running request
+			b := c.send(c.shell, msgExecuteRequest, map[string]any{"code": "b"})
+			d := c.send(c.shell, msgExecuteRequest, map[string]any{"code": "c"})
+			// Wait until the kernel has read both queued requests.
+			for seq := uint64(0); seq < base+2; {
+				select {
+				case seq = <-arrivals:
+				case <-ctx.Done():
+					t.Fatal("queued requests never arrived")
+				}
+			}
+			close(release)
+
+			if r := content[executeReplyError](t, c.recv(ctx, c.shellIn, a)); r.Status != "error" {
+				t.Errorf("failing cell: %+v", r)
+			}
+			wantStatus := "aborted"
+			if !stop {
+				wantStatus = "ok"
+			}
+			for _, id := range []string{b, d} {
+				r := content[executeReplyAborted](t, c.recv(ctx, c.shellIn, id))
+				if r.Status != wantStatus {
+					t.Errorf("queued cell status %q, want %q", r.Status, wantStatus)
+				}
+				if got := types(c.outputs(ctx, id)); stop && got != "status:busy status:idle" {
+					t.Errorf("aborted cell iopub = %s", got)
+				}
+			}
+			rep, _ := c.execute(ctx, map[string]any{"code": "after"})
+			if r := content[executeReplyOK](t, rep); r.Status != "ok" {
+				t.Errorf("request after the abort: %+v", r)
+			}
+			want := "fail after"
+			if !stop {
+				want = "fail b c after"
+			}
+			if got := strings.Join(ran.get(), " "); got != want {
+				t.Errorf("cells run: %q, want %q", got, want)
+			}
+		})
+	}
+}

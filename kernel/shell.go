@@ -1,0 +1,249 @@
+package kernel
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"runtime/debug"
+)
+
+// response is what a handler wants sent after idle: a reply (typ empty for
+// none) and an action to run once the reply is out.
+type response struct {
+	typ     msgType
+	content any
+	after   func()
+}
+
+// dispatch runs one request: busy, the handler (which publishes its
+// outputs), idle, then the reply. Publishing idle before the reply means a
+// client that has the reply finds the whole IOPub sequence already sent.
+func (s *Server) dispatch(ch *router, in inbound) {
+	msg, err := decode(in.frames, s.sign)
+	if err != nil {
+		s.log.Warn("dropping message", "channel", ch.name, "err", err)
+		return
+	}
+	t := msg.Header.MsgType
+	s.log.Debug("request", "channel", ch.name, "msg_type", t, "msg_id", msg.Header.MsgID)
+	s.publish(msg, msgStatus, statusContent{ExecutionState: "busy"})
+	r := s.handle(ch, msg, in)
+	s.publish(msg, msgStatus, statusContent{ExecutionState: "idle"})
+	if r.typ != "" {
+		s.reply(ch, msg, r.typ, r.content)
+	}
+	if r.after != nil {
+		r.after()
+	}
+}
+
+func (s *Server) handle(ch *router, msg *message, in inbound) response {
+	onShell := ch == s.shell
+	switch t := msg.Header.MsgType; {
+	case t == msgKernelInfoRequest:
+		return s.kernelInfo()
+	case t == msgShutdownRequest:
+		return s.shutdown(msg)
+	case t == msgIsCompleteRequest:
+		var c isCompleteRequest
+		if err := json.Unmarshal(msg.Content, &c); err != nil {
+			return badRequest(t, err)
+		}
+		st, ind := isComplete(c.Code)
+		return response{typ: msgIsCompleteReply, content: isCompleteReply{Status: st, Indent: ind}}
+	case t == msgInterruptRequest && !onShell:
+		s.Interrupt()
+		return response{typ: msgInterruptReply, content: interruptReply{Status: statusOK}}
+	case !onShell:
+		s.log.Warn("message type not served on this channel", "channel", ch.name, "msg_type", t)
+		return response{}
+	case t == msgExecuteRequest:
+		return s.execute(msg, in)
+	case t == msgCompleteRequest:
+		return s.complete(msg)
+	case t == msgInspectRequest:
+		return s.inspect(msg)
+	case t == msgHistoryRequest:
+		return response{typ: msgHistoryReply, content: historyReply{Status: statusOK, History: []any{}}}
+	case t == msgCommInfoRequest:
+		return response{typ: msgCommInfoReply, content: commInfoReply{Status: statusOK, Comms: map[string]any{}}}
+	case t == msgCommOpen:
+		// No comm targets exist: close the comm so the frontend stops waiting.
+		var c commOpen
+		if err := json.Unmarshal(msg.Content, &c); err != nil {
+			s.log.Warn("bad comm_open", "err", err)
+			return response{}
+		}
+		s.publish(msg, msgCommClose, commClose{CommID: c.CommID, Data: map[string]any{}})
+		return response{}
+	case t == msgCommMsg || t == msgCommClose:
+		return response{} // no comms are open
+	default:
+		s.log.Warn("unknown message type", "channel", ch.name, "msg_type", t)
+		return response{}
+	}
+}
+
+func (s *Server) kernelInfo() response {
+	info := s.cfg.Interp.KernelInfo()
+	links := info.HelpLinks
+	if links == nil {
+		links = []HelpLink{}
+	}
+	return response{typ: msgKernelInfoReply, content: kernelInfoReply{
+		Status:                statusOK,
+		ProtocolVersion:       protocolVersion,
+		Implementation:        Implementation,
+		ImplementationVersion: s.cfg.Version,
+		LanguageInfo: languageInfo{
+			Name:              "python",
+			Version:           "3",
+			Mimetype:          "text/x-python",
+			FileExtension:     ".py",
+			PygmentsLexer:     "python3",
+			CodemirrorMode:    codemirrorMode{Name: "python", Version: 3},
+			NbconvertExporter: "python",
+		},
+		Banner:    info.Banner,
+		HelpLinks: links,
+	}}
+}
+
+func (s *Server) execute(msg *message, in inbound) response {
+	var c executeRequest
+	if err := json.Unmarshal(msg.Content, &c); err != nil {
+		return badRequest(msg.Header.MsgType, err)
+	}
+	req := ExecuteRequest{
+		Code:         c.Code,
+		Silent:       c.Silent,
+		StoreHistory: boolOr(c.StoreHistory, !c.Silent) && !c.Silent,
+		AllowStdin:   boolOr(c.AllowStdin, true),
+		StopOnError:  boolOr(c.StopOnError, true),
+	}
+	if in.seq <= s.abortMark {
+		s.log.Info("aborting execute_request queued before an error", "msg_id", msg.Header.MsgID)
+		return response{typ: msgExecuteReply, content: executeReplyAborted{Status: statusAborted, ExecutionCount: s.count}}
+	}
+	if !req.Silent {
+		s.count++
+		s.publish(msg, msgExecuteInput, executeInput{Code: c.Code, ExecutionCount: s.count})
+	}
+	req.ExecutionCount = s.count
+
+	out := newCellOutput(s, msg, req)
+	ctx, cancel := context.WithCancelCause(s.base)
+	s.setRunning(cancel)
+	res, err := s.run(ctx, req, out)
+	s.setRunning(nil)
+	cancel(nil)
+	out.close()
+
+	if err != nil {
+		ee := toExecError(err)
+		if !req.Silent {
+			s.publish(msg, msgError, errorContent{Ename: ee.Name, Evalue: ee.Value, Traceback: ee.Traceback})
+		}
+		if req.StopOnError {
+			// Everything that has arrived by now is aborted, as ipykernel does.
+			s.abortMark = s.shell.seq.Load()
+		}
+		return response{typ: msgExecuteReply, content: executeReplyError{
+			Status: statusError, ExecutionCount: req.ExecutionCount,
+			Ename: ee.Name, Evalue: ee.Value, Traceback: ee.Traceback,
+		}}
+	}
+	if res.Data != nil && !req.Silent {
+		s.publish(msg, msgExecuteResult, executeResult{
+			ExecutionCount: req.ExecutionCount, Data: res.Data, Metadata: orEmpty(res.Metadata),
+		})
+	}
+	return response{typ: msgExecuteReply, content: executeReplyOK{
+		Status: statusOK, ExecutionCount: req.ExecutionCount,
+		UserExpressions: map[string]any{}, Payload: []any{},
+	}}
+}
+
+// run calls the interpreter; a panic in it becomes a KernelError.
+func (s *Server) run(ctx context.Context, req ExecuteRequest, out Output) (res Result, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("interpreter panicked", "panic", r, "stack", string(debug.Stack()))
+			err = fmt.Errorf("interpreter panic: %v", r)
+		}
+	}()
+	return s.cfg.Interp.Execute(ctx, req, out)
+}
+
+func (s *Server) complete(msg *message) response {
+	var c completeRequest
+	if err := json.Unmarshal(msg.Content, &c); err != nil {
+		return badRequest(msg.Header.MsgType, err)
+	}
+	comp, err := s.cfg.Interp.Complete(s.base, c.Code, c.CursorPos)
+	if err != nil {
+		return response{typ: msgCompleteReply, content: errorReplyOf(toExecError(err))}
+	}
+	matches := comp.Matches
+	if matches == nil {
+		matches = []string{}
+	}
+	return response{typ: msgCompleteReply, content: completeReply{
+		Status: statusOK, Matches: matches,
+		CursorStart: comp.CursorStart, CursorEnd: comp.CursorEnd,
+		Metadata: orEmpty(comp.Metadata),
+	}}
+}
+
+func (s *Server) inspect(msg *message) response {
+	var c inspectRequest
+	if err := json.Unmarshal(msg.Content, &c); err != nil {
+		return badRequest(msg.Header.MsgType, err)
+	}
+	in, err := s.cfg.Interp.Inspect(s.base, c.Code, c.CursorPos, c.DetailLevel)
+	if err != nil {
+		return response{typ: msgInspectReply, content: errorReplyOf(toExecError(err))}
+	}
+	return response{typ: msgInspectReply, content: inspectReply{
+		Status: statusOK, Found: in.Found, Data: orEmpty(in.Data), Metadata: orEmpty(in.Metadata),
+	}}
+}
+
+// toExecError turns an Execute error into what the user sees. A traceback
+// is never empty, because frontends show only the traceback.
+func toExecError(err error) *ExecError {
+	var ee *ExecError
+	switch {
+	case errors.As(err, &ee):
+		ee = &ExecError{Name: ee.Name, Value: ee.Value, Traceback: ee.Traceback}
+	case errors.Is(err, ErrInterrupted):
+		ee = &ExecError{Name: "KeyboardInterrupt", Value: err.Error()}
+	default:
+		ee = &ExecError{Name: "KernelError", Value: err.Error()}
+	}
+	if len(ee.Traceback) == 0 {
+		ee.Traceback = []string{ee.Error()}
+	}
+	return ee
+}
+
+func errorReplyOf(ee *ExecError) errorReply {
+	tb := ee.Traceback
+	if tb == nil {
+		tb = []string{}
+	}
+	return errorReply{Status: statusError, Ename: ee.Name, Evalue: ee.Value, Traceback: tb}
+}
+
+// badRequest answers a request whose content does not decode.
+func badRequest(t msgType, err error) response {
+	return response{typ: replyType(t), content: errorReplyOf(&ExecError{Name: "BadRequest", Value: err.Error()})}
+}
+
+func boolOr(p *bool, def bool) bool {
+	if p == nil {
+		return def
+	}
+	return *p
+}

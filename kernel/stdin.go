@@ -1,0 +1,77 @@
+package kernel
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+)
+
+// requestInput sends input_request on the stdin channel to the client that
+// sent parent (the same identities: Jupyter clients give their shell and
+// stdin sockets one identity) and waits for input_reply.
+func (s *Server) requestInput(ctx context.Context, parent *message, prompt string, password bool) (string, error) {
+	s.inputMu.Lock()
+	defer s.inputMu.Unlock()
+	ch := make(chan string, 1)
+	s.setWaiter(ch)
+	defer s.setWaiter(nil)
+
+	f, err := s.frames(parent.Identities, parent, msgInputRequest, inputRequest{Prompt: prompt, Password: password})
+	if err != nil {
+		return "", err
+	}
+	if err := s.stdin.send(f); err != nil {
+		return "", fmt.Errorf("send input_request: %w", err)
+	}
+	select {
+	case v := <-ch:
+		return v, nil
+	case <-ctx.Done():
+		return "", context.Cause(ctx)
+	case <-s.base.Done():
+		return "", context.Cause(s.base)
+	}
+}
+
+func (s *Server) setWaiter(ch chan string) {
+	s.waiterMu.Lock()
+	s.waiter = ch
+	s.waiterMu.Unlock()
+}
+
+// serveStdin delivers input_reply messages to the waiting Input call.
+// Clients do not always set the parent of input_reply, so the reply goes
+// to whichever request is pending.
+func (s *Server) serveStdin() {
+	for {
+		var in inbound
+		select {
+		case <-s.stop:
+			return
+		case in = <-s.stdin.in:
+		}
+		msg, err := decode(in.frames, s.sign)
+		if err != nil {
+			s.log.Warn("dropping message", "channel", "stdin", "err", err)
+			continue
+		}
+		if msg.Header.MsgType != msgInputReply {
+			s.log.Warn("unexpected message type", "channel", "stdin", "msg_type", msg.Header.MsgType)
+			continue
+		}
+		var c inputReply
+		if err := json.Unmarshal(msg.Content, &c); err != nil {
+			s.log.Warn("bad input_reply", "err", err)
+			continue
+		}
+		s.waiterMu.Lock()
+		ch := s.waiter
+		s.waiter = nil
+		s.waiterMu.Unlock()
+		if ch == nil {
+			s.log.Debug("input_reply with no pending input_request")
+			continue
+		}
+		ch <- c.Value
+	}
+}

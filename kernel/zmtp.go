@@ -1,0 +1,150 @@
+package kernel
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"time"
+
+	"github.com/go-zeromq/zmq4"
+	"github.com/go-zeromq/zmq4/security/null"
+)
+
+// The kernel's sockets are built from zmq4's exported handshake (zmq4.Open)
+// plus a frame reader and writer of our own. zmq4's socket types are not
+// used on the kernel side: its PUB stalls every subscriber behind a slow one
+// (upstream issue 151), and its frame reader allocates whatever length a peer
+// announces. After the handshake only the NULL mechanism is in use, so frames
+// travel unencrypted and are simple to read and write directly.
+
+const (
+	flagMore    = 0x01
+	flagLong    = 0x02
+	flagCommand = 0x04
+
+	// maxMessageBytes bounds one inbound ZMTP message (all frames). Larger
+	// messages close the connection instead of exhausting memory.
+	maxMessageBytes = 256 << 20
+	// maxFrames bounds the number of frames of one inbound message.
+	maxFrames = 4096
+
+	handshakeTimeout = 5 * time.Second
+)
+
+var errMessageTooLarge = errors.New("zmtp: message too large")
+
+// zmtpMessage is one inbound ZMTP message or command.
+type zmtpMessage struct {
+	frames  [][]byte
+	command bool
+}
+
+// readMessage reads one ZMTP message (or command) with bounded allocation.
+func readMessage(r *bufio.Reader) (zmtpMessage, error) {
+	var msg zmtpMessage
+	total := 0
+	for {
+		flags, err := r.ReadByte()
+		if err != nil {
+			if len(msg.frames) > 0 {
+				return msg, unexpected(err)
+			}
+			return msg, err
+		}
+		var size uint64
+		if flags&flagLong != 0 {
+			var b [8]byte
+			if _, err := io.ReadFull(r, b[:]); err != nil {
+				return msg, unexpected(err)
+			}
+			size = binary.BigEndian.Uint64(b[:])
+		} else {
+			b, err := r.ReadByte()
+			if err != nil {
+				return msg, unexpected(err)
+			}
+			size = uint64(b)
+		}
+		if size > uint64(maxMessageBytes-total) || len(msg.frames) >= maxFrames {
+			return msg, errMessageTooLarge
+		}
+		frame := make([]byte, size)
+		if _, err := io.ReadFull(r, frame); err != nil {
+			return msg, unexpected(err)
+		}
+		total += int(size)
+		msg.frames = append(msg.frames, frame)
+		if flags&flagCommand != 0 {
+			msg.command = true
+			return msg, nil // commands are a single frame
+		}
+		if flags&flagMore == 0 {
+			return msg, nil
+		}
+	}
+}
+
+func unexpected(err error) error {
+	if errors.Is(err, io.EOF) {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// writeMessage writes frames as one ZMTP message in a single write.
+func writeMessage(w io.Writer, frames [][]byte) error {
+	bufs := make(net.Buffers, 0, 2*len(frames))
+	for i, f := range frames {
+		var flags byte
+		if i < len(frames)-1 {
+			flags |= flagMore
+		}
+		var hdr []byte
+		if len(f) > 255 {
+			hdr = make([]byte, 9)
+			hdr[0] = flags | flagLong
+			binary.BigEndian.PutUint64(hdr[1:], uint64(len(f)))
+		} else {
+			hdr = []byte{flags, byte(len(f))}
+		}
+		bufs = append(bufs, hdr, f)
+	}
+	_, err := bufs.WriteTo(w)
+	return err
+}
+
+// commandName splits a ZMTP command frame into its name and body.
+func commandName(frame []byte) (name string, body []byte, ok bool) {
+	if len(frame) < 1 || len(frame) < 1+int(frame[0]) {
+		return "", nil, false
+	}
+	n := int(frame[0])
+	return string(frame[1 : 1+n]), frame[1+n:], true
+}
+
+// handshake performs the ZMTP 3 greeting and NULL-mechanism READY exchange
+// as the server side of a socket of type typ. It returns the peer's
+// Identity property (may be empty).
+func handshake(c net.Conn, typ zmq4.SocketType) (identity []byte, err error) {
+	// zmq4's metadata parser indexes a peer's READY body without checking
+	// every bound; a malformed peer must not take the kernel down.
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("zmtp handshake: malformed peer data: %v", r)
+		}
+	}()
+	if err := c.SetDeadline(time.Now().Add(handshakeTimeout)); err != nil {
+		return nil, fmt.Errorf("zmtp handshake: %w", err)
+	}
+	zc, err := zmq4.Open(c, null.Security(), typ, nil, true, nil)
+	if err != nil {
+		return nil, fmt.Errorf("zmtp handshake: %w", err)
+	}
+	if err := c.SetDeadline(time.Time{}); err != nil {
+		return nil, fmt.Errorf("zmtp handshake: %w", err)
+	}
+	return []byte(zc.Peer.Meta["Identity"]), nil
+}
