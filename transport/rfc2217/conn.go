@@ -1,0 +1,307 @@
+package rfc2217
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+)
+
+// q is the state of one side of a telnet option (RFC 1143, without the
+// queue bit: we never change our mind mid-negotiation).
+type q uint8
+
+const (
+	qNo   q = iota
+	qYes    // enabled
+	qWant   // we asked to enable it and wait for the answer
+)
+
+// conn is a negotiated RFC 2217 link. One goroutine reads the socket,
+// answers negotiation and queues data for Read.
+type conn struct {
+	tcp  net.Conn
+	url  string
+	baud uint32
+
+	in     *inbox
+	done   chan struct{} // closed when the socket reader has returned
+	closed atomic.Bool
+
+	writeMu sync.Mutex // one writer at a time: user data and replies
+
+	// Replies to the server are queued and written by their own goroutine,
+	// so that the socket reader never waits on a write: a server that
+	// waits for us to read while we wait for it to read would deadlock.
+	replyMu sync.Mutex
+	replyQ  []byte
+	replyGo chan struct{} // wakes the reply writer
+	quit    chan struct{} // closed by Close: the reply writer stops
+
+	mu       sync.Mutex
+	us, them [256]q          // option states: ours (WILL) and the server's
+	pending  map[byte][]byte // settings sent and not yet acknowledged
+	settled  chan struct{}   // closed when the settings are acknowledged or refused
+	negErr   error
+	lost     error // why the socket reader stopped
+}
+
+func newConn(tcp net.Conn, url string, baud uint32) *conn {
+	c := &conn{
+		tcp: tcp, url: url, baud: baud,
+		in:      newInbox(),
+		done:    make(chan struct{}),
+		settled: make(chan struct{}),
+		replyGo: make(chan struct{}, 1),
+		quit:    make(chan struct{}),
+	}
+	go c.readLoop()
+	go c.replyLoop()
+	return c
+}
+
+// reply queues telnet bytes for the reply writer.
+func (c *conn) reply(b []byte) {
+	c.replyMu.Lock()
+	c.replyQ = append(c.replyQ, b...)
+	c.replyMu.Unlock()
+	select {
+	case c.replyGo <- struct{}{}:
+	default:
+	}
+}
+
+func (c *conn) replyLoop() {
+	for {
+		select {
+		case <-c.replyGo:
+		case <-c.quit:
+			return
+		case <-c.done: // the link is gone: nothing to answer
+			return
+		}
+		c.replyMu.Lock()
+		b := c.replyQ
+		c.replyQ = nil
+		c.replyMu.Unlock()
+		if len(b) > 0 && c.send(b) != nil {
+			return // the socket reader sees the same failure
+		}
+	}
+}
+
+func (c *conn) readLoop() {
+	defer close(c.done)
+	var p parser
+	buf := make([]byte, 4096)
+	var data, replies []byte
+	for {
+		n, err := c.tcp.Read(buf)
+		if n > 0 {
+			replies = replies[:0]
+			data = p.feed(buf[:n], data[:0], func(ev event) {
+				replies = c.handle(ev, &p, replies)
+			})
+			if len(replies) > 0 {
+				c.reply(replies)
+			}
+			if len(data) > 0 && !c.in.put(data) {
+				return
+			}
+		}
+		if err != nil {
+			c.stop(err)
+			return
+		}
+	}
+}
+
+// stop records why the link ended and wakes its readers.
+func (c *conn) stop(cause error) {
+	err := c.closedErr()
+	if !c.closed.Load() {
+		err = fmt.Errorf("rfc2217 %s: connection lost: %w", c.url, cause)
+	}
+	c.mu.Lock()
+	if c.lost == nil {
+		c.lost = cause
+	}
+	c.mu.Unlock()
+	c.in.fail(err)
+}
+
+func (c *conn) lostErr() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.lost != nil {
+		return c.lost
+	}
+	return errors.New("connection lost")
+}
+
+// handle answers one telnet command and returns replies with the answer
+// appended. It runs on the socket reader, which owns p.
+func (c *conn) handle(ev event, p *parser, replies []byte) []byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	o := ev.opt
+	switch ev.verb {
+	case cmdDO:
+		switch c.us[o] {
+		case qNo:
+			if o != optBinary && o != optSGA && o != optComPort {
+				return append(replies, cmdIAC, cmdWONT, o)
+			}
+			replies = append(replies, cmdIAC, cmdWILL, o)
+			fallthrough
+		case qWant:
+			c.us[o] = qYes
+			if o == optComPort {
+				replies = c.configure(replies)
+			}
+		}
+	case cmdDONT:
+		was := c.us[o]
+		c.us[o] = qNo
+		if was == qYes {
+			replies = append(replies, cmdIAC, cmdWONT, o)
+		}
+		if o == optComPort && was != qNo {
+			c.settle(errRefused)
+		}
+	case cmdWILL:
+		switch c.them[o] {
+		case qNo:
+			// Only the options we asked for; an echoing server would
+			// corrupt the raw REPL.
+			if o != optBinary && o != optSGA && o != optComPort {
+				return append(replies, cmdIAC, cmdDONT, o)
+			}
+			replies = append(replies, cmdIAC, cmdDO, o)
+			fallthrough
+		case qWant:
+			c.them[o] = qYes
+			if o == optBinary {
+				p.binary = true
+			}
+		}
+	case cmdWONT:
+		was := c.them[o]
+		c.them[o] = qNo
+		if was == qYes {
+			replies = append(replies, cmdIAC, cmdDONT, o)
+		}
+		if o == optBinary {
+			p.binary = false
+		}
+	case cmdSB:
+		if o == optComPort && len(ev.payload) > 0 {
+			c.acknowledge(ev.payload[0], ev.payload[1:])
+		}
+		// Other notifications (line and modem state, flow control) are
+		// of no use to a REPL.
+	}
+	return replies
+}
+
+// configure sends the line settings once the server agreed to RFC 2217.
+// DTR and RTS are left alone: changing them resets many boards.
+func (c *conn) configure(replies []byte) []byte {
+	if c.pending != nil {
+		return replies
+	}
+	baud := binary.BigEndian.AppendUint32(nil, c.baud)
+	c.pending = map[byte][]byte{
+		cpSetBaud:     baud,
+		cpSetDataSize: {dataBitsEight},
+		cpSetParity:   {parityNone},
+		cpSetStopSize: {stopBitsOne},
+	}
+	for _, cmd := range []byte{cpSetBaud, cpSetDataSize, cpSetParity, cpSetStopSize} {
+		replies = append(replies, subneg(cmd, c.pending[cmd])...)
+	}
+	return replies
+}
+
+// acknowledge checks the server's answer to a setting.
+func (c *conn) acknowledge(cmd byte, value []byte) {
+	want, ok := c.pending[cmd-serverOffset]
+	if cmd < serverOffset || !ok {
+		return
+	}
+	if string(value) != string(want) {
+		names := map[byte]string{cpSetBaud: "baud rate", cpSetDataSize: "data size", cpSetParity: "parity", cpSetStopSize: "stop size"}
+		c.settle(fmt.Errorf("the server set the %s to %x instead of %x", names[cmd-serverOffset], value, want))
+		return
+	}
+	delete(c.pending, cmd-serverOffset)
+	if len(c.pending) == 0 {
+		c.settle(nil)
+	}
+}
+
+// settle ends the negotiation with err (nil: success). Only the first
+// outcome counts. c.mu is held.
+func (c *conn) settle(err error) {
+	select {
+	case <-c.settled:
+	default:
+		c.negErr = err
+		close(c.settled)
+	}
+}
+
+// send writes raw telnet bytes.
+func (c *conn) send(b []byte) error {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	_, err := c.tcp.Write(b)
+	return err
+}
+
+// Read returns the board's bytes, blocking until some arrive.
+func (c *conn) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	return c.in.read(p)
+}
+
+// Write sends p to the board, escaping telnet's IAC byte.
+func (c *conn) Write(p []byte) (int, error) {
+	if c.closed.Load() {
+		return 0, c.closedErr()
+	}
+	c.mu.Lock()
+	bin := c.us[optBinary] == qYes
+	c.mu.Unlock()
+	if err := c.send(escape(nil, p, bin)); err != nil {
+		if c.closed.Load() {
+			return 0, c.closedErr()
+		}
+		return 0, fmt.Errorf("rfc2217 %s: write: %w", c.url, err)
+	}
+	return len(p), nil
+}
+
+// Close ends the link and unblocks a pending Read. Closing twice is
+// harmless.
+func (c *conn) Close() error {
+	if c.closed.Swap(true) {
+		return nil
+	}
+	c.in.shut(c.closedErr())
+	close(c.quit)
+	err := c.tcp.Close()
+	<-c.done
+	if err != nil {
+		return fmt.Errorf("rfc2217 %s: close: %w", c.url, err)
+	}
+	return nil
+}
+
+func (c *conn) closedErr() error {
+	return fmt.Errorf("rfc2217 %s: %w", c.url, net.ErrClosed)
+}

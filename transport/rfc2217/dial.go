@@ -1,0 +1,124 @@
+package rfc2217
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"strconv"
+	"time"
+)
+
+// DefaultBaud is the rate set when neither Options nor the URL name one.
+const DefaultBaud = 115200
+
+// negotiationTimeout bounds the TCP connect, and the option negotiation
+// when ctx has no deadline of its own.
+const negotiationTimeout = 5 * time.Second
+
+// Options tune the serial line behind the server.
+type Options struct {
+	// Baud is the line rate; 0 means DefaultBaud. A "?baud=" in the URL
+	// takes precedence.
+	Baud int
+}
+
+// Dial connects to the RFC 2217 server at rawURL ("rfc2217://host:port",
+// optionally "?baud=N"), negotiates the telnet options and sets the line,
+// and returns the byte stream to the board. ctx bounds the connection and
+// the negotiation, not the life of the stream.
+func Dial(ctx context.Context, rawURL string, opt Options) (io.ReadWriteCloser, error) {
+	addr, baud, err := parseURL(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	if baud == 0 {
+		baud = opt.Baud
+	}
+	if baud == 0 {
+		baud = DefaultBaud
+	}
+	if baud < 0 || baud > 1<<32-1 {
+		return nil, fmt.Errorf("rfc2217 %s: invalid baud rate %d", rawURL, baud)
+	}
+	d := net.Dialer{Timeout: negotiationTimeout}
+	tcp, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("rfc2217 %s: cannot connect: %w", rawURL, err)
+	}
+	return open(ctx, tcp, rawURL, uint32(baud))
+}
+
+// open runs the negotiation on a connected stream; on failure it closes it.
+func open(ctx context.Context, tcp net.Conn, url string, baud uint32) (*conn, error) {
+	c := newConn(tcp, url, baud)
+	if err := c.negotiate(ctx); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("rfc2217 %s: %w", url, err)
+	}
+	return c, nil
+}
+
+// parseURL returns the host:port to dial and the baud rate named in the
+// URL (0 when none).
+func parseURL(raw string) (addr string, baud int, err error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", 0, fmt.Errorf("rfc2217: bad URL %q: %w", raw, err)
+	}
+	if u.Scheme != "rfc2217" {
+		return "", 0, fmt.Errorf("rfc2217: URL %q does not start with rfc2217://", raw)
+	}
+	if u.Hostname() == "" || u.Port() == "" {
+		return "", 0, fmt.Errorf("rfc2217: URL %q needs a host and a port, as in rfc2217://host:2217", raw)
+	}
+	if b := u.Query().Get("baud"); b != "" {
+		baud, err = strconv.Atoi(b)
+		if err != nil || baud <= 0 {
+			return "", 0, fmt.Errorf("rfc2217: bad URL %q: baud %q is not a positive number", raw, b)
+		}
+	}
+	return u.Host, baud, nil
+}
+
+// negotiate offers the options and waits until the server has accepted the
+// line settings.
+func (c *conn) negotiate(ctx context.Context) error {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, negotiationTimeout)
+		defer cancel()
+	}
+	c.mu.Lock()
+	var offer []byte
+	for _, o := range []byte{optBinary, optSGA, optComPort} {
+		c.us[o] = qWant
+		offer = append(offer, cmdIAC, cmdWILL, o)
+	}
+	for _, o := range []byte{optBinary, optSGA} {
+		c.them[o] = qWant
+		offer = append(offer, cmdIAC, cmdDO, o)
+	}
+	c.mu.Unlock()
+	c.reply(offer)
+	select {
+	case <-c.settled:
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.negErr
+	case <-c.done:
+		return fmt.Errorf("the server closed the connection during option negotiation: %w", c.lostErr())
+	case <-ctx.Done():
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.us[optComPort] != qYes {
+			return fmt.Errorf("the server did not agree to COM-PORT-OPTION (is it an RFC 2217 port, like ser2net's telnet(rfc2217) accepter?): %w", ctx.Err())
+		}
+		return fmt.Errorf("the server did not acknowledge the line settings: %w", ctx.Err())
+	}
+}
+
+// errRefused reports a server that declines RFC 2217.
+var errRefused = errors.New("the server refused COM-PORT-OPTION (is it an RFC 2217 port, like ser2net's telnet(rfc2217) accepter?)")

@@ -1,0 +1,124 @@
+package serialport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"go.bug.st/serial"
+)
+
+// DefaultBaud is the rate used when neither Options nor the URL name one.
+const DefaultBaud = 115200
+
+// Options tune how a serial port is opened.
+type Options struct {
+	// Baud is the line rate; 0 means DefaultBaud. A "?baud=" in the URL
+	// takes precedence.
+	Baud int
+	// HardReset pulses RTS (the EN pin of ESP boards) after opening and
+	// waits for the board to boot. Off by default.
+	HardReset bool
+}
+
+// Dial opens the serial port named by target and returns the byte stream to
+// the board. target is a device path ("/dev/ttyUSB0", "COM3"), a URL
+// ("serial:///dev/ttyUSB0", "serial:///dev/ttyUSB0?baud=9600") or "auto",
+// which picks the first board-like port that Discover finds. ctx bounds the
+// open and, with HardReset, the wait for the board to boot.
+func Dial(ctx context.Context, target string, opt Options) (io.ReadWriteCloser, error) {
+	path, baud, err := parseTarget(target)
+	if err != nil {
+		return nil, err
+	}
+	if baud == 0 {
+		baud = opt.Baud
+	}
+	if baud == 0 {
+		baud = DefaultBaud
+	}
+	if baud < 0 {
+		return nil, fmt.Errorf("serial %s: invalid baud rate %d", target, baud)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("serial %s: %w", target, err)
+	}
+	if path == "auto" {
+		ports, err := Discover()
+		if err != nil {
+			return nil, fmt.Errorf("serial auto: %w", err)
+		}
+		if path, err = pickAuto(ports); err != nil {
+			return nil, err
+		}
+	}
+	p, err := open(path, baud)
+	if err != nil {
+		return nil, err
+	}
+	if opt.HardReset {
+		if p, err = hardReset(ctx, p, path, baud); err != nil {
+			return nil, err
+		}
+	}
+	return newConn(p, path), nil
+}
+
+// parseTarget splits a Dial target into the device path and the baud rate
+// named in the URL (0 when none).
+func parseTarget(target string) (path string, baud int, err error) {
+	if target == "" {
+		return "", 0, errors.New("serial: empty port name")
+	}
+	if !strings.HasPrefix(target, "serial:") {
+		return target, 0, nil
+	}
+	u, err := url.Parse(target)
+	if err != nil {
+		return "", 0, fmt.Errorf("serial: bad URL %q: %w", target, err)
+	}
+	switch {
+	case u.Host != "" && u.Path == "":
+		path = u.Host // serial://COM3, serial://auto
+	case u.Host != "":
+		return "", 0, fmt.Errorf("serial: bad URL %q: write the device path after three slashes, as in serial:///dev/ttyUSB0", target)
+	case u.Path != "":
+		path = u.Path
+	default:
+		path = u.Opaque
+	}
+	if path == "" {
+		return "", 0, fmt.Errorf("serial: bad URL %q: no device path", target)
+	}
+	if b := u.Query().Get("baud"); b != "" {
+		baud, err = strconv.Atoi(b)
+		if err != nil || baud <= 0 {
+			return "", 0, fmt.Errorf("serial: bad URL %q: baud %q is not a positive number", target, b)
+		}
+	}
+	return path, baud, nil
+}
+
+// open opens path in raw mode, 8N1, with DTR and RTS asserted (see the
+// package documentation for why).
+func open(path string, baud int) (serial.Port, error) {
+	mode := &serial.Mode{BaudRate: baud, DataBits: 8, Parity: serial.NoParity, StopBits: serial.OneStopBit}
+	if !isPTY(path) {
+		mode.InitialStatusBits = &serial.ModemOutputBits{DTR: true, RTS: true}
+	}
+	p, err := serial.Open(path, mode)
+	var pe *serial.PortError
+	if err != nil && mode.InitialStatusBits != nil && errors.As(err, &pe) && pe.Code() == serial.InvalidSerialPort {
+		// Some virtual ttys have no modem lines at all; open without them.
+		mode.InitialStatusBits = nil
+		p, err = serial.Open(path, mode)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("serial %s: open at %d baud: %w", path, baud, err)
+	}
+	return p, nil
+}

@@ -1,0 +1,228 @@
+package serialport
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/creack/pty"
+)
+
+// bound is the most any single wait in these tests may take.
+const bound = 5 * time.Second
+
+// openPTY returns the master of a new pty and the path of its slave. The
+// test keeps its own slave descriptor open, like the test boards do.
+func openPTY(t *testing.T) (*os.File, string) {
+	t.Helper()
+	master, slave, err := pty.Open()
+	if err != nil {
+		t.Skipf("no pty: %v", err)
+	}
+	t.Cleanup(func() { master.Close(); slave.Close() })
+	return master, slave.Name()
+}
+
+// readFull reads exactly n bytes from r, failing the test after bound.
+func readFull(t *testing.T, r io.Reader, n int) []byte {
+	t.Helper()
+	type result struct {
+		b   []byte
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		b := make([]byte, n)
+		_, err := io.ReadFull(r, b)
+		ch <- result{b, err}
+	}()
+	select {
+	case res := <-ch:
+		if res.err != nil {
+			t.Fatalf("read: %v", res.err)
+		}
+		return res.b
+	case <-time.After(bound):
+		t.Fatalf("read of %d bytes did not finish within %v", n, bound)
+		return nil
+	}
+}
+
+// readErr waits for the next Read on r to fail and returns its error.
+func readErr(t *testing.T, r io.Reader) error {
+	t.Helper()
+	ch := make(chan error, 1)
+	go func() {
+		buf := make([]byte, 64)
+		for {
+			if _, err := r.Read(buf); err != nil {
+				ch <- err
+				return
+			}
+		}
+	}()
+	select {
+	case err := <-ch:
+		return err
+	case <-time.After(bound):
+		t.Fatalf("Read did not fail within %v", bound)
+		return nil
+	}
+}
+
+func allBytes() []byte {
+	b := make([]byte, 256)
+	for i := range b {
+		b[i] = byte(i)
+	}
+	return b
+}
+
+func dialPTY(t *testing.T, target string) io.ReadWriteCloser {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), bound)
+	defer cancel()
+	rw, err := Dial(ctx, target, Options{})
+	if err != nil {
+		t.Fatalf("Dial(%q): %v", target, err)
+	}
+	t.Cleanup(func() { rw.Close() })
+	return rw
+}
+
+// Every byte value, control characters included, crosses the link
+// unchanged in both directions: the raw REPL relies on \x01-\x05.
+func TestPTYBytesBothWays(t *testing.T) {
+	master, path := openPTY(t)
+	rw := dialPTY(t, "serial://"+path+"?baud=9600")
+
+	want := allBytes()
+	if _, err := master.Write(want); err != nil {
+		t.Fatal(err)
+	}
+	if got := readFull(t, rw, len(want)); !bytes.Equal(got, want) {
+		t.Fatalf("board->host bytes changed:\n got %x\nwant %x", got, want)
+	}
+
+	if n, err := rw.Write(want); err != nil || n != len(want) {
+		t.Fatalf("Write = %d, %v", n, err)
+	}
+	if got := readFull(t, master, len(want)); !bytes.Equal(got, want) {
+		t.Fatalf("host->board bytes changed:\n got %x\nwant %x", got, want)
+	}
+}
+
+// When the board side goes away (the pty master closes, as when a USB
+// board is unplugged) Read fails instead of waiting forever.
+func TestPTYMasterClosedFailsRead(t *testing.T) {
+	master, path := openPTY(t)
+	rw := dialPTY(t, path)
+
+	if _, err := master.Write([]byte("hi")); err != nil {
+		t.Fatal(err)
+	}
+	if got := readFull(t, rw, 2); string(got) != "hi" {
+		t.Fatalf("got %q", got)
+	}
+	master.Close()
+	err := readErr(t, rw)
+	t.Logf("Read after the master closed: %v", err)
+	if errors.Is(err, os.ErrClosed) {
+		t.Fatalf("a lost device must not look like our own Close: %v", err)
+	}
+	if !strings.Contains(err.Error(), path) {
+		t.Errorf("error %q does not name the port", err)
+	}
+}
+
+// Close unblocks a Read that is waiting for the board.
+func TestCloseUnblocksRead(t *testing.T) {
+	_, path := openPTY(t)
+	rw := dialPTY(t, path)
+
+	errc := make(chan error, 1)
+	go func() {
+		_, err := rw.Read(make([]byte, 16))
+		errc <- err
+	}()
+	if err := rw.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	select {
+	case err := <-errc:
+		if !errors.Is(err, os.ErrClosed) {
+			t.Fatalf("Read after Close = %v, want os.ErrClosed", err)
+		}
+	case <-time.After(bound):
+		t.Fatal("Close did not unblock Read")
+	}
+	if _, err := rw.Write([]byte("x")); !errors.Is(err, os.ErrClosed) {
+		t.Fatalf("Write after Close = %v, want os.ErrClosed", err)
+	}
+	if err := rw.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+}
+
+// A hard reset needs modem lines; on a pty it fails with a clear error
+// instead of pretending the board was reset.
+func TestHardResetOnPTYFails(t *testing.T) {
+	_, path := openPTY(t)
+	ctx, cancel := context.WithTimeout(context.Background(), bound)
+	defer cancel()
+	rw, err := Dial(ctx, path, Options{HardReset: true})
+	if err == nil {
+		rw.Close()
+		t.Fatal("hard reset of a pty succeeded")
+	}
+	t.Logf("hard reset of a pty: %v", err)
+	if !strings.Contains(err.Error(), "DTR/RTS") || !strings.Contains(err.Error(), path) {
+		t.Fatalf("unclear error: %v", err)
+	}
+	// The port was released: it opens again.
+	dialPTY(t, path).Close()
+}
+
+func TestDialMissingPort(t *testing.T) {
+	_, err := Dial(context.Background(), "/dev/does-not-exist-ttyUSB9", Options{})
+	if err == nil || !strings.Contains(err.Error(), "/dev/does-not-exist-ttyUSB9") {
+		t.Fatalf("err = %v, want an error naming the port", err)
+	}
+}
+
+func TestParseTarget(t *testing.T) {
+	tests := []struct {
+		in       string
+		path     string
+		baud     int
+		wantsErr bool
+	}{
+		{in: "/dev/ttyUSB0", path: "/dev/ttyUSB0"},
+		{in: "COM3", path: "COM3"},
+		{in: "auto", path: "auto"},
+		{in: "serial:///dev/ttyUSB0", path: "/dev/ttyUSB0"},
+		{in: "serial:///dev/ttyUSB0?baud=9600", path: "/dev/ttyUSB0", baud: 9600},
+		{in: "serial://COM3", path: "COM3"},
+		{in: "serial://auto", path: "auto"},
+		{in: "serial://dev/ttyUSB0", wantsErr: true},
+		{in: "serial:///dev/ttyUSB0?baud=fast", wantsErr: true},
+		{in: "serial:///dev/ttyUSB0?baud=-1", wantsErr: true},
+		{in: "serial://", wantsErr: true},
+		{in: "", wantsErr: true},
+	}
+	for _, tt := range tests {
+		path, baud, err := parseTarget(tt.in)
+		if (err != nil) != tt.wantsErr {
+			t.Errorf("parseTarget(%q) error = %v, want error: %v", tt.in, err, tt.wantsErr)
+			continue
+		}
+		if path != tt.path || baud != tt.baud {
+			t.Errorf("parseTarget(%q) = %q, %d; want %q, %d", tt.in, path, baud, tt.path, tt.baud)
+		}
+	}
+}

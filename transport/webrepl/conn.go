@@ -1,0 +1,229 @@
+package webrepl
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// Frame sizes: webrepl_cli.py sends file data 1 KB at a time, and small
+// frames keep the board's buffers small.
+const (
+	maxFrame     = 1024
+	closeTimeout = time.Second // for the board to answer our close frame
+)
+
+// Conn is a logged-in WebREPL session. It is an io.ReadWriteCloser of REPL
+// bytes, and does file transfers with PutFile, GetFile and Version.
+type Conn struct {
+	ws  *websocket.Conn
+	raw net.Conn // the TCP connection under ws, to end it for sure
+	url string   // without user info, safe to show
+
+	ctx    context.Context // ends when the session does
+	cancel context.CancelFunc
+	in     *inbox
+	done   chan struct{} // closed when the socket reader has returned
+
+	mu    sync.Mutex
+	route chan []byte // binary frames for the transfer in progress, or nil
+	lost  error       // why the socket reader stopped, without the URL
+
+	xfer      chan struct{} // holds a token while a transfer runs
+	closeOnce sync.Once
+	closed    atomic.Bool // Close was called
+}
+
+func newConn(ws *websocket.Conn, raw net.Conn, url string, early []byte) *Conn {
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &Conn{
+		ws: ws, raw: raw, url: url, ctx: ctx, cancel: cancel,
+		in:   newInbox(),
+		done: make(chan struct{}),
+		xfer: make(chan struct{}, 1),
+	}
+	if len(early) > 0 {
+		c.in.put(early)
+	}
+	go c.readLoop()
+	return c
+}
+
+// URL is the address of the board, without any password.
+func (c *Conn) URL() string { return c.url }
+
+// readLoop owns reading the socket: binary frames go to the transfer in
+// progress, everything else to Read.
+func (c *Conn) readLoop() {
+	defer close(c.done)
+	for {
+		typ, data, err := c.ws.Read(c.ctx)
+		if err != nil {
+			c.stop(err)
+			return
+		}
+		if typ == websocket.MessageBinary {
+			// Hand the frame over under c.mu, so that a transfer that
+			// ends cannot leave it behind in its channel.
+			c.mu.Lock()
+			route := c.route
+			sent := false
+			if route != nil {
+				select {
+				case route <- data:
+					sent = true
+				default: // the transfer is behind; wait below
+				}
+			}
+			c.mu.Unlock()
+			if sent {
+				continue
+			}
+			if route != nil {
+				select {
+				case route <- data:
+					continue
+				case <-c.ctx.Done():
+					c.stop(c.ctx.Err())
+					return
+				}
+			}
+		}
+		if !c.in.put(data) {
+			return
+		}
+	}
+}
+
+// stop records why the session ended and wakes its readers.
+func (c *Conn) stop(cause error) {
+	lost := fmt.Errorf("connection lost: %w", cause)
+	err := fmt.Errorf("webrepl %s: %w", c.url, lost)
+	if c.ctx.Err() != nil {
+		lost, err = net.ErrClosed, c.closedErr()
+	}
+	c.mu.Lock()
+	if c.lost == nil {
+		c.lost = lost
+	}
+	c.mu.Unlock()
+	c.in.fail(err)
+}
+
+// Read returns the board's REPL output. It blocks until some arrives or
+// the session ends.
+func (c *Conn) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	return c.in.read(p)
+}
+
+// Write sends REPL input (text frames of at most 1 KB).
+func (c *Conn) Write(p []byte) (int, error) {
+	done := 0
+	for done < len(p) {
+		n := min(len(p)-done, maxFrame)
+		if err := c.send(c.ctx, websocket.MessageText, p[done:done+n]); err != nil {
+			return done, err
+		}
+		done += n
+	}
+	return done, nil
+}
+
+// send writes one frame, naming the session in errors.
+func (c *Conn) send(ctx context.Context, typ websocket.MessageType, p []byte) error {
+	err := c.ws.Write(ctx, typ, p)
+	switch {
+	case err == nil:
+		return nil
+	case c.ctx.Err() != nil:
+		return c.endErr()
+	case ctx.Err() != nil:
+		return fmt.Errorf("webrepl %s: write: %w", c.url, ctx.Err())
+	default:
+		return fmt.Errorf("webrepl %s: write: %w", c.url, err)
+	}
+}
+
+// Close ends the session: it says goodbye to the board, waits a moment for
+// its answer, and unblocks pending Reads, Writes and transfers.
+func (c *Conn) Close() error {
+	c.closeOnce.Do(func() {
+		c.closed.Store(true)
+		c.in.shut(c.closedErr())
+		polite := make(chan struct{})
+		go func() {
+			c.ws.Close(websocket.StatusNormalClosure, "")
+			close(polite)
+		}()
+		select {
+		case <-polite:
+		case <-time.After(closeTimeout):
+		}
+		c.end()
+	})
+	return nil
+}
+
+// abort ends the session after a failure that leaves the board's protocol
+// state unknown.
+func (c *Conn) abort() {
+	lost := errors.New("session closed after an interrupted file transfer")
+	c.mu.Lock()
+	if c.lost == nil {
+		c.lost = lost
+	}
+	c.mu.Unlock()
+	c.in.fail(fmt.Errorf("webrepl %s: %w", c.url, lost))
+	c.end()
+}
+
+// end stops the socket reader and closes the TCP connection, whatever state
+// the WebSocket is in.
+func (c *Conn) end() {
+	c.cancel()
+	if c.raw != nil {
+		c.raw.Close()
+	}
+	<-c.done
+}
+
+// endErr says why an operation on an ended session fails.
+func (c *Conn) endErr() error {
+	if c.closed.Load() {
+		return c.closedErr()
+	}
+	return fmt.Errorf("webrepl %s: %w", c.url, c.lostErr())
+}
+
+func (c *Conn) closedErr() error {
+	return fmt.Errorf("webrepl %s: %w", c.url, net.ErrClosed)
+}
+
+// lostErr is why the socket reader stopped, for transfers.
+func (c *Conn) lostErr() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.lost != nil {
+		return c.lost
+	}
+	return errors.New("connection lost")
+}
+
+// readerDone reports whether the socket reader has stopped.
+func (c *Conn) readerDone() bool {
+	select {
+	case <-c.done:
+		return true
+	default:
+		return false
+	}
+}
