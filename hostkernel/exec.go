@@ -1,0 +1,290 @@
+package hostkernel
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/iot-kernel/iot-kernel/kernel"
+)
+
+// Execute runs code as a notebook cell of the host kernel (counted, kept in
+// its history) and forwards its output to out as it arrives: streams,
+// display_data and update_display_data unchanged, execute_result as a
+// display, clear_output, and input() prompts through out.Input.
+//
+// It returns the execute_reply status ("ok", "error", "aborted"). An
+// exception in the code gives status "error" and a *kernel.ExecError whose
+// value and traceback are free of ANSI colour codes. Cancelling ctx
+// interrupts the kernel and waits for the cell to stop (the error is then
+// usually KeyboardInterrupt); a kernel that does not stop within 10 s is
+// killed. When ctx's cause is kernel.ErrShutdown it returns at once.
+func (c *Client) Execute(ctx context.Context, code string, out kernel.Output) (string, error) {
+	return c.Run(ctx, Request{Code: code, StoreHistory: true}, out)
+}
+
+// Run is Execute with the request's options spelled out.
+func (c *Client) Run(ctx context.Context, req Request, out kernel.Output) (string, error) {
+	select {
+	case c.execSem <- struct{}{}:
+		defer func() { <-c.execSem }()
+	case <-ctx.Done():
+		return "", context.Cause(ctx)
+	case <-c.closed:
+		return "", ErrClosed
+	}
+	select {
+	case <-c.closed:
+		return "", ErrClosed
+	default:
+	}
+	select {
+	case <-c.exited:
+		return "", c.diedError("")
+	default:
+	}
+	cl, id, err := c.send(c.shell, "execute_request", nil, executeRequest{
+		Code:            req.Code,
+		Silent:          req.Silent,
+		StoreHistory:    req.StoreHistory,
+		UserExpressions: map[string]any{},
+		AllowStdin:      true,
+		StopOnError:     false,
+	}, true)
+	if err != nil {
+		return "", err
+	}
+	defer c.forget(id, cl)
+	// Input prompts are answered on their own goroutine, so output printed
+	// just before input() (which may arrive after the prompt) still shows.
+	inCtx, cancelInput := context.WithCancel(ctx)
+	defer cancelInput()
+
+	var (
+		reply         *replyContent
+		idle          bool
+		iopubErr      *kernel.ExecError
+		done          = ctx.Done()
+		afterReply    <-chan time.Time
+		interruptWait <-chan time.Time
+	)
+	for reply == nil || !idle {
+		select {
+		case m := <-cl.ch:
+			switch m.Header.MsgType {
+			case "execute_reply":
+				reply = &replyContent{}
+				if err := json.Unmarshal(m.Content, reply); err != nil {
+					return "", fmt.Errorf("host kernel: bad execute_reply: %w", err)
+				}
+				afterReply = time.After(idleGrace)
+			case "status":
+				var st statusContent
+				if json.Unmarshal(m.Content, &st) == nil && st.ExecutionState == "idle" {
+					idle = true
+				}
+			case "input_request":
+				var ir inputRequest
+				if err := json.Unmarshal(m.Content, &ir); err != nil {
+					c.log.Debug("host kernel: bad input_request", "err", err)
+					continue
+				}
+				go c.answerInput(inCtx, out, ir, m.RawHeader)
+			case "error":
+				var e replyContent
+				if json.Unmarshal(m.Content, &e) == nil {
+					iopubErr = execError(e)
+				}
+			default:
+				forward(m, out, c.log)
+			}
+		case <-afterReply:
+			// The reply came but not the idle status that follows the
+			// last output; do not wait for ever on a lost message.
+			c.log.Debug("host kernel: no idle status after execute_reply")
+			idle = true
+		case <-done:
+			if errors.Is(context.Cause(ctx), kernel.ErrShutdown) {
+				return "", context.Cause(ctx)
+			}
+			done = nil
+			if err := c.Interrupt(); err != nil {
+				c.log.Debug("host kernel: interrupt", "err", err)
+			}
+			interruptWait = time.After(interruptGrace)
+		case <-interruptWait:
+			c.kill()
+			return "", fmt.Errorf("host kernel did not stop within %v of an interrupt and was killed: %w", interruptGrace, context.Cause(ctx))
+		case <-c.exited:
+			return "", c.diedError("")
+		case <-c.closed:
+			return "", ErrClosed
+		}
+	}
+	switch reply.Status {
+	case "ok":
+		return reply.Status, nil
+	case "error":
+		e := execError(*reply)
+		if e.Name == "" && iopubErr != nil {
+			e = iopubErr
+		}
+		return reply.Status, e
+	default:
+		return reply.Status, fmt.Errorf("host kernel: execution %s", reply.Status)
+	}
+}
+
+// forward passes one output message on to out.
+func forward(m *message, out kernel.Output, log interface{ Debug(string, ...any) }) {
+	switch m.Header.MsgType {
+	case "stream":
+		var s streamContent
+		if err := json.Unmarshal(m.Content, &s); err == nil {
+			out.Stream(s.Name, s.Text)
+		}
+	case "display_data", "update_display_data", "execute_result":
+		var d displayContent
+		if err := json.Unmarshal(m.Content, &d); err == nil {
+			out.Display(d.Data, d.Metadata, d.Transient.DisplayID, m.Header.MsgType == "update_display_data")
+		}
+	case "clear_output":
+		var cc clearContent
+		if err := json.Unmarshal(m.Content, &cc); err == nil {
+			out.ClearOutput(cc.Wait)
+		}
+	case "execute_input":
+	default:
+		// comm messages (widgets) and anything newer: not passed on.
+		log.Debug("host kernel: ignored message", "type", m.Header.MsgType)
+	}
+}
+
+// answerInput asks out for the line input() wants and sends it back. When
+// out cannot ask (no stdin on this frontend), the kernel is interrupted so
+// that input() raises instead of waiting for ever.
+func (c *Client) answerInput(ctx context.Context, out kernel.Output, ir inputRequest, parent json.RawMessage) {
+	v, err := out.Input(ctx, ir.Prompt, ir.Password)
+	if ctx.Err() != nil {
+		return // the execution ended or was interrupted; nothing to answer
+	}
+	if err != nil {
+		out.Stream("stderr", "input(): "+err.Error()+"\n")
+		if err := c.Interrupt(); err != nil {
+			c.log.Debug("host kernel: interrupt", "err", err)
+		}
+		return
+	}
+	if _, _, err := c.send(c.stdin, "input_reply", parent, inputReply{Status: "ok", Value: v}, false); err != nil {
+		c.log.Debug("host kernel: input_reply", "err", err)
+	}
+}
+
+// Interrupt interrupts the running code the way the kernelspec asks: SIGINT
+// to the kernel's process group, or interrupt_request on control.
+func (c *Client) Interrupt() error {
+	if c.spec.InterruptMode == "message" {
+		_, _, err := c.send(c.control, "interrupt_request", nil, struct{}{}, false)
+		return err
+	}
+	if err := syscall.Kill(-c.cmd.Process.Pid, syscall.SIGINT); err != nil {
+		return fmt.Errorf("interrupt host kernel: %w", err)
+	}
+	return nil
+}
+
+// Pid is the kernel's process id.
+func (c *Client) Pid() int { return c.cmd.Process.Pid }
+
+// Done is closed when the kernel process has exited.
+func (c *Client) Done() <-chan struct{} { return c.exited }
+
+// Exited describes how the process ended, once Done is closed: "exit
+// status 1", "signal: killed", ... It returns "" while the process runs.
+func (c *Client) Exited() string {
+	select {
+	case <-c.exited:
+		if c.exitErr == nil {
+			return "exit status 0"
+		}
+		return c.exitErr.Error()
+	default:
+		return ""
+	}
+}
+
+// Close asks the kernel to shut down, kills it (and its process group) if it
+// has not exited within 2 s, and releases the sockets and the connection
+// file. It is safe to call more than once.
+func (c *Client) Close() error {
+	c.closeOnce.Do(func() {
+		select {
+		case <-c.exited:
+		default:
+			if c.shell != nil {
+				if _, _, err := c.send(c.control, "shutdown_request", nil, shutdownRequest{}, false); err != nil {
+					c.log.Debug("host kernel: shutdown_request", "err", err)
+				}
+			}
+			select {
+			case <-c.exited:
+			case <-time.After(shutdownGrace):
+				c.log.Debug("host kernel ignored shutdown_request; killing it")
+			}
+		}
+		c.kill()
+		<-c.exited // bounded: SIGKILL cannot be ignored, WaitDelay bounds the pipes
+		close(c.closed)
+		for _, s := range []interface{ Close() error }{c.shell, c.control, c.stdin, c.iopub} {
+			if s != nil {
+				s.Close()
+			}
+		}
+		c.readers.Wait()
+		os.RemoveAll(c.tmp)
+	})
+	return nil
+}
+
+// kill sends SIGKILL to the kernel's process group: the kernel and whatever
+// its cells started.
+func (c *Client) kill() {
+	if err := syscall.Kill(-c.cmd.Process.Pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+		c.log.Debug("host kernel: kill", "err", err)
+	}
+}
+
+// diedError describes the kernel's exit, with the end of its output.
+func (c *Client) diedError(when string) error {
+	<-c.exited
+	if when != "" {
+		when = " " + when
+	}
+	return fmt.Errorf("%w%s (%s)%s", ErrDied, when, c.Exited(), c.out.suffix())
+}
+
+// execError turns error content into an ExecError without ANSI codes.
+func execError(e replyContent) *kernel.ExecError {
+	tb := make([]string, 0, len(e.Traceback))
+	for _, l := range e.Traceback {
+		tb = append(tb, StripANSI(l))
+	}
+	return &kernel.ExecError{Name: e.Ename, Value: StripANSI(e.Evalue), Traceback: tb}
+}
+
+var ansiRE = regexp.MustCompile(`\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(\x07|\x1b\\)`)
+
+// StripANSI removes terminal colour and control sequences (IPython colours
+// its tracebacks).
+func StripANSI(s string) string {
+	if !strings.Contains(s, "\x1b") {
+		return s
+	}
+	return ansiRE.ReplaceAllString(s, "")
+}

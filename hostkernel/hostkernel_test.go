@@ -1,0 +1,443 @@
+package hostkernel
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/iot-kernel/iot-kernel/kernel"
+)
+
+// testSpec finds a python with ipykernel for the tests: $IOT_TEST_PYTHON,
+// else the project's .venv, else python3 on PATH, else /usr/bin/python3.
+// It skips the test when none has ipykernel.
+func testSpec(t *testing.T) *Spec {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if p := os.Getenv("IOT_TEST_PYTHON"); p != "" {
+		spec, err := SpecForPython(ctx, p)
+		if err != nil {
+			t.Fatalf("IOT_TEST_PYTHON=%s: %v", p, err)
+		}
+		return spec
+	}
+	cands := []string{"python3", "/usr/bin/python3"}
+	if wd, err := os.Getwd(); err == nil {
+		cands = append([]string{filepath.Join(filepath.Dir(wd), ".venv", "bin", "python")}, cands...)
+	}
+	var why []string
+	for _, p := range cands {
+		spec, err := SpecForPython(ctx, p)
+		if err == nil {
+			return spec
+		}
+		why = append(why, err.Error())
+	}
+	t.Skipf("no python with ipykernel (set IOT_TEST_PYTHON): %s", strings.Join(why, "; "))
+	return nil
+}
+
+// startKernel starts a kernel that the test stops.
+func startKernel(t *testing.T, spec *Spec) *Client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	c, err := Start(ctx, spec, Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// event is one call on the recording output.
+type event struct {
+	kind      string // stream, display, update, clear
+	name      string // stream name
+	text      string
+	data      kernel.MIMEBundle
+	displayID string
+}
+
+// recorder is a kernel.Output that records what it is told.
+type recorder struct {
+	mu       sync.Mutex
+	events   []event
+	onStream func(text string)                   // called outside the lock
+	input    func(prompt string) (string, error) // nil: no stdin
+	prompts  []string
+}
+
+func (r *recorder) Stream(name, text string) {
+	r.mu.Lock()
+	r.events = append(r.events, event{kind: "stream", name: name, text: text})
+	f := r.onStream
+	r.mu.Unlock()
+	if f != nil {
+		f(text)
+	}
+}
+
+func (r *recorder) Display(data kernel.MIMEBundle, md map[string]any, id string, update bool) {
+	kind := "display"
+	if update {
+		kind = "update"
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = append(r.events, event{kind: kind, data: data, displayID: id})
+}
+
+func (r *recorder) ClearOutput(wait bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = append(r.events, event{kind: "clear"})
+}
+
+func (r *recorder) Input(ctx context.Context, prompt string, password bool) (string, error) {
+	r.mu.Lock()
+	r.prompts = append(r.prompts, prompt)
+	f := r.input
+	r.mu.Unlock()
+	if f == nil {
+		return "", kernel.ErrNoStdin
+	}
+	return f(prompt)
+}
+
+func (r *recorder) stream(name string) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var b strings.Builder
+	for _, e := range r.events {
+		if e.kind == "stream" && e.name == name {
+			b.WriteString(e.text)
+		}
+	}
+	return b.String()
+}
+
+func (r *recorder) displays() []event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []event
+	for _, e := range r.events {
+		if e.kind == "display" || e.kind == "update" {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func execCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func TestExecute(t *testing.T) {
+	c := startKernel(t, testSpec(t))
+
+	t.Run("stream", func(t *testing.T) {
+		var out recorder
+		status, err := c.Execute(execCtx(t), "import sys\nprint('hello')\nprint('oops', file=sys.stderr)", &out)
+		if status != "ok" || err != nil {
+			t.Fatalf("Execute = %q, %v", status, err)
+		}
+		if got := out.stream("stdout"); got != "hello\n" {
+			t.Errorf("stdout = %q, want %q", got, "hello\n")
+		}
+		if got := out.stream("stderr"); got != "oops\n" {
+			t.Errorf("stderr = %q, want %q", got, "oops\n")
+		}
+	})
+
+	t.Run("state kept between executions", func(t *testing.T) {
+		var out recorder
+		if _, err := c.Execute(execCtx(t), "x = 41", &out); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Execute(execCtx(t), "print(x + 1)", &out); err != nil {
+			t.Fatal(err)
+		}
+		if got := out.stream("stdout"); got != "42\n" {
+			t.Errorf("stdout = %q", got)
+		}
+	})
+
+	t.Run("display_data and execute_result", func(t *testing.T) {
+		var out recorder
+		code := "from IPython.display import HTML, display\ndisplay(HTML('<b>x</b>'))\nHTML('<i>y</i>')"
+		if _, err := c.Execute(execCtx(t), code, &out); err != nil {
+			t.Fatal(err)
+		}
+		ds := out.displays()
+		if len(ds) != 2 {
+			t.Fatalf("displays = %+v, want 2", ds)
+		}
+		if ds[0].data["text/html"] != "<b>x</b>" || ds[1].data["text/html"] != "<i>y</i>" {
+			t.Errorf("text/html = %q, %q", ds[0].data["text/html"], ds[1].data["text/html"])
+		}
+		if _, ok := ds[0].data["text/plain"]; !ok {
+			t.Errorf("bundle lost text/plain: %v", ds[0].data)
+		}
+	})
+
+	t.Run("update_display_data and clear_output", func(t *testing.T) {
+		var out recorder
+		code := "from IPython.display import display, clear_output\nh = display('a', display_id=True)\nh.update('b')\nclear_output()"
+		if _, err := c.Execute(execCtx(t), code, &out); err != nil {
+			t.Fatal(err)
+		}
+		ds := out.displays()
+		if len(ds) != 2 || ds[0].kind != "display" || ds[1].kind != "update" {
+			t.Fatalf("displays = %+v", ds)
+		}
+		if ds[0].displayID == "" || ds[1].displayID != ds[0].displayID {
+			t.Errorf("display ids %q, %q: want equal and set", ds[0].displayID, ds[1].displayID)
+		}
+		if ds[1].data["text/plain"] != "'b'" {
+			t.Errorf("update = %v", ds[1].data)
+		}
+		out.mu.Lock()
+		last := out.events[len(out.events)-1].kind
+		out.mu.Unlock()
+		if last != "clear" {
+			t.Errorf("last event %q, want clear", last)
+		}
+	})
+
+	t.Run("exception", func(t *testing.T) {
+		var out recorder
+		status, err := c.Execute(execCtx(t), "def f():\n    return 1/0\nf()", &out)
+		var ee *kernel.ExecError
+		if status != "error" || !errors.As(err, &ee) {
+			t.Fatalf("Execute = %q, %v; want error status and *kernel.ExecError", status, err)
+		}
+		if ee.Name != "ZeroDivisionError" || ee.Value != "division by zero" {
+			t.Errorf("ename/evalue = %q/%q", ee.Name, ee.Value)
+		}
+		tb := strings.Join(ee.Traceback, "\n")
+		if strings.Contains(tb, "\x1b") {
+			t.Errorf("traceback keeps ANSI codes: %q", tb)
+		}
+		if !strings.Contains(tb, "return 1/0") {
+			t.Errorf("traceback does not show the failing line: %q", tb)
+		}
+	})
+
+	t.Run("input", func(t *testing.T) {
+		out := recorder{input: func(string) (string, error) { return "bob", nil }}
+		_, err := c.Execute(execCtx(t), "name = input('name? ')\nprint('hi', name)", &out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(out.prompts) != 1 || out.prompts[0] != "name? " {
+			t.Errorf("prompts = %q", out.prompts)
+		}
+		if got := out.stream("stdout"); !strings.HasSuffix(got, "hi bob\n") {
+			t.Errorf("stdout = %q", got)
+		}
+	})
+
+	t.Run("input without stdin raises", func(t *testing.T) {
+		var out recorder // Input fails with ErrNoStdin
+		_, err := c.Execute(execCtx(t), "input('name? ')", &out)
+		var ee *kernel.ExecError
+		if !errors.As(err, &ee) || ee.Name != "KeyboardInterrupt" {
+			t.Fatalf("err = %v, want KeyboardInterrupt", err)
+		}
+		if got := out.stream("stderr"); !strings.Contains(got, kernel.ErrNoStdin.Error()) {
+			t.Errorf("stderr = %q, want the reason", got)
+		}
+	})
+
+	t.Run("interrupt", func(t *testing.T) {
+		ctx, cancel := context.WithCancelCause(execCtx(t))
+		defer cancel(nil)
+		out := recorder{onStream: func(text string) {
+			if strings.Contains(text, "sleeping") {
+				cancel(kernel.ErrInterrupted)
+			}
+		}}
+		status, err := c.Execute(ctx, "import time\nprint('sleeping', flush=True)\ntime.sleep(30)\nprint('woke')", &out)
+		var ee *kernel.ExecError
+		if status != "error" || !errors.As(err, &ee) || ee.Name != "KeyboardInterrupt" {
+			t.Fatalf("Execute = %q, %v; want KeyboardInterrupt", status, err)
+		}
+		if strings.Contains(out.stream("stdout"), "woke") {
+			t.Error("the sleep was not interrupted")
+		}
+		// The kernel is usable afterwards.
+		var out2 recorder
+		if _, err := c.Execute(execCtx(t), "print('after')", &out2); err != nil || out2.stream("stdout") != "after\n" {
+			t.Errorf("after interrupt: %v, %q", err, out2.stream("stdout"))
+		}
+	})
+}
+
+func TestInterruptMessageMode(t *testing.T) {
+	spec := *testSpec(t)
+	spec.InterruptMode = "message"
+	c := startKernel(t, &spec)
+	ctx, cancel := context.WithCancelCause(execCtx(t))
+	defer cancel(nil)
+	out := recorder{onStream: func(text string) { cancel(kernel.ErrInterrupted) }}
+	_, err := c.Execute(ctx, "import time\nprint('sleeping', flush=True)\ntime.sleep(30)", &out)
+	var ee *kernel.ExecError
+	if !errors.As(err, &ee) || ee.Name != "KeyboardInterrupt" {
+		t.Fatalf("err = %v, want KeyboardInterrupt", err)
+	}
+}
+
+func TestCloseStopsProcess(t *testing.T) {
+	c := startKernel(t, testSpec(t))
+	pid := c.Pid()
+	// A child of the kernel must go too (process group).
+	var out recorder
+	if _, err := c.Execute(execCtx(t), "import subprocess\np = subprocess.Popen(['sleep', '300'])\nprint(p.pid)", &out); err != nil {
+		t.Fatal(err)
+	}
+	var child int
+	if _, err := fmt.Sscan(out.stream("stdout"), &child); err != nil {
+		t.Fatalf("child pid from %q: %v", out.stream("stdout"), err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
+		t.Errorf("kernel pid %d still exists after Close (kill 0: %v)", pid, err)
+	}
+	if !waitGone(t, child, 10*time.Second) {
+		t.Errorf("kernel's child %d survived Close", child)
+	}
+	if _, err := c.Execute(execCtx(t), "1", &out); !errors.Is(err, ErrClosed) {
+		t.Errorf("Execute after Close = %v, want ErrClosed", err)
+	}
+}
+
+func TestKernelDeath(t *testing.T) {
+	c := startKernel(t, testSpec(t))
+	var out recorder
+	_, err := c.Execute(execCtx(t), "import os\nos._exit(3)", &out)
+	if !errors.Is(err, ErrDied) {
+		t.Fatalf("err = %v, want ErrDied", err)
+	}
+	if !strings.Contains(err.Error(), "exit status 3") {
+		t.Errorf("err = %v, want the exit status", err)
+	}
+	<-c.Done()
+	if _, err := c.Execute(execCtx(t), "1", &out); !errors.Is(err, ErrDied) {
+		t.Errorf("Execute on a dead kernel = %v, want ErrDied", err)
+	}
+}
+
+func TestStartFailure(t *testing.T) {
+	spec := &Spec{Argv: []string{"/bin/sh", "-c", "echo no such module >&2; exit 1", "{connection_file}"}}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err := Start(ctx, spec, Options{})
+	if !errors.Is(err, ErrDied) || !strings.Contains(err.Error(), "no such module") {
+		t.Fatalf("err = %v, want ErrDied with the kernel's stderr", err)
+	}
+}
+
+// waitGone waits, up to d, for process pid (not our child) to exit. A
+// pidfd becomes readable when its process exits.
+func waitGone(t *testing.T, pid int, d time.Duration) bool {
+	t.Helper()
+	fd, err := unix.PidfdOpen(pid, 0)
+	if errors.Is(err, unix.ESRCH) {
+		return true
+	}
+	if err != nil {
+		t.Fatalf("pidfd_open %d: %v", pid, err)
+	}
+	defer unix.Close(fd)
+	for {
+		n, err := unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, int(d.Milliseconds()))
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			t.Fatalf("poll pidfd: %v", err)
+		}
+		return n > 0
+	}
+}
+
+func TestFindIn(t *testing.T) {
+	ctx := context.Background()
+	empty := t.TempDir()
+	if _, err := FindIn(ctx, []string{empty}); !errors.Is(err, ErrNoKernel) {
+		t.Errorf("empty dir: err = %v, want ErrNoKernel", err)
+	}
+	if _, err := FindIn(ctx, []string{empty}, "/nonexistent/python3"); !errors.Is(err, ErrNoKernel) {
+		t.Errorf("no python: err = %v, want ErrNoKernel", err)
+	}
+
+	// A venv-style prefix: share/jupyter/kernels/python3 with argv[0]
+	// "python" means the prefix's bin/python.
+	prefix := t.TempDir()
+	specDir := filepath.Join(prefix, "share", "jupyter", "kernels", "python3")
+	must(t, os.MkdirAll(specDir, 0o755))
+	must(t, os.MkdirAll(filepath.Join(prefix, "bin"), 0o755))
+	must(t, os.WriteFile(filepath.Join(prefix, "bin", "python"), []byte("#!/bin/sh\n"), 0o755))
+	must(t, os.WriteFile(filepath.Join(specDir, "kernel.json"), []byte(`{"argv": ["python", "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+		"display_name": "Python 3 (ipykernel)", "interrupt_mode": "message", "env": {"A": "1"}}`), 0o644))
+	broken := t.TempDir()
+	must(t, os.MkdirAll(filepath.Join(broken, "kernels", "python3"), 0o755))
+	must(t, os.WriteFile(filepath.Join(broken, "kernels", "python3", "kernel.json"), []byte("{"), 0o644))
+
+	spec, err := FindIn(ctx, []string{empty, broken, filepath.Join(prefix, "share", "jupyter")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(prefix, "bin", "python"); spec.Argv[0] != want {
+		t.Errorf("argv[0] = %q, want %q", spec.Argv[0], want)
+	}
+	if spec.InterruptMode != "message" || spec.Env["A"] != "1" || spec.ResourceDir != specDir {
+		t.Errorf("spec = %+v", spec)
+	}
+}
+
+func TestDataDirs(t *testing.T) {
+	env := map[string]string{
+		"JUPYTER_PATH": "/a:/b",
+		"HOME":         "/home/u",
+		"VIRTUAL_ENV":  "/venv",
+	}
+	got := DataDirs(func(k string) string { return env[k] })
+	want := []string{"/a", "/b", "/home/u/.local/share/jupyter", "/venv/share/jupyter", "/usr/local/share/jupyter", "/usr/share/jupyter"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("DataDirs = %q, want %q", got, want)
+	}
+	env["JUPYTER_DATA_DIR"] = "/data"
+	if got := DataDirs(func(k string) string { return env[k] }); got[2] != "/data" {
+		t.Errorf("JUPYTER_DATA_DIR not used: %q", got)
+	}
+}
+
+func TestStripANSI(t *testing.T) {
+	in := "\x1b[0;31mZeroDivisionError\x1b[0m: division by zero\x1b]8;;http://x\x07link\x1b]8;;\x07"
+	if got := StripANSI(in); got != "ZeroDivisionError: division by zero"+"link" {
+		t.Errorf("StripANSI = %q", got)
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,540 @@
+package magics
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/iot-kernel/iot-kernel/hostkernel"
+	"github.com/iot-kernel/iot-kernel/kernel"
+	"github.com/iot-kernel/iot-kernel/testboard"
+	"github.com/iot-kernel/iot-kernel/transport"
+)
+
+// hostOut is a kernel.Output recording what the host magics report.
+type hostOut struct {
+	mu       sync.Mutex
+	streams  map[string]*strings.Builder
+	chunks   []string // stream writes in order, "name:text"
+	displays []kernel.MIMEBundle
+	onStream func(name, text string) // called outside the lock
+}
+
+func (o *hostOut) Stream(name, text string) {
+	o.mu.Lock()
+	if o.streams == nil {
+		o.streams = map[string]*strings.Builder{}
+	}
+	if o.streams[name] == nil {
+		o.streams[name] = &strings.Builder{}
+	}
+	o.streams[name].WriteString(text)
+	o.chunks = append(o.chunks, name+":"+text)
+	f := o.onStream
+	o.mu.Unlock()
+	if f != nil {
+		f(name, text)
+	}
+}
+
+func (o *hostOut) Display(data kernel.MIMEBundle, _ map[string]any, _ string, _ bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.displays = append(o.displays, data)
+}
+
+func (o *hostOut) ClearOutput(bool) {}
+
+func (o *hostOut) Input(context.Context, string, bool) (string, error) {
+	return "", kernel.ErrNoStdin
+}
+
+func (o *hostOut) text(name string) string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.streams[name] == nil {
+		return ""
+	}
+	return o.streams[name].String()
+}
+
+// take returns stdout and stderr and forgets them.
+func (o *hostOut) take() (stdout, stderr string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for name, b := range o.streams {
+		if name == "stdout" {
+			stdout = b.String()
+		} else if name == "stderr" {
+			stderr = b.String()
+		}
+	}
+	o.streams, o.chunks, o.displays = nil, nil, nil
+	return stdout, stderr
+}
+
+// hostEnv is an Env for the host magics in a temporary working directory.
+type hostEnv struct {
+	t   *testing.T
+	env *Env
+	out *hostOut
+	reg *Registry
+	dir string
+}
+
+func newHostEnv(t *testing.T, d hostDeps) *hostEnv {
+	t.Helper()
+	dir := t.TempDir()
+	out := &hostOut{}
+	reg := NewRegistry(hostMagics(d)...)
+	h := NewHost(dir, nil)
+	t.Cleanup(func() { h.Close() })
+	return &hostEnv{t: t, env: &Env{Out: out, Host: h, Magics: reg}, out: out, reg: reg, dir: dir}
+}
+
+func testCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func (h *hostEnv) line(l string) error {
+	return h.reg.Run(testCtx(h.t), h.env, l, Line, "")
+}
+
+func (h *hostEnv) cell(l, body string) error {
+	return h.reg.Run(testCtx(h.t), h.env, l, Cell, body)
+}
+
+// useTestKernel points the Host at a python with ipykernel, or skips.
+func (h *hostEnv) useTestKernel() {
+	h.t.Helper()
+	py := testPython(h.t, true)
+	h.env.Host.FindKernel = func(ctx context.Context) (*hostkernel.Spec, error) {
+		return hostkernel.SpecForPython(ctx, py)
+	}
+}
+
+// testPython finds a python for the tests: $IOT_TEST_PYTHON, else the
+// project's .venv, else python3 on PATH, else /usr/bin/python3. With
+// ipykernel, it must import ipykernel. It skips the test when there is none.
+func testPython(t *testing.T, ipykernel bool) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cands := []string{"python3", "/usr/bin/python3"}
+	if wd, err := os.Getwd(); err == nil {
+		cands = append([]string{filepath.Join(filepath.Dir(wd), ".venv", "bin", "python")}, cands...)
+	}
+	if p := os.Getenv("IOT_TEST_PYTHON"); p != "" {
+		cands = []string{p}
+	}
+	check := "import json"
+	if ipykernel {
+		check = "import ipykernel"
+	}
+	for _, p := range cands {
+		if exec.CommandContext(ctx, p, "-c", check).Run() == nil {
+			return p
+		}
+	}
+	t.Skipf("no python that can %q among %q (set IOT_TEST_PYTHON)", check, cands)
+	return ""
+}
+
+func TestHostMagicsHelp(t *testing.T) {
+	h := newHostEnv(t, hostDeps{})
+	for _, c := range []struct {
+		line string
+		kind Kind
+		want string
+	}{
+		{"cd -h", Line, "Usage: %cd [DIR|-]"},
+		{"bash -h", Cell, "--no-raise-error"},
+		{"host --help", Cell, "Usage: %%host"},
+		{"store -h", Line, "Usage: %store NAME..."},
+	} {
+		if err := h.reg.Run(testCtx(t), h.env, c.line, c.kind, ""); err != nil {
+			t.Errorf("%s: %v", c.line, err)
+			continue
+		}
+		if out, _ := h.out.take(); !strings.Contains(out, c.want) {
+			t.Errorf("%s printed %q, want %q in it", c.line, out, c.want)
+		}
+	}
+	var ue *UsageError
+	if err := h.line("store"); !errors.As(err, &ue) {
+		t.Errorf("%%store without names: %v, want a usage error", err)
+	}
+	if err := h.line("store 1x"); !errors.As(err, &ue) {
+		t.Errorf("%%store 1x: %v, want a usage error", err)
+	}
+	if err := h.cell("bash extra", "true"); !errors.As(err, &ue) {
+		t.Errorf("%%%%bash extra: %v, want a usage error", err)
+	}
+}
+
+func TestRunShell(t *testing.T) {
+	h := newHostEnv(t, hostDeps{})
+
+	t.Run("stdout and stderr", func(t *testing.T) {
+		if err := RunShell(testCtx(t), h.env, "echo one; echo two >&2; printf 'caf\\303\\251\\n'"); err != nil {
+			t.Fatal(err)
+		}
+		out, errOut := h.out.take()
+		if out != "one\ncafé\n" || errOut != "two\n" {
+			t.Errorf("stdout %q stderr %q", out, errOut)
+		}
+	})
+
+	t.Run("runs in the host directory", func(t *testing.T) {
+		sub := filepath.Join(h.dir, "sub dir")
+		hostMust(t, os.Mkdir(sub, 0o755))
+		hostMust(t, h.line(`cd "sub dir"`))
+		h.out.take()
+		hostMust(t, RunShell(testCtx(t), h.env, "pwd"))
+		if out, _ := h.out.take(); out != sub+"\n" {
+			t.Errorf("pwd = %q, want %q", out, sub)
+		}
+		hostMust(t, h.line("cd -"))
+		h.out.take()
+	})
+
+	t.Run("output streams while the command runs", func(t *testing.T) {
+		// The command waits for a file that the test creates only once the
+		// first line has reached the notebook.
+		flag := filepath.Join(h.dir, "flag")
+		h.out.onStream = func(_, text string) {
+			if strings.Contains(text, "first") {
+				os.WriteFile(flag, nil, 0o644)
+			}
+		}
+		defer func() { h.out.onStream = nil }()
+		err := RunShell(testCtx(t), h.env, "echo first; while [ ! -e flag ]; do sleep 0.01; done; echo second")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out, _ := h.out.take(); out != "first\nsecond\n" {
+			t.Errorf("stdout = %q", out)
+		}
+	})
+
+	t.Run("failure does not fail the cell", func(t *testing.T) {
+		// As in IPython: the output is the report.
+		if err := RunShell(testCtx(t), h.env, "echo partial; ls /nonexistent-dir; exit 3"); err != nil {
+			t.Errorf("err = %v, want nil as in IPython", err)
+		}
+		out, errOut := h.out.take()
+		if out != "partial\n" || !strings.Contains(errOut, "nonexistent-dir") {
+			t.Errorf("stdout %q stderr %q", out, errOut)
+		}
+		if err := RunShell(testCtx(t), h.env, "no-such-command-xyz"); err != nil {
+			t.Errorf("err = %v", err)
+		}
+		if _, errOut := h.out.take(); !strings.Contains(errOut, "not found") {
+			t.Errorf("stderr = %q, want the shell's not found", errOut)
+		}
+	})
+
+	t.Run("interrupt stops the process group", func(t *testing.T) {
+		ctx, cancel := context.WithCancelCause(testCtx(t))
+		defer cancel(nil)
+		var pid string
+		h.out.onStream = func(_, text string) {
+			pid = strings.TrimSpace(text)
+			cancel(kernel.ErrInterrupted)
+		}
+		defer func() { h.out.onStream = nil }()
+		// The background sleep is in the command's process group.
+		err := RunShell(ctx, h.env, "sleep 60 & echo $!; wait")
+		if !errors.Is(err, kernel.ErrInterrupted) {
+			t.Fatalf("err = %v, want the interrupt", err)
+		}
+		h.out.take()
+		n, err := strconv.Atoi(pid)
+		if err != nil {
+			t.Fatalf("pid %q: %v", pid, err)
+		}
+		if !waitGone(t, n, 10*time.Second) {
+			t.Errorf("background sleep %d survived the interrupt", n)
+		}
+	})
+}
+
+func TestStreamWriterUTF8(t *testing.T) {
+	out := &hostOut{}
+	w := newStreamWriter(out, "stdout")
+	e := []byte("é€😀") // 2, 3 and 4 byte characters
+	for i := range e {
+		w.Write(e[i : i+1])
+	}
+	w.Write([]byte("\xff!"))
+	w.Flush()
+	for _, c := range out.chunks {
+		if !strings.HasPrefix(c, "stdout:") || (!utf8Valid(c) && !strings.Contains(c, "\xff")) {
+			t.Errorf("chunk %q splits a character", c)
+		}
+	}
+	if got := out.text("stdout"); got != "é€😀\xff!" {
+		t.Errorf("stdout = %q", got)
+	}
+}
+
+func utf8Valid(s string) bool { return strings.ToValidUTF8(s, "?") == s }
+
+func TestBash(t *testing.T) {
+	h := newHostEnv(t, hostDeps{})
+	hostMust(t, h.cell("bash", "echo hi\n[[ 1 == 1 ]] && echo bashism\npwd"))
+	if out, _ := h.out.take(); out != "hi\nbashism\n"+h.dir+"\n" {
+		t.Errorf("stdout = %q", out)
+	}
+	err := h.cell("bash", "echo before\nexit 2")
+	if err == nil || !strings.Contains(err.Error(), "status 2") {
+		t.Errorf("err = %v, want exit status 2", err)
+	}
+	if out, _ := h.out.take(); out != "before\n" {
+		t.Errorf("stdout = %q", out)
+	}
+	if err := h.cell("bash --no-raise-error", "exit 2"); err != nil {
+		t.Errorf("--no-raise-error: %v", err)
+	}
+}
+
+func TestCd(t *testing.T) {
+	h := newHostEnv(t, hostDeps{})
+	hostMust(t, os.Mkdir(filepath.Join(h.dir, "a"), 0o755))
+	hostMust(t, os.WriteFile(filepath.Join(h.dir, "f"), nil, 0o644))
+
+	hostMust(t, h.line("cd a"))
+	if out, _ := h.out.take(); out != filepath.Join(h.dir, "a")+"\n" {
+		t.Errorf("%%cd a printed %q", out)
+	}
+	hostMust(t, h.line("cd .."))
+	if h.env.Host.Dir() != h.dir {
+		t.Errorf("dir = %q after cd ..", h.env.Host.Dir())
+	}
+	if err := h.line("cd missing"); err == nil || !strings.Contains(err.Error(), "no such file or directory") {
+		t.Errorf("cd missing: %v", err)
+	}
+	if err := h.line("cd f"); err == nil || !strings.Contains(err.Error(), "not a directory") {
+		t.Errorf("cd f: %v", err)
+	}
+	if h.env.Host.Dir() != h.dir {
+		t.Errorf("a failed cd moved to %q", h.env.Host.Dir())
+	}
+	home, err := os.UserHomeDir()
+	if err == nil {
+		hostMust(t, h.line("cd"))
+		if h.env.Host.Dir() != home {
+			t.Errorf("cd with no argument: %q, want %q", h.env.Host.Dir(), home)
+		}
+		hostMust(t, h.line("cd -"))
+		if h.env.Host.Dir() != h.dir {
+			t.Errorf("cd -: %q, want %q", h.env.Host.Dir(), h.dir)
+		}
+	}
+}
+
+func TestHostCell(t *testing.T) {
+	h := newHostEnv(t, hostDeps{})
+	h.useTestKernel()
+
+	hostMust(t, h.cell("host", "from IPython.display import HTML, display\nprint('plain')\ndisplay(HTML('<b>x</b>'))\nHTML('<i>y</i>')"))
+	h.out.mu.Lock()
+	ds := h.out.displays
+	h.out.mu.Unlock()
+	if len(ds) != 2 || ds[0]["text/html"] != "<b>x</b>" || ds[1]["text/html"] != "<i>y</i>" {
+		t.Errorf("displays = %v", ds)
+	}
+	if out, _ := h.out.take(); out != "plain\n" {
+		t.Errorf("stdout = %q", out)
+	}
+
+	// State is kept, and the exception of a cell is the cell's error.
+	hostMust(t, h.cell("host", "v = 6 * 7"))
+	err := h.cell("host", "print(v)\nraise ValueError('bad ' + str(v))")
+	var ee *kernel.ExecError
+	if !errors.As(err, &ee) || ee.Name != "ValueError" || ee.Value != "bad 42" {
+		t.Errorf("err = %v, want ValueError: bad 42", err)
+	}
+	if out, _ := h.out.take(); out != "42\n" {
+		t.Errorf("stdout = %q", out)
+	}
+
+	// %cd moves the host kernel too.
+	sub := filepath.Join(h.dir, "sub")
+	hostMust(t, os.Mkdir(sub, 0o755))
+	hostMust(t, h.line("cd sub"))
+	h.out.take()
+	hostMust(t, h.cell("host", "import os; print(os.getcwd())"))
+	if out, _ := h.out.take(); out != sub+"\n" {
+		t.Errorf("host cwd = %q, want %q", out, sub)
+	}
+
+	// A dead host kernel is restarted by the next %%host, with a note.
+	err = h.cell("host", "import os; os._exit(1)")
+	if !errors.Is(err, hostkernel.ErrDied) || !strings.Contains(err.Error(), "the next %%host cell starts a new host kernel") {
+		t.Errorf("err = %v, want ErrDied and what happens next", err)
+	}
+	hostMust(t, h.cell("host", "print('back', 'v' in globals())"))
+	out, errOut := h.out.take()
+	if out != "back False\n" || !strings.Contains(errOut, "starting a new one") {
+		t.Errorf("after restart: stdout %q stderr %q", out, errOut)
+	}
+}
+
+func TestHostCellNoKernel(t *testing.T) {
+	h := newHostEnv(t, hostDeps{})
+	empty := t.TempDir()
+	h.env.Host.FindKernel = func(ctx context.Context) (*hostkernel.Spec, error) {
+		return hostkernel.FindIn(ctx, []string{empty})
+	}
+	err := h.cell("host", "print(1)")
+	if err == nil || !strings.Contains(err.Error(), "%%host needs a python3 Jupyter kernel (pip install ipykernel)") {
+		t.Errorf("err = %v", err)
+	}
+}
+
+func TestHostClose(t *testing.T) {
+	h := newHostEnv(t, hostDeps{})
+	h.useTestKernel()
+	hostMust(t, h.cell("host", "1"))
+	k, err := h.env.Host.Kernel(testCtx(t), h.out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hostMust(t, h.env.Host.Close())
+	<-k.Done() // Close returns after the process is gone
+	if err := h.cell("host", "1"); err == nil {
+		t.Error("%%host after Close succeeded")
+	}
+}
+
+// pythonBoard fakes a board's exec with CPython: the prelude defines the
+// board's globals, then the code runs in the same namespace.
+func pythonBoard(t *testing.T, prelude string) func(ctx context.Context, env *Env, code string, stdout io.Writer) error {
+	py := testPython(t, false)
+	return func(ctx context.Context, env *Env, code string, stdout io.Writer) error {
+		cmd := exec.CommandContext(ctx, py, "-c", prelude+"\n"+code)
+		cmd.Stdout = stdout
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		if err := cmd.Run(); err != nil {
+			return &transport.BoardError{Name: "Error", Value: stderr.String()}
+		}
+		return nil
+	}
+}
+
+func TestStore(t *testing.T) {
+	prelude := `a = (1, 2)
+b = {'k': [1.5, None, True], 2: 'two'}
+c = b'\x00hi'
+s = 'héllo\n'
+n = float('nan')
+ba = bytearray(b'ab')
+obj = object()`
+	h := newHostEnv(t, hostDeps{boardExec: pythonBoard(t, prelude)})
+	h.useTestKernel()
+
+	hostMust(t, h.line("store a b c s n ba"))
+	out, _ := h.out.take()
+	want := "Stored in the host kernel: a (tuple), b (dict), c (bytes), s (str), n (float), ba (bytearray)\n"
+	if out != want {
+		t.Errorf("%%store printed %q, want %q", out, want)
+	}
+	hostMust(t, h.cell("host", "print(a, b, c, repr(s), n != n, ba)"))
+	if out, _ := h.out.take(); out != "(1, 2) {'k': [1.5, None, True], 2: 'two'} b'\\x00hi' 'héllo\\n' True bytearray(b'ab')\n" {
+		t.Errorf("host sees %q", out)
+	}
+
+	err := h.line("store obj")
+	if err == nil || !strings.Contains(err.Error(), "obj: its value <object object at") {
+		t.Errorf("%%store obj: %v", err)
+	}
+	err = h.line("store a missing")
+	if err == nil || !strings.Contains(err.Error(), "not defined on the board: missing") {
+		t.Errorf("%%store missing: %v", err)
+	}
+}
+
+func TestStoreNoBoard(t *testing.T) {
+	h := newHostEnv(t, hostDeps{boardExec: execOnBoard})
+	h.env.Boards = noBoards{}
+	err := h.line("store a")
+	if !errors.Is(err, ErrNoBoard) {
+		t.Errorf("err = %v, want ErrNoBoard", err)
+	}
+}
+
+func TestStoreWasm(t *testing.T) {
+	if testing.Short() {
+		t.Skip("test boards are skipped in -short mode")
+	}
+	ctx := testCtx(t)
+	tb, err := testboard.Start(ctx, testboard.Wasm, testboard.Options{})
+	if err != nil {
+		t.Skipf("cannot start the wasm test board here: %v", err)
+	}
+	t.Cleanup(func() { tb.Close() })
+	b, err := transport.Open(ctx, tb.Path(), transport.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	hostMust(t, b.Exec(ctx, "t = (1, 'x')\nd = {'a': [1.5, None, False], 3: b'\\x01'}\nf = float('inf')\nba = bytearray(b'z')", transport.ExecOptions{}))
+
+	h := newHostEnv(t, hostDeps{boardExec: func(ctx context.Context, _ *Env, code string, stdout io.Writer) error {
+		return b.Exec(ctx, code, transport.ExecOptions{Stdout: stdout})
+	}})
+	h.useTestKernel()
+	hostMust(t, h.line("store t d f ba"))
+	if out, _ := h.out.take(); out != "Stored in the host kernel: t (tuple), d (dict), f (float), ba (bytearray)\n" {
+		t.Errorf("%%store printed %q", out)
+	}
+	hostMust(t, h.cell("host", "print(t, d, f, ba)"))
+	if out, _ := h.out.take(); out != "(1, 'x') {'a': [1.5, None, False], 3: b'\\x01'} inf bytearray(b'z')\n" {
+		t.Errorf("host sees %q", out)
+	}
+}
+
+// waitGone waits, up to d, for process pid (not our child) to exit. A
+// pidfd becomes readable when its process exits.
+func waitGone(t *testing.T, pid int, d time.Duration) bool {
+	t.Helper()
+	fd, err := unix.PidfdOpen(pid, 0)
+	if errors.Is(err, unix.ESRCH) {
+		return true
+	}
+	if err != nil {
+		t.Fatalf("pidfd_open %d: %v", pid, err)
+	}
+	defer unix.Close(fd)
+	for {
+		n, err := unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, int(d.Milliseconds()))
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			t.Fatalf("poll pidfd: %v", err)
+		}
+		return n > 0
+	}
+}
+
+func hostMust(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
