@@ -1,0 +1,453 @@
+// board.mjs turns MicroPython's WebAssembly port into a serial board:
+// bytes from the host arrive on stdin, the board's output leaves on stdout,
+// diagnostics go to stderr. The Go testboard puts a pty in front of it.
+//
+// The port alone is not a faithful board (see README.md beside this file), so
+// this wrapper supplies: \n -> \r\n on output, the "R\x00" answer to a
+// raw-paste request, a real soft reboot (a fresh interpreter, files kept),
+// Ctrl-C while Python sleeps, and a working input().
+//
+// Environment: IOT_MPY_MODULE (required) is the path of the package's
+// micropython.mjs; IOT_MPY_HEAPSIZE sets the heap in bytes (default 1 MiB).
+
+import fs from 'node:fs';
+import { pathToFileURL } from 'node:url';
+
+const CTRL_A = 0x01, CTRL_B = 0x02, CTRL_C = 0x03, CTRL_D = 0x04, CTRL_E = 0x05;
+const RAW_BANNER = 'raw REPL; CTRL-B to exit\r\n';
+const FRIENDLY_BANNER_END = 'for more information.\r\n';
+// A jump of the millisecond clock that ends any sleep shorter than ~35 min,
+// chosen so that the microsecond clock (ms * 1000, mod 2^32) jumps too.
+const TICKS_JUMP_MS = 2147483;
+
+function log(msg) {
+  try { fs.writeSync(2, `board.mjs: ${msg}\n`); } catch { /* stderr gone */ }
+}
+
+const modulePath = process.env.IOT_MPY_MODULE;
+if (!modulePath) {
+  log('IOT_MPY_MODULE is not set');
+  process.exit(2);
+}
+const heapsize = parseInt(process.env.IOT_MPY_HEAPSIZE || '', 10) || 1024 * 1024;
+
+const stdin = process.stdin; // created first: libuv makes fd 0 non-blocking, which pollInput relies on
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
+function pause(ms) { Atomics.wait(sleeper, 0, 0, ms); }
+
+// ---- output ---------------------------------------------------------------
+
+let outChunks = [];
+let outLen = 0;
+let lastOutCR = false;
+let muted = false; // set while a fresh interpreter prints what we replace
+let mutedText = '';
+
+function writeRaw(bytes) {
+  if (muted) {
+    mutedText += Buffer.from(bytes).toString('latin1');
+    return;
+  }
+  outChunks.push(Buffer.from(bytes));
+  outLen += bytes.length;
+  if (outLen >= 4096) flushOut();
+}
+
+function flushOut() {
+  if (outLen === 0) return;
+  const buf = outChunks.length === 1 ? outChunks[0] : Buffer.concat(outChunks, outLen);
+  outChunks = [];
+  outLen = 0;
+  let off = 0;
+  while (off < buf.length) {
+    try {
+      off += fs.writeSync(1, buf, off, buf.length - off);
+    } catch (e) {
+      if (e.code === 'EAGAIN') { pause(1); continue; }
+      if (e.code === 'EPIPE') process.exit(0);
+      throw e;
+    }
+  }
+}
+
+// The REPL's own text is already \r\n; Python's print uses a bare \n, which a
+// real board's "cooked" output turns into \r\n.
+function boardOut(bytes) {
+  const res = [];
+  for (const b of bytes) {
+    if (b === 0x0a && !lastOutCR) res.push(0x0d);
+    res.push(b);
+    lastOutCR = b === 0x0d;
+  }
+  writeRaw(res);
+  if (!executing()) watchRepl(res);
+}
+
+// ---- REPL mode, seen from the REPL's own output ---------------------------
+
+let rawMode = false;
+let rawLineEmpty = true;
+let replTail = '';
+
+function watchRepl(bytes) {
+  replTail = (replTail + Buffer.from(bytes).toString('latin1')).slice(-64);
+  if (replTail.endsWith(RAW_BANNER)) {
+    rawMode = true;
+    rawLineEmpty = true;
+  } else if (replTail.endsWith(FRIENDLY_BANNER_END)) {
+    rawMode = false;
+  }
+}
+
+// ---- input ----------------------------------------------------------------
+
+let q = [];
+let qHead = 0;
+let stdinEnded = false;
+const stdinIsPipe = (() => {
+  try { const st = fs.fstatSync(0); return st.isFIFO() || st.isSocket(); } catch { return false; }
+})();
+
+function enqueue(buf) {
+  for (const b of buf) q.push(b);
+}
+function qLen() { return q.length - qHead; }
+function qShift() {
+  const c = q[qHead++];
+  if (qHead > 4096 && qHead * 2 > q.length) { q = q.slice(qHead); qHead = 0; }
+  return c;
+}
+
+const readBuf = Buffer.alloc(4096);
+// pollInput moves whatever the host has sent into the queue without waiting.
+// Bytes node has buffered come first, then the pipe itself: libuv only reads
+// while the event loop runs, which it does not while Python runs.
+function pollInput() {
+  let chunk;
+  while ((chunk = stdin.read()) !== null) enqueue(chunk);
+  if (!stdinIsPipe || stdinEnded) return;
+  for (;;) {
+    let n;
+    try {
+      n = fs.readSync(0, readBuf, 0, readBuf.length, null);
+    } catch (e) {
+      if (e.code === 'EAGAIN') return;
+      if (e.code === 'EOF') { stdinEnded = true; return; }
+      throw e;
+    }
+    if (n === 0) { stdinEnded = true; return; }
+    enqueue(readBuf.subarray(0, n));
+  }
+}
+
+// ---- the interpreter ------------------------------------------------------
+
+let mp = null; // current interpreter
+let ticksSkew = 0;
+let lastPoll = 0;
+let lastNow = 0;
+let sameNow = 0;
+
+function executing() {
+  return mp !== null && mp._module._mp_hal_get_interrupt_char() === CTRL_C;
+}
+
+// onTicks runs inside every call of the port's millisecond clock, which
+// time.sleep() polls in a busy loop. That is the only place where JavaScript
+// gets control while Python runs, so Ctrl-C is looked for here.
+function onTicks() {
+  if (mp === null) return;
+  const now = Date.now();
+  if (now - lastPoll >= 2) {
+    lastPoll = now;
+    flushOut();
+    pollInput();
+    if (executing()) {
+      const i = q.indexOf(CTRL_C, qHead);
+      if (i >= 0) {
+        // A real board consumes the interrupt character: drop it.
+        q.splice(i, 1);
+        mp._module._mp_sched_keyboard_interrupt();
+        ticksSkew += TICKS_JUMP_MS; // end the current sleep now
+      }
+    }
+  }
+  // The clock is being polled in a loop (a sleep): give the CPU back.
+  if (now === lastNow) {
+    if (++sameNow > 200) pause(1);
+  } else {
+    lastNow = now;
+    sameNow = 0;
+  }
+}
+
+// The port's file system reports Emscripten's (WASI's) errno numbers, while
+// its errno module and every real board use Linux's: OSError(44) where a
+// board raises OSError(2) ("[Errno 2] ENOENT"). Translate them.
+const WASI_TO_LINUX_ERRNO = {
+  63: 1, 44: 2, 29: 5, 8: 9, 6: 11, 48: 12, 2: 13, 10: 16, 20: 17, 72: 18, 43: 19,
+  54: 20, 31: 21, 28: 22, 33: 24, 22: 27, 51: 28, 67: 29, 66: 30, 37: 36, 52: 38,
+  55: 39, 32: 40, 58: 95,
+};
+
+const realInstantiate = WebAssembly.instantiate.bind(WebAssembly);
+let compiled = null;
+WebAssembly.instantiate = async (source, imports) => {
+  const ticks = imports.env.mp_js_ticks_ms;
+  if (typeof ticks === 'function') {
+    imports.env.mp_js_ticks_ms = () => { onTicks(); return ticks() + ticksSkew; };
+  } else {
+    log('mp_js_ticks_ms not found: Ctrl-C cannot stop time.sleep()');
+  }
+  for (const name of Object.keys(imports.env)) {
+    const f = imports.env[name];
+    if (!name.startsWith('__syscall_') || typeof f !== 'function') continue;
+    imports.env[name] = (...args) => {
+      const r = f(...args);
+      if (typeof r === 'number' && r < 0 && WASI_TO_LINUX_ERRNO[-r]) return -WASI_TO_LINUX_ERRNO[-r];
+      return r;
+    };
+  }
+  // Compile once: a soft reboot makes a new instance from the same code.
+  if (compiled === null) {
+    compiled = source instanceof WebAssembly.Module ? source : await WebAssembly.compile(source);
+  }
+  const instance = await realInstantiate(compiled, imports);
+  return { module: compiled, instance };
+};
+
+const { loadMicroPython } = await import(pathToFileURL(modulePath).href);
+
+// readLine implements input(): echo, backspace, Enter; Ctrl-C gives null
+// (KeyboardInterrupt), Ctrl-D on an empty line gives false (EOFError).
+let skipLF = false;
+function readLine(prompt) {
+  boardOut(Buffer.from(String(prompt), 'utf8'));
+  let line = [];
+  for (;;) {
+    if (qLen() === 0) {
+      flushOut();
+      pollInput();
+      if (qLen() === 0) {
+        if (stdinEnded) { flushOut(); process.exit(0); }
+        pause(2);
+        continue;
+      }
+    }
+    const c = qShift();
+    if (skipLF && c === 0x0a) { skipLF = false; continue; }
+    skipLF = false;
+    if (c === 0x0d || c === 0x0a) {
+      skipLF = c === 0x0d;
+      boardOut([0x0d, 0x0a]);
+      return Buffer.from(line).toString('utf8');
+    }
+    if (c === CTRL_C) {
+      boardOut([0x0d, 0x0a]);
+      return null;
+    }
+    if (c === CTRL_D && line.length === 0) {
+      boardOut([0x0d, 0x0a]);
+      return false;
+    }
+    if (c === 0x08 || c === 0x7f) {
+      if (line.length > 0) {
+        line.pop();
+        boardOut([0x08, 0x20, 0x08]);
+      }
+      continue;
+    }
+    if (c < 0x20 && c !== 0x09) continue;
+    line.push(c);
+    boardOut([c]);
+  }
+}
+
+// SETUP gives the interpreter what a board has and the port lacks: an
+// input() that reads the serial line, and os.ilistdir entries with a size
+// (VfsPosix yields 3-tuples, board filesystems 4-tuples).
+
+const SETUP = `
+def _tb_setup(rl):
+    import builtins, os
+    def input(prompt=''):
+        r = rl(str(prompt))
+        if r is None:
+            raise KeyboardInterrupt
+        if r is False:
+            raise EOFError
+        return r
+    builtins.input = input
+    il = os.ilistdir
+    def ilistdir(path='.'):
+        for e in il(path):
+            if len(e) > 3:
+                yield e
+                continue
+            size = 0
+            if e[1] == 0x8000:
+                p = e[0] if path in ('', '.') else path.rstrip('/') + '/' + e[0]
+                try:
+                    size = os.stat(p)[6]
+                except OSError:
+                    pass
+            yield (e[0], e[1], e[2], size)
+    os.ilistdir = ilistdir
+`;
+
+// boot creates a fresh interpreter. It returns the text the REPL printed.
+async function boot(files) {
+  const next = await loadMicroPython({ heapsize, stdout: boardOut, linebuffer: false });
+  tidyRoot(next.FS);
+  if (files) restoreFiles(next.FS, files);
+  next.runPython(SETUP);
+  next.globals.get('_tb_setup')(readLine);
+  next.globals.delete('_tb_setup');
+  mp = next;
+  muted = true;
+  mutedText = '';
+  mp.replInit();
+  return mutedText;
+}
+
+function unmute() {
+  muted = false;
+  const text = mutedText;
+  mutedText = '';
+  return text;
+}
+
+// A board's root holds only its own files: drop Emscripten's empty /tmp and
+// /home and its /dev (already opened). /proc is a mount and stays.
+function tidyRoot(FS) {
+  const rmrf = (p) => {
+    if (FS.isDir(FS.lstat(p).mode)) {
+      for (const n of FS.readdir(p)) if (n !== '.' && n !== '..') rmrf(`${p}/${n}`);
+      FS.rmdir(p);
+    } else {
+      FS.unlink(p);
+    }
+  };
+  for (const d of ['/tmp', '/home', '/dev']) {
+    try { rmrf(d); } catch (e) { log(`cannot remove ${d}: ${e}`); }
+  }
+}
+
+// The port's files live in the instance's memory: carry them over a soft
+// reboot, as a board's flash keeps them.
+const SKIP = new Set(['/dev', '/proc']);
+function snapshotFiles(FS) {
+  const files = [];
+  const walk = (dir) => {
+    for (const name of FS.readdir(dir)) {
+      if (name === '.' || name === '..') continue;
+      const path = dir === '/' ? `/${name}` : `${dir}/${name}`;
+      if (SKIP.has(path)) continue;
+      const st = FS.lstat(path);
+      if (FS.isDir(st.mode)) {
+        files.push({ path, dir: true });
+        walk(path);
+      } else if (FS.isFile(st.mode)) {
+        files.push({ path, data: FS.readFile(path) });
+      }
+    }
+  };
+  walk('/');
+  return files;
+}
+
+function restoreFiles(FS, files) {
+  for (const f of files) {
+    try {
+      if (f.dir) {
+        try { FS.mkdir(f.path); } catch { /* exists */ }
+      } else {
+        FS.writeFile(f.path, f.data);
+      }
+    } catch (e) {
+      log(`cannot restore ${f.path}: ${e}`);
+    }
+  }
+}
+
+// softReboot does what a board does after the REPL asked for a soft reset:
+// print "MPY: soft reboot", start a fresh interpreter, and come back in the
+// same REPL mode.
+async function softReboot() {
+  const wasRaw = rawMode;
+  const files = snapshotFiles(mp.FS);
+  mp = null;
+  boardOut(Buffer.from('MPY: soft reboot\n'));
+  await boot(files);
+  if (wasRaw) {
+    await mp.replProcessCharWithAsyncify(CTRL_A);
+    unmute();
+    boardOut(Buffer.from(RAW_BANNER + '>'));
+    rawMode = true;
+    rawLineEmpty = true;
+  } else {
+    boardOut(Buffer.from(unmute().replace(/^\r\n/, ''), 'latin1'));
+    rawMode = false;
+  }
+}
+
+async function processChar(c) {
+  if (rawMode) rawLineEmpty = c === CTRL_A || c === CTRL_C || c === CTRL_D;
+  const ret = await mp.replProcessCharWithAsyncify(c);
+  if (ret !== 0) await softReboot();
+}
+
+// The port's raw-paste reads stdin as a constant 0 and hangs, so the request
+// (Ctrl-E, 'A', Ctrl-A on an empty raw line) is answered here: "R\x00", the
+// device understands the command but doesn't support raw paste.
+let held = [];
+async function feed(c) {
+  if (held.length === 0) {
+    if (rawMode && rawLineEmpty && c === CTRL_E) {
+      held.push(c);
+      return;
+    }
+    await processChar(c);
+    return;
+  }
+  held.push(c);
+  if (held.length === 2 && c === 0x41) return;
+  if (held.length === 3 && c === CTRL_A) {
+    held = [];
+    boardOut(Buffer.from('R\x00', 'latin1'));
+    rawLineEmpty = true;
+    return;
+  }
+  const bytes = held;
+  held = [];
+  for (const b of bytes) await processChar(b);
+}
+
+let pumping = false;
+async function pump() {
+  if (pumping) return;
+  pumping = true;
+  try {
+    while (qLen() > 0) {
+      await feed(qShift());
+      if (outLen > 0 && qLen() === 0) flushOut();
+    }
+    flushOut();
+    if (stdinEnded) process.exit(0);
+  } finally {
+    pumping = false;
+  }
+}
+
+await boot(null);
+boardOut(Buffer.from(unmute().replace(/^\r\n/, ''), 'latin1'));
+flushOut();
+
+stdin.on('readable', () => {
+  pollInput();
+  pump().catch((e) => { log(`fatal: ${e && e.stack || e}`); process.exit(1); });
+});
+stdin.on('end', () => {
+  stdinEnded = true;
+  pump().catch((e) => { log(`fatal: ${e && e.stack || e}`); process.exit(1); });
+});

@@ -1,0 +1,260 @@
+package testboard
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// startWebREPL starts a board without pacing (the server must pace the
+// micro:bit itself, as a board's socket would) and a WebREPL server on it.
+func startWebREPL(t *testing.T, kind Kind, password string) (*Board, *Server) {
+	t.Helper()
+	ctx, cancel := testContext(t)
+	defer cancel()
+	b, err := Start(ctx, kind, Options{Logger: testLogger(t)})
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	s, err := StartWebREPL(ctx, b, password)
+	if err != nil {
+		t.Fatalf("StartWebREPL: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	if !strings.HasPrefix(s.URL(), "ws://127.0.0.1:") {
+		t.Errorf("URL = %q", s.URL())
+	}
+	return b, s
+}
+
+// wsClient is a test's WebREPL client.
+type wsClient struct {
+	t    *testing.T
+	c    *websocket.Conn
+	text []byte
+}
+
+func dialWebREPL(t *testing.T, s *Server) *wsClient {
+	t.Helper()
+	ctx, cancel := testContext(t)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, s.URL(), nil)
+	if err != nil {
+		t.Fatalf("dial %s: %v", s.URL(), err)
+	}
+	t.Cleanup(func() { _ = c.CloseNow() })
+	return &wsClient{t: t, c: c}
+}
+
+func (w *wsClient) send(typ websocket.MessageType, p []byte) {
+	w.t.Helper()
+	ctx, cancel := testContext(w.t)
+	defer cancel()
+	if err := w.c.Write(ctx, typ, p); err != nil {
+		w.t.Fatalf("write: %v", err)
+	}
+}
+
+// expect reads text frames until want has arrived.
+func (w *wsClient) expect(want string) string {
+	w.t.Helper()
+	ctx, cancel := testContext(w.t)
+	defer cancel()
+	for {
+		if i := bytes.Index(w.text, []byte(want)); i >= 0 {
+			got := string(w.text[:i+len(want)])
+			w.text = w.text[i+len(want):]
+			return got
+		}
+		typ, msg, err := w.c.Read(ctx)
+		if err != nil {
+			w.t.Fatalf("waiting for %q: %v; got %q", want, err, w.text)
+		}
+		if typ != websocket.MessageText {
+			w.t.Fatalf("waiting for %q: got a binary frame %q", want, msg)
+		}
+		w.text = append(w.text, msg...)
+	}
+}
+
+func (w *wsClient) binary() []byte {
+	w.t.Helper()
+	ctx, cancel := testContext(w.t)
+	defer cancel()
+	typ, msg, err := w.c.Read(ctx)
+	if err != nil {
+		w.t.Fatalf("read: %v", err)
+	}
+	if typ != websocket.MessageBinary {
+		w.t.Fatalf("got text %q, want a binary frame", msg)
+	}
+	return msg
+}
+
+func (w *wsClient) login(password string) {
+	w.t.Helper()
+	w.expect("Password: ")
+	w.send(websocket.MessageText, []byte(password+"\r"))
+	w.expect("\r\nWebREPL connected\r\n>>> ")
+}
+
+func webreplHeader(op byte, size int, name string) []byte {
+	h := make([]byte, 82)
+	copy(h, "WA")
+	h[2] = op
+	binary.LittleEndian.PutUint32(h[12:], uint32(size))
+	binary.LittleEndian.PutUint16(h[16:], uint16(len(name)))
+	copy(h[18:], name)
+	return h
+}
+
+func (w *wsClient) status() int {
+	w.t.Helper()
+	r := w.binary()
+	if len(r) != 4 || string(r[:2]) != "WB" {
+		w.t.Fatalf("got %q, want a WB response", r)
+	}
+	return int(binary.LittleEndian.Uint16(r[2:]))
+}
+
+func (w *wsClient) put(name string, data []byte) int {
+	w.t.Helper()
+	w.send(websocket.MessageBinary, webreplHeader(1, len(data), name))
+	if st := w.status(); st != 0 {
+		return st
+	}
+	for off := 0; off < len(data); off += 1024 {
+		w.send(websocket.MessageBinary, data[off:min(len(data), off+1024)])
+	}
+	return w.status()
+}
+
+func (w *wsClient) get(name string) ([]byte, int) {
+	w.t.Helper()
+	w.send(websocket.MessageBinary, webreplHeader(2, 0, name))
+	if st := w.status(); st != 0 {
+		return nil, st
+	}
+	var data []byte
+	for {
+		w.send(websocket.MessageBinary, []byte{0})
+		chunk := w.binary()
+		n := int(binary.LittleEndian.Uint16(chunk))
+		if n > 256 || len(chunk) != 2+n {
+			w.t.Fatalf("bad GET chunk of %d bytes announcing %d", len(chunk), n)
+		}
+		if n == 0 {
+			return data, w.status()
+		}
+		data = append(data, chunk[2:]...)
+	}
+}
+
+func TestWebREPLLogin(t *testing.T) {
+	kinds(t, func(t *testing.T, kind Kind) {
+		_, s := startWebREPL(t, kind, "secret")
+
+		bad := dialWebREPL(t, s)
+		bad.expect("Password: ")
+		bad.send(websocket.MessageText, []byte("wrong\r"))
+		bad.expect("\r\nAccess denied\r\n")
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if _, _, err := bad.c.Read(ctx); websocket.CloseStatus(err) == -1 {
+			t.Errorf("after a wrong password, read gave %v; want the server to close", err)
+		}
+
+		// Only 9 characters count, as on a board.
+		good := dialWebREPL(t, s)
+		good.login("secret")
+		good.send(websocket.MessageText, []byte("print(1+2)\r"))
+		good.expect("3\r\n>>> ")
+	})
+}
+
+func TestWebREPLLongPassword(t *testing.T) {
+	_, s := startWebREPL(t, Wasm, "123456789abc")
+	w := dialWebREPL(t, s)
+	w.login("123456789xyz")
+	w.send(websocket.MessageText, []byte("\x01"))
+	w.expect("raw REPL; CTRL-B to exit\r\n>")
+	w.send(websocket.MessageText, []byte("print('raw')\x04"))
+	w.expect("OKraw\r\n\x04\x04>")
+}
+
+func TestWebREPLFiles(t *testing.T) {
+	kinds(t, func(t *testing.T, kind Kind) {
+		_, s := startWebREPL(t, kind, "pw")
+		w := dialWebREPL(t, s)
+		w.login("pw")
+
+		data := make([]byte, 700)
+		for i := range data {
+			data[i] = byte(i * 7)
+		}
+		if st := w.put("data.bin", data); st != 0 {
+			t.Fatalf("PUT status %d", st)
+		}
+		// The file is really on the board, and the REPL is as it was.
+		w.send(websocket.MessageText, []byte("f=open('data.bin','rb');d=f.read();f.close();print(len(d), sum(d))\r"))
+		want := 0
+		for _, c := range data {
+			want += int(c)
+		}
+		w.expect("700 " + strconv.Itoa(want) + "\r\n>>> ")
+
+		got, st := w.get("data.bin")
+		if st != 0 || !bytes.Equal(got, data) {
+			t.Errorf("GET gave status %d and %d bytes; want 0 and the %d bytes put", st, len(got), len(data))
+		}
+		if _, st := w.get("missing.bin"); st == 0 {
+			t.Errorf("GET of a missing file gave status 0")
+		}
+		w.send(websocket.MessageBinary, webreplHeader(3, 0, ""))
+		if v := w.binary(); len(v) != 3 || v[0] != 1 {
+			t.Errorf("GET_VER gave %v", v)
+		}
+		// Still a working REPL after the file operations.
+		w.send(websocket.MessageText, []byte("print('after')\r"))
+		w.expect("after\r\n>>> ")
+	})
+}
+
+// Unplugging the board ends the WebREPL session; after a restart a new
+// client gets a working REPL.
+func TestWebREPLBoardKilled(t *testing.T) {
+	b, s := startWebREPL(t, Wasm, "pw")
+	w := dialWebREPL(t, s)
+	w.login("pw")
+	if err := b.Kill(); err != nil {
+		t.Fatalf("Kill: %v", err)
+	}
+	ctx, cancel := testContext(t)
+	defer cancel()
+	for {
+		if _, _, err := w.c.Read(ctx); err != nil {
+			if ctx.Err() != nil {
+				t.Fatalf("session outlived the board")
+			}
+			break
+		}
+	}
+	if err := b.Restart(ctx); err != nil {
+		t.Fatalf("Restart: %v", err)
+	}
+	w = dialWebREPL(t, s)
+	w.login("pw")
+	w.send(websocket.MessageText, []byte("print(5*5)\r"))
+	w.expect("25\r\n>>> ")
+}
