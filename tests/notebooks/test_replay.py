@@ -1,0 +1,118 @@
+"""Replay the shipped notebooks on the test boards through nbclient and
+compare what each cell shows with the outputs stored in the notebook.
+
+The stored outputs are the reference: a change in what a user would see
+(a lost line, an error where there was none, a value shown differently)
+fails here. Outputs are normalised only for what legitimately varies
+between runs and links: device paths and URLs, memory addresses, timings.
+
+Each notebook lists the test boards it is meant for in its metadata
+(`iot.boards`, default both); `iot.requires` names needs a test board cannot
+meet (e.g. "network"): such a notebook runs only on hardware
+(IOT_TEST_BOARD) whose abilities IOT_TEST_PROVIDES lists ("network,interactive").
+"""
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import re
+import sys
+
+import nbformat
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "scripts"))
+import harness  # noqa: E402
+
+KERNEL = os.environ.get("IOT_KERNEL_BIN", str(ROOT / "bin" / "iot-kernel"))
+TESTBOARD = os.environ.get("IOT_TESTBOARD_BIN", str(ROOT / "bin" / "testboard"))
+HARDWARE = os.environ.get("IOT_TEST_BOARD")
+PROVIDES = set(filter(None, os.environ.get("IOT_TEST_PROVIDES", "").split(",")))
+PASSWORD = "micropyth0n"  # the WebREPL test server's password, test-only
+
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+LINKS = ["pty", "webrepl", "rfc2217"]
+KINDS = ["microbit", "wasm"]
+
+_SUBS = [
+    (re.compile(r"Connected to (\S+) @ \S+"), r"Connected to \1 @ URL"),
+    (re.compile(r"0x[0-9a-fA-F]{4,}"), "0xADDR"),
+    (re.compile(r"\b\d+(\.\d+)? ?(ms|s|B/s|KB/s|MB/s)\b"), "TIME"),
+]
+
+
+def normalise(text: str) -> str:
+    for pat, rep in _SUBS:
+        text = pat.sub(rep, text)
+    return "\n".join(line.rstrip() for line in text.strip("\n").splitlines())
+
+
+def shown(cell) -> list[tuple[str, str]]:
+    """What a reader sees of a code cell's outputs, merged and normalised."""
+    out: list[tuple[str, str]] = []
+    for o in cell.get("outputs", []):
+        kind = o["output_type"]
+        if kind == "error":
+            item = ("error", f"{o['ename']}: {o['evalue']}")
+        else:
+            item = (kind, harness.text_of(o))
+        if out and item[0] == "stream" and out[-1][0] == "stream":
+            out[-1] = ("stream", out[-1][1] + item[1])  # stream chunking is not meaningful
+        else:
+            out.append(item)
+    return [(k, normalise(t)) for k, t in out]
+
+
+def meta(path: pathlib.Path) -> dict:
+    return json.loads(path.read_text()).get("metadata", {}).get("iot", {})
+
+
+def cases():
+    for nb in NOTEBOOKS:
+        m = meta(nb)
+        missing = set(m.get("requires", [])) - PROVIDES
+        if HARDWARE:
+            marks = [pytest.mark.skip(reason=f"{nb.name} needs {sorted(missing)} (set IOT_TEST_PROVIDES)")] if missing else []
+            yield pytest.param(nb, "hardware", "hardware", id=f"{nb.stem}-hardware", marks=marks)
+            continue
+        for kind in KINDS:
+            for link in LINKS:
+                marks = []
+                if kind not in m.get("boards", KINDS):
+                    marks.append(pytest.mark.skip(reason=f"{nb.name} is not meant for the {kind} test board"))
+                elif missing:
+                    marks.append(pytest.mark.skip(reason=f"{nb.name} needs {sorted(missing)}: hardware only"))
+                yield pytest.param(nb, kind, link, id=f"{nb.stem}-{kind}-{link}", marks=marks)
+
+
+@pytest.mark.parametrize("path,kind,link", list(cases()))
+def test_replay(path: pathlib.Path, kind: str, link: str, tmp_path):
+    expected = nbformat.read(path, as_version=4)
+    if kind == "hardware":
+        device = {"url": HARDWARE}
+        if os.environ.get("IOT_TEST_PASSWORD"):
+            device["password"] = os.environ["IOT_TEST_PASSWORD"]
+        with harness.jupyter_env(KERNEL, {"board": device}):
+            got = harness.execute_notebook(path, timeout=120)
+    else:
+        opts = {"webrepl": PASSWORD} if link == "webrepl" else {"rfc2217": link == "rfc2217"}
+        with harness.testboard(TESTBOARD, kind, **opts) as tb:
+            device = {"url": tb.url}
+            if link == "webrepl":
+                device["password"] = PASSWORD
+            with harness.jupyter_env(KERNEL, {"board": device}):
+                got = harness.execute_notebook(path, timeout=120)
+    nbformat.write(got, tmp_path / path.name)  # kept for a failing run's post-mortem
+
+    for want_cell, got_cell in zip(expected.cells, got.cells):
+        if want_cell.cell_type != "code":
+            continue
+        tags = set(want_cell.get("metadata", {}).get("tags", []))
+        want, have = shown(want_cell), shown(got_cell)
+        if "board-specific" in tags:
+            # the value differs per board; what kind of output appears must not
+            assert [k for k, _ in have] == [k for k, _ in want], want_cell.source
+        else:
+            assert have == want, f"cell:\n{want_cell.source}"
