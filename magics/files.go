@@ -1,0 +1,444 @@
+package magics
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io/fs"
+	"path"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+	"unicode/utf8"
+
+	"github.com/iot-kernel/iot-kernel/transport"
+)
+
+// boardFS is the part of *transport.Board the file magics use. The magics
+// are written against it so their logic can be tested on an in-memory
+// board.
+type boardFS interface {
+	ListDir(ctx context.Context, path string) ([]transport.FileInfo, error)
+	Stat(ctx context.Context, path string) (transport.FileInfo, error)
+	ReadFile(ctx context.Context, path string, p transport.Progress) ([]byte, error)
+	WriteFile(ctx context.Context, path string, data []byte, p transport.Progress) error
+	Remove(ctx context.Context, path string) error
+	Mkdir(ctx context.Context, path string) error
+	Sha256(ctx context.Context, path string) (string, error)
+}
+
+var _ boardFS = (*transport.Board)(nil)
+
+// fileDeps is what the file magics need from outside: the current board
+// and a clock for the progress bar. Tests replace both.
+type fileDeps struct {
+	board func(ctx context.Context, env *Env) (boardFS, error)
+	now   func() time.Time
+}
+
+// currentBoard is the production fileDeps.board: the session's board.
+func currentBoard(ctx context.Context, env *Env) (boardFS, error) {
+	b, err := env.Boards.Current(ctx)
+	if err != nil {
+		return nil, err // never a typed nil inside the interface
+	}
+	return b, nil
+}
+
+// FileMagics returns the magics that move and inspect files: %cp, %cat,
+// %rm, %mkdirs, %ls, %rlist, %rdiff, %rsync and %%writefile.
+//
+// Board paths are written with a leading ':' (":main.py", ":lib/" and ":"
+// for the board's current folder); %cat, %rm, %mkdirs, %ls and %rlist only
+// ever address the board, so the ':' is optional there.
+func FileMagics() []*Magic {
+	return fileMagics(fileDeps{board: currentBoard, now: time.Now})
+}
+
+func fileMagics(d fileDeps) []*Magic {
+	return []*Magic{
+		cpMagic(d), catMagic(d), rmMagic(d), mkdirsMagic(d), lsMagic(d),
+		rlistMagic(d), rdiffMagic(d), rsyncMagic(d), writefileMagic(d),
+	}
+}
+
+// boardSide opens the board as a side, for the magics that need one.
+func (d fileDeps) boardSide(ctx context.Context, env *Env) (*boardSide, error) {
+	b, err := d.board(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	return &boardSide{fs: b, out: env.Out, now: d.now}, nil
+}
+
+// isBoardArg reports whether a command-line path names a board path.
+func isBoardArg(arg string) bool { return strings.HasPrefix(arg, ":") }
+
+// boardPath turns a board argument (":lib/a.py", "lib/a.py", ":") into the
+// path given to the engine. ":" and "" are the board's current folder,
+// passed as "".
+func boardPath(arg string) string {
+	p := strings.TrimPrefix(arg, ":")
+	if p == "" {
+		return ""
+	}
+	p = path.Clean(p)
+	if p == "." {
+		return ""
+	}
+	return p
+}
+
+// ---- %cat ----
+
+func catMagic(d fileDeps) *Magic {
+	m := &Magic{
+		Name:    "cat",
+		Kind:    Line,
+		Args:    ":PATH",
+		Summary: "Print a file stored on the board (the ':' is optional). Binary files are shown as a hex dump.",
+	}
+	m.Setup = func(fs *flag.FlagSet) Runner {
+		return func(ctx context.Context, env *Env, args []string, _ string) error {
+			if len(args) != 1 {
+				return Usagef(m, "want one board path, got %d arguments", len(args))
+			}
+			b, err := d.boardSide(ctx, env)
+			if err != nil {
+				return fmt.Errorf("%%cat: %w", err)
+			}
+			p := boardPath(args[0])
+			st, err := b.stat(ctx, p)
+			if err != nil {
+				return fmt.Errorf("%%cat: %w", err)
+			}
+			if st.isDir {
+				return fmt.Errorf("%%cat: %s is a folder (list it with %%ls %s)", b.label(p), b.label(p))
+			}
+			data, err := b.read(ctx, p)
+			if err != nil {
+				return fmt.Errorf("%%cat: %w", err)
+			}
+			env.Out.Stream("stdout", catText(b.label(p), data))
+			return nil
+		}
+	}
+	return m
+}
+
+// catText renders a file for %cat: text as it is (ending in a newline), and
+// binary data as a notice plus a hex dump of its start.
+func catText(label string, data []byte) string {
+	if isText(data) {
+		s := string(data)
+		if s != "" && !strings.HasSuffix(s, "\n") {
+			s += "\n"
+		}
+		return s
+	}
+	const shown = 256
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s is binary (%s); copy it to the host with %%cp %s HOST_PATH\n", label, formatSize(int64(len(data))), label)
+	if len(data) > shown {
+		fmt.Fprintf(&b, "first %d bytes:\n", shown)
+		b.WriteString(hex.Dump(data[:shown]))
+	} else {
+		b.WriteString(hex.Dump(data))
+	}
+	return b.String()
+}
+
+// isText reports whether data reads as text: valid UTF-8 without NULs or
+// other control characters apart from whitespace.
+func isText(data []byte) bool {
+	if !utf8.Valid(data) {
+		return false
+	}
+	for _, c := range data {
+		if c < 0x20 && c != '\n' && c != '\r' && c != '\t' && c != '\f' && c != 0x1b {
+			return false
+		}
+	}
+	return true
+}
+
+// ---- %rm ----
+
+func rmMagic(d fileDeps) *Magic {
+	m := &Magic{
+		Name:    "rm",
+		Kind:    Line,
+		Args:    ":PATH...",
+		Summary: "Remove files from the board (the ':' is optional); -r removes folders with their contents.",
+	}
+	m.Setup = func(fs *flag.FlagSet) Runner {
+		recursive := fs.Bool("r", false, "remove folders and everything in them")
+		force := fs.Bool("f", false, "no error for paths that do not exist")
+		return func(ctx context.Context, env *Env, args []string, _ string) error {
+			if len(args) == 0 {
+				return Usagef(m, "missing board path")
+			}
+			b, err := d.boardSide(ctx, env)
+			if err != nil {
+				return fmt.Errorf("%%rm: %w", err)
+			}
+			for _, a := range args {
+				if err := rmOne(ctx, b, boardPath(a), *recursive, *force); err != nil {
+					return fmt.Errorf("%%rm: %w", err)
+				}
+			}
+			return nil
+		}
+	}
+	return m
+}
+
+func rmOne(ctx context.Context, b *boardSide, p string, recursive, force bool) error {
+	st, err := b.stat(ctx, p)
+	if errors.Is(err, fs.ErrNotExist) && force {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if !st.isDir {
+		return b.remove(ctx, p)
+	}
+	if !recursive {
+		return fmt.Errorf("%s is a folder (use %%rm -r to remove it with its contents)", b.label(p))
+	}
+	return b.removeAll(ctx, p)
+}
+
+// ---- %mkdirs ----
+
+func mkdirsMagic(d fileDeps) *Magic {
+	m := &Magic{
+		Name:    "mkdirs",
+		Kind:    Line,
+		Args:    ":PATH",
+		Summary: "Create a folder on the board, with its parents as needed, like mkdir -p (the ':' is optional).",
+	}
+	m.Setup = func(fs *flag.FlagSet) Runner {
+		return func(ctx context.Context, env *Env, args []string, _ string) error {
+			if len(args) != 1 {
+				return Usagef(m, "want one board path, got %d arguments", len(args))
+			}
+			b, err := d.boardSide(ctx, env)
+			if err != nil {
+				return fmt.Errorf("%%mkdirs: %w", err)
+			}
+			if err := b.mkdirAll(ctx, boardPath(args[0])); err != nil {
+				return fmt.Errorf("%%mkdirs: %w", err)
+			}
+			return nil
+		}
+	}
+	return m
+}
+
+// ---- %ls and %rlist ----
+
+func lsMagic(d fileDeps) *Magic {
+	m := &Magic{
+		Name:    "ls",
+		Kind:    Line,
+		Args:    "[:PATH]",
+		Summary: "List a folder on the board with file sizes (default: the board's current folder; the ':' is optional).",
+	}
+	m.Setup = func(fs *flag.FlagSet) Runner {
+		return func(ctx context.Context, env *Env, args []string, _ string) error {
+			if len(args) > 1 {
+				return Usagef(m, "want at most one board path, got %d", len(args))
+			}
+			b, err := d.boardSide(ctx, env)
+			if err != nil {
+				return fmt.Errorf("%%ls: %w", err)
+			}
+			p := ""
+			if len(args) == 1 {
+				p = boardPath(args[0])
+			}
+			st, err := b.stat(ctx, p)
+			if err != nil {
+				return fmt.Errorf("%%ls: %w", err)
+			}
+			if !st.isDir {
+				env.Out.Stream("stdout", listLine(st.size, false, b.label(p)))
+				return nil
+			}
+			es, err := b.list(ctx, p)
+			if err != nil {
+				return fmt.Errorf("%%ls: %w", err)
+			}
+			var out strings.Builder
+			for _, e := range es {
+				out.WriteString(listLine(e.size, e.isDir, e.name))
+			}
+			if len(es) == 0 {
+				fmt.Fprintf(&out, "%s is empty\n", b.label(p))
+			}
+			env.Out.Stream("stdout", out.String())
+			return nil
+		}
+	}
+	return m
+}
+
+// listLine is one line of %ls and %rlist: the size (or "-" for folders),
+// then the name, folders marked with a trailing slash.
+func listLine(size int64, isDir bool, name string) string {
+	if isDir {
+		return fmt.Sprintf("%10s  %s/\n", "-", strings.TrimSuffix(name, "/"))
+	}
+	return fmt.Sprintf("%10s  %s\n", formatSize(size), name)
+}
+
+func rlistMagic(d fileDeps) *Magic {
+	m := &Magic{
+		Name:    "rlist",
+		Kind:    Line,
+		Args:    "[:PATH]",
+		Summary: "List the board's files recursively with sizes (default: the board's current folder; the ':' is optional).",
+	}
+	m.Setup = func(fs *flag.FlagSet) Runner {
+		return func(ctx context.Context, env *Env, args []string, _ string) error {
+			if len(args) > 1 {
+				return Usagef(m, "want at most one board path, got %d", len(args))
+			}
+			b, err := d.boardSide(ctx, env)
+			if err != nil {
+				return fmt.Errorf("%%rlist: %w", err)
+			}
+			root := ""
+			if len(args) == 1 {
+				root = boardPath(args[0])
+			}
+			st, err := b.stat(ctx, root)
+			if err != nil {
+				return fmt.Errorf("%%rlist: %w", err)
+			}
+			if !st.isDir {
+				env.Out.Stream("stdout", listLine(st.size, false, b.label(root)))
+				return nil
+			}
+			var out strings.Builder
+			var files, dirs int
+			var total int64
+			err = walkSide(ctx, b, root, nil, func(rel string, e entry) error {
+				if e.isDir {
+					dirs++
+				} else {
+					files++
+					total += e.size
+				}
+				out.WriteString(listLine(e.size, e.isDir, rel))
+				return nil
+			})
+			if err != nil {
+				return fmt.Errorf("%%rlist: %w", err)
+			}
+			fmt.Fprintf(&out, "%s, %s, %s in %s\n", plural(files, "file"), plural(dirs, "folder"), formatSize(total), b.label(root))
+			env.Out.Stream("stdout", out.String())
+			return nil
+		}
+	}
+	return m
+}
+
+// walkSide visits everything below root on s, parents before their
+// contents, in name order. rel is the path relative to root with '/'
+// separators. skip, when set, leaves out entries (and folders' contents).
+func walkSide(ctx context.Context, s side, root string, skip func(e entry) bool, visit func(rel string, e entry) error) error {
+	var walk func(dir, rel string) error
+	walk = func(dir, rel string) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		es, err := s.list(ctx, dir)
+		if err != nil {
+			return err
+		}
+		for _, e := range es {
+			if skip != nil && skip(e) {
+				continue
+			}
+			r := e.name
+			if rel != "" {
+				r = rel + "/" + e.name
+			}
+			if err := visit(r, e); err != nil {
+				return err
+			}
+			if e.isDir {
+				if err := walk(s.join(dir, e.name), r); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	return walk(root, "")
+}
+
+// ---- errors ----
+
+// ErrBoardFull is wrapped by errors for writes that ran out of space on
+// the board's filesystem.
+var ErrBoardFull = errors.New("board filesystem full")
+
+func isNoSpace(err error) bool {
+	if errors.Is(err, transport.ErrNoSpace) || errors.Is(err, syscall.ENOSPC) {
+		return true
+	}
+	return osErrorIs(err, 28, "ENOSPC")
+}
+
+func isNotExist(err error) bool {
+	if errors.Is(err, fs.ErrNotExist) {
+		return true
+	}
+	return osErrorIs(err, 2, "ENOENT")
+}
+
+// osErrorIs reports whether err is an OSError raised on the board with
+// errno code (MicroPython prints it as "OSError: 28", "[Errno 28] ENOSPC"
+// or "OSError: ENOSPC" depending on the port).
+func osErrorIs(err error, code int, name string) bool {
+	var be *transport.BoardError
+	if !errors.As(err, &be) || be.Name != "OSError" {
+		return false
+	}
+	v := strings.TrimSpace(be.Value)
+	num := fmt.Sprint(code)
+	return v == num || strings.HasPrefix(v, "[Errno "+num+"]") || strings.Contains(v, name)
+}
+
+// ---- formatting ----
+
+// formatSize renders a byte count for people: 980 B, 12.3 KB, 1.2 MB.
+func formatSize(n int64) string {
+	switch {
+	case n < 1024:
+		return fmt.Sprintf("%d B", n)
+	case n < 1024*1024:
+		return fmt.Sprintf("%.1f KB", float64(n)/1024)
+	default:
+		return fmt.Sprintf("%.1f MB", float64(n)/(1024*1024))
+	}
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}
+
+// sortEntries orders a listing by name, the same on both sides.
+func sortEntries(es []entry) {
+	sort.Slice(es, func(i, j int) bool { return es[i].name < es[j].name })
+}

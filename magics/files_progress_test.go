@@ -1,0 +1,106 @@
+package magics
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestProgressQuickTransferShowsNothing(t *testing.T) {
+	out := &recOutput{}
+	clock := newFakeClock()
+	p := newProgress(out, clock.now, "write a.py")
+	for done := int64(0); done <= 1000; done += 100 {
+		clock.advance(50 * time.Millisecond)
+		p.update(done, 1000)
+	}
+	p.finish(nil)
+	if d := out.takeDisplays(); len(d) != 0 {
+		t.Errorf("a 0.55 s transfer published %d displays", len(d))
+	}
+}
+
+func TestProgressSlowTransfer(t *testing.T) {
+	out := &recOutput{}
+	clock := newFakeClock()
+	p := newProgress(out, clock.now, "write big.py")
+	// 10 KB in 100-byte steps, 50 ms apart: 5 s in all.
+	for done := int64(0); done <= 10_000; done += 100 {
+		p.update(done, 10_000)
+		clock.advance(50 * time.Millisecond)
+	}
+	p.finish(nil)
+	ds := out.takeDisplays()
+	if len(ds) < 3 {
+		t.Fatalf("got %d displays, want a first one, updates and a final one", len(ds))
+	}
+	first := ds[0]
+	if first.update || first.id == "" {
+		t.Errorf("first display: update=%v id=%q, want a new display with an id", first.update, first.id)
+	}
+	if txt := first.data["text/plain"].(string); !strings.Contains(txt, "  20%") || !strings.HasSuffix(txt, "write big.py") {
+		t.Errorf("first display text %q, want 20%% at 1 s", txt)
+	}
+	for i, d := range ds[1:] {
+		if !d.update || d.id != first.id {
+			t.Errorf("display %d: update=%v id=%q, want an update of %q", i+1, d.update, d.id, first.id)
+		}
+	}
+	// At most one redraw per 0.2 s of (fake) time: 4 s after the first.
+	if len(ds) > 1+4*5+1 {
+		t.Errorf("%d displays in 5 s: redrawn too often", len(ds))
+	}
+	last := ds[len(ds)-1]
+	txt := last.data["text/plain"].(string)
+	if !strings.HasPrefix(txt, "[####################] 100%  2.0 KB/s  write big.py") {
+		t.Errorf("final display text %q", txt)
+	}
+	html := last.data["text/html"].(string)
+	if !strings.Contains(html, `<progress value="100" max="100"`) || !strings.Contains(html, "write big.py") {
+		t.Errorf("final display html %q", html)
+	}
+}
+
+func TestProgressFailedTransfer(t *testing.T) {
+	out := &recOutput{}
+	clock := newFakeClock()
+	p := newProgress(out, clock.now, "write <x>.py")
+	p.update(0, 1000)
+	clock.advance(1500 * time.Millisecond)
+	p.update(400, 1000)
+	p.finish(errors.New("link lost"))
+	ds := out.takeDisplays()
+	if len(ds) != 2 {
+		t.Fatalf("got %d displays, want 2", len(ds))
+	}
+	if txt := ds[1].data["text/plain"].(string); !strings.Contains(txt, " 40%") || !strings.HasSuffix(txt, "(failed)") {
+		t.Errorf("failed display %q", txt)
+	}
+	if html := ds[1].data["text/html"].(string); !strings.Contains(html, "write &lt;x&gt;.py") {
+		t.Errorf("label not escaped in %q", html)
+	}
+}
+
+// TestCpShowsProgress runs a slow %cp end to end: the bar appears, is
+// updated in place and ends at 100 %.
+func TestCpShowsProgress(t *testing.T) {
+	f := newFileEnv(t)
+	f.writeHost("big.bin", strings.Repeat("z", 64*256))
+	f.board.onChunk = func() { f.clock.advance(100 * time.Millisecond) } // 64 chunks: 6.4 s
+	f.must("cp big.bin :")
+	ds := f.out.takeDisplays()
+	if len(ds) < 2 || ds[0].update || !ds[len(ds)-1].update {
+		t.Fatalf("displays %+v", ds)
+	}
+	if txt := ds[len(ds)-1].data["text/plain"].(string); !strings.Contains(txt, "100%") || !strings.HasSuffix(txt, "write big.bin") {
+		t.Errorf("final bar %q", txt)
+	}
+	// A quick copy shows none.
+	f.board.onChunk = nil
+	f.writeHost("small.py", "s")
+	f.must("cp small.py :")
+	if ds := f.out.takeDisplays(); len(ds) != 0 {
+		t.Errorf("a quick copy published %d displays", len(ds))
+	}
+}
