@@ -23,6 +23,7 @@ import (
 	"github.com/go-zeromq/zmq4"
 
 	"github.com/iot-kernel/iot-kernel/kernel"
+	"github.com/iot-kernel/iot-kernel/kernel/wire"
 )
 
 // ErrDied is wrapped by the errors of a Client whose kernel process exited.
@@ -67,12 +68,12 @@ type Request struct {
 // Client drives one running kernel process. Its methods are safe for
 // concurrent use; executions run one at a time.
 type Client struct {
-	spec  *Spec
-	log   *slog.Logger
-	codec *codec
-	cmd   *exec.Cmd
-	tmp   string // holds the connection file
-	out   *tail  // the process's stdout and stderr, for error messages
+	spec *Spec
+	log  *slog.Logger
+	sess wire.Session
+	cmd  *exec.Cmd
+	tmp  string // holds the connection file
+	out  *tail  // the process's stdout and stderr, for error messages
 
 	shell, control, stdin, iopub zmq4.Socket
 	sendMu                       sync.Mutex
@@ -91,7 +92,7 @@ type Client struct {
 
 // call collects the messages whose parent is one request.
 type call struct {
-	ch   chan *message
+	ch   chan *wire.Message
 	done chan struct{}
 }
 
@@ -140,6 +141,11 @@ func start(ctx context.Context, spec *Spec, opts Options) (_ *Client, err error)
 		os.RemoveAll(tmp)
 		return nil, fmt.Errorf("start host kernel: %w", err)
 	}
+	sign, err := wire.NewSigner(ci.SignatureScheme, ci.Key)
+	if err != nil {
+		os.RemoveAll(tmp)
+		return nil, fmt.Errorf("start host kernel: %w", err)
+	}
 
 	argv := make([]string, len(spec.Argv))
 	for i, a := range spec.Argv {
@@ -166,7 +172,7 @@ func start(ctx context.Context, spec *Spec, opts Options) (_ *Client, err error)
 	c := &Client{
 		spec:    spec,
 		log:     opts.Logger,
-		codec:   newCodec([]byte(ci.Key)),
+		sess:    wire.NewSession("iot-kernel", sign),
 		cmd:     cmd,
 		tmp:     tmp,
 		out:     out,
@@ -200,7 +206,7 @@ func start(ctx context.Context, spec *Spec, opts Options) (_ *Client, err error)
 // connect dials the kernel's channels, retrying while the kernel binds them.
 func (c *Client) connect(ctx context.Context, ci *kernel.ConnectionInfo) error {
 	zlog := log.New(io.Discard, "", 0)
-	id := zmq4.WithID(zmq4.SocketIdentity(c.codec.session))
+	id := zmq4.WithID(zmq4.SocketIdentity(c.sess.ID))
 	common := []zmq4.Option{zmq4.WithLogger(zlog), zmq4.WithTimeout(sendTimeout), zmq4.WithDialerMaxRetries(0)}
 	// ipykernel sends input_request to the identity that sent the
 	// execute_request, so shell and stdin share one identity (as in
@@ -265,13 +271,13 @@ func (c *Client) read(sock zmq4.Socket, name string) {
 			// dying, exited closes shortly and this loop ends.
 			continue
 		}
-		m, err := c.codec.decode(raw.Frames)
+		m, err := wire.Decode(raw.Frames, c.sess.Signer)
 		if err != nil {
 			c.log.Debug("host kernel: dropped message", "channel", name, "err", err)
 			continue
 		}
 		c.mu.Lock()
-		cl := c.calls[m.Parent.MsgID]
+		cl := c.calls[m.Parent().MsgID]
 		c.mu.Unlock()
 		if cl == nil {
 			continue // status of requests no one waits for any more
@@ -287,14 +293,15 @@ func (c *Client) read(sock zmq4.Socket, name string) {
 
 // send encodes and sends one message, registering a call for its replies
 // when register is true.
-func (c *Client) send(sock zmq4.Socket, typ string, parent json.RawMessage, content any, register bool) (*call, string, error) {
-	frames, id, err := c.codec.encode(typ, parent, content)
+func (c *Client) send(sock zmq4.Socket, typ wire.MsgType, parent json.RawMessage, content any, register bool) (*call, string, error) {
+	frames, h, err := c.sess.Compose(nil, parent, typ, content)
 	if err != nil {
 		return nil, "", err
 	}
+	id := h.MsgID
 	var cl *call
 	if register {
-		cl = &call{ch: make(chan *message, 64), done: make(chan struct{})}
+		cl = &call{ch: make(chan *wire.Message, 64), done: make(chan struct{})}
 		c.mu.Lock()
 		c.calls[id] = cl
 		c.mu.Unlock()
@@ -324,7 +331,7 @@ func (c *Client) forget(id string, cl *call) {
 // otherwise lose output.
 func (c *Client) waitReady(ctx context.Context) error {
 	for {
-		cl, id, err := c.send(c.shell, "kernel_info_request", nil, struct{}{}, true)
+		cl, id, err := c.send(c.shell, wire.MsgKernelInfoRequest, nil, struct{}{}, true)
 		if err != nil {
 			return fmt.Errorf("start host kernel: %w", err)
 		}
@@ -345,7 +352,7 @@ func (c *Client) probe(ctx context.Context, cl *call) (bool, error) {
 	for {
 		select {
 		case m := <-cl.ch:
-			if m.Header.MsgType == "kernel_info_reply" {
+			if m.Header.MsgType == wire.MsgKernelInfoReply {
 				gotReply = true
 				timeout = time.After(readyProbe)
 			} else {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/iot-kernel/iot-kernel/kernel"
+	"github.com/iot-kernel/iot-kernel/kernel/wire"
 )
 
 // Execute runs code as a notebook cell of the host kernel (counted, kept in
@@ -49,13 +50,13 @@ func (c *Client) Run(ctx context.Context, req Request, out kernel.Output) (strin
 		return "", c.diedError("")
 	default:
 	}
-	cl, id, err := c.send(c.shell, "execute_request", nil, executeRequest{
+	cl, id, err := c.send(c.shell, wire.MsgExecuteRequest, nil, wire.ExecuteRequest{
 		Code:            req.Code,
 		Silent:          req.Silent,
-		StoreHistory:    req.StoreHistory,
+		StoreHistory:    new(req.StoreHistory),
 		UserExpressions: map[string]any{},
-		AllowStdin:      true,
-		StopOnError:     false,
+		AllowStdin:      new(true),
+		StopOnError:     new(false),
 	}, true)
 	if err != nil {
 		return "", err
@@ -67,7 +68,7 @@ func (c *Client) Run(ctx context.Context, req Request, out kernel.Output) (strin
 	defer cancelInput()
 
 	var (
-		reply         *replyContent
+		reply         *wire.ExecuteReplyError
 		idle          bool
 		iopubErr      *kernel.ExecError
 		done          = ctx.Done()
@@ -78,28 +79,28 @@ func (c *Client) Run(ctx context.Context, req Request, out kernel.Output) (strin
 		select {
 		case m := <-cl.ch:
 			switch m.Header.MsgType {
-			case "execute_reply":
-				reply = &replyContent{}
+			case wire.MsgExecuteReply:
+				reply = &wire.ExecuteReplyError{}
 				if err := json.Unmarshal(m.Content, reply); err != nil {
 					return "", fmt.Errorf("host kernel: bad execute_reply: %w", err)
 				}
 				afterReply = time.After(idleGrace)
-			case "status":
-				var st statusContent
+			case wire.MsgStatus:
+				var st wire.StatusContent
 				if json.Unmarshal(m.Content, &st) == nil && st.ExecutionState == "idle" {
 					idle = true
 				}
-			case "input_request":
-				var ir inputRequest
+			case wire.MsgInputRequest:
+				var ir wire.InputRequest
 				if err := json.Unmarshal(m.Content, &ir); err != nil {
 					c.log.Debug("host kernel: bad input_request", "err", err)
 					continue
 				}
 				go c.answerInput(inCtx, out, ir, m.RawHeader)
-			case "error":
-				var e replyContent
+			case wire.MsgError:
+				var e wire.ErrorContent
 				if json.Unmarshal(m.Content, &e) == nil {
-					iopubErr = execError(e)
+					iopubErr = execError(e.Ename, e.Evalue, e.Traceback)
 				}
 			default:
 				forward(m, out, c.log)
@@ -128,10 +129,10 @@ func (c *Client) Run(ctx context.Context, req Request, out kernel.Output) (strin
 		}
 	}
 	switch reply.Status {
-	case "ok":
+	case wire.StatusOK:
 		return reply.Status, nil
-	case "error":
-		e := execError(*reply)
+	case wire.StatusError:
+		e := execError(reply.Ename, reply.Evalue, reply.Traceback)
 		if e.Name == "" && iopubErr != nil {
 			e = iopubErr
 		}
@@ -142,24 +143,28 @@ func (c *Client) Run(ctx context.Context, req Request, out kernel.Output) (strin
 }
 
 // forward passes one output message on to out.
-func forward(m *message, out kernel.Output, log interface{ Debug(string, ...any) }) {
+func forward(m *wire.Message, out kernel.Output, log interface{ Debug(string, ...any) }) {
 	switch m.Header.MsgType {
-	case "stream":
-		var s streamContent
+	case wire.MsgStream:
+		var s wire.StreamContent
 		if err := json.Unmarshal(m.Content, &s); err == nil {
 			out.Stream(s.Name, s.Text)
 		}
-	case "display_data", "update_display_data", "execute_result":
-		var d displayContent
+	case wire.MsgDisplayData, wire.MsgUpdateDisplayData, wire.MsgExecuteResult:
+		var d wire.DisplayData
 		if err := json.Unmarshal(m.Content, &d); err == nil {
-			out.Display(d.Data, d.Metadata, d.Transient.DisplayID, m.Header.MsgType == "update_display_data")
+			var id string
+			if d.Transient != nil {
+				id = d.Transient.DisplayID
+			}
+			out.Display(d.Data, d.Metadata, id, m.Header.MsgType == wire.MsgUpdateDisplayData)
 		}
-	case "clear_output":
-		var cc clearContent
+	case wire.MsgClearOutput:
+		var cc wire.ClearOutput
 		if err := json.Unmarshal(m.Content, &cc); err == nil {
 			out.ClearOutput(cc.Wait)
 		}
-	case "execute_input":
+	case wire.MsgExecuteInput:
 	default:
 		// comm messages (widgets) and anything newer: not passed on.
 		log.Debug("host kernel: ignored message", "type", m.Header.MsgType)
@@ -169,7 +174,7 @@ func forward(m *message, out kernel.Output, log interface{ Debug(string, ...any)
 // answerInput asks out for the line input() wants and sends it back. When
 // out cannot ask (no stdin on this frontend), the kernel is interrupted so
 // that input() raises instead of waiting for ever.
-func (c *Client) answerInput(ctx context.Context, out kernel.Output, ir inputRequest, parent json.RawMessage) {
+func (c *Client) answerInput(ctx context.Context, out kernel.Output, ir wire.InputRequest, parent json.RawMessage) {
 	v, err := out.Input(ctx, ir.Prompt, ir.Password)
 	if ctx.Err() != nil {
 		return // the execution ended or was interrupted; nothing to answer
@@ -181,7 +186,7 @@ func (c *Client) answerInput(ctx context.Context, out kernel.Output, ir inputReq
 		}
 		return
 	}
-	if _, _, err := c.send(c.stdin, "input_reply", parent, inputReply{Status: "ok", Value: v}, false); err != nil {
+	if _, _, err := c.send(c.stdin, wire.MsgInputReply, parent, wire.InputReply{Value: v}, false); err != nil {
 		c.log.Debug("host kernel: input_reply", "err", err)
 	}
 }
@@ -190,7 +195,7 @@ func (c *Client) answerInput(ctx context.Context, out kernel.Output, ir inputReq
 // to the kernel's process group, or interrupt_request on control.
 func (c *Client) Interrupt() error {
 	if c.spec.InterruptMode == "message" {
-		_, _, err := c.send(c.control, "interrupt_request", nil, struct{}{}, false)
+		_, _, err := c.send(c.control, wire.MsgInterruptRequest, nil, struct{}{}, false)
 		return err
 	}
 	if err := syscall.Kill(-c.cmd.Process.Pid, syscall.SIGINT); err != nil {
@@ -228,7 +233,7 @@ func (c *Client) Close() error {
 		case <-c.exited:
 		default:
 			if c.shell != nil {
-				if _, _, err := c.send(c.control, "shutdown_request", nil, shutdownRequest{}, false); err != nil {
+				if _, _, err := c.send(c.control, wire.MsgShutdownRequest, nil, wire.ShutdownRequest{}, false); err != nil {
 					c.log.Debug("host kernel: shutdown_request", "err", err)
 				}
 			}
@@ -270,12 +275,12 @@ func (c *Client) diedError(when string) error {
 }
 
 // execError turns error content into an ExecError without ANSI codes.
-func execError(e replyContent) *kernel.ExecError {
-	tb := make([]string, 0, len(e.Traceback))
-	for _, l := range e.Traceback {
+func execError(ename, evalue string, traceback []string) *kernel.ExecError {
+	tb := make([]string, 0, len(traceback))
+	for _, l := range traceback {
 		tb = append(tb, StripANSI(l))
 	}
-	return &kernel.ExecError{Name: e.Ename, Value: StripANSI(e.Evalue), Traceback: tb}
+	return &kernel.ExecError{Name: ename, Value: StripANSI(evalue), Traceback: tb}
 }
 
 var ansiRE = regexp.MustCompile(`\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(\x07|\x1b\\)`)

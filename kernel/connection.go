@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+
+	"github.com/iot-kernel/iot-kernel/kernel/wire"
 )
 
 // ConnectionInfo is the content of a Jupyter connection file. A port of 0
@@ -52,7 +54,7 @@ func (ci *ConnectionInfo) validate() error {
 	if ci.SignatureScheme == "" {
 		ci.SignatureScheme = "hmac-sha256"
 	}
-	if _, err := newSigner(ci.SignatureScheme, ci.Key); err != nil {
+	if _, err := wire.NewSigner(ci.SignatureScheme, ci.Key); err != nil {
 		return err
 	}
 	for _, p := range []int{ci.ShellPort, ci.IOPubPort, ci.StdinPort, ci.ControlPort, ci.HBPort} {

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/iot-kernel/iot-kernel/kernel/wire"
 )
 
 func TestReadConnectionFile(t *testing.T) {
@@ -71,7 +73,7 @@ func TestIPCTransport(t *testing.T) {
 	ctx := testCtx(t)
 	c.waitReady(ctx)
 	rep, _ := c.execute(ctx, map[string]any{"code": "1"})
-	if r := content[executeReplyOK](t, rep); r.Status != "ok" {
+	if r := content[wire.ExecuteReplyOK](t, rep); r.Status != "ok" {
 		t.Errorf("execute over ipc: %+v", r)
 	}
 }

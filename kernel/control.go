@@ -3,6 +3,8 @@ package kernel
 import (
 	"context"
 	"encoding/json"
+
+	"github.com/iot-kernel/iot-kernel/kernel/wire"
 )
 
 // The control channel has its own goroutine (Server.loop), so interrupt
@@ -27,14 +29,14 @@ func (s *Server) setRunning(cancel context.CancelCauseFunc) {
 	s.execMu.Unlock()
 }
 
-func (s *Server) shutdown(msg *message) response {
-	var c shutdownRequest
+func (s *Server) shutdown(msg *wire.Message) response {
+	var c wire.ShutdownRequest
 	if err := json.Unmarshal(msg.Content, &c); err != nil {
 		return badRequest(msg.Header.MsgType, err)
 	}
 	return response{
-		typ:     msgShutdownReply,
-		content: shutdownReply{Status: statusOK, Restart: c.Restart},
+		typ:     wire.MsgShutdownReply,
+		content: wire.ShutdownReply{Status: wire.StatusOK, Restart: c.Restart},
 		after: func() {
 			s.restart.Store(c.Restart)
 			s.requestStop()

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/go-zeromq/zmq4"
+
+	"github.com/iot-kernel/iot-kernel/kernel/wire"
 )
 
 // blockingInterp runs cells that wait for their ctx to end and records
@@ -31,7 +33,7 @@ func TestInterrupt(t *testing.T) {
 			ctx := testCtx(t)
 			c.waitReady(ctx)
 
-			id := c.send(c.shell, msgExecuteRequest, map[string]any{"code": "while True: pass"})
+			id := c.send(c.shell, wire.MsgExecuteRequest, map[string]any{"code": "while True: pass"})
 			select {
 			case <-started:
 			case <-ctx.Done():
@@ -40,13 +42,13 @@ func TestInterrupt(t *testing.T) {
 			if via == "Server.Interrupt" {
 				ts.Interrupt()
 			} else {
-				iid := c.send(c.control, msgInterruptRequest, struct{}{})
+				iid := c.send(c.control, wire.MsgInterruptRequest, struct{}{})
 				rep := c.recv(ctx, c.controlIn, iid)
-				if rep.Header.MsgType != msgInterruptReply || content[interruptReply](t, rep).Status != "ok" {
+				if rep.Header.MsgType != wire.MsgInterruptReply || content[wire.InterruptReply](t, rep).Status != "ok" {
 					t.Errorf("interrupt reply: %s %s", rep.Header.MsgType, rep.Content)
 				}
 			}
-			r := content[executeReplyError](t, c.recv(ctx, c.shellIn, id))
+			r := content[wire.ExecuteReplyError](t, c.recv(ctx, c.shellIn, id))
 			if r.Status != "error" || r.Ename != "KeyboardInterrupt" {
 				t.Errorf("interrupted cell reply = %+v", r)
 			}
@@ -54,7 +56,7 @@ func TestInterrupt(t *testing.T) {
 				t.Errorf("cell ctx cause = %v, want ErrInterrupted", got)
 			}
 			// The kernel goes on serving.
-			kid := c.send(c.shell, msgKernelInfoRequest, struct{}{})
+			kid := c.send(c.shell, wire.MsgKernelInfoRequest, struct{}{})
 			c.recv(ctx, c.shellIn, kid)
 		})
 	}
@@ -81,7 +83,7 @@ func TestShutdown(t *testing.T) {
 			ctx := testCtx(t)
 			c.waitReady(ctx)
 			if tc.running {
-				c.send(c.shell, msgExecuteRequest, map[string]any{"code": "while True: pass"})
+				c.send(c.shell, wire.MsgExecuteRequest, map[string]any{"code": "while True: pass"})
 				<-started
 			}
 
@@ -89,9 +91,9 @@ func TestShutdown(t *testing.T) {
 			if tc.onShell {
 				sock, ch = c.shell, c.shellIn
 			}
-			id := c.send(sock, msgShutdownRequest, map[string]any{"restart": tc.restart})
+			id := c.send(sock, wire.MsgShutdownRequest, map[string]any{"restart": tc.restart})
 			rep := c.recv(ctx, ch, id)
-			if r := content[shutdownReply](t, rep); rep.Header.MsgType != msgShutdownReply || r.Status != "ok" || r.Restart != tc.restart {
+			if r := content[wire.ShutdownReply](t, rep); rep.Header.MsgType != wire.MsgShutdownReply || r.Status != "ok" || r.Restart != tc.restart {
 				t.Errorf("shutdown reply %s %+v", rep.Header.MsgType, r)
 			}
 			// The protocol asks for prompt exit; 1 s is the contract,
@@ -125,32 +127,32 @@ func TestMalformedMessagesDropped(t *testing.T) {
 	c.waitReady(ctx)
 
 	wrong := *c
-	wrong.sign, _ = newSigner("hmac-sha256", "not-the-key")
-	badSig := wrong.send(c.shell, msgExecuteRequest, map[string]any{"code": "x"})
+	wrong.sess.Signer, _ = wire.NewSigner("hmac-sha256", "not-the-key")
+	badSig := wrong.send(c.shell, wire.MsgExecuteRequest, map[string]any{"code": "x"})
 
-	_, good := c.build(msgExecuteRequest, map[string]any{"code": "x"})
+	_, good := c.build(wire.MsgExecuteRequest, map[string]any{"code": "x"})
 	bad := [][][]byte{
 		{[]byte("no delimiter at all")},
 		good[:4], // too few frames
 		append(append([][]byte{}, good[:2]...), []byte("{not json"), good[3], good[4], good[5]),
-		{delimiter, []byte(""), []byte("{}"), []byte("{}"), []byte("{}"), []byte("{}")}, // unsigned, no msg_type
+		{[]byte(wire.Delimiter), []byte(""), []byte("{}"), []byte("{}"), []byte("{}"), []byte("{}")}, // unsigned, no msg_type
 	}
 	for _, f := range bad {
 		if err := c.shell.Send(zmq4.NewMsgFrom(f...)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	id := c.send(c.shell, msgKernelInfoRequest, struct{}{})
+	id := c.send(c.shell, wire.MsgKernelInfoRequest, struct{}{})
 	select {
 	case m := <-c.shellIn:
-		if parentID(m) != id {
-			t.Fatalf("first reply is to %s (%s), want the kernel_info_request", parentID(m), m.Header.MsgType)
+		if m.Parent().MsgID != id {
+			t.Fatalf("first reply is to %s (%s), want the kernel_info_request", m.Parent().MsgID, m.Header.MsgType)
 		}
 	case <-ctx.Done():
 		t.Fatal("no reply after malformed messages")
 	}
 	for _, m := range c.outputs(ctx, id) {
-		if parentID(m) == badSig {
+		if m.Parent().MsgID == badSig {
 			t.Errorf("badly signed request got %s on iopub", m.Header.MsgType)
 		}
 	}
@@ -175,23 +177,23 @@ func TestInputRoundTrip(t *testing.T) {
 	ctx := testCtx(t)
 	c.waitReady(ctx)
 
-	id := c.send(c.shell, msgExecuteRequest, map[string]any{"code": "password", "allow_stdin": true})
-	var req *message
+	id := c.send(c.shell, wire.MsgExecuteRequest, map[string]any{"code": "password", "allow_stdin": true})
+	var req *wire.Message
 	select {
 	case req = <-c.stdinIn:
 	case <-ctx.Done():
 		t.Fatal("no input_request")
 	}
-	ir := content[inputRequest](t, req)
-	if req.Header.MsgType != msgInputRequest || ir.Prompt != "name? " || !ir.Password || parentID(req) != id {
-		t.Fatalf("input_request = %s %+v parent %s", req.Header.MsgType, ir, parentID(req))
+	ir := content[wire.InputRequest](t, req)
+	if req.Header.MsgType != wire.MsgInputRequest || ir.Prompt != "name? " || !ir.Password || req.Parent().MsgID != id {
+		t.Fatalf("input_request = %s %+v parent %s", req.Header.MsgType, ir, req.Parent().MsgID)
 	}
-	c.send(c.stdin, msgInputReply, map[string]any{"value": "bob"})
+	c.send(c.stdin, wire.MsgInputReply, map[string]any{"value": "bob"})
 	c.recv(ctx, c.shellIn, id)
 	var text []string
 	for _, m := range c.outputs(ctx, id) {
-		if m.Header.MsgType == msgStream {
-			text = append(text, content[streamContent](t, m).Text)
+		if m.Header.MsgType == wire.MsgStream {
+			text = append(text, content[wire.StreamContent](t, m).Text)
 		}
 	}
 	if len(text) != 2 || text[0] != "before prompt\n" || text[1] != "hello bob" {
@@ -201,7 +203,7 @@ func TestInputRoundTrip(t *testing.T) {
 	_, msgs := c.execute(ctx, map[string]any{"code": "x", "allow_stdin": false})
 	found := false
 	for _, m := range msgs {
-		if m.Header.MsgType == msgStream && content[streamContent](t, m).Text == ErrNoStdin.Error() {
+		if m.Header.MsgType == wire.MsgStream && content[wire.StreamContent](t, m).Text == ErrNoStdin.Error() {
 			found = true
 		}
 	}
@@ -216,33 +218,33 @@ func TestCommsHistoryCompleteInspect(t *testing.T) {
 	ctx := testCtx(t)
 	c.waitReady(ctx)
 
-	id := c.send(c.shell, msgCommOpen, map[string]any{"comm_id": "c-1", "target_name": "jupyter.widget", "data": map[string]any{}})
+	id := c.send(c.shell, wire.MsgCommOpen, map[string]any{"comm_id": "c-1", "target_name": "jupyter.widget", "data": map[string]any{}})
 	msgs := c.outputs(ctx, id)
 	if got := types(msgs); got != "status:busy comm_close status:idle" {
 		t.Fatalf("comm_open iopub = %s", got)
 	}
-	if cc := content[commClose](t, msgs[1]); cc.CommID != "c-1" {
+	if cc := content[wire.CommClose](t, msgs[1]); cc.CommID != "c-1" {
 		t.Errorf("comm_close = %+v", cc)
 	}
 
-	id = c.send(c.shell, msgCommInfoRequest, map[string]any{})
-	if r := content[commInfoReply](t, c.recv(ctx, c.shellIn, id)); r.Status != "ok" || r.Comms == nil || len(r.Comms) != 0 {
+	id = c.send(c.shell, wire.MsgCommInfoRequest, map[string]any{})
+	if r := content[wire.CommInfoReply](t, c.recv(ctx, c.shellIn, id)); r.Status != "ok" || r.Comms == nil || len(r.Comms) != 0 {
 		t.Errorf("comm_info_reply = %+v", r)
 	}
-	id = c.send(c.shell, msgHistoryRequest, map[string]any{"hist_access_type": "tail", "n": 10})
-	if r := content[historyReply](t, c.recv(ctx, c.shellIn, id)); r.Status != "ok" || r.History == nil || len(r.History) != 0 {
+	id = c.send(c.shell, wire.MsgHistoryRequest, map[string]any{"hist_access_type": "tail", "n": 10})
+	if r := content[wire.HistoryReply](t, c.recv(ctx, c.shellIn, id)); r.Status != "ok" || r.History == nil || len(r.History) != 0 {
 		t.Errorf("history_reply = %+v", r)
 	}
-	id = c.send(c.shell, msgCompleteRequest, map[string]any{"code": "pri", "cursor_pos": 3})
-	if r := content[completeReply](t, c.recv(ctx, c.shellIn, id)); r.Status != "ok" || len(r.Matches) != 1 || r.CursorEnd != 3 {
+	id = c.send(c.shell, wire.MsgCompleteRequest, map[string]any{"code": "pri", "cursor_pos": 3})
+	if r := content[wire.CompleteReply](t, c.recv(ctx, c.shellIn, id)); r.Status != "ok" || len(r.Matches) != 1 || r.CursorEnd != 3 {
 		t.Errorf("complete_reply = %+v", r)
 	}
-	id = c.send(c.shell, msgInspectRequest, map[string]any{"code": "len", "cursor_pos": 3, "detail_level": 0})
-	if r := content[inspectReply](t, c.recv(ctx, c.shellIn, id)); r.Status != "ok" || !r.Found || r.Data["text/plain"] != "doc of len" {
+	id = c.send(c.shell, wire.MsgInspectRequest, map[string]any{"code": "len", "cursor_pos": 3, "detail_level": 0})
+	if r := content[wire.InspectReply](t, c.recv(ctx, c.shellIn, id)); r.Status != "ok" || !r.Found || r.Data["text/plain"] != "doc of len" {
 		t.Errorf("inspect_reply = %+v", r)
 	}
-	id = c.send(c.shell, msgIsCompleteRequest, map[string]any{"code": "for i in x:"})
-	if r := content[isCompleteReply](t, c.recv(ctx, c.shellIn, id)); r.Status != "incomplete" || r.Indent != "    " {
+	id = c.send(c.shell, wire.MsgIsCompleteRequest, map[string]any{"code": "for i in x:"})
+	if r := content[wire.IsCompleteReply](t, c.recv(ctx, c.shellIn, id)); r.Status != "incomplete" || r.Indent != "    " {
 		t.Errorf("is_complete_reply = %+v", r)
 	}
 	// An unknown type gets busy/idle and no reply.
@@ -250,7 +252,7 @@ func TestCommsHistoryCompleteInspect(t *testing.T) {
 	if got := types(c.outputs(ctx, id)); got != "status:busy status:idle" {
 		t.Errorf("unknown type iopub = %s", got)
 	}
-	kid := c.send(c.shell, msgKernelInfoRequest, struct{}{})
+	kid := c.send(c.shell, wire.MsgKernelInfoRequest, struct{}{})
 	if m := c.recv(ctx, c.shellIn, kid); m == nil {
 		t.Fatal("no kernel_info_reply")
 	}

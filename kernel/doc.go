@@ -1,7 +1,9 @@
 // Package kernel is the Jupyter side of iot-kernel: the messaging protocol
-// 5.3 over ZeroMQ (wire format, HMAC signing, the five channels) and a core
-// that owns the execution counter, busy/idle, replies and IOPub, and hands
-// code to an Interpreter. It knows nothing about boards.
+// 5.3 over ZeroMQ (the five channels; the wire format, HMAC signing and
+// message content are in package kernel/wire, shared with the client in
+// package hostkernel) and a core that owns the execution counter,
+// busy/idle, replies and IOPub, and hands code to an Interpreter. It knows
+// nothing about boards.
 //
 // A command reads the connection file, builds a Server and serves:
 //

@@ -14,7 +14,8 @@ import (
 	"time"
 
 	"github.com/go-zeromq/zmq4"
-	"github.com/google/uuid"
+
+	"github.com/iot-kernel/iot-kernel/kernel/wire"
 )
 
 const testKey = "a3f1c0de-test-hmac-key-5e9b"
@@ -126,29 +127,28 @@ func startServer(t *testing.T, interp *fakeInterp, withCfg func(*Config), before
 
 // client is a Jupyter client built from zmq4 sockets.
 type client struct {
-	t       *testing.T
-	sign    signer
-	session string
+	t    *testing.T
+	sess wire.Session
 
 	shell, control, stdin zmq4.Socket
 	iopub                 zmq4.Socket
 
-	shellIn, controlIn, stdinIn, iopubIn chan *message
+	shellIn, controlIn, stdinIn, iopubIn chan *wire.Message
 }
 
 func newClient(t *testing.T, ci ConnectionInfo) *client {
 	t.Helper()
-	sign, err := newSigner(ci.SignatureScheme, ci.Key)
+	sign, err := wire.NewSigner(ci.SignatureScheme, ci.Key)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &client{
-		t: t, sign: sign, session: uuid.NewString(),
-		shellIn: make(chan *message, 1024), controlIn: make(chan *message, 1024),
-		stdinIn: make(chan *message, 1024), iopubIn: make(chan *message, 1<<16),
+		t: t, sess: wire.NewSession("test", sign),
+		shellIn: make(chan *wire.Message, 1024), controlIn: make(chan *wire.Message, 1024),
+		stdinIn: make(chan *wire.Message, 1024), iopubIn: make(chan *wire.Message, 1<<16),
 	}
-	id := zmq4.WithID(zmq4.SocketIdentity(c.session))
+	id := zmq4.WithID(zmq4.SocketIdentity(c.sess.ID))
 	ep := func(p int) string {
 		if ci.Transport == "ipc" {
 			return "ipc://" + ci.IP + "-" + strconv.Itoa(p)
@@ -170,7 +170,7 @@ func newClient(t *testing.T, ci ConnectionInfo) *client {
 	for _, x := range []struct {
 		s    zmq4.Socket
 		port int
-		ch   chan *message
+		ch   chan *wire.Message
 	}{{c.shell, ci.ShellPort, c.shellIn}, {c.control, ci.ControlPort, c.controlIn}, {c.stdin, ci.StdinPort, c.stdinIn}, {c.iopub, ci.IOPubPort, c.iopubIn}} {
 		if err := x.s.Dial(ep(x.port)); err != nil {
 			t.Fatalf("dial %d: %v", x.port, err)
@@ -183,7 +183,7 @@ func newClient(t *testing.T, ci ConnectionInfo) *client {
 				if err != nil {
 					return
 				}
-				msg, err := decode(m.Frames, sign)
+				msg, err := wire.Decode(m.Frames, sign)
 				if err != nil {
 					t.Errorf("client got a bad message: %v", err)
 					return
@@ -203,18 +203,16 @@ func newClient(t *testing.T, ci ConnectionInfo) *client {
 }
 
 // build returns the frames of a signed request.
-func (c *client) build(t msgType, content any) (string, [][]byte) {
-	id := uuid.NewString()
-	h, _ := json.Marshal(header{MsgID: id, Session: c.session, Username: "test", Date: time.Now().UTC().Format(time.RFC3339), MsgType: t, Version: protocolVersion})
-	b, err := json.Marshal(content)
+func (c *client) build(t wire.MsgType, content any) (string, [][]byte) {
+	frames, h, err := c.sess.Compose(nil, nil, t, content)
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	return id, encode(nil, h, []byte("{}"), []byte("{}"), b, nil, c.sign)
+	return h.MsgID, frames
 }
 
 // send sends a request on sock and returns its msg_id.
-func (c *client) send(sock zmq4.Socket, t msgType, content any) string {
+func (c *client) send(sock zmq4.Socket, t wire.MsgType, content any) string {
 	c.t.Helper()
 	id, frames := c.build(t, content)
 	if err := sock.Send(zmq4.NewMsgFrom(frames...)); err != nil {
@@ -223,19 +221,13 @@ func (c *client) send(sock zmq4.Socket, t msgType, content any) string {
 	return id
 }
 
-func parentID(m *message) string {
-	var h header
-	_ = json.Unmarshal(m.ParentHeader, &h)
-	return h.MsgID
-}
-
 // recv waits for the message on ch whose parent is msgID.
-func (c *client) recv(ctx context.Context, ch chan *message, msgID string) *message {
+func (c *client) recv(ctx context.Context, ch chan *wire.Message, msgID string) *wire.Message {
 	c.t.Helper()
 	for {
 		select {
 		case m := <-ch:
-			if parentID(m) == msgID {
+			if m.Parent().MsgID == msgID {
 				return m
 			}
 		case <-ctx.Done():
@@ -247,20 +239,20 @@ func (c *client) recv(ctx context.Context, ch chan *message, msgID string) *mess
 
 // outputs collects the IOPub messages whose parent is msgID, up to and
 // including status idle.
-func (c *client) outputs(ctx context.Context, msgID string) []*message {
+func (c *client) outputs(ctx context.Context, msgID string) []*wire.Message {
 	c.t.Helper()
-	var got []*message
+	var got []*wire.Message
 	for {
 		m := c.recv(ctx, c.iopubIn, msgID)
 		got = append(got, m)
-		if m.Header.MsgType == msgStatus && state(m) == "idle" {
+		if m.Header.MsgType == wire.MsgStatus && state(m) == "idle" {
 			return got
 		}
 	}
 }
 
-func state(m *message) string {
-	var s statusContent
+func state(m *wire.Message) string {
+	var s wire.StatusContent
 	_ = json.Unmarshal(m.Content, &s)
 	return s.ExecutionState
 }
@@ -270,7 +262,7 @@ func state(m *message) string {
 func (c *client) waitReady(ctx context.Context) {
 	c.t.Helper()
 	for {
-		id := c.send(c.shell, msgKernelInfoRequest, struct{}{})
+		id := c.send(c.shell, wire.MsgKernelInfoRequest, struct{}{})
 		c.recv(ctx, c.shellIn, id)
 		try, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
 		got := false
@@ -278,7 +270,7 @@ func (c *client) waitReady(ctx context.Context) {
 		for {
 			select {
 			case m := <-c.iopubIn:
-				if parentID(m) == id && state(m) == "idle" {
+				if m.Parent().MsgID == id && state(m) == "idle" {
 					got = true
 					break wait
 				}
@@ -298,14 +290,14 @@ func (c *client) waitReady(ctx context.Context) {
 
 // execute sends an execute_request and returns the reply and the IOPub
 // messages of that request.
-func (c *client) execute(ctx context.Context, content map[string]any) (*message, []*message) {
+func (c *client) execute(ctx context.Context, content map[string]any) (*wire.Message, []*wire.Message) {
 	c.t.Helper()
-	id := c.send(c.shell, msgExecuteRequest, content)
+	id := c.send(c.shell, wire.MsgExecuteRequest, content)
 	rep := c.recv(ctx, c.shellIn, id)
 	return rep, c.outputs(ctx, id)
 }
 
-func content[T any](t *testing.T, m *message) T {
+func content[T any](t *testing.T, m *wire.Message) T {
 	t.Helper()
 	var v T
 	if err := json.Unmarshal(m.Content, &v); err != nil {
@@ -315,7 +307,7 @@ func content[T any](t *testing.T, m *message) T {
 }
 
 // types lists the msg_types of msgs, with stream names, for comparisons.
-func types(msgs []*message) string {
+func types(msgs []*wire.Message) string {
 	var b strings.Builder
 	for i, m := range msgs {
 		if i > 0 {
@@ -323,7 +315,7 @@ func types(msgs []*message) string {
 		}
 		b.WriteString(string(m.Header.MsgType))
 		switch m.Header.MsgType {
-		case msgStatus:
+		case wire.MsgStatus:
 			fmt.Fprintf(&b, ":%s", state(m))
 		}
 	}

@@ -3,6 +3,8 @@ package kernel
 import (
 	"context"
 	"errors"
+
+	"github.com/iot-kernel/iot-kernel/kernel/wire"
 )
 
 // Interpreter is what the kernel core asks to run code. The core owns the
@@ -113,7 +115,4 @@ type Info struct {
 }
 
 // HelpLink is one entry of kernel_info_reply's help_links.
-type HelpLink struct {
-	Text string `json:"text"`
-	URL  string `json:"url"`
-}
+type HelpLink = wire.HelpLink

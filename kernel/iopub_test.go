@@ -13,6 +13,8 @@ import (
 
 	"github.com/go-zeromq/zmq4"
 	"github.com/go-zeromq/zmq4/security/null"
+
+	"github.com/iot-kernel/iot-kernel/kernel/wire"
 )
 
 // stalledSubscriber connects to IOPub, subscribes to everything, reads
@@ -67,11 +69,11 @@ func TestSlowSubscriberDoesNotStallOthers(t *testing.T) {
 	ctx := testCtx(t)
 	c.waitReady(ctx)
 	stalledSubscriber(t, ctx, ts.ConnectionInfo().IOPubPort, func() {
-		c.recv(ctx, c.shellIn, c.send(c.shell, msgKernelInfoRequest, struct{}{}))
+		c.recv(ctx, c.shellIn, c.send(c.shell, wire.MsgKernelInfoRequest, struct{}{}))
 	})
 
 	rep, msgs := c.execute(ctx, map[string]any{"code": "big"})
-	if r := content[executeReplyOK](t, rep); r.Status != "ok" {
+	if r := content[wire.ExecuteReplyOK](t, rep); r.Status != "ok" {
 		t.Fatalf("execute_reply %+v", r)
 	}
 	// The stalled subscriber really is behind: its queue holds megabytes.
@@ -89,8 +91,8 @@ func TestSlowSubscriberDoesNotStallOthers(t *testing.T) {
 	h := sha256.New()
 	n := 0
 	for _, m := range msgs {
-		if m.Header.MsgType == msgStream {
-			s := content[streamContent](t, m)
+		if m.Header.MsgType == wire.MsgStream {
+			s := content[wire.StreamContent](t, m)
 			if len(s.Text) > streamFlushBytes {
 				t.Errorf("stream message of %d bytes, want at most %d", len(s.Text), streamFlushBytes)
 			}

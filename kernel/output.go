@@ -6,6 +6,8 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/iot-kernel/iot-kernel/kernel/wire"
 )
 
 // Stream coalescing: text is held per stream and published every
@@ -19,7 +21,7 @@ const (
 // cellOutput is the Output handed to Interpreter.Execute for one request.
 type cellOutput struct {
 	s          *Server
-	parent     *message
+	parent     *wire.Message
 	silent     bool
 	allowStdin bool
 
@@ -30,7 +32,7 @@ type cellOutput struct {
 	closed bool // Execute has returned; later output is dropped
 }
 
-func newCellOutput(s *Server, parent *message, req ExecuteRequest) *cellOutput {
+func newCellOutput(s *Server, parent *wire.Message, req ExecuteRequest) *cellOutput {
 	return &cellOutput{s: s, parent: parent, silent: req.Silent, allowStdin: req.AllowStdin}
 }
 
@@ -77,7 +79,7 @@ func (o *cellOutput) flushLocked() {
 	o.buf.Reset()
 	for text != "" {
 		n := chunkLen(text, streamFlushBytes)
-		o.s.publish(o.parent, msgStream, streamContent{Name: o.name, Text: text[:n]})
+		o.s.publish(o.parent, wire.MsgStream, wire.StreamContent{Name: o.name, Text: text[:n]})
 		text = text[n:]
 	}
 }
@@ -100,32 +102,29 @@ func chunkLen(text string, max int) int {
 
 // Display implements Output.
 func (o *cellOutput) Display(data MIMEBundle, metadata map[string]any, displayID string, update bool) {
-	if o.silent {
-		return
-	}
 	if update && displayID == "" {
 		o.s.log.Warn("update_display_data without a display id is dropped")
 		return
 	}
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.closed {
-		return
-	}
-	o.flushLocked()
-	c := displayData{Data: orEmpty(data), Metadata: orEmpty(metadata)}
+	c := wire.DisplayData{Data: orEmpty(data), Metadata: orEmpty(metadata)}
 	if displayID != "" {
-		c.Transient = &transient{DisplayID: displayID}
+		c.Transient = &wire.Transient{DisplayID: displayID}
 	}
-	t := msgDisplayData
+	t := wire.MsgDisplayData
 	if update {
-		t = msgUpdateDisplayData
+		t = wire.MsgUpdateDisplayData
 	}
-	o.s.publish(o.parent, t, c)
+	o.emit(t, c)
 }
 
 // ClearOutput implements Output.
 func (o *cellOutput) ClearOutput(wait bool) {
+	o.emit(wire.MsgClearOutput, wire.ClearOutput{Wait: wait})
+}
+
+// emit publishes one output message after the stream text buffered so far,
+// unless the request is silent or Execute has returned.
+func (o *cellOutput) emit(t wire.MsgType, content any) {
 	if o.silent {
 		return
 	}
@@ -135,7 +134,7 @@ func (o *cellOutput) ClearOutput(wait bool) {
 		return
 	}
 	o.flushLocked()
-	o.s.publish(o.parent, msgClearOutput, clearOutput{Wait: wait})
+	o.s.publish(o.parent, t, content)
 }
 
 // Input implements Output: the prompt follows everything written so far.

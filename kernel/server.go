@@ -11,7 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/google/uuid"
+	"github.com/iot-kernel/iot-kernel/kernel/wire"
 )
 
 // Implementation is the implementation name in kernel_info_reply.
@@ -39,11 +39,10 @@ type Config struct {
 // Server is a Jupyter kernel core: it owns the five sockets, the execution
 // counter and the protocol, and hands code to an Interpreter.
 type Server struct {
-	cfg     Config
-	log     *slog.Logger
-	conn    ConnectionInfo
-	sign    signer
-	session string
+	cfg  Config
+	log  *slog.Logger
+	conn ConnectionInfo
+	sess wire.Session
 
 	shell, control, stdin *router
 	hb                    *acceptor
@@ -84,7 +83,7 @@ func NewServer(cfg Config) (*Server, error) {
 	if err := ci.validate(); err != nil {
 		return nil, fmt.Errorf("kernel: %w", err)
 	}
-	sign, err := newSigner(ci.SignatureScheme, ci.Key)
+	sign, err := wire.NewSigner(ci.SignatureScheme, ci.Key)
 	if err != nil {
 		return nil, fmt.Errorf("kernel: %w", err)
 	}
@@ -109,8 +108,7 @@ func NewServer(cfg Config) (*Server, error) {
 		cfg:     cfg,
 		log:     log,
 		conn:    ci,
-		sign:    sign,
-		session: uuid.NewString(),
+		sess:    wire.NewSession("kernel", sign),
 		shell:   newRouter("shell", lns[0], log),
 		iopub:   newPublisher(lns[1], log, cfg.IOPubQueueBytes),
 		stdin:   newRouter("stdin", lns[2], log),
@@ -205,32 +203,18 @@ func (s *Server) loop(ch *router) {
 }
 
 // frames builds a signed message to identities with the given parent.
-func (s *Server) frames(ids [][]byte, parent *message, t msgType, content any) ([][]byte, error) {
-	c, err := json.Marshal(content)
-	if err != nil {
-		return nil, fmt.Errorf("encode %s content: %w", t, err)
-	}
-	h, err := json.Marshal(header{
-		MsgID:    uuid.NewString(),
-		Session:  s.session,
-		Username: "kernel",
-		Date:     time.Now().UTC().Format("2006-01-02T15:04:05.000000Z07:00"),
-		MsgType:  t,
-		Version:  protocolVersion,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("encode header: %w", err)
-	}
-	ph := []byte("{}")
+func (s *Server) frames(ids [][]byte, parent *wire.Message, t wire.MsgType, content any) ([][]byte, error) {
+	var ph json.RawMessage
 	if parent != nil {
 		ph = parent.RawHeader
 	}
-	return encode(ids, h, ph, []byte("{}"), c, nil, s.sign), nil
+	f, _, err := s.sess.Compose(ids, ph, t, content)
+	return f, err
 }
 
 // publish sends an IOPub message with parent as its parent_header.
-func (s *Server) publish(parent *message, t msgType, content any) {
-	topic := []byte("kernel." + s.session + "." + string(t))
+func (s *Server) publish(parent *wire.Message, t wire.MsgType, content any) {
+	topic := []byte("kernel." + s.sess.ID + "." + string(t))
 	f, err := s.frames([][]byte{topic}, parent, t, content)
 	if err != nil {
 		s.log.Error("cannot publish", "msg_type", t, "err", err)
@@ -240,7 +224,7 @@ func (s *Server) publish(parent *message, t msgType, content any) {
 }
 
 // reply answers req on the channel it came from.
-func (s *Server) reply(ch *router, req *message, t msgType, content any) {
+func (s *Server) reply(ch *router, req *wire.Message, t wire.MsgType, content any) {
 	f, err := s.frames(req.Identities, req, t, content)
 	if err != nil {
 		// Content the interpreter gave cannot be encoded: say so instead

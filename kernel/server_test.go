@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/go-zeromq/zmq4"
+
+	"github.com/iot-kernel/iot-kernel/kernel/wire"
 )
 
 func TestKernelInfo(t *testing.T) {
@@ -20,18 +22,18 @@ func TestKernelInfo(t *testing.T) {
 		if sock == c.control {
 			ch = c.controlIn
 		}
-		id := c.send(sock, msgKernelInfoRequest, struct{}{})
+		id := c.send(sock, wire.MsgKernelInfoRequest, struct{}{})
 		rep := c.recv(ctx, ch, id)
-		if rep.Header.MsgType != msgKernelInfoReply {
+		if rep.Header.MsgType != wire.MsgKernelInfoReply {
 			t.Fatalf("reply type %s", rep.Header.MsgType)
 		}
-		ki := content[kernelInfoReply](t, rep)
+		ki := content[wire.KernelInfoReply](t, rep)
 		if ki.Status != "ok" || ki.ProtocolVersion != "5.3" || ki.Implementation != "iot-kernel" || ki.ImplementationVersion != "1.2.3-test" {
 			t.Errorf("kernel_info_reply = %+v", ki)
 		}
 		li := ki.LanguageInfo
 		if li.Name != "python" || li.Version != "3" || li.Mimetype != "text/x-python" || li.FileExtension != ".py" ||
-			li.PygmentsLexer != "python3" || li.CodemirrorMode != (codemirrorMode{Name: "python", Version: 3}) {
+			li.PygmentsLexer != "python3" || li.CodemirrorMode != (wire.CodemirrorMode{Name: "python", Version: 3}) {
 			t.Errorf("language_info = %+v", li)
 		}
 		if ki.Banner != "fake banner" || len(ki.HelpLinks) != 1 || ki.HelpLinks[0].Text != "MicroPython" {
@@ -63,7 +65,7 @@ func TestExecuteStreamsAndResult(t *testing.T) {
 
 	for want := 1; want <= 2; want++ {
 		rep, msgs := c.execute(ctx, map[string]any{"code": "print(42)"})
-		r := content[executeReplyOK](t, rep)
+		r := content[wire.ExecuteReplyOK](t, rep)
 		if r.Status != "ok" || r.ExecutionCount != want {
 			t.Fatalf("execute_reply = %+v, want ok count %d", r, want)
 		}
@@ -71,8 +73,8 @@ func TestExecuteStreamsAndResult(t *testing.T) {
 		var xs strings.Builder
 		for _, m := range msgs {
 			switch m.Header.MsgType {
-			case msgStream:
-				s := content[streamContent](t, m)
+			case wire.MsgStream:
+				s := content[wire.StreamContent](t, m)
 				if strings.Trim(s.Text, "x") == "" {
 					xs.WriteString(s.Text)
 					if len(seq) > 0 && seq[len(seq)-1] == "xs" {
@@ -82,26 +84,26 @@ func TestExecuteStreamsAndResult(t *testing.T) {
 					continue
 				}
 				seq = append(seq, s.Name+":"+s.Text)
-			case msgExecuteInput:
-				in := content[executeInput](t, m)
+			case wire.MsgExecuteInput:
+				in := content[wire.ExecuteInput](t, m)
 				if in.Code != "print(42)" || in.ExecutionCount != want {
 					t.Errorf("execute_input = %+v", in)
 				}
 				seq = append(seq, "input")
-			case msgExecuteResult:
-				er := content[executeResult](t, m)
+			case wire.MsgExecuteResult:
+				er := content[wire.ExecuteResult](t, m)
 				if er.ExecutionCount != want || er.Data["text/plain"] != "42" {
 					t.Errorf("execute_result = %+v", er)
 				}
 				seq = append(seq, "result")
-			case msgDisplayData, msgUpdateDisplayData:
-				d := content[displayData](t, m)
+			case wire.MsgDisplayData, wire.MsgUpdateDisplayData:
+				d := content[wire.DisplayData](t, m)
 				if d.Transient == nil || d.Transient.DisplayID != "d1" {
 					t.Errorf("%s without display id: %+v", m.Header.MsgType, d)
 				}
 				seq = append(seq, string(m.Header.MsgType)+":"+d.Data["text/plain"].(string))
 			default:
-				seq = append(seq, types([]*message{m}))
+				seq = append(seq, types([]*wire.Message{m}))
 			}
 		}
 		got := strings.Join(seq, " | ")
@@ -137,14 +139,14 @@ func TestExecuteError(t *testing.T) {
 		{"KernelError", "board unplugged", "KernelError: board unplugged"},
 	} {
 		rep, msgs := c.execute(ctx, map[string]any{"code": "1/0"})
-		r := content[executeReplyError](t, rep)
+		r := content[wire.ExecuteReplyError](t, rep)
 		if r.Status != "error" || r.Ename != want.ename || r.Evalue != want.evalue || r.ExecutionCount != i+1 || len(r.Traceback) == 0 || r.Traceback[0] != want.tb0 {
 			t.Errorf("execute_reply = %+v", r)
 		}
 		if got := types(msgs); got != "status:busy execute_input stream error status:idle" {
 			t.Errorf("iopub = %s", got)
 		}
-		e := content[errorContent](t, msgs[3])
+		e := content[wire.ErrorContent](t, msgs[3])
 		if e.Ename != want.ename || e.Evalue != want.evalue || len(e.Traceback) == 0 {
 			t.Errorf("error content = %+v", e)
 		}
@@ -165,14 +167,14 @@ func TestSilentExecute(t *testing.T) {
 	c.waitReady(ctx)
 
 	rep, msgs := c.execute(ctx, map[string]any{"code": "x", "silent": true})
-	if r := content[executeReplyOK](t, rep); r.Status != "ok" || r.ExecutionCount != 0 {
+	if r := content[wire.ExecuteReplyOK](t, rep); r.Status != "ok" || r.ExecutionCount != 0 {
 		t.Errorf("silent execute_reply = %+v", r)
 	}
 	if got := types(msgs); got != "status:busy status:idle" {
 		t.Errorf("silent iopub = %s", got)
 	}
 	rep, _ = c.execute(ctx, map[string]any{"code": "x", "store_history": false, "allow_stdin": false, "stop_on_error": false})
-	if r := content[executeReplyOK](t, rep); r.ExecutionCount != 1 {
+	if r := content[wire.ExecuteReplyOK](t, rep); r.ExecutionCount != 1 {
 		t.Errorf("count after silent = %d, want 1", r.ExecutionCount)
 	}
 	want := []ExecuteRequest{
@@ -208,15 +210,15 @@ func TestStopOnErrorAbortsQueued(t *testing.T) {
 			ctx := testCtx(t)
 			c.waitReady(ctx)
 
-			a := c.send(c.shell, msgExecuteRequest, map[string]any{"code": "fail", "stop_on_error": stop})
+			a := c.send(c.shell, wire.MsgExecuteRequest, map[string]any{"code": "fail", "stop_on_error": stop})
 			select {
 			case <-started:
 			case <-ctx.Done():
 				t.Fatal("cell did not start")
 			}
 			base := ts.shell.seq.Load() // includes the running request
-			b := c.send(c.shell, msgExecuteRequest, map[string]any{"code": "b"})
-			d := c.send(c.shell, msgExecuteRequest, map[string]any{"code": "c"})
+			b := c.send(c.shell, wire.MsgExecuteRequest, map[string]any{"code": "b"})
+			d := c.send(c.shell, wire.MsgExecuteRequest, map[string]any{"code": "c"})
 			// Wait until the kernel has read both queued requests.
 			for seq := uint64(0); seq < base+2; {
 				select {
@@ -227,7 +229,7 @@ func TestStopOnErrorAbortsQueued(t *testing.T) {
 			}
 			close(release)
 
-			if r := content[executeReplyError](t, c.recv(ctx, c.shellIn, a)); r.Status != "error" {
+			if r := content[wire.ExecuteReplyError](t, c.recv(ctx, c.shellIn, a)); r.Status != "error" {
 				t.Errorf("failing cell: %+v", r)
 			}
 			wantStatus := "aborted"
@@ -235,7 +237,7 @@ func TestStopOnErrorAbortsQueued(t *testing.T) {
 				wantStatus = "ok"
 			}
 			for _, id := range []string{b, d} {
-				r := content[executeReplyAborted](t, c.recv(ctx, c.shellIn, id))
+				r := content[wire.ExecuteReplyAborted](t, c.recv(ctx, c.shellIn, id))
 				if r.Status != wantStatus {
 					t.Errorf("queued cell status %q, want %q", r.Status, wantStatus)
 				}
@@ -244,7 +246,7 @@ func TestStopOnErrorAbortsQueued(t *testing.T) {
 				}
 			}
 			rep, _ := c.execute(ctx, map[string]any{"code": "after"})
-			if r := content[executeReplyOK](t, rep); r.Status != "ok" {
+			if r := content[wire.ExecuteReplyOK](t, rep); r.Status != "ok" {
 				t.Errorf("request after the abort: %+v", r)
 			}
 			want := "fail after"

@@ -6,12 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+
+	"github.com/iot-kernel/iot-kernel/kernel/wire"
 )
 
 // response is what a handler wants sent after idle: a reply (typ empty for
 // none) and an action to run once the reply is out.
 type response struct {
-	typ     msgType
+	typ     wire.MsgType
 	content any
 	after   func()
 }
@@ -20,16 +22,16 @@ type response struct {
 // outputs), idle, then the reply. Publishing idle before the reply means a
 // client that has the reply finds the whole IOPub sequence already sent.
 func (s *Server) dispatch(ch *router, in inbound) {
-	msg, err := decode(in.frames, s.sign)
+	msg, err := wire.Decode(in.frames, s.sess.Signer)
 	if err != nil {
 		s.log.Warn("dropping message", "channel", ch.name, "err", err)
 		return
 	}
 	t := msg.Header.MsgType
 	s.log.Debug("request", "channel", ch.name, "msg_type", t, "msg_id", msg.Header.MsgID)
-	s.publish(msg, msgStatus, statusContent{ExecutionState: "busy"})
+	s.publish(msg, wire.MsgStatus, wire.StatusContent{ExecutionState: "busy"})
 	r := s.handle(ch, msg, in)
-	s.publish(msg, msgStatus, statusContent{ExecutionState: "idle"})
+	s.publish(msg, wire.MsgStatus, wire.StatusContent{ExecutionState: "idle"})
 	if r.typ != "" {
 		s.reply(ch, msg, r.typ, r.content)
 	}
@@ -38,46 +40,46 @@ func (s *Server) dispatch(ch *router, in inbound) {
 	}
 }
 
-func (s *Server) handle(ch *router, msg *message, in inbound) response {
+func (s *Server) handle(ch *router, msg *wire.Message, in inbound) response {
 	onShell := ch == s.shell
 	switch t := msg.Header.MsgType; {
-	case t == msgKernelInfoRequest:
+	case t == wire.MsgKernelInfoRequest:
 		return s.kernelInfo()
-	case t == msgShutdownRequest:
+	case t == wire.MsgShutdownRequest:
 		return s.shutdown(msg)
-	case t == msgIsCompleteRequest:
-		var c isCompleteRequest
+	case t == wire.MsgIsCompleteRequest:
+		var c wire.IsCompleteRequest
 		if err := json.Unmarshal(msg.Content, &c); err != nil {
 			return badRequest(t, err)
 		}
 		st, ind := isComplete(c.Code)
-		return response{typ: msgIsCompleteReply, content: isCompleteReply{Status: st, Indent: ind}}
-	case t == msgInterruptRequest && !onShell:
+		return response{typ: wire.MsgIsCompleteReply, content: wire.IsCompleteReply{Status: st, Indent: ind}}
+	case t == wire.MsgInterruptRequest && !onShell:
 		s.Interrupt()
-		return response{typ: msgInterruptReply, content: interruptReply{Status: statusOK}}
+		return response{typ: wire.MsgInterruptReply, content: wire.InterruptReply{Status: wire.StatusOK}}
 	case !onShell:
 		s.log.Warn("message type not served on this channel", "channel", ch.name, "msg_type", t)
 		return response{}
-	case t == msgExecuteRequest:
+	case t == wire.MsgExecuteRequest:
 		return s.execute(msg, in)
-	case t == msgCompleteRequest:
+	case t == wire.MsgCompleteRequest:
 		return s.complete(msg)
-	case t == msgInspectRequest:
+	case t == wire.MsgInspectRequest:
 		return s.inspect(msg)
-	case t == msgHistoryRequest:
-		return response{typ: msgHistoryReply, content: historyReply{Status: statusOK, History: []any{}}}
-	case t == msgCommInfoRequest:
-		return response{typ: msgCommInfoReply, content: commInfoReply{Status: statusOK, Comms: map[string]any{}}}
-	case t == msgCommOpen:
+	case t == wire.MsgHistoryRequest:
+		return response{typ: wire.MsgHistoryReply, content: wire.HistoryReply{Status: wire.StatusOK, History: []any{}}}
+	case t == wire.MsgCommInfoRequest:
+		return response{typ: wire.MsgCommInfoReply, content: wire.CommInfoReply{Status: wire.StatusOK, Comms: map[string]any{}}}
+	case t == wire.MsgCommOpen:
 		// No comm targets exist: close the comm so the frontend stops waiting.
-		var c commOpen
+		var c wire.CommOpen
 		if err := json.Unmarshal(msg.Content, &c); err != nil {
 			s.log.Warn("bad comm_open", "err", err)
 			return response{}
 		}
-		s.publish(msg, msgCommClose, commClose{CommID: c.CommID, Data: map[string]any{}})
+		s.publish(msg, wire.MsgCommClose, wire.CommClose{CommID: c.CommID, Data: map[string]any{}})
 		return response{}
-	case t == msgCommMsg || t == msgCommClose:
+	case t == wire.MsgCommMsg || t == wire.MsgCommClose:
 		return response{} // no comms are open
 	default:
 		s.log.Warn("unknown message type", "channel", ch.name, "msg_type", t)
@@ -91,18 +93,18 @@ func (s *Server) kernelInfo() response {
 	if links == nil {
 		links = []HelpLink{}
 	}
-	return response{typ: msgKernelInfoReply, content: kernelInfoReply{
-		Status:                statusOK,
-		ProtocolVersion:       protocolVersion,
+	return response{typ: wire.MsgKernelInfoReply, content: wire.KernelInfoReply{
+		Status:                wire.StatusOK,
+		ProtocolVersion:       wire.ProtocolVersion,
 		Implementation:        Implementation,
 		ImplementationVersion: s.cfg.Version,
-		LanguageInfo: languageInfo{
+		LanguageInfo: wire.LanguageInfo{
 			Name:              "python",
 			Version:           "3",
 			Mimetype:          "text/x-python",
 			FileExtension:     ".py",
 			PygmentsLexer:     "python3",
-			CodemirrorMode:    codemirrorMode{Name: "python", Version: 3},
+			CodemirrorMode:    wire.CodemirrorMode{Name: "python", Version: 3},
 			NbconvertExporter: "python",
 		},
 		Banner:    info.Banner,
@@ -110,8 +112,8 @@ func (s *Server) kernelInfo() response {
 	}}
 }
 
-func (s *Server) execute(msg *message, in inbound) response {
-	var c executeRequest
+func (s *Server) execute(msg *wire.Message, in inbound) response {
+	var c wire.ExecuteRequest
 	if err := json.Unmarshal(msg.Content, &c); err != nil {
 		return badRequest(msg.Header.MsgType, err)
 	}
@@ -124,11 +126,11 @@ func (s *Server) execute(msg *message, in inbound) response {
 	}
 	if in.seq <= s.abortMark {
 		s.log.Info("aborting execute_request queued before an error", "msg_id", msg.Header.MsgID)
-		return response{typ: msgExecuteReply, content: executeReplyAborted{Status: statusAborted, ExecutionCount: s.count}}
+		return response{typ: wire.MsgExecuteReply, content: wire.ExecuteReplyAborted{Status: wire.StatusAborted, ExecutionCount: s.count}}
 	}
 	if !req.Silent {
 		s.count++
-		s.publish(msg, msgExecuteInput, executeInput{Code: c.Code, ExecutionCount: s.count})
+		s.publish(msg, wire.MsgExecuteInput, wire.ExecuteInput{Code: c.Code, ExecutionCount: s.count})
 	}
 	req.ExecutionCount = s.count
 
@@ -143,24 +145,24 @@ func (s *Server) execute(msg *message, in inbound) response {
 	if err != nil {
 		ee := toExecError(err)
 		if !req.Silent {
-			s.publish(msg, msgError, errorContent{Ename: ee.Name, Evalue: ee.Value, Traceback: ee.Traceback})
+			s.publish(msg, wire.MsgError, wire.ErrorContent{Ename: ee.Name, Evalue: ee.Value, Traceback: ee.Traceback})
 		}
 		if req.StopOnError {
 			// Everything that has arrived by now is aborted, as ipykernel does.
 			s.abortMark = s.shell.seq.Load()
 		}
-		return response{typ: msgExecuteReply, content: executeReplyError{
-			Status: statusError, ExecutionCount: req.ExecutionCount,
+		return response{typ: wire.MsgExecuteReply, content: wire.ExecuteReplyError{
+			Status: wire.StatusError, ExecutionCount: req.ExecutionCount,
 			Ename: ee.Name, Evalue: ee.Value, Traceback: ee.Traceback,
 		}}
 	}
 	if res.Data != nil && !req.Silent {
-		s.publish(msg, msgExecuteResult, executeResult{
+		s.publish(msg, wire.MsgExecuteResult, wire.ExecuteResult{
 			ExecutionCount: req.ExecutionCount, Data: res.Data, Metadata: orEmpty(res.Metadata),
 		})
 	}
-	return response{typ: msgExecuteReply, content: executeReplyOK{
-		Status: statusOK, ExecutionCount: req.ExecutionCount,
+	return response{typ: wire.MsgExecuteReply, content: wire.ExecuteReplyOK{
+		Status: wire.StatusOK, ExecutionCount: req.ExecutionCount,
 		UserExpressions: map[string]any{}, Payload: []any{},
 	}}
 }
@@ -176,37 +178,37 @@ func (s *Server) run(ctx context.Context, req ExecuteRequest, out Output) (res R
 	return s.cfg.Interp.Execute(ctx, req, out)
 }
 
-func (s *Server) complete(msg *message) response {
-	var c completeRequest
+func (s *Server) complete(msg *wire.Message) response {
+	var c wire.CompleteRequest
 	if err := json.Unmarshal(msg.Content, &c); err != nil {
 		return badRequest(msg.Header.MsgType, err)
 	}
 	comp, err := s.cfg.Interp.Complete(s.base, c.Code, c.CursorPos)
 	if err != nil {
-		return response{typ: msgCompleteReply, content: errorReplyOf(toExecError(err))}
+		return response{typ: wire.MsgCompleteReply, content: errorReplyOf(toExecError(err))}
 	}
 	matches := comp.Matches
 	if matches == nil {
 		matches = []string{}
 	}
-	return response{typ: msgCompleteReply, content: completeReply{
-		Status: statusOK, Matches: matches,
+	return response{typ: wire.MsgCompleteReply, content: wire.CompleteReply{
+		Status: wire.StatusOK, Matches: matches,
 		CursorStart: comp.CursorStart, CursorEnd: comp.CursorEnd,
 		Metadata: orEmpty(comp.Metadata),
 	}}
 }
 
-func (s *Server) inspect(msg *message) response {
-	var c inspectRequest
+func (s *Server) inspect(msg *wire.Message) response {
+	var c wire.InspectRequest
 	if err := json.Unmarshal(msg.Content, &c); err != nil {
 		return badRequest(msg.Header.MsgType, err)
 	}
 	in, err := s.cfg.Interp.Inspect(s.base, c.Code, c.CursorPos, c.DetailLevel)
 	if err != nil {
-		return response{typ: msgInspectReply, content: errorReplyOf(toExecError(err))}
+		return response{typ: wire.MsgInspectReply, content: errorReplyOf(toExecError(err))}
 	}
-	return response{typ: msgInspectReply, content: inspectReply{
-		Status: statusOK, Found: in.Found, Data: orEmpty(in.Data), Metadata: orEmpty(in.Metadata),
+	return response{typ: wire.MsgInspectReply, content: wire.InspectReply{
+		Status: wire.StatusOK, Found: in.Found, Data: orEmpty(in.Data), Metadata: orEmpty(in.Metadata),
 	}}
 }
 
@@ -228,17 +230,17 @@ func toExecError(err error) *ExecError {
 	return ee
 }
 
-func errorReplyOf(ee *ExecError) errorReply {
+func errorReplyOf(ee *ExecError) wire.ErrorReply {
 	tb := ee.Traceback
 	if tb == nil {
 		tb = []string{}
 	}
-	return errorReply{Status: statusError, Ename: ee.Name, Evalue: ee.Value, Traceback: tb}
+	return wire.ErrorReply{Status: wire.StatusError, Ename: ee.Name, Evalue: ee.Value, Traceback: tb}
 }
 
 // badRequest answers a request whose content does not decode.
-func badRequest(t msgType, err error) response {
-	return response{typ: replyType(t), content: errorReplyOf(&ExecError{Name: "BadRequest", Value: err.Error()})}
+func badRequest(t wire.MsgType, err error) response {
+	return response{typ: t.Reply(), content: errorReplyOf(&ExecError{Name: "BadRequest", Value: err.Error()})}
 }
 
 func boolOr(p *bool, def bool) bool {

@@ -4,19 +4,21 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+
+	"github.com/iot-kernel/iot-kernel/kernel/wire"
 )
 
 // requestInput sends input_request on the stdin channel to the client that
 // sent parent (the same identities: Jupyter clients give their shell and
 // stdin sockets one identity) and waits for input_reply.
-func (s *Server) requestInput(ctx context.Context, parent *message, prompt string, password bool) (string, error) {
+func (s *Server) requestInput(ctx context.Context, parent *wire.Message, prompt string, password bool) (string, error) {
 	s.inputMu.Lock()
 	defer s.inputMu.Unlock()
 	ch := make(chan string, 1)
 	s.setWaiter(ch)
 	defer s.setWaiter(nil)
 
-	f, err := s.frames(parent.Identities, parent, msgInputRequest, inputRequest{Prompt: prompt, Password: password})
+	f, err := s.frames(parent.Identities, parent, wire.MsgInputRequest, wire.InputRequest{Prompt: prompt, Password: password})
 	if err != nil {
 		return "", err
 	}
@@ -50,16 +52,16 @@ func (s *Server) serveStdin() {
 			return
 		case in = <-s.stdin.in:
 		}
-		msg, err := decode(in.frames, s.sign)
+		msg, err := wire.Decode(in.frames, s.sess.Signer)
 		if err != nil {
 			s.log.Warn("dropping message", "channel", "stdin", "err", err)
 			continue
 		}
-		if msg.Header.MsgType != msgInputReply {
+		if msg.Header.MsgType != wire.MsgInputReply {
 			s.log.Warn("unexpected message type", "channel", "stdin", "msg_type", msg.Header.MsgType)
 			continue
 		}
-		var c inputReply
+		var c wire.InputReply
 		if err := json.Unmarshal(msg.Content, &c); err != nil {
 			s.log.Warn("bad input_reply", "err", err)
 			continue

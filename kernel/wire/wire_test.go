@@ -1,4 +1,4 @@
-package kernel
+package wire
 
 import (
 	"bytes"
@@ -9,15 +9,15 @@ import (
 
 // frames of a message signed with key, for table tests.
 func signedFrames(key string, ids [][]byte, hdr, parent, meta, content string, buffers ...[]byte) [][]byte {
-	s, _ := newSigner("hmac-sha256", key)
-	return encode(ids, []byte(hdr), []byte(parent), []byte(meta), []byte(content), buffers, s)
+	s, _ := NewSigner("hmac-sha256", key)
+	return Encode(ids, []byte(hdr), []byte(parent), []byte(meta), []byte(content), buffers, s)
 }
 
 const okHeader = `{"msg_id":"1","session":"s","username":"u","date":"","msg_type":"execute_request","version":"5.3"}`
 
 func TestDecode(t *testing.T) {
-	keyed, _ := newSigner("hmac-sha256", "k")
-	unsigned, _ := newSigner("hmac-sha256", "")
+	keyed, _ := NewSigner("hmac-sha256", "k")
+	unsigned, _ := NewSigner("hmac-sha256", "")
 	good := signedFrames("k", [][]byte{[]byte("client-1")}, okHeader, "{}", "{}", `{"code":"1"}`, []byte("buf"))
 	tamper := func(i int, b string) [][]byte {
 		f := append([][]byte(nil), good...)
@@ -27,7 +27,7 @@ func TestDecode(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		frames [][]byte
-		s      signer
+		s      Signer
 		want   error // nil: decodes
 	}{
 		{"valid", good, keyed, nil},
@@ -36,7 +36,7 @@ func TestDecode(t *testing.T) {
 		{"uppercase hex signature", tamper(2, string(bytes.ToUpper(good[2]))), keyed, nil},
 		{"empty", nil, keyed, errNoDelimiter},
 		{"no delimiter", [][]byte{[]byte("a"), []byte("b")}, keyed, errNoDelimiter},
-		{"only delimiter", [][]byte{delimiter}, keyed, errTooFewFrames},
+		{"only delimiter", [][]byte{[]byte(Delimiter)}, keyed, errTooFewFrames},
 		{"too few frames", good[:6], keyed, errTooFewFrames},
 		{"bad signature", tamper(2, "00"+string(good[2][2:])), keyed, errBadSignature},
 		{"signature not hex", tamper(2, "zz"), keyed, errBadSignature},
@@ -53,21 +53,21 @@ func TestDecode(t *testing.T) {
 		{"content empty", signedFrames("", nil, okHeader, "{}", "{}", ""), unsigned, errNotObject},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			m, err := decode(tc.frames, tc.s)
+			m, err := Decode(tc.frames, tc.s)
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("decode error = %v, want %v", err, tc.want)
 			}
 			if err != nil {
 				return
 			}
-			if m.Header.MsgType != msgExecuteRequest {
+			if m.Header.MsgType != MsgExecuteRequest {
 				t.Errorf("msg_type = %q", m.Header.MsgType)
 			}
 			if tc.name == "valid" {
 				if len(m.Identities) != 1 || string(m.Identities[0]) != "client-1" || len(m.Buffers) != 1 || string(m.Buffers[0]) != "buf" {
 					t.Errorf("identities %q buffers %q", m.Identities, m.Buffers)
 				}
-				var c executeRequest
+				var c ExecuteRequest
 				if err := json.Unmarshal(m.Content, &c); err != nil || c.Code != "1" {
 					t.Errorf("content %s: %v", m.Content, err)
 				}
@@ -78,16 +78,16 @@ func TestDecode(t *testing.T) {
 
 func TestSignerSchemes(t *testing.T) {
 	for _, scheme := range []string{"hmac-sha256", "hmac-sha512", "hmac-sha1", ""} {
-		s, err := newSigner(scheme, "key")
+		s, err := NewSigner(scheme, "key")
 		if err != nil {
 			t.Fatalf("%q: %v", scheme, err)
 		}
 		parts := [][]byte{[]byte("a"), []byte("b"), []byte("c"), []byte("d")}
-		if !s.verify(s.sign(parts), parts) {
+		if !s.Verify(s.Sign(parts), parts) {
 			t.Errorf("%q: own signature does not verify", scheme)
 		}
 	}
-	if _, err := newSigner("hmac-md4", "key"); err == nil {
+	if _, err := NewSigner("hmac-md4", "key"); err == nil {
 		t.Error("unknown scheme accepted")
 	}
 }
@@ -101,20 +101,20 @@ func FuzzDecode(f *testing.F) {
 		signedFrames("", [][]byte{[]byte("id")}, okHeader, "{}", "{}", `{"code":"print(1)","silent":false}`),
 		signedFrames("", nil, `{"msg_type":"kernel_info_request"}`, "{}", "{}", "{}", []byte("buffer")),
 		signedFrames("k", nil, okHeader, "{}", "{}", "{}"),
-		{delimiter},
+		{[]byte(Delimiter)},
 	} {
 		f.Add(bytes.Join(fr, sep))
 	}
-	unsigned, _ := newSigner("", "")
-	keyed, _ := newSigner("hmac-sha256", "k")
+	unsigned, _ := NewSigner("", "")
+	keyed, _ := NewSigner("hmac-sha256", "k")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		frames := bytes.Split(data, sep)
-		_, _ = decode(frames, keyed)
-		m, err := decode(frames, unsigned)
+		_, _ = Decode(frames, keyed)
+		m, err := Decode(frames, unsigned)
 		if err != nil {
 			return
 		}
-		again, err := decode(encode(m.Identities, m.RawHeader, m.ParentHeader, m.Metadata, m.Content, m.Buffers, keyed), keyed)
+		again, err := Decode(Encode(m.Identities, m.RawHeader, m.ParentHeader, m.Metadata, m.Content, m.Buffers, keyed), keyed)
 		if err != nil {
 			t.Fatalf("re-encoded message does not decode: %v", err)
 		}
@@ -122,4 +122,48 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("round trip changed the message: %+v vs %+v", again.Header, m.Header)
 		}
 	})
+}
+
+// A message composed by one end decodes at the other with its header,
+// parent and content intact, and a reply names its request as parent.
+func TestSessionCompose(t *testing.T) {
+	s, err := NewSigner("hmac-sha256", "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, kernel := NewSession("client", s), NewSession("kernel", s)
+	f, h, err := client.Compose(nil, nil, MsgExecuteRequest, ExecuteRequest{Code: "1+1", AllowStdin: new(false)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := Decode(f, s)
+	if err != nil {
+		t.Fatalf("decode request: %v", err)
+	}
+	if req.Header != h || h.Session != client.ID || h.Username != "client" || h.Version != ProtocolVersion || h.MsgID == "" {
+		t.Errorf("header %+v, returned %+v", req.Header, h)
+	}
+	if p := req.Parent(); p != (Header{}) {
+		t.Errorf("parent of a request = %+v, want zero", p)
+	}
+	var c ExecuteRequest
+	if err := json.Unmarshal(req.Content, &c); err != nil || c.Code != "1+1" || c.AllowStdin == nil || *c.AllowStdin || c.StoreHistory != nil {
+		t.Errorf("content %s: %v", req.Content, err)
+	}
+
+	f, _, err = kernel.Compose([][]byte{[]byte("peer")}, req.RawHeader, MsgExecuteRequest.Reply(), ExecuteReplyOK{Status: StatusOK})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Decode(f, s)
+	if err != nil {
+		t.Fatalf("decode reply: %v", err)
+	}
+	if rep.Header.MsgType != MsgExecuteReply || rep.Parent() != h || string(rep.Identities[0]) != "peer" {
+		t.Errorf("reply %+v parent %+v ids %q", rep.Header, rep.Parent(), rep.Identities)
+	}
+
+	if _, _, err := client.Compose(nil, nil, MsgStream, func() {}); err == nil {
+		t.Error("content that does not marshal was accepted")
+	}
 }
