@@ -64,46 +64,56 @@ func Usagef(m *Magic, format string, a ...any) error {
 // ErrUnknownMagic is wrapped by the error for a magic that does not exist.
 var ErrUnknownMagic = errors.New("unknown magic")
 
-// Registry is a set of magics looked up by name.
+// Registry is a set of magics looked up by name. A line magic and a cell
+// magic may share a name (%connect and %%connect), each with its own flags.
 type Registry struct {
-	magics map[string]*Magic
+	magics map[string][]*Magic
 }
 
 // NewRegistry returns a registry holding ms. Registering two magics of the
 // same name and kind is a programming error and panics at start-up.
 func NewRegistry(ms ...*Magic) *Registry {
-	r := &Registry{magics: make(map[string]*Magic, len(ms))}
+	r := &Registry{magics: make(map[string][]*Magic, len(ms))}
 	for _, m := range ms {
 		r.Add(m)
 	}
 	return r
 }
 
-// Add registers m. It panics on a duplicate name, which can only come from
-// the program's own tables.
+// Add registers m. It panics on a duplicate name and kind, which can only
+// come from the program's own tables.
 func (r *Registry) Add(m *Magic) {
-	if _, dup := r.magics[m.Name]; dup {
-		panic("magics: duplicate magic " + m.Name)
+	for _, old := range r.magics[m.Name] {
+		if old.Kind&m.Kind != 0 {
+			panic("magics: duplicate magic " + m.Name)
+		}
 	}
-	r.magics[m.Name] = m
+	r.magics[m.Name] = append(r.magics[m.Name], m)
 }
 
 // Lookup finds the magic called name that can be used as kind.
 func (r *Registry) Lookup(name string, kind Kind) (*Magic, bool) {
-	m, ok := r.magics[name]
-	if !ok || m.Kind&kind == 0 {
-		return nil, false
+	for _, m := range r.magics[name] {
+		if m.Kind&kind != 0 {
+			return m, true
+		}
 	}
-	return m, true
+	return nil, false
 }
 
-// List returns the magics sorted by name.
+// List returns the magics sorted by name, a line magic before the cell
+// magic of the same name.
 func (r *Registry) List() []*Magic {
 	out := make([]*Magic, 0, len(r.magics))
-	for _, m := range r.magics {
-		out = append(out, m)
+	for _, ms := range r.magics {
+		out = append(out, ms...)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Name != out[j].Name {
+			return out[i].Name < out[j].Name
+		}
+		return out[i].Kind < out[j].Kind
+	})
 	return out
 }
 
@@ -124,14 +134,35 @@ func (r *Registry) Run(ctx context.Context, env *Env, line string, kind Kind, bo
 	var discard bytes.Buffer
 	fs.SetOutput(&discard) // errors are returned, help is printed below
 	run := m.Setup(fs)
-	if err := fs.Parse(words); err != nil {
+	args, err := parseInterspersed(fs, words)
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			env.Out.Stream("stdout", m.Help())
 			return nil
 		}
 		return &UsageError{Magic: name, Msg: err.Error(), Usage: m.synopsis()}
 	}
-	return run(ctx, env, fs.Args(), body)
+	return run(ctx, env, args, body)
+}
+
+// parseInterspersed parses words with fs, allowing flags after positional
+// arguments ("%connect bench -q"); "--" ends the flags.
+func parseInterspersed(fs *flag.FlagSet, words []string) ([]string, error) {
+	var args []string
+	for {
+		if err := fs.Parse(words); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return args, nil
+		}
+		if len(words) > len(rest) && words[len(words)-len(rest)-1] == "--" {
+			return append(args, rest...), nil // everything after "--" is positional
+		}
+		args = append(args, rest[0])
+		words = rest[1:]
+	}
 }
 
 // Help returns the magic's help text, generated from its flag set.
@@ -195,7 +226,11 @@ func (r *Registry) unknown(name string, kind Kind) error {
 		return fmt.Errorf("%w %s%s (see %%lsmagic)", ErrUnknownMagic, sign, name)
 	}
 	for i, c := range close {
-		close[i] = r.magics[c].prefix()
+		m, ok := r.Lookup(c, kind)
+		if !ok {
+			m = r.magics[c][0]
+		}
+		close[i] = m.prefix()
 	}
 	return fmt.Errorf("%w %s%s; did you mean %s?", ErrUnknownMagic, sign, name, strings.Join(close, ", "))
 }

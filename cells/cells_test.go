@@ -1,0 +1,328 @@
+package cells
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/iot-kernel/iot-kernel/kernel"
+	"github.com/iot-kernel/iot-kernel/testboard"
+)
+
+func TestNoBoard(t *testing.T) {
+	it, _ := newInterp(t)
+	for _, code := range []string{"", "  \n\t\n", "# just a comment\n"} {
+		out := &recOut{}
+		res, err := run(t, it, code, out)
+		if err != nil || res.Data != nil || len(out.streams) > 0 {
+			t.Errorf("cell %q: %v, %v, %v; want a silent no-op", code, res, err, out.streams)
+		}
+	}
+	ee, _ := execError(t, it, "print(1)")
+	if ee.Name != NoBoardError || !strings.Contains(ee.Value, "%connect") {
+		t.Errorf("error = %+v, want %s that says to %%connect", ee, NoBoardError)
+	}
+	if len(ee.Traceback) == 0 || !strings.HasPrefix(ee.Traceback[0], NoBoardError+": ") {
+		t.Errorf("traceback = %q", ee.Traceback)
+	}
+	// a magic that needs no board still runs before the board code fails
+	ee, out := execError(t, it, "%loglevel\nprint(1)")
+	if ee.Name != NoBoardError || !strings.Contains(out.stdout(), "Log level") {
+		t.Errorf("error %+v, stdout %q", ee, out.stdout())
+	}
+}
+
+func TestCells(t *testing.T) {
+	for _, kind := range kinds {
+		t.Run(string(kind), func(t *testing.T) {
+			it, _ := connected(t, kind)
+
+			t.Run("print streams", func(t *testing.T) {
+				out, res := mustRun(t, it, "print('hello')\nfor i in range(3):\n    print(i)")
+				if got := out.stdout(); got != "hello\n0\n1\n2\n" {
+					t.Errorf("stdout = %q", got)
+				}
+				if res.Data != nil {
+					t.Errorf("result = %v, want none", res.Data)
+				}
+			})
+
+			t.Run("exception has cell line numbers", func(t *testing.T) {
+				ee, out := execError(t, it, "x = 1\nprint('before')\n\ny = x / 0\nprint('after')")
+				if ee.Name != "ZeroDivisionError" {
+					t.Errorf("ename = %q", ee.Name)
+				}
+				tb := strings.Join(ee.Traceback, "\n")
+				if !strings.Contains(tb, "Cell In[7], line 4") || !strings.Contains(tb, "y = x / 0") {
+					t.Errorf("traceback:\n%s", tb)
+				}
+				if strings.Contains(tb, "<stdin>") || strings.Contains(tb, "\x1b") {
+					t.Errorf("traceback has <stdin> or ANSI codes:\n%s", tb)
+				}
+				if got := out.stdout(); got != "before\n" {
+					t.Errorf("stdout = %q (code after the error must not run)", got)
+				}
+			})
+
+			t.Run("exception after a magic", func(t *testing.T) {
+				ee, out := execError(t, it, "print('a')\n%loglevel\n\n\nint('x')\nprint('b')")
+				tb := strings.Join(ee.Traceback, "\n")
+				if ee.Name != "ValueError" || !strings.Contains(tb, "line 5") {
+					t.Errorf("error %s\n%s", ee.Name, tb)
+				}
+				if got := out.stdout(); !strings.HasPrefix(got, "a\nLog level") || strings.Contains(got, "b\n") {
+					t.Errorf("stdout = %q", got)
+				}
+			})
+
+			t.Run("exception in a function", func(t *testing.T) {
+				ee, _ := execError(t, it, "def f(n):\n    return 10 // n\n\nf(5)\nf(0)")
+				tb := strings.Join(ee.Traceback, "\n")
+				if !strings.Contains(tb, "line 5, in <module>") || !strings.Contains(tb, "line 2, in f") || !strings.Contains(tb, "  f(0)") {
+					t.Errorf("traceback:\n%s", tb)
+				}
+			})
+
+			t.Run("syntax error", func(t *testing.T) {
+				ee, _ := execError(t, it, "x = 1\n\ny = = 2\n")
+				tb := strings.Join(ee.Traceback, "\n")
+				if ee.Name != "SyntaxError" || !strings.Contains(tb, "Cell In[7], line 3") || !strings.Contains(tb, "y = = 2") {
+					t.Errorf("error %+v\n%s", ee, strings.Join(ee.Traceback, "\n"))
+				}
+			})
+
+			t.Run("last expression is the result", func(t *testing.T) {
+				_, res := mustRun(t, it, "x = 21\nx * 2")
+				if res.Data["text/plain"] != "42" {
+					t.Errorf("result = %v", res.Data)
+				}
+				_, res = mustRun(t, it, "'a' + \\\n  'b'  # a comment")
+				if res.Data["text/plain"] != "'ab'" {
+					t.Errorf("result = %v", res.Data)
+				}
+				_, res = mustRun(t, it, "[i * i\n for i in range(4)]")
+				if res.Data["text/plain"] != "[0, 1, 4, 9]" {
+					t.Errorf("result = %v", res.Data)
+				}
+				_, res = mustRun(t, it, "_ + [16]")
+				if res.Data["text/plain"] != "[0, 1, 4, 9, 16]" {
+					t.Errorf("_ after a result: %v", res.Data)
+				}
+			})
+
+			t.Run("no result", func(t *testing.T) {
+				for _, code := range []string{"x * 2;", "None", "print('p')", "y = 3", "if x:\n    x", "x\n%loglevel"} {
+					out, res := mustRun(t, it, code)
+					if res.Data != nil {
+						t.Errorf("%q: result %v, want none", code, res.Data)
+					}
+					if code == "print('p')" && out.stdout() != "p\n" {
+						t.Errorf("%q: stdout %q", code, out.stdout())
+					}
+				}
+			})
+
+			t.Run("magics between code", func(t *testing.T) {
+				out, res := mustRun(t, it, "a = 5\nprint('one')\n%loglevel info\nprint(a + 1)\n!echo from the host\na * 3")
+				if got := out.stdout(); got != "one\nLog level: INFO\n6\nfrom the host\n" {
+					t.Errorf("stdout = %q", got)
+				}
+				if res.Data["text/plain"] != "15" {
+					t.Errorf("result = %v", res.Data)
+				}
+			})
+
+			t.Run("bad magic stops the cell", func(t *testing.T) {
+				ee, out := execError(t, it, "print('x')\n%nosuchmagic\nprint('y')")
+				if ee.Name != "UsageError" || out.stdout() != "x\n" {
+					t.Errorf("error %+v, stdout %q", ee, out.stdout())
+				}
+			})
+
+			t.Run("cell magic not on the first line", func(t *testing.T) {
+				ee, out := execError(t, it, "print(1)\n%%connect --all\nprint(2)")
+				if ee.Name != "UsageError" || !strings.Contains(ee.Value, "%%connect: a cell magic must be on the first line of the cell (it is on line 2)") {
+					t.Errorf("error %+v", ee)
+				}
+				if out.stdout() != "1\n" {
+					t.Errorf("stdout %q", out.stdout())
+				}
+			})
+
+			t.Run("completion", func(t *testing.T) {
+				mustRun(t, it, "my_long_variable = 1\nclass K:\n    attr_one = 1\n    attr_two = 2")
+				c := complete(t, it, "x = my_long_v")
+				if !has(c.Matches, "my_long_variable") || c.CursorStart != 4 || c.CursorEnd != 13 {
+					t.Errorf("completion = %+v", c)
+				}
+				c = complete(t, it, "K.attr_")
+				if strings.Join(c.Matches, ",") != "attr_one,attr_two" || c.CursorStart != 2 {
+					t.Errorf("attribute completion = %+v", c)
+				}
+				c = complete(t, it, "pri")
+				if !has(c.Matches, "print") {
+					t.Errorf("builtin completion = %+v", c)
+				}
+				c = complete(t, it, "%lsma")
+				if strings.Join(c.Matches, ",") != "%lsmagic" || c.CursorStart != 0 {
+					t.Errorf("magic completion = %+v", c)
+				}
+				mustRun(t, it, "f = open('notes.txt', 'w')\nf.write('x')\nf.close()")
+				c = complete(t, it, "%cat :no")
+				if strings.Join(c.Matches, ",") != ":notes.txt" || c.CursorStart != 5 {
+					t.Errorf("board path completion = %+v", c)
+				}
+				c = complete(t, it, "nosuch.x")
+				if len(c.Matches) != 0 {
+					t.Errorf("completion of an unknown object = %+v", c)
+				}
+			})
+
+			t.Run("inspection", func(t *testing.T) {
+				mustRun(t, it, "my_long_variable = 1")
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				ins, err := it.Inspect(ctx, "my_long_variable + 1", 3, 0)
+				if err != nil || !ins.Found || ins.Data["text/plain"] != "Type:  int\nValue: 1" {
+					t.Errorf("inspect = %+v, %v", ins, err)
+				}
+				ins, err = it.Inspect(ctx, "undefined_name", 3, 0)
+				if err != nil || ins.Found {
+					t.Errorf("inspect of an undefined name = %+v, %v", ins, err)
+				}
+			})
+		})
+	}
+}
+
+func complete(t *testing.T, it *Interpreter, code string) kernel.Completion {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := it.Complete(ctx, code, len([]rune(code)))
+	if err != nil {
+		t.Fatalf("Complete(%q): %v", code, err)
+	}
+	return c
+}
+
+func has(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+func TestInputRoundTrip(t *testing.T) {
+	it, _ := connected(t, testboard.Microbit)
+	out := &recOut{answer: func(prompt string) (string, error) { return "Ada", nil }}
+	res, err := run(t, it, "name = input('Name? ')\nprint('hi', name)\nlen(name)", out)
+	if err != nil {
+		t.Fatalf("cell: %v (stdout %q)", err, out.stdout())
+	}
+	if len(out.prompts) != 1 || out.prompts[0] != "Name? " {
+		t.Errorf("prompts = %q", out.prompts)
+	}
+	if got := out.stdout(); got != "hi Ada\n" {
+		t.Errorf("stdout = %q", got)
+	}
+	if res.Data["text/plain"] != "3" {
+		t.Errorf("result = %v", res.Data)
+	}
+
+	// without stdin, input() fails instead of hanging
+	ee, _ := execError(t, it, "input('x')")
+	if ee.Name == "" {
+		t.Errorf("error = %+v", ee)
+	}
+}
+
+func TestInputWasm(t *testing.T) {
+	t.Skip("wasm board: input() hangs the board (its stdin read returns 0 forever; see TESTBED)")
+}
+
+func TestInterrupt(t *testing.T) {
+	// The wasm board runs Python on node's only thread: a pure busy loop
+	// cannot be stopped there, a loop that sleeps can (TESTBED).
+	loops := map[testboard.Kind]string{
+		testboard.Microbit: "while True:\n    pass",
+		testboard.Wasm:     "import time\nwhile True:\n    time.sleep(0.01)",
+	}
+	for _, kind := range kinds {
+		t.Run(string(kind), func(t *testing.T) {
+			it, _ := connected(t, kind)
+			ctx, cancel := context.WithCancelCause(context.Background())
+			defer cancel(nil)
+			out := &recOut{}
+			out.onStream = func(_, text string) {
+				if strings.Contains(text, "looping") {
+					cancel(kernel.ErrInterrupted)
+				}
+			}
+			ctx, stop := context.WithTimeout(ctx, 30*time.Second)
+			defer stop()
+			code := "kept = 123\nprint('looping')\n" + loops[kind]
+			_, err := it.Execute(ctx, kernel.ExecuteRequest{Code: code, ExecutionCount: 3}, out)
+			var ee *kernel.ExecError
+			if !errors.As(err, &ee) || ee.Name != "KeyboardInterrupt" {
+				t.Fatalf("error = %v, want KeyboardInterrupt", err)
+			}
+			_, res := mustRun(t, it, "kept")
+			if res.Data["text/plain"] != "123" {
+				t.Errorf("state after the interrupt: %v", res.Data)
+			}
+		})
+	}
+}
+
+func TestStreamWriter(t *testing.T) {
+	tests := []struct {
+		writes []string
+		want   string
+	}{
+		{[]string{"a\r\nb\r\n"}, "a\nb\n"},
+		{[]string{"a\r", "\nb"}, "a\nb"},
+		{[]string{"50%\r", "60%\r", "done\r\n"}, "50%\r60%\rdone\n"},
+		{[]string{"x\r"}, "x\r"},
+		{[]string{"plain\n"}, "plain\n"},
+	}
+	for _, tt := range tests {
+		out := &recOut{}
+		w := newStreamWriter(out, "stdout")
+		for _, s := range tt.writes {
+			if _, err := w.Write([]byte(s)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		w.Flush()
+		if got := out.stdout(); got != tt.want {
+			t.Errorf("writes %q: got %q, want %q", tt.writes, got, tt.want)
+		}
+	}
+}
+
+func TestCellTraceback(t *testing.T) {
+	cell := "import os\n\nos.remove('x')\n"
+	tb := cellTraceback([]string{
+		"Traceback (most recent call last):",
+		`  File "<stdin>", line 3, in <module>`,
+		`  File "lib.py", line 9, in helper`,
+		`  File "<stdin>", line 2, in f`,
+		"OSError: [Errno 2] ENOENT",
+	}, cell, 12)
+	want := []string{
+		"Traceback (most recent call last):",
+		"  Cell In[12], line 3, in <module>",
+		"    os.remove('x')",
+		`  File "lib.py", line 9, in helper`,
+		"  Cell In[12], line 2, in f",
+		"OSError: [Errno 2] ENOENT",
+	}
+	if strings.Join(tb, "\n") != strings.Join(want, "\n") {
+		t.Errorf("got\n%s\nwant\n%s", strings.Join(tb, "\n"), strings.Join(want, "\n"))
+	}
+}

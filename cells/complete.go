@@ -1,0 +1,292 @@
+package cells
+
+import (
+	"context"
+	"fmt"
+	"path"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/iot-kernel/iot-kernel/kernel"
+	"github.com/iot-kernel/iot-kernel/magics"
+	"github.com/iot-kernel/iot-kernel/transport"
+)
+
+// askTimeout bounds how long completion and inspection wait for the board:
+// a frontend asks as the user types, and a slow answer is worse than none.
+const askTimeout = 2 * time.Second
+
+var (
+	// dottedName is a Python name with attributes, e.g. "machine.Pin".
+	dottedName = regexp.MustCompile(`^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$`)
+	// quoted picks the strings out of the repr of a list of names.
+	quoted = regexp.MustCompile(`'([^'\\]*)'`)
+	// magicPrefix is a magic name being typed at the start of a line.
+	magicPrefix = regexp.MustCompile(`^(%%?)(\w*)$`)
+)
+
+// Complete answers complete_request: magic names after '%', board paths
+// after ':' in a magic line, and Python names from the board. It returns
+// no matches rather than wait for a board that is busy or slow.
+func (it *Interpreter) Complete(ctx context.Context, code string, cursor int) (kernel.Completion, error) {
+	before, cursor := beforeCursor(code, cursor)
+	none := kernel.Completion{CursorStart: cursor, CursorEnd: cursor, Matches: []string{}, Metadata: map[string]any{}}
+	line := before[strings.LastIndexByte(before, '\n')+1:]
+
+	if m := magicPrefix.FindStringSubmatch(line); m != nil {
+		kind := magics.Line
+		if m[1] == "%%" {
+			kind = magics.Cell
+		}
+		var matches []string
+		for _, mg := range it.reg.List() {
+			if mg.Kind&kind != 0 && strings.HasPrefix(mg.Name, m[2]) {
+				matches = append(matches, m[1]+mg.Name)
+			}
+		}
+		none.Matches = dedupe(matches)
+		none.CursorStart = cursor - runeLen(line)
+		return none, nil
+	}
+	if strings.HasPrefix(line, "%connect ") || strings.HasPrefix(line, "%%connect ") {
+		// a board name from the devices file
+		word := line[strings.LastIndexAny(line, " \t")+1:]
+		if strings.HasPrefix(word, "-") {
+			return none, nil
+		}
+		var matches []string
+		if df, err := it.sess.devices(); err == nil {
+			for _, n := range append(df.Names(), "auto") {
+				if strings.HasPrefix(n, word) {
+					matches = append(matches, n)
+				}
+			}
+		}
+		none.Matches = dedupe(matches)
+		none.CursorStart = cursor - runeLen(word)
+		return none, nil
+	}
+	if !it.busy.TryLock() {
+		return none, nil
+	}
+	defer it.busy.Unlock()
+	b := it.sess.connected()
+	if b == nil {
+		return none, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, askTimeout)
+	defer cancel()
+
+	if strings.HasPrefix(line, "%") {
+		// a board path after ':' in a magic's arguments
+		word := line[strings.LastIndexAny(line, " \t")+1:]
+		if strings.HasPrefix(word, ":") {
+			matches := boardPaths(ctx, b, word[1:])
+			for i := range matches {
+				matches[i] = ":" + matches[i]
+			}
+			none.Matches = matches
+			none.CursorStart = cursor - runeLen(word)
+			return none, nil
+		}
+		return none, nil
+	}
+
+	tok := trailingName(before)
+	obj, prefix := "", tok
+	if i := strings.LastIndexByte(tok, '.'); i >= 0 {
+		obj, prefix = tok[:i], tok[i+1:]
+		if !dottedName.MatchString(obj) {
+			return none, nil
+		}
+	}
+	names, err := boardNames(ctx, b, obj, prefix)
+	if err != nil {
+		it.log.Debug("completion", "err", err)
+		return none, nil
+	}
+	if obj == "" {
+		for _, k := range pythonKeywords {
+			if strings.HasPrefix(k, prefix) {
+				names = append(names, k)
+			}
+		}
+	}
+	sort.Strings(names)
+	none.Matches = dedupe(names)
+	none.CursorStart = cursor - runeLen(prefix)
+	return none, nil
+}
+
+// pythonKeywords complete at the start of a name.
+var pythonKeywords = []string{
+	"and", "as", "assert", "async", "await", "break", "class", "continue", "def", "del",
+	"elif", "else", "except", "finally", "for", "from", "global", "if", "import", "in",
+	"is", "lambda", "nonlocal", "not", "or", "pass", "raise", "return", "try", "while",
+	"with", "yield", "None", "True", "False",
+}
+
+// beforeCursor returns the code before cursor (counted in code points,
+// clamped to the code) and the clamped cursor.
+func beforeCursor(code string, cursor int) (string, int) {
+	r := []rune(code)
+	cursor = max(0, min(cursor, len(r)))
+	return string(r[:cursor]), cursor
+}
+
+func runeLen(s string) int { return len([]rune(s)) }
+
+// trailingName is the run of name characters and dots that ends s.
+func trailingName(s string) string {
+	i := len(s)
+	for i > 0 {
+		c := s[i-1]
+		if !isIdent(c) && c != '.' {
+			break
+		}
+		i--
+	}
+	return s[i:]
+}
+
+func dedupe(s []string) []string {
+	out := s[:0]
+	for i, v := range s {
+		if i == 0 || v != s[i-1] {
+			out = append(out, v)
+		}
+	}
+	if out == nil {
+		return []string{}
+	}
+	return out
+}
+
+// boardNames lists the names on the board that start with prefix: the
+// attributes of obj, or the globals and builtins when obj is "". Names
+// starting with '_' are left out unless prefix starts with one.
+func boardNames(ctx context.Context, b *transport.Board, obj, prefix string) ([]string, error) {
+	src := "list(globals())+dir(__import__('builtins'))"
+	if obj != "" {
+		src = "dir(" + obj + ")"
+	}
+	code := "print(sorted(set([n for n in " + src + " if n.startswith(" + pyString(prefix) + ")])))"
+	var out strings.Builder
+	if err := b.Exec(ctx, code, transport.ExecOptions{Stdout: &out}); err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, m := range quoted.FindAllStringSubmatch(out.String(), -1) {
+		n := m[1]
+		if strings.HasPrefix(n, "_") && !strings.HasPrefix(prefix, "_") || strings.HasPrefix(n, "__iot") {
+			continue
+		}
+		names = append(names, n)
+	}
+	return names, nil
+}
+
+// boardPaths lists the board entries that complete partial, a path; folders
+// end in '/'.
+func boardPaths(ctx context.Context, b *transport.Board, partial string) []string {
+	dir, base := path.Split(partial)
+	list := dir
+	if list == "" {
+		list = "."
+	}
+	entries, err := b.ListDir(ctx, list)
+	if err != nil {
+		return []string{}
+	}
+	out := []string{}
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name, base) {
+			continue
+		}
+		p := dir + e.Name
+		if e.IsDir {
+			p += "/"
+		}
+		out = append(out, p)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// pyString quotes s as a Python string literal.
+func pyString(s string) string {
+	var b strings.Builder
+	b.WriteByte('\'')
+	for _, r := range s {
+		switch {
+		case r == '\\' || r == '\'':
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		case r < 0x20:
+			fmt.Fprintf(&b, `\x%02x`, r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	b.WriteByte('\'')
+	return b.String()
+}
+
+// inspectCode prints the type, the repr and the docstring (where the port
+// keeps them) of %s.
+const inspectCode = `def __iot_i(o):
+ print(type(o))
+ print(repr(o)[:500])
+ d=getattr(o,'__doc__',None)
+ if d:print(d)
+try:
+ __iot_i(%s)
+finally:
+ del __iot_i
+`
+
+// Inspect answers inspect_request with what the board knows of the name at
+// the cursor: its type, its repr and its docstring where the port keeps
+// docstrings (most do not).
+func (it *Interpreter) Inspect(ctx context.Context, code string, cursor, detail int) (kernel.Inspection, error) {
+	none := kernel.Inspection{Data: kernel.MIMEBundle{}, Metadata: map[string]any{}}
+	before, cursor := beforeCursor(code, cursor)
+	after := string([]rune(code)[cursor:])
+	name := trailingName(before)
+	for i := 0; i < len(after) && (isIdent(after[i]) || after[i] == '.'); i++ {
+		name += string(after[i])
+	}
+	name = strings.Trim(name, ".")
+	if !dottedName.MatchString(name) {
+		return none, nil
+	}
+	if !it.busy.TryLock() {
+		return none, nil
+	}
+	defer it.busy.Unlock()
+	b := it.sess.connected()
+	if b == nil {
+		return none, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, askTimeout)
+	defer cancel()
+	var out strings.Builder
+	if err := b.Exec(ctx, strings.Replace(inspectCode, "%s", name, 1), transport.ExecOptions{Stdout: &out}); err != nil {
+		return none, nil // not defined on the board: nothing to show
+	}
+	lines := strings.SplitN(strings.ReplaceAll(strings.TrimRight(out.String(), "\r\n"), "\r\n", "\n"), "\n", 3)
+	if len(lines) < 2 {
+		return none, nil
+	}
+	// "<class 'int'>" → "int"; the micro:bit's types have no __name__
+	typ := strings.TrimSuffix(strings.TrimPrefix(lines[0], "<class '"), "'>")
+	text := "Type:  " + typ + "\nValue: " + lines[1]
+	if len(lines) == 3 {
+		text += "\n\n" + lines[2]
+	}
+	none.Found = true
+	none.Data["text/plain"] = text
+	return none, nil
+}

@@ -1,0 +1,488 @@
+package cells
+
+import (
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/iot-kernel/iot-kernel/devices"
+	"github.com/iot-kernel/iot-kernel/testboard"
+	"github.com/iot-kernel/iot-kernel/transport/serialport"
+)
+
+// myMagics are the magics this package's tests cover; the file and host
+// magics are tested where they are written.
+var myMagics = []string{
+	"connect", "disconnect", "discover", "register", "unregister",
+	"softreset", "hardreset", "uid", "name", "info", "synctime", "gettime",
+	"lsmagic", "loglevel",
+}
+
+// boardMagics need a board.
+var boardMagics = []string{"softreset", "hardreset", "uid", "name", "info", "synctime", "gettime", "disconnect"}
+
+func TestMagicsHelpAndUsage(t *testing.T) {
+	it, _ := newInterp(t)
+	for _, name := range myMagics {
+		t.Run(name, func(t *testing.T) {
+			out, _ := mustRun(t, it, "%"+name+" -h")
+			help := out.stdout()
+			if !strings.HasPrefix(help, "Usage: %"+name) {
+				t.Errorf("help = %q", help)
+			}
+			m, _ := it.Magics().Lookup(name, 1)
+			if !strings.Contains(help, m.Summary) {
+				t.Errorf("help lacks the summary: %q", help)
+			}
+			ee, _ := execError(t, it, "%"+name+" --bogus")
+			if ee.Name != "UsageError" || !strings.Contains(ee.Value, "flag provided but not defined: -bogus") ||
+				!strings.Contains(ee.Value, "Usage: %"+name) {
+				t.Errorf("bad flag: %+v", ee)
+			}
+		})
+	}
+	out, _ := mustRun(t, it, "%%connect -h")
+	if !strings.HasPrefix(out.stdout(), "Usage: %%connect [--all] NAME...") {
+		t.Errorf("%%%%connect help = %q", out.stdout())
+	}
+	for _, name := range boardMagics {
+		ee, _ := execError(t, it, "%"+name)
+		if ee.Name != NoBoardError {
+			t.Errorf("%%%s without a board: %+v", name, ee)
+		}
+	}
+	for _, code := range []string{
+		"%connect", "%connect a b", "%register", "%register a b c", "%unregister",
+		"%uid x", "%info x", "%softreset x", "%disconnect x", "%discover x", "%loglevel a b", "%lsmagic x",
+		"%%connect\nprint(1)", "%%connect a --all\nprint(1)", "%connect bench -x",
+	} {
+		ee, _ := execError(t, it, code)
+		if ee.Name != "UsageError" || !strings.Contains(ee.Value, "Usage: %") {
+			t.Errorf("%q: %+v", code, ee)
+		}
+	}
+}
+
+func TestGeneralMagics(t *testing.T) {
+	it, cfg := newInterp(t)
+	out, _ := mustRun(t, it, "%lsmagic")
+	text := out.stdout()
+	for _, want := range []string{"%connect ", "%%connect ", "%lsmagic ", "%loglevel ", "%uid ", "Cell magics", "!COMMAND"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("%%lsmagic lacks %q:\n%s", want, text)
+		}
+	}
+	out, _ = mustRun(t, it, "%loglevel debug")
+	if cfg.Level.Level().String() != "DEBUG" || out.stdout() != "Log level: DEBUG\n" {
+		t.Errorf("level %v, said %q", cfg.Level.Level(), out.stdout())
+	}
+	mustRun(t, it, "%loglevel WARNING")
+	if cfg.Level.Level().String() != "WARN" {
+		t.Errorf("level %v", cfg.Level.Level())
+	}
+	out, _ = mustRun(t, it, "%loglevel")
+	if out.stdout() != "Log level: WARN\n" {
+		t.Errorf("%%loglevel = %q", out.stdout())
+	}
+	ee, _ := execError(t, it, "%loglevel loud")
+	if ee.Name != "UsageError" || !strings.Contains(ee.Value, `unknown level "loud"`) {
+		t.Errorf("%+v", ee)
+	}
+	ee, _ = execError(t, it, "%lsmagc")
+	if ee.Name != "UsageError" || !strings.Contains(ee.Value, "did you mean %lsmagic") {
+		t.Errorf("%+v", ee)
+	}
+}
+
+func TestConnect(t *testing.T) {
+	mb := startBoard(t, testboard.Microbit)
+	it, cfg := newInterp(t)
+
+	out, _ := mustRun(t, it, "%connect "+mb.Path())
+	if got := out.stdout(); got != "Connected to ttyACM0 @ "+mb.Path()+"\n" {
+		t.Errorf("stdout = %q", got)
+	}
+	_, res := mustRun(t, it, "import sys\nsys.platform")
+	if res.Data["text/plain"] != "'microbit'" {
+		t.Errorf("platform = %v", res.Data)
+	}
+
+	for code, want := range map[string]string{
+		"%connect sim":              "the virtual board is not available yet",
+		"%connect nosuch":           `unknown target "nosuch"`,
+		"%connect ftp://x":          "unknown kind of board address",
+		"%connect /dev/nonexistent": "nonexistent",
+	} {
+		ee, _ := execError(t, it, code)
+		if !strings.Contains(ee.Value, want) {
+			t.Errorf("%q: %+v, want %q", code, ee, want)
+		}
+	}
+	// a failed %connect leaves the board connected before
+	if _, res := mustRun(t, it, "sys.platform"); res.Data["text/plain"] != "'microbit'" {
+		t.Errorf("after failed connects: %v", res.Data)
+	}
+
+	// by registered name, by uid, auto
+	out, _ = mustRun(t, it, "%register "+mb.Path()+" bench")
+	if !strings.Contains(out.stdout(), "Registered bench: url: "+mb.Path()+" uid: ") {
+		t.Errorf("register said %q", out.stdout())
+	}
+	df, err := devices.Load(cfg.DevicesPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev, ok := df.Lookup("bench")
+	if !ok || !regexp.MustCompile(`^[0-9a-f]{16}$`).MatchString(dev.UID) {
+		t.Fatalf("devices file: %+v", df.Devices())
+	}
+	c := complete(t, it, "%connect be")
+	if strings.Join(c.Matches, ",") != "bench" || c.CursorStart != 9 {
+		t.Errorf("completion of a board name = %+v", c)
+	}
+	c = complete(t, it, "%%connect bench a")
+	if strings.Join(c.Matches, ",") != "auto" || c.CursorStart != 16 {
+		t.Errorf("completion of a board name = %+v", c)
+	}
+	mustRun(t, it, "%disconnect")
+	out, _ = mustRun(t, it, "%connect bench")
+	if got := out.stdout(); got != "Connected to bench @ "+mb.Path()+"\n" {
+		t.Errorf("by name: %q", got)
+	}
+	out, _ = mustRun(t, it, "%name")
+	if out.stdout() != "bench\n" {
+		t.Errorf("%%name = %q", out.stdout())
+	}
+	mustRun(t, it, "%disconnect -q")
+
+	it.sess.discover = func() ([]serialport.Port, error) {
+		return []serialport.Port{{Path: "/dev/ttyS0"}, {Path: mb.Path(), Chip: "test", BoardLike: true}}, nil
+	}
+	out, _ = mustRun(t, it, "%connect "+dev.UID)
+	if got := out.stdout(); got != "Connected to bench @ "+mb.Path()+"\n" {
+		t.Errorf("by uid: %q", got)
+	}
+	mustRun(t, it, "%disconnect -q")
+	out, _ = mustRun(t, it, "%connect auto")
+	if got := out.stdout(); got != "Connected to bench @ "+mb.Path()+"\n" {
+		t.Errorf("auto: %q", got)
+	}
+	out, _ = mustRun(t, it, "%discover")
+	if got := out.stdout(); !strings.Contains(got, "/dev/ttyS0\n") || !strings.Contains(got, mb.Path()+"  test  [board]  registered as bench") {
+		t.Errorf("%%discover = %q", got)
+	}
+
+	// an entry with only a uid is found by scanning the serial ports
+	mustRun(t, it, "%disconnect -q")
+	if err := os.WriteFile(cfg.DevicesPath, []byte("# boards\nbybit:\n  uid: "+dev.UID+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, _ = mustRun(t, it, "%connect bybit")
+	if got := out.stdout(); got != "Connected to bybit @ "+mb.Path()+"\n" {
+		t.Errorf("uid-only entry: %q", got)
+	}
+
+	// a registered board that moved to another port is found by its uid
+	mustRun(t, it, "%disconnect -q")
+	if err := os.WriteFile(cfg.DevicesPath, []byte("moved:\n  url: /dev/ttyGONE0\n  uid: "+dev.UID+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, _ = mustRun(t, it, "%connect moved")
+	if got := out.stdout(); got != "Connected to moved @ "+mb.Path()+"\n" {
+		t.Errorf("moved board: %q", got)
+	}
+	if err := os.WriteFile(cfg.DevicesPath, []byte("# boards\nbybit:\n  uid: "+dev.UID+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mustRun(t, it, "%connect -q bybit")
+
+	out, _ = mustRun(t, it, "%disconnect")
+	if out.stdout() != "Disconnected from bybit\n" {
+		t.Errorf("%%disconnect = %q", out.stdout())
+	}
+	ee, _ := execError(t, it, "%disconnect")
+	if ee.Name != NoBoardError {
+		t.Errorf("second %%disconnect: %+v", ee)
+	}
+	it.sess.discover = func() ([]serialport.Port, error) { return []serialport.Port{{Path: "/dev/ttyS0"}}, nil }
+	ee, _ = execError(t, it, "%connect auto")
+	if !strings.Contains(ee.Value, "none of the serial ports looks like a board (/dev/ttyS0)") {
+		t.Errorf("auto without boards: %+v", ee)
+	}
+}
+
+func TestWebREPLPasswords(t *testing.T) {
+	wasm := startBoard(t, testboard.Wasm)
+	ctx := t.Context()
+	srv, err := testboard.StartWebREPL(ctx, wasm, "s3cret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	it, cfg := newInterp(t)
+
+	t.Setenv(EnvWebREPLPassword, "")
+	ee, _ := execError(t, it, "%connect "+srv.URL())
+	if ee.Name == "" || strings.Contains(ee.Value, "s3cret") {
+		t.Errorf("no password: %+v", ee)
+	}
+
+	t.Setenv(EnvWebREPLPassword, "s3cret")
+	out, _ := mustRun(t, it, "%connect "+srv.URL())
+	if !strings.HasPrefix(out.stdout(), "Connected to 127.0.0.1 @ ws://") {
+		t.Errorf("env password: %q", out.stdout())
+	}
+	mustRun(t, it, "%disconnect -q")
+
+	t.Setenv(EnvWebREPLPassword, "wrong")
+	out, _ = mustRun(t, it, "%register "+srv.URL()+" kitchen")
+	if !strings.Contains(out.stdout(), "Add the WebREPL password") || strings.Contains(out.stdout(), "s3cret") {
+		t.Errorf("register said %q", out.stdout())
+	}
+	f, err := devices.Load(cfg.DevicesPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, _ := f.Lookup("kitchen")
+	d.Password = "s3cret"
+	if err := f.Set(d); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Save(); err != nil {
+		t.Fatal(err)
+	}
+	out, _ = mustRun(t, it, "%connect kitchen\nimport sys\nsys.platform")
+	if !strings.HasPrefix(out.stdout(), "Connected to kitchen @ ws://") {
+		t.Errorf("file password: %q", out.stdout())
+	}
+	out, _ = mustRun(t, it, "%register "+srv.URL()+" kitchen")
+	if !strings.Contains(out.stdout(), "password: ***") || strings.Contains(out.stdout(), "s3cret") {
+		t.Errorf("register of a device with a password said %q", out.stdout())
+	}
+
+	// %discover probes the network devices: the connected one answers
+	// without a second login, a dead one does not.
+	f, _ = devices.Load(cfg.DevicesPath)
+	if err := f.Set(devices.Device{Name: "gone", URL: "ws://127.0.0.1:9/"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Save(); err != nil {
+		t.Fatal(err)
+	}
+	it.sess.discover = func() ([]serialport.Port, error) { return nil, nil }
+	out, _ = mustRun(t, it, "%discover -t 2s")
+	got := out.stdout()
+	if !strings.Contains(got, "Serial ports: none") || !regexp.MustCompile(`kitchen  ws://\S+  answers`).MatchString(got) ||
+		!regexp.MustCompile(`gone  ws://127.0.0.1:9/  no answer`).MatchString(got) {
+		t.Errorf("%%discover = %q", got)
+	}
+	if !strings.Contains(got, "gone  ws://127.0.0.1:9/  no answer (connection refused)") {
+		t.Errorf("%%discover = %q", got)
+	}
+	ee, _ = execError(t, it, "%discover -t 0s")
+	if ee.Name != "UsageError" {
+		t.Errorf("%+v", ee)
+	}
+}
+
+func TestRegister(t *testing.T) {
+	it, cfg := newInterp(t)
+	if err := os.WriteFile(cfg.DevicesPath, []byte("# my boards\nold: /dev/ttyUSB9 # the old one\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, _ := mustRun(t, it, "%register rfc2217://localhost:2217")
+	if !strings.Contains(out.stdout(), "Registered localhost: url: rfc2217://localhost:2217 in "+cfg.DevicesPath) {
+		t.Errorf("%q", out.stdout())
+	}
+	mustRun(t, it, "%register /dev/ttyACM3 lab")
+	data, _ := os.ReadFile(cfg.DevicesPath)
+	for _, want := range []string{"# my boards", "# the old one", "localhost:", "lab:"} {
+		if !strings.Contains(string(data), want) {
+			t.Errorf("devices file lacks %q:\n%s", want, data)
+		}
+	}
+	out, _ = mustRun(t, it, "%unregister lab")
+	if out.stdout() != "Unregistered lab from "+cfg.DevicesPath+"\n" {
+		t.Errorf("%q", out.stdout())
+	}
+	ee, _ := execError(t, it, "%unregister lab")
+	if !strings.Contains(ee.Value, `no such device "lab"`) || !strings.Contains(ee.Value, "registered: localhost, old") {
+		t.Errorf("%+v", ee)
+	}
+	ee, _ = execError(t, it, "%register /dev/x 'bad name'")
+	if !strings.Contains(ee.Value, "bad device name") {
+		t.Errorf("%+v", ee)
+	}
+	// a malformed file is named with its line
+	if err := os.WriteFile(cfg.DevicesPath, []byte("a:\n  url: x\n  pasword: y\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ee, _ = execError(t, it, "%register /dev/x b")
+	if !strings.Contains(ee.Value, cfg.DevicesPath+":3: ") {
+		t.Errorf("%+v", ee)
+	}
+	ee, _ = execError(t, it, "%connect a")
+	if !strings.Contains(ee.Value, cfg.DevicesPath+":3: ") {
+		t.Errorf("%+v", ee)
+	}
+}
+
+func TestBoardMagics(t *testing.T) {
+	for _, kind := range kinds {
+		t.Run(string(kind), func(t *testing.T) {
+			it, _ := connected(t, kind)
+			mb := kind == testboard.Microbit
+
+			mustRun(t, it, "gone = 1")
+			out, _ := mustRun(t, it, "%softreset")
+			if out.stdout() != "Soft reset ttyACM0\n" {
+				t.Errorf("%%softreset said %q", out.stdout())
+			}
+			if ee, _ := execError(t, it, "gone"); ee.Name != "NameError" {
+				t.Errorf("after %%softreset: %+v", ee)
+			}
+			out, _ = mustRun(t, it, "%softreset -q")
+			if out.stdout() != "" {
+				t.Errorf("%%softreset -q said %q", out.stdout())
+			}
+
+			out, _ = mustRun(t, it, "%info")
+			info := out.stdout()
+			for _, want := range []string{"platform:", "implementation: micropython", "memory:"} {
+				if !strings.Contains(info, want) {
+					t.Errorf("%%info lacks %q:\n%s", want, info)
+				}
+			}
+			out, _ = mustRun(t, it, "%info -v")
+			if !strings.Contains(out.stdout(), "sys.version:") {
+				t.Errorf("%%info -v:\n%s", out.stdout())
+			}
+
+			uidRe := regexp.MustCompile(`^[0-9a-f]{16}\n$`)
+			if mb {
+				out, _ = mustRun(t, it, "%uid")
+				if !uidRe.MatchString(out.stdout()) {
+					t.Errorf("%%uid = %q", out.stdout())
+				}
+				uid := out.stdout()
+				out, _ = mustRun(t, it, "%name")
+				if out.stdout() != uid {
+					t.Errorf("%%name of an unregistered board = %q, want its uid", out.stdout())
+				}
+				ee, _ := execError(t, it, "%gettime")
+				if !strings.Contains(ee.Value, "this board has no clock") {
+					t.Errorf("%%gettime: %+v", ee)
+				}
+				mustRun(t, it, "gone = 1")
+				out, _ = mustRun(t, it, "%hardreset")
+				if out.stdout() != "Hard reset ttyACM0; reconnected\n" {
+					t.Errorf("%%hardreset said %q", out.stdout())
+				}
+				if ee, _ := execError(t, it, "gone"); ee.Name != "NameError" {
+					t.Errorf("after %%hardreset: %+v", ee)
+				}
+			} else {
+				ee, _ := execError(t, it, "%uid")
+				if !strings.Contains(ee.Value, "this board has no unique id") {
+					t.Errorf("%%uid: %+v", ee)
+				}
+				ee, _ = execError(t, it, "%hardreset")
+				if !strings.Contains(ee.Value, "this board has no machine.reset(); use %softreset") {
+					t.Errorf("%%hardreset: %+v", ee)
+				}
+				out, _ = mustRun(t, it, "%gettime")
+				if !regexp.MustCompile(`^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\n$`).MatchString(out.stdout()) {
+					t.Errorf("%%gettime = %q", out.stdout())
+				}
+			}
+			ee, _ := execError(t, it, "%synctime")
+			if !strings.Contains(ee.Value, "this board has no real-time clock (machine.RTC)") {
+				t.Errorf("%%synctime: %+v", ee)
+			}
+		})
+	}
+}
+
+func TestCellConnect(t *testing.T) {
+	mb := startBoard(t, testboard.Microbit)
+	wasm := startBoard(t, testboard.Wasm)
+	it, cfg := newInterp(t)
+	if err := os.WriteFile(cfg.DevicesPath, []byte("bit: "+mb.Path()+"\nweb: "+wasm.Path()+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mustRun(t, it, "%connect -q bit\nmine = 'kept'")
+
+	out, res := mustRun(t, it, "\n%%connect bit web\nimport sys\nprint('on', sys.platform)\nsys.platform")
+	if res.Data != nil {
+		t.Errorf("result = %v", res.Data)
+	}
+	want := "── bit ──\non microbit\n\n── web ──\non webassembly\n"
+	if got := out.stdout(); got != want {
+		t.Errorf("stdout = %q, want %q", got, want)
+	}
+	if len(out.displays) != 2 || out.displays[0]["text/plain"] != "'microbit'" || out.displays[1]["text/plain"] != "'webassembly'" {
+		t.Errorf("displays = %v", out.displays)
+	}
+	// the current board is still the micro:bit, untouched
+	_, res = mustRun(t, it, "mine")
+	if res.Data["text/plain"] != "'kept'" {
+		t.Errorf("current board after %%%%connect: %v", res.Data)
+	}
+
+	// magics in the body act on each board; one failing does not stop the others
+	ee, out := execError(t, it, "%%connect --all\nprint(1/0 if sys.platform == 'microbit' else 'fine')")
+	if !strings.Contains(ee.Value, "the cell failed on 1 of 2 boards: bit") {
+		t.Errorf("error %+v", ee)
+	}
+	if !strings.Contains(out.text("stderr"), "ZeroDivisionError") || !strings.Contains(out.stdout(), "── web ──\nfine\n") {
+		t.Errorf("stdout %q stderr %q", out.stdout(), out.text("stderr"))
+	}
+	ee, _ = execError(t, it, "%%connect bit nosuch\n1")
+	if !strings.Contains(ee.Value, "1 of 2 boards: nosuch") {
+		t.Errorf("%+v", ee)
+	}
+	_, out = execError(t, it, "%%connect web\n%connect bit")
+	if !strings.Contains(out.text("stderr"), "cannot change the board inside %%connect") {
+		t.Errorf("stderr %q", out.text("stderr"))
+	}
+}
+
+func TestReattachAfterRestart(t *testing.T) {
+	mb := startBoard(t, testboard.Microbit)
+	it, cfg := newInterp(t)
+	mustRun(t, it, "%connect -q "+mb.Path()+"\nsurvivor = 42")
+	ctx := t.Context()
+	if err := it.Shutdown(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+
+	it2 := New(cfg)
+	t.Cleanup(func() { it2.Shutdown(t.Context(), false) })
+	out, res := mustRun(t, it2, "survivor")
+	if out.stdout() != "Reconnected to ttyACM0 @ "+mb.Path()+"\n" || res.Data["text/plain"] != "42" {
+		t.Errorf("after restart: stdout %q, result %v", out.stdout(), res.Data)
+	}
+	mustRun(t, it2, "%disconnect -q")
+	it2.Shutdown(ctx, true)
+
+	// after %disconnect, the next start has no board
+	it3 := New(cfg)
+	t.Cleanup(func() { it3.Shutdown(t.Context(), false) })
+	if ee, _ := execError(t, it3, "survivor"); ee.Name != NoBoardError {
+		t.Errorf("after %%disconnect and a restart: %+v", ee)
+	}
+
+	// another notebook keeps its own board
+	other := cfg
+	other.SessionKey = "other.ipynb"
+	it4 := New(other)
+	t.Cleanup(func() { it4.Shutdown(t.Context(), false) })
+	mustRun(t, it4, "%connect -q "+mb.Path())
+	it4.Shutdown(ctx, true)
+	it5 := New(cfg)
+	t.Cleanup(func() { it5.Shutdown(t.Context(), false) })
+	if ee, _ := execError(t, it5, "1"); ee.Name != NoBoardError {
+		t.Errorf("notebook took another's board: %+v", ee)
+	}
+}

@@ -1,0 +1,195 @@
+package cells
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/iot-kernel/iot-kernel/kernel"
+	"github.com/iot-kernel/iot-kernel/magics"
+	"github.com/iot-kernel/iot-kernel/transport"
+)
+
+// resultVar holds a cell's last value on the board between the cell's code
+// and the code that shows it.
+const resultVar = "__iot_r"
+
+// showCode sets _ like the REPL does and prints the value's repr; None
+// prints nothing, as in IPython.
+const showCode = "if " + resultVar + " is not None:\n _=" + resultVar + "\n print(repr(_))\ndel " + resultVar
+
+// runCell runs a whole cell against env's boards. It returns the
+// execute_result data of a trailing bare expression, if any.
+func (it *Interpreter) runCell(ctx context.Context, env *magics.Env, cell string, count int) (kernel.MIMEBundle, error) {
+	// Leading blank lines do not hide a cell magic, as in IPython.
+	if trimmed := strings.TrimLeft(cell, " \t\n"); strings.HasPrefix(trimmed, "%%") {
+		line, body, _ := strings.Cut(trimmed[2:], "\n")
+		if err := it.reg.Run(ctx, env, line, magics.Cell, body); err != nil {
+			return nil, it.magicError(ctx, err)
+		}
+		return nil, nil
+	}
+	parts := split(cell)
+	for i, p := range parts {
+		var err error
+		switch p.kind {
+		case partMagic:
+			if strings.HasPrefix(p.text, "%") {
+				name := strings.Fields(p.text)[0] // "%name"
+				err = &magics.UsageError{Magic: name,
+					Msg:   fmt.Sprintf("a cell magic must be on the first line of the cell (it is on line %d)", p.line),
+					Usage: "Move %" + name + " to the top of a cell of its own."}
+				break
+			}
+			err = it.reg.Run(ctx, env, p.text, magics.Line, "")
+		case partShell:
+			err = magics.RunShell(ctx, env, p.text)
+		case partCode:
+			var b *transport.Board
+			b, err = currentBoard(ctx, env)
+			if err != nil {
+				break
+			}
+			var data kernel.MIMEBundle
+			data, err = it.runCode(ctx, b, cell, p, i == len(parts)-1, count, env.Out)
+			if err == nil && data != nil {
+				return data, nil // only the last part can have a value
+			}
+		}
+		if err != nil {
+			return nil, it.magicError(ctx, err)
+		}
+	}
+	return nil, nil
+}
+
+// currentBoard is env's current board; the session's own says so when it
+// has just reattached the notebook's board after a restart.
+func currentBoard(ctx context.Context, env *magics.Env) (*transport.Board, error) {
+	if s, ok := env.Boards.(*session); ok {
+		return s.currentNotify(ctx, env.Out)
+	}
+	return env.Boards.Current(ctx)
+}
+
+// runCode runs one code part of cell on b. When last is set and the part
+// ends in a bare expression, its repr is returned as text/plain.
+func (it *Interpreter) runCode(ctx context.Context, b *transport.Board, cell string, p part, last bool, count int, out kernel.Output) (kernel.MIMEBundle, error) {
+	// Padding with newlines puts every line where it is in the cell, so
+	// the board's line numbers are the cell's.
+	pad := strings.Repeat("\n", p.line-1)
+	code := pad + p.text
+	var expr *lline
+	if ll := p.lines[len(p.lines)-1]; last && ll.isExpression(cell) {
+		expr = &ll
+		// The expression keeps its line; the ')' goes on a line of its own
+		// so a trailing comment cannot swallow it.
+		code = pad + cell[p.start:ll.start] + resultVar + "=(" + cell[ll.start:ll.end] + "\n)"
+	}
+	w := newStreamWriter(out, "stdout")
+	opts := transport.ExecOptions{
+		Stdout: w,
+		Input: func(prompt string) (string, error) {
+			w.Flush()
+			return out.Input(ctx, prompt, false)
+		},
+	}
+	err := b.Exec(ctx, code, opts)
+	w.Flush()
+	if err != nil {
+		return nil, it.boardError(ctx, err, cell, count)
+	}
+	if expr == nil {
+		return nil, nil
+	}
+	var val strings.Builder
+	if err := b.Exec(ctx, showCode, transport.ExecOptions{Stdout: &val}); err != nil {
+		return nil, it.boardError(ctx, err, cell, count)
+	}
+	text := strings.TrimRight(strings.ReplaceAll(val.String(), "\r\n", "\n"), "\n")
+	if text == "" {
+		return nil, nil
+	}
+	return kernel.MIMEBundle{"text/plain": text}, nil
+}
+
+// runOn runs code on b as a notebook cell, for magics (%%connect) that run
+// a body on boards other than the current one. Magics in the body act on
+// b. A trailing value is displayed.
+func (it *Interpreter) runOn(ctx context.Context, b *transport.Board, code string, out kernel.Output) error {
+	env := &magics.Env{Out: out, Boards: pinned{session: it.sess, b: b}, Host: it.host, Magics: it.reg}
+	code = strings.ReplaceAll(code, "\r\n", "\n")
+	data, err := it.runCell(ctx, env, code, 0)
+	if err != nil {
+		return err
+	}
+	if data != nil {
+		out.Display(data, nil, "", false)
+	}
+	return nil
+}
+
+// pinned is the session as seen from a body run on one particular board:
+// that board is current, and the current board cannot change.
+type pinned struct {
+	*session
+	b *transport.Board
+}
+
+func (p pinned) Current(context.Context) (*transport.Board, error) { return p.b, nil }
+
+func (p pinned) Connect(context.Context, string) (*transport.Board, error) {
+	return nil, errors.New("cannot change the board inside %%connect")
+}
+
+func (p pinned) Disconnect(context.Context) error {
+	return errors.New("cannot disconnect inside %%connect")
+}
+
+// boardError turns an error of an Exec into a Jupyter error: a board
+// exception keeps its name and gets the cell's line numbers; a link failure
+// says what happened to the board.
+func (it *Interpreter) boardError(ctx context.Context, err error, cell string, count int) error {
+	var be *transport.BoardError
+	if errors.As(err, &be) {
+		tb := cellTraceback(be.Traceback, cell, count)
+		if len(tb) == 0 {
+			tb = []string{be.Error()}
+		}
+		return &kernel.ExecError{Name: be.Name, Value: be.Value, Traceback: tb}
+	}
+	return it.magicError(ctx, err)
+}
+
+// magicError turns any error from running a part into a Jupyter error.
+func (it *Interpreter) magicError(ctx context.Context, err error) error {
+	var ee *kernel.ExecError
+	var be *transport.BoardError
+	var ue *magics.UsageError
+	switch {
+	case errors.As(err, &ee):
+		return ee
+	case errors.As(err, &be):
+		tb := be.Traceback
+		if len(tb) == 0 {
+			tb = []string{be.Error()}
+		}
+		return &kernel.ExecError{Name: be.Name, Value: be.Value, Traceback: tb}
+	case errors.As(err, &ue), errors.Is(err, magics.ErrUnknownMagic):
+		return errorOf("UsageError", err)
+	case errors.Is(err, magics.ErrNoBoard):
+		return errorOf(NoBoardError, err)
+	case errors.Is(context.Cause(ctx), kernel.ErrInterrupted):
+		if errors.Is(err, kernel.ErrInterrupted) || errors.Is(err, context.Canceled) {
+			return &kernel.ExecError{Name: "KeyboardInterrupt", Traceback: []string{"KeyboardInterrupt"}}
+		}
+		// how the board was stopped matters (e.g. it had to be reset)
+		return errorOf("KeyboardInterrupt", err)
+	case errors.Is(err, transport.ErrLinkLost):
+		return errorOf("ConnectionError", err)
+	case errors.Is(err, transport.ErrNoResponse):
+		return errorOf("TimeoutError", err)
+	}
+	return errorOf("Error", err)
+}

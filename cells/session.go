@@ -1,0 +1,451 @@
+package cells
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/iot-kernel/iot-kernel/devices"
+	"github.com/iot-kernel/iot-kernel/kernel"
+	"github.com/iot-kernel/iot-kernel/magics"
+	"github.com/iot-kernel/iot-kernel/transport"
+	"github.com/iot-kernel/iot-kernel/transport/serialport"
+)
+
+// EnvWebREPLPassword names the environment variable that supplies a WebREPL
+// password for boards the devices file does not list with one.
+const EnvWebREPLPassword = "IOT_WEBREPL_PASSWORD"
+
+// errSim answers %connect sim until the virtual board exists.
+var errSim = errors.New("the virtual board is not available yet; connect a real board (%connect auto, a serial port or ws://host)")
+
+// session is the notebook's set of boards: the current one, and how to find
+// others. It implements magics.Boards.
+type session struct {
+	log         *slog.Logger
+	devicesPath string
+	state       *lastDevice
+	opts        transport.Options
+	// open and discover are transport.Open and serialport.Discover; tests
+	// may replace them.
+	open     func(ctx context.Context, url string, opts transport.Options) (*transport.Board, error)
+	discover func() ([]serialport.Port, error)
+	run      func(ctx context.Context, b *transport.Board, code string, out kernel.Output) error
+
+	mu      sync.Mutex
+	cur     *transport.Board
+	names   map[*transport.Board]string // names of the boards this session opened
+	tried   bool                        // the lazy reattach after a restart was tried
+	lastErr error                       // why the reattach failed
+}
+
+// target is a resolved %connect target.
+type target struct {
+	url      string
+	name     string
+	password string
+	uid      string // the uid the devices file gives, if any
+	entry    bool   // found in the devices file by name or uid
+}
+
+// remember is what to reconnect after a restart: a registered board by its
+// name, so that a port renamed by a replug is found again by its uid.
+func (t target) remember() string {
+	if t.entry {
+		return t.name
+	}
+	return t.url
+}
+
+// devices loads the devices file afresh, so edits made while the kernel
+// runs count.
+func (s *session) devices() (*devices.File, error) {
+	if s.devicesPath == "" {
+		return &devices.File{}, nil
+	}
+	return devices.Load(s.devicesPath)
+}
+
+var (
+	hexUID  = regexp.MustCompile(`^[0-9a-fA-F]{8,}$`)
+	comPort = regexp.MustCompile(`^(?i)com\d+$`)
+)
+
+// resolve turns what the user typed after %connect into a URL, a name and
+// a password.
+func (s *session) resolve(ctx context.Context, what string) (target, error) {
+	what = strings.TrimSpace(what)
+	df, err := s.devices()
+	if err != nil {
+		return target{}, err
+	}
+	withEntry := func(url string) target {
+		t := target{url: url, name: devices.DefaultName(url)}
+		if d, ok := df.ByURL(url); ok {
+			t.name, t.password = d.Name, d.Password
+		}
+		return t
+	}
+	switch {
+	case what == "":
+		return target{}, errors.New("no target given")
+	case what == "sim":
+		return target{}, errSim
+	case what == "auto":
+		path, err := s.autoPort()
+		if err != nil {
+			return target{}, err
+		}
+		return withEntry(path), nil
+	case strings.HasPrefix(what, "."):
+		abs, err := filepath.Abs(what)
+		if err != nil {
+			return target{}, fmt.Errorf("%s: %w", what, err)
+		}
+		return withEntry(abs), nil
+	case strings.Contains(what, "://"), strings.HasPrefix(what, "/"), comPort.MatchString(what):
+		return withEntry(what), nil
+	}
+	d, ok := df.Lookup(what)
+	if !ok {
+		d, ok = df.ByUID(what)
+	}
+	if ok {
+		t := target{url: d.URL, name: d.Name, password: d.Password, uid: d.UID, entry: true}
+		if t.url == "" {
+			path, err := s.findUID(ctx, d.UID)
+			if err != nil {
+				return target{}, fmt.Errorf("%s: %w", d.Name, err)
+			}
+			t.url = path
+		}
+		return t, nil
+	}
+	if hexUID.MatchString(what) {
+		path, err := s.findUID(ctx, what)
+		if err != nil {
+			return target{}, err
+		}
+		return withEntry(path), nil
+	}
+	msg := fmt.Sprintf("unknown target %q: not a serial port, a URL (ws://, rfc2217://, serial://), auto, or a device in %s", what, s.devicesPath)
+	if names := df.Names(); len(names) > 0 {
+		msg += " (registered: " + strings.Join(names, ", ") + ")"
+	}
+	return target{}, errors.New(msg)
+}
+
+// autoPort picks the serial port %connect auto means: the first board-like
+// port.
+func (s *session) autoPort() (string, error) {
+	ports, err := s.discover()
+	if err != nil {
+		return "", fmt.Errorf("auto: %w", err)
+	}
+	var all []string
+	for _, p := range ports {
+		if p.BoardLike {
+			return p.Path, nil
+		}
+		all = append(all, p.Path)
+	}
+	if len(all) == 0 {
+		return "", errors.New("auto: no serial ports found; is the board plugged in?")
+	}
+	return "", fmt.Errorf("auto: none of the serial ports looks like a board (%s); name the port", strings.Join(all, ", "))
+}
+
+// findUID opens each board-like serial port to find the board whose
+// machine.unique_id() is uid.
+func (s *session) findUID(ctx context.Context, uid string) (string, error) {
+	uid = strings.ToLower(uid)
+	ports, err := s.discover()
+	if err != nil {
+		return "", fmt.Errorf("looking for board %s: %w", uid, err)
+	}
+	s.mu.Lock()
+	cur := s.cur
+	s.mu.Unlock()
+	for _, p := range ports {
+		if !p.BoardLike {
+			continue
+		}
+		if cur != nil && devices.SameURL(cur.URL(), p.Path) {
+			if got, err := readUID(ctx, cur); err == nil && got == uid {
+				return p.Path, nil
+			}
+			continue
+		}
+		pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		b, err := s.open(pctx, p.Path, s.opts)
+		if err != nil {
+			cancel()
+			s.log.Debug("uid scan: cannot open port", "port", p.Path, "err", err)
+			continue
+		}
+		got, err := readUID(pctx, b)
+		b.Close()
+		cancel()
+		if err == nil && got == uid {
+			return p.Path, nil
+		}
+	}
+	return "", fmt.Errorf("no serial port has the board with uid %s", uid)
+}
+
+// uidCode prints machine.unique_id() in hex; it avoids ubinascii, which
+// some ports (micro:bit) lack.
+const uidCode = "import machine\nprint(''.join('%02x' % b for b in machine.unique_id()))"
+
+// readUID asks b for its unique id.
+func readUID(ctx context.Context, b *transport.Board) (string, error) {
+	var out strings.Builder
+	if err := b.Exec(ctx, uidCode, transport.ExecOptions{Stdout: &out}); err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(out.String()), nil
+}
+
+// openTarget opens the board t names. A registered serial board that is
+// not at its port any more (replugged as ttyACM1) is looked for by its uid.
+func (s *session) openTarget(ctx context.Context, t target) (*transport.Board, error) {
+	b, err := s.openURL(ctx, t)
+	if err == nil || t.uid == "" || isNetwork(t.url) || ctx.Err() != nil {
+		return b, err
+	}
+	path, ferr := s.findUID(ctx, t.uid)
+	if ferr != nil || devices.SameURL(path, t.url) {
+		return nil, err
+	}
+	s.log.Info("board found at another port by its uid", "name", t.name, "was", t.url, "now", path)
+	t.url = path
+	return s.openURL(ctx, t)
+}
+
+func isNetwork(url string) bool {
+	return strings.HasPrefix(url, "ws://") || strings.HasPrefix(url, "wss://") || strings.HasPrefix(url, "rfc2217://")
+}
+
+// openURL opens t.url with t's password.
+func (s *session) openURL(ctx context.Context, t target) (*transport.Board, error) {
+	opts := s.opts
+	opts.Password = t.password
+	if opts.Password == "" && (strings.HasPrefix(t.url, "ws://") || strings.HasPrefix(t.url, "wss://")) {
+		opts.Password = os.Getenv(EnvWebREPLPassword)
+	}
+	b, err := s.open(ctx, t.url, opts)
+	if err != nil {
+		return nil, fmt.Errorf("connect %s: %w", t.name, err)
+	}
+	s.mu.Lock()
+	s.names[b] = t.name
+	s.mu.Unlock()
+	return b, nil
+}
+
+// Current returns the connected board. After a kernel restart the first
+// call reattaches the notebook's last board.
+func (s *session) Current(ctx context.Context) (*transport.Board, error) {
+	b, _, err := s.current(ctx)
+	return b, err
+}
+
+// currentNotify is Current that tells out when it reattached a board.
+func (s *session) currentNotify(ctx context.Context, out kernel.Output) (*transport.Board, error) {
+	b, reattached, err := s.current(ctx)
+	if reattached {
+		out.Stream("stdout", fmt.Sprintf("Reconnected to %s @ %s\n", s.Name(b), b.URL()))
+	}
+	return b, err
+}
+
+func (s *session) current(ctx context.Context) (b *transport.Board, reattached bool, err error) {
+	s.mu.Lock()
+	cur, tried := s.cur, s.tried
+	s.tried = true
+	s.mu.Unlock()
+	if cur != nil {
+		return cur, false, nil
+	}
+	if !tried {
+		if b := s.reattach(ctx); b != nil {
+			return b, true, nil
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.lastErr != nil {
+		return nil, false, fmt.Errorf("%w (reconnecting to the last board failed: %v)", magics.ErrNoBoard, s.lastErr)
+	}
+	return nil, false, magics.ErrNoBoard
+}
+
+// reattach connects the board remembered for this notebook, if any. It
+// returns nil when there is nothing to reattach or that failed; the
+// failure is kept for the no-board error.
+func (s *session) reattach(ctx context.Context) *transport.Board {
+	if s.state == nil {
+		return nil
+	}
+	url, ok := s.state.load()
+	if !ok {
+		return nil
+	}
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	b, err := s.Connect(rctx, url)
+	if err != nil {
+		s.log.Info("cannot reattach the last board", "url", url, "err", err)
+		s.mu.Lock()
+		s.lastErr = err
+		s.mu.Unlock()
+		return nil
+	}
+	s.log.Info("reattached the last board", "url", url)
+	return b
+}
+
+// connected returns the current board without trying to reattach one.
+func (s *session) connected() *transport.Board {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cur
+}
+
+// Connect makes the board target names the current one, closing the one
+// before unless it is the same board.
+func (s *session) Connect(ctx context.Context, what string) (*transport.Board, error) {
+	t, err := s.resolve(ctx, what)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	cur := s.cur
+	s.tried = true
+	s.mu.Unlock()
+	b := cur
+	if cur != nil && devices.SameURL(cur.URL(), t.url) {
+		s.mu.Lock()
+		s.names[cur] = t.name
+		s.mu.Unlock()
+	} else {
+		// Open the new board before letting go of the old one, so a
+		// failed %connect leaves the notebook as it was.
+		if b, err = s.openTarget(ctx, t); err != nil {
+			return nil, err
+		}
+		s.mu.Lock()
+		s.cur = b
+		s.lastErr = nil
+		s.mu.Unlock()
+		if cur != nil {
+			s.release(cur)
+		}
+	}
+	if s.state != nil {
+		if err := s.state.store(t.remember()); err != nil {
+			s.log.Warn("cannot remember the board for the next start", "err", err)
+		}
+	}
+	return b, nil
+}
+
+// Open resolves target and opens it without making it current. When target
+// is the current board, it returns that and a release that does nothing.
+func (s *session) Open(ctx context.Context, what string) (*transport.Board, func(), error) {
+	t, err := s.resolve(ctx, what)
+	if err != nil {
+		return nil, nil, err
+	}
+	s.mu.Lock()
+	cur := s.cur
+	s.mu.Unlock()
+	if cur != nil && devices.SameURL(cur.URL(), t.url) {
+		return cur, func() {}, nil
+	}
+	b, err := s.openTarget(ctx, t)
+	if err != nil {
+		return nil, nil, err
+	}
+	return b, func() { s.release(b) }, nil
+}
+
+// release closes b and forgets its name.
+func (s *session) release(b *transport.Board) {
+	if err := b.Close(); err != nil {
+		s.log.Debug("close board", "url", b.URL(), "err", err)
+	}
+	s.mu.Lock()
+	delete(s.names, b)
+	s.mu.Unlock()
+}
+
+// Disconnect releases the current board; the next kernel start will not
+// reattach it.
+func (s *session) Disconnect(ctx context.Context) error {
+	s.mu.Lock()
+	cur := s.cur
+	s.cur = nil
+	s.tried = true
+	s.lastErr = nil
+	s.mu.Unlock()
+	if s.state != nil {
+		if err := s.state.store(""); err != nil {
+			s.log.Warn("cannot forget the last board", "err", err)
+		}
+	}
+	if cur == nil {
+		return magics.ErrNoBoard
+	}
+	s.release(cur)
+	return nil
+}
+
+// Name returns the name b is known by: its devices-file name, or the last
+// part of its URL.
+func (s *session) Name(b *transport.Board) string {
+	s.mu.Lock()
+	n, ok := s.names[b]
+	s.mu.Unlock()
+	if ok {
+		return n
+	}
+	if df, err := s.devices(); err == nil {
+		if d, ok := df.ByURL(b.URL()); ok {
+			return d.Name
+		}
+	}
+	return devices.DefaultName(b.URL())
+}
+
+// RunCode runs code on b as a cell would.
+func (s *session) RunCode(ctx context.Context, b *transport.Board, code string, out kernel.Output) error {
+	return s.run(ctx, b, code, out)
+}
+
+// DevicesPath returns the devices file's path.
+func (s *session) DevicesPath() string { return s.devicesPath }
+
+// close releases every board on kernel shutdown, leaving the current one
+// remembered for the next start.
+func (s *session) close() {
+	s.mu.Lock()
+	bs := make([]*transport.Board, 0, len(s.names))
+	for b := range s.names {
+		bs = append(bs, b)
+	}
+	s.cur = nil
+	s.mu.Unlock()
+	sort.Slice(bs, func(i, j int) bool { return bs[i].URL() < bs[j].URL() })
+	for _, b := range bs {
+		s.release(b)
+	}
+}

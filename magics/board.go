@@ -1,0 +1,344 @@
+package magics
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/iot-kernel/iot-kernel/devices"
+	"github.com/iot-kernel/iot-kernel/transport"
+)
+
+// boardDeps is what the board magics need from outside; tests replace now.
+type boardDeps struct {
+	devicesPath string
+	now         func() time.Time
+	// resetWait bounds the wait for a board to come back after %hardreset.
+	resetWait time.Duration
+}
+
+// BoardMagics returns %softreset, %hardreset, %uid, %name, %info,
+// %synctime and %gettime. devicesPath is the devices file (for %name).
+func BoardMagics(devicesPath string) []*Magic {
+	return boardMagics(boardDeps{devicesPath: devicesPath, now: time.Now, resetWait: 15 * time.Second})
+}
+
+func boardMagics(d boardDeps) []*Magic {
+	return []*Magic{
+		softresetMagic(), hardresetMagic(d), uidMagic(), nameMagic(d),
+		infoMagic(), synctimeMagic(d), gettimeMagic(),
+	}
+}
+
+// noArgs wraps a runner that takes no positional arguments.
+func noArgs(m *Magic, run func(ctx context.Context, env *Env, b *transport.Board) error) Runner {
+	return func(ctx context.Context, env *Env, args []string, _ string) error {
+		if len(args) > 0 {
+			return Usagef(m, "takes no arguments")
+		}
+		b, err := env.Boards.Current(ctx)
+		if err != nil {
+			return err
+		}
+		return run(ctx, env, b)
+	}
+}
+
+// runPy runs code on b and returns what it printed, "\r\n" made "\n".
+func runPy(ctx context.Context, b *transport.Board, code string) (string, error) {
+	var out strings.Builder
+	err := b.Exec(ctx, code, transport.ExecOptions{Stdout: &out})
+	return strings.ReplaceAll(out.String(), "\r\n", "\n"), err
+}
+
+// isBoardException reports whether err is the board raising one of names.
+func isBoardException(err error, names ...string) bool {
+	var be *transport.BoardError
+	if !errors.As(err, &be) {
+		return false
+	}
+	for _, n := range names {
+		if be.Name == n {
+			return true
+		}
+	}
+	return false
+}
+
+// lacks turns the board's ImportError/AttributeError for a missing feature
+// into an error that says what the board lacks.
+func lacks(err error, what string) error {
+	if isBoardException(err, "ImportError", "AttributeError", "NameError") {
+		var be *transport.BoardError
+		errors.As(err, &be)
+		return fmt.Errorf("this board has no %s (%s)", what, be.Error())
+	}
+	return err
+}
+
+// uidCode prints machine.unique_id() in hex without ubinascii, which some
+// ports (micro:bit) lack.
+const uidCode = "import machine\nprint(''.join('%02x' % b for b in machine.unique_id()))"
+
+// readUID asks b for its unique id.
+func readUID(ctx context.Context, b *transport.Board) (string, error) {
+	out, err := runPy(ctx, b, uidCode)
+	if err != nil {
+		return "", lacks(err, "unique id (machine.unique_id)")
+	}
+	return strings.TrimSpace(out), nil
+}
+
+func softresetMagic() *Magic {
+	m := &Magic{Name: "softreset", Kind: Line,
+		Summary: "Soft-reset the board: clears its Python state (variables, imports) and runs boot.py again; the link stays."}
+	m.Setup = func(fs *flag.FlagSet) Runner {
+		quiet := fs.Bool("q", false, "say nothing on success")
+		return noArgs(m, func(ctx context.Context, env *Env, b *transport.Board) error {
+			if err := b.SoftReset(ctx); err != nil {
+				return fmt.Errorf("soft reset: %w", err)
+			}
+			if !*quiet {
+				env.Out.Stream("stdout", "Soft reset "+boardName(env, b)+"\n")
+			}
+			return nil
+		})
+	}
+	return m
+}
+
+func hardresetMagic(d boardDeps) *Magic {
+	m := &Magic{Name: "hardreset", Kind: Line,
+		Summary: "Hard-reset the board (machine.reset()) and reconnect once it is back."}
+	m.Setup = func(fs *flag.FlagSet) Runner {
+		quiet := fs.Bool("q", false, "say nothing on success")
+		return noArgs(m, func(ctx context.Context, env *Env, b *transport.Board) error {
+			// Check first, so a board without machine.reset gets a clear
+			// error rather than a reset that never happens.
+			if _, err := runPy(ctx, b, "import machine\nmachine.reset"); err != nil {
+				return lacks(err, "machine.reset(); use %softreset")
+			}
+			// The board resets while running this, so the exec itself ends
+			// badly: the link drops (USB), or it never answers and the
+			// engine interrupts it. Either way the board is then waited for.
+			rctx, cancel := context.WithTimeout(ctx, time.Second)
+			_, err := runPy(rctx, b, "import machine\nmachine.reset()")
+			cancel()
+			if ctx.Err() != nil {
+				return context.Cause(ctx)
+			}
+			if err != nil && env.Host != nil && env.Host.Logger != nil {
+				env.Host.Logger.Debug("hard reset: the reset exec ended", "err", err)
+			}
+			if err := waitBack(ctx, b, d.resetWait); err != nil {
+				return err
+			}
+			if !*quiet {
+				env.Out.Stream("stdout", "Hard reset "+boardName(env, b)+"; reconnected\n")
+			}
+			return nil
+		})
+	}
+	return m
+}
+
+// waitBack retries a trivial exec until the board answers again, for at
+// most bound.
+func waitBack(ctx context.Context, b *transport.Board, bound time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, bound)
+	defer cancel()
+	var last error
+	for {
+		actx, acancel := context.WithTimeout(ctx, 2*time.Second)
+		out, err := runPy(actx, b, "print(1+1)")
+		acancel()
+		if err == nil && strings.TrimSpace(out) == "2" {
+			return nil
+		}
+		if err != nil {
+			last = err
+		}
+		select {
+		case <-ctx.Done():
+			if errors.Is(context.Cause(ctx), context.DeadlineExceeded) {
+				return fmt.Errorf("the board did not come back within %v after the reset: %w", bound, last)
+			}
+			return context.Cause(ctx)
+		case <-time.After(200 * time.Millisecond):
+			// a pause between attempts while the board boots
+		}
+	}
+}
+
+func uidMagic() *Magic {
+	m := &Magic{Name: "uid", Kind: Line, Summary: "Show the board's unique id (machine.unique_id() in hex)."}
+	m.Setup = func(fs *flag.FlagSet) Runner {
+		return noArgs(m, func(ctx context.Context, env *Env, b *transport.Board) error {
+			uid, err := readUID(ctx, b)
+			if err != nil {
+				return err
+			}
+			env.Out.Stream("stdout", uid+"\n")
+			return nil
+		})
+	}
+	return m
+}
+
+func nameMagic(d boardDeps) *Magic {
+	m := &Magic{Name: "name", Kind: Line,
+		Summary: "Show the board's name in the devices file (found by URL, then by uid), else its uid."}
+	m.Setup = func(fs *flag.FlagSet) Runner {
+		return noArgs(m, func(ctx context.Context, env *Env, b *transport.Board) error {
+			var df *devices.File
+			if d.devicesPath != "" {
+				f, err := devices.Load(d.devicesPath)
+				if err != nil {
+					return err
+				}
+				df = f
+			} else {
+				df = &devices.File{}
+			}
+			if dev, ok := df.ByURL(b.URL()); ok {
+				env.Out.Stream("stdout", dev.Name+"\n")
+				return nil
+			}
+			uid, err := readUID(ctx, b)
+			if err != nil {
+				return fmt.Errorf("%s is not in the devices file, and %w", b.URL(), err)
+			}
+			if dev, ok := df.ByUID(uid); ok {
+				env.Out.Stream("stdout", dev.Name+"\n")
+				return nil
+			}
+			env.Out.Stream("stdout", uid+"\n")
+			return nil
+		})
+	}
+	return m
+}
+
+// infoCode prints "key: value" lines about the board; each item is skipped
+// on ports that lack it. VERBOSE is replaced by 1 for -v.
+const infoCode = `def __iot_info(v):
+ import sys
+ i=sys.implementation
+ print('platform:', sys.platform)
+ print('implementation:', i.name, '.'.join([str(x) for x in i.version[:3]]))
+ try:
+  import os
+  u=os.uname()
+  print('machine:', u.machine)
+  print('release:', u.release)
+  if v:print('version:', u.version)
+ except Exception:pass
+ try:
+  import gc
+  gc.collect()
+  f=gc.mem_free();a=gc.mem_alloc()
+  print('memory:', f, 'bytes free of', f+a)
+ except Exception:pass
+ try:
+  import os
+  s=os.statvfs('/')
+  print('filesystem:', s[0]*s[3], 'bytes free of', s[0]*s[2])
+ except Exception:pass
+ if v:
+  try:print('sys.version:', sys.version)
+  except Exception:pass
+  try:print('sys.path:', sys.path)
+  except Exception:pass
+  try:
+   import machine
+   print('freq:', machine.freq())
+  except Exception:pass
+  try:
+   import machine
+   print('uid:', ''.join(['%02x' % b for b in machine.unique_id()]))
+  except Exception:pass
+try:
+ __iot_info(VERBOSE)
+finally:
+ del __iot_info
+`
+
+func infoMagic() *Magic {
+	m := &Magic{Name: "info", Kind: Line,
+		Summary: "Show what the board is: platform, MicroPython version, free memory and, where there is one, filesystem use."}
+	m.Setup = func(fs *flag.FlagSet) Runner {
+		verbose := fs.Bool("v", false, "more: build, sys.path, CPU frequency, uid")
+		return noArgs(m, func(ctx context.Context, env *Env, b *transport.Board) error {
+			v := "0"
+			if *verbose {
+				v = "1"
+			}
+			out, err := runPy(ctx, b, strings.Replace(infoCode, "VERBOSE", v, 1))
+			if err != nil {
+				return fmt.Errorf("info: %w", err)
+			}
+			env.Out.Stream("stdout", alignKV(out))
+			return nil
+		})
+	}
+	return m
+}
+
+// alignKV lines up "key: value" lines on their values.
+func alignKV(text string) string {
+	lines := strings.Split(strings.TrimRight(text, "\n"), "\n")
+	width := 0
+	for _, l := range lines {
+		if k, _, ok := strings.Cut(l, ": "); ok {
+			width = max(width, len(k))
+		}
+	}
+	var b strings.Builder
+	for _, l := range lines {
+		if k, v, ok := strings.Cut(l, ": "); ok {
+			fmt.Fprintf(&b, "%-*s %s\n", width+1, k+":", v)
+		} else {
+			b.WriteString(l + "\n")
+		}
+	}
+	return b.String()
+}
+
+func synctimeMagic(d boardDeps) *Magic {
+	m := &Magic{Name: "synctime", Kind: Line, Summary: "Set the board's real-time clock (machine.RTC) to the host's local time."}
+	m.Setup = func(fs *flag.FlagSet) Runner {
+		return noArgs(m, func(ctx context.Context, env *Env, b *transport.Board) error {
+			t := d.now()
+			// RTC.datetime takes (year, month, day, weekday, hours,
+			// minutes, seconds, subseconds); the pyboard counts weekdays
+			// 1-7, other ports 0-6, both from Monday.
+			wd := (int(t.Weekday()) + 6) % 7
+			code := fmt.Sprintf("import machine,sys\nmachine.RTC().datetime((%d,%d,%d,%d+(sys.platform=='pyboard'),%d,%d,%d,0))",
+				t.Year(), int(t.Month()), t.Day(), wd, t.Hour(), t.Minute(), t.Second())
+			if _, err := runPy(ctx, b, code); err != nil {
+				return lacks(err, "real-time clock (machine.RTC)")
+			}
+			env.Out.Stream("stdout", "Board clock set to "+t.Format("2006-01-02 15:04:05")+"\n")
+			return nil
+		})
+	}
+	return m
+}
+
+func gettimeMagic() *Magic {
+	m := &Magic{Name: "gettime", Kind: Line, Summary: "Show the board's clock (time.localtime())."}
+	m.Setup = func(fs *flag.FlagSet) Runner {
+		return noArgs(m, func(ctx context.Context, env *Env, b *transport.Board) error {
+			out, err := runPy(ctx, b, "import time\nprint('%04d-%02d-%02d %02d:%02d:%02d' % time.localtime()[:6])")
+			if err != nil {
+				return lacks(err, "clock (time.localtime)")
+			}
+			env.Out.Stream("stdout", strings.TrimSpace(out)+"\n")
+			return nil
+		})
+	}
+	return m
+}

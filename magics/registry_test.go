@@ -1,0 +1,86 @@
+package magics
+
+import (
+	"context"
+	"flag"
+	"strings"
+	"testing"
+)
+
+func TestDefaultRegistersEveryMagic(t *testing.T) {
+	r := Default(Options{})
+	for _, name := range []string{"connect", "disconnect", "discover", "register", "unregister", "softreset",
+		"hardreset", "uid", "name", "info", "synctime", "gettime", "lsmagic", "loglevel", "cp", "cd"} {
+		if _, ok := r.Lookup(name, Line); !ok {
+			t.Errorf("%%%s is not registered", name)
+		}
+	}
+	if _, ok := r.Lookup("connect", Cell); !ok {
+		t.Error("the cell magic connect is not registered")
+	}
+	for _, m := range r.List() {
+		if m.Summary == "" || !strings.HasPrefix(m.Help(), "Usage: %") {
+			t.Errorf("%s: no summary or help", m.Name)
+		}
+	}
+}
+
+func TestParseInterspersed(t *testing.T) {
+	tests := []struct {
+		words []string
+		want  string
+		q, a  bool
+	}{
+		{[]string{"x"}, "x", false, false},
+		{[]string{"-q", "x"}, "x", true, false},
+		{[]string{"x", "-q"}, "x", true, false},
+		{[]string{"x", "-q", "y", "--all"}, "x,y", true, true},
+		{[]string{"x", "--", "-q"}, "x,-q", false, false},
+		{[]string{"-", "y"}, "-,y", false, false},
+	}
+	for _, tt := range tests {
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		q := fs.Bool("q", false, "")
+		a := fs.Bool("all", false, "")
+		args, err := parseInterspersed(fs, tt.words)
+		if err != nil {
+			t.Errorf("%q: %v", tt.words, err)
+			continue
+		}
+		if strings.Join(args, ",") != tt.want || *q != tt.q || *a != tt.a {
+			t.Errorf("%q: args %q q=%v all=%v", tt.words, args, *q, *a)
+		}
+	}
+}
+
+func TestLineAndCellMagicShareAName(t *testing.T) {
+	var got []string
+	mk := func(kind Kind, tag string) *Magic {
+		return &Magic{Name: "both", Kind: kind, Summary: tag, Setup: func(fs *flag.FlagSet) Runner {
+			return func(_ context.Context, _ *Env, args []string, body string) error {
+				got = append(got, tag+":"+strings.Join(args, ",")+":"+body)
+				return nil
+			}
+		}}
+	}
+	r := NewRegistry(mk(Line, "line"), mk(Cell, "cell"))
+	ctx := context.Background()
+	if err := r.Run(ctx, &Env{}, "both a", Line, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Run(ctx, &Env{}, "both b", Cell, "body"); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(got, " ") != "line:a: cell:b:body" {
+		t.Errorf("ran %q", got)
+	}
+	if ls := r.List(); len(ls) != 2 || ls[0].Kind != Line || ls[1].Kind != Cell {
+		t.Errorf("List = %v", ls)
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("a second line magic of the same name was accepted")
+		}
+	}()
+	r.Add(mk(Line, "again"))
+}
