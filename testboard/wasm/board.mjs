@@ -318,8 +318,11 @@ function unmute() {
 }
 
 // A board's root holds only its own files: drop Emscripten's empty /tmp and
-// /home and its /dev (already opened). /proc is a mount and stays.
+// /home, its /dev (already opened) and /proc (its fd view removed unread),
+// none of which a real board has.
 function tidyRoot(FS) {
+  // /proc/self/fd lists open streams when read, so remove it without reading it.
+  try { FS.rmdir('/proc/self/fd'); } catch (e) { log(`cannot remove /proc/self/fd: ${e}`); }
   const rmrf = (p) => {
     if (FS.isDir(FS.lstat(p).mode)) {
       for (const n of FS.readdir(p)) if (n !== '.' && n !== '..') rmrf(`${p}/${n}`);
@@ -328,7 +331,7 @@ function tidyRoot(FS) {
       FS.unlink(p);
     }
   };
-  for (const d of ['/tmp', '/home', '/dev']) {
+  for (const d of ['/tmp', '/home', '/dev', '/proc']) {
     try { rmrf(d); } catch (e) { log(`cannot remove ${d}: ${e}`); }
   }
 }

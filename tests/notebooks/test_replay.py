@@ -112,7 +112,10 @@ def test_replay(path: pathlib.Path, kind: str, link: str, tmp_path):
         tags = set(want_cell.get("metadata", {}).get("tags", []))
         want, have = shown(want_cell), shown(got_cell)
         if "board-specific" in tags:
-            # the value differs per board; what kind of output appears must not
-            assert [k for k, _ in have] == [k for k, _ in want], want_cell.source
+            # the text differs per board (sys.platform, an error's wording);
+            # what kind of output appears, and which exception, must not
+            def gist(outs):
+                return [(k, t.split(":")[0] if k == "error" else "") for k, t in outs]
+            assert gist(have) == gist(want), want_cell.source
         else:
             assert have == want, f"cell:\n{want_cell.source}"
