@@ -1,0 +1,103 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/iot-kernel/iot-kernel/kernelspec"
+)
+
+// scopeFlags are the destination flags shared by install and uninstall,
+// named as in `jupyter kernelspec install`.
+type scopeFlags struct {
+	user, sysPrefix bool
+	prefix          string
+}
+
+func (s *scopeFlags) register(fs *flag.FlagSet) {
+	fs.BoolVar(&s.user, "user", false, "use the per-user Jupyter data dir (default; $JUPYTER_DATA_DIR if set)")
+	fs.BoolVar(&s.sysPrefix, "sys-prefix", false, "use the active Python environment ($VIRTUAL_ENV or $CONDA_PREFIX)/share/jupyter")
+	fs.StringVar(&s.prefix, "prefix", "", "use `DIR`/share/jupyter")
+}
+
+func (s *scopeFlags) options() (kernelspec.Options, error) {
+	n := 0
+	for _, set := range []bool{s.user, s.sysPrefix, s.prefix != ""} {
+		if set {
+			n++
+		}
+	}
+	if n > 1 {
+		return kernelspec.Options{}, errors.New("use only one of --user, --sys-prefix and --prefix")
+	}
+	switch {
+	case s.sysPrefix:
+		return kernelspec.Options{Scope: kernelspec.ScopeSysPrefix}, nil
+	case s.prefix != "":
+		return kernelspec.Options{Scope: kernelspec.ScopePrefix, Prefix: s.prefix}, nil
+	}
+	return kernelspec.Options{Scope: kernelspec.ScopeUser}, nil
+}
+
+func installFlags(e *env) (*flag.FlagSet, func(context.Context) int) {
+	fs := newFlagSet(e, "install")
+	var scope scopeFlags
+	scope.register(fs)
+	name := fs.String("name", kernelspec.DefaultName, "kernel `name`: the spec's directory, as in jupyter console --kernel NAME")
+	display := fs.String("display-name", kernelspec.DefaultDisplayName, "name shown in the front end's kernel menu")
+	return fs, func(context.Context) int {
+		opt, err := scope.options()
+		if err != nil {
+			fmt.Fprintln(e.stderr, "iot-kernel install:", err)
+			return exitUsage
+		}
+		opt.Name, opt.DisplayName = *name, *display
+		exe, err := executable()
+		if err != nil {
+			fmt.Fprintln(e.stderr, "iot-kernel install:", err)
+			return exitError
+		}
+		opt.Binary = exe
+		dir, err := kernelspec.Install(opt)
+		if err != nil {
+			fmt.Fprintln(e.stderr, "iot-kernel install:", err)
+			return exitError
+		}
+		fmt.Fprintf(e.stdout, "Installed kernelspec %s in %s\n", filepath.Base(dir), dir)
+		return exitOK
+	}
+}
+
+func uninstallFlags(e *env) (*flag.FlagSet, func(context.Context) int) {
+	fs := newFlagSet(e, "uninstall")
+	var scope scopeFlags
+	scope.register(fs)
+	name := fs.String("name", kernelspec.DefaultName, "kernel `name` to remove")
+	return fs, func(context.Context) int {
+		opt, err := scope.options()
+		if err != nil {
+			fmt.Fprintln(e.stderr, "iot-kernel uninstall:", err)
+			return exitUsage
+		}
+		dir, _ := kernelspec.Dir(kernelspec.Options{Scope: opt.Scope, Prefix: opt.Prefix, Name: *name})
+		if err := kernelspec.Uninstall(*name, opt); err != nil {
+			fmt.Fprintln(e.stderr, "iot-kernel uninstall:", err)
+			return exitError
+		}
+		fmt.Fprintf(e.stdout, "Removed %s\n", dir)
+		return exitOK
+	}
+}
+
+// executable is the absolute path of this binary, written into kernel.json.
+func executable() (string, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return "", fmt.Errorf("find this binary's path: %w", err)
+	}
+	return exe, nil
+}

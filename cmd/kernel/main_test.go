@@ -1,0 +1,226 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = run(context.Background(), args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestUsage(t *testing.T) {
+	tests := []struct {
+		args       []string
+		code       int
+		wantOut    []string
+		wantErr    []string
+		wantNoErrs bool
+	}{
+		{args: nil, code: exitUsage, wantErr: []string{"usage: iot-kernel COMMAND", "install", "uninstall", "run", "version"}},
+		{args: []string{"help"}, code: exitOK, wantOut: []string{"usage: iot-kernel COMMAND", "help"}},
+		{args: []string{"--help"}, code: exitOK, wantOut: []string{"usage: iot-kernel COMMAND"}},
+		{args: []string{"help", "install"}, code: exitOK, wantOut: []string{"usage: iot-kernel install", "-sys-prefix", "-prefix DIR", "-display-name"}},
+		{args: []string{"help", "run"}, code: exitOK, wantOut: []string{"-f file", "-log-level"}},
+		{args: []string{"install", "-h"}, code: exitOK, wantErr: []string{"usage: iot-kernel install"}},
+		{args: []string{"help", "frobnicate"}, code: exitUsage, wantErr: []string{`unknown command "frobnicate"`}},
+		{args: []string{"frobnicate"}, code: exitUsage, wantErr: []string{`unknown command "frobnicate"`, "usage:"}},
+		{args: []string{"install", "--bogus"}, code: exitUsage, wantErr: []string{"bogus", "usage: iot-kernel install"}},
+		{args: []string{"install", "extra"}, code: exitUsage, wantErr: []string{`unexpected argument "extra"`}},
+		{args: []string{"run"}, code: exitUsage, wantErr: []string{"-f CONNECTION_FILE is required"}},
+		{args: []string{"run", "-f", "x.json", "--log-level", "loud"}, code: exitUsage, wantErr: []string{"log-level"}},
+	}
+	for _, tc := range tests {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			code, out, errs := runCLI(t, tc.args...)
+			if code != tc.code {
+				t.Errorf("exit code %d, want %d\nstdout: %s\nstderr: %s", code, tc.code, out, errs)
+			}
+			for _, w := range tc.wantOut {
+				if !strings.Contains(out, w) {
+					t.Errorf("stdout lacks %q:\n%s", w, out)
+				}
+			}
+			for _, w := range tc.wantErr {
+				if !strings.Contains(errs, w) {
+					t.Errorf("stderr lacks %q:\n%s", w, errs)
+				}
+			}
+		})
+	}
+}
+
+func TestVersion(t *testing.T) {
+	for _, args := range [][]string{{"version"}, {"--version"}} {
+		code, out, _ := runCLI(t, args...)
+		if code != 0 || out != "iot-kernel "+versionString()+"\n" {
+			t.Errorf("%v: exit %d, output %q", args, code, out)
+		}
+	}
+	if versionString() == "" {
+		t.Error("empty version string")
+	}
+}
+
+func TestInstallUninstall(t *testing.T) {
+	jdd := t.TempDir()
+	t.Setenv("JUPYTER_DATA_DIR", jdd)
+	t.Setenv("HOME", t.TempDir())
+	code, out, errs := runCLI(t, "install", "--name", "Test-Board", "--display-name", "Test board")
+	if code != 0 {
+		t.Fatalf("install: exit %d: %s", code, errs)
+	}
+	dir := filepath.Join(jdd, "kernels", "test-board")
+	if !strings.Contains(out, dir) {
+		t.Errorf("install output %q does not say where it installed (%s)", out, dir)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "kernel.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var spec struct {
+		Argv        []string `json:"argv"`
+		DisplayName string   `json:"display_name"`
+	}
+	if err := json.Unmarshal(b, &spec); err != nil {
+		t.Fatal(err)
+	}
+	exe, _ := os.Executable()
+	if len(spec.Argv) != 4 || spec.Argv[0] != exe || spec.Argv[1] != "run" || spec.DisplayName != "Test board" {
+		t.Errorf("kernel.json = %s", b)
+	}
+
+	if code, _, errs := runCLI(t, "install", "--user", "--sys-prefix"); code != exitUsage || !strings.Contains(errs, "only one") {
+		t.Errorf("conflicting scopes: exit %d, %s", code, errs)
+	}
+
+	if code, _, errs := runCLI(t, "uninstall", "--name", "test-board"); code != 0 {
+		t.Fatalf("uninstall: exit %d: %s", code, errs)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("spec dir still there after uninstall: %v", err)
+	}
+	code, _, errs = runCLI(t, "uninstall", "--name", "test-board")
+	if code != exitError || !strings.Contains(errs, "no kernel spec") {
+		t.Errorf("second uninstall: exit %d, %s", code, errs)
+	}
+}
+
+func TestRunBadConnectionFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "missing.json")
+	code, _, errs := runCLI(t, "run", "-f", path)
+	if code != exitError || !strings.Contains(errs, path) {
+		t.Errorf("exit %d, stderr %q; want 1 and a message naming the file", code, errs)
+	}
+}
+
+// startKernel runs `run -f` in-process on free loopback ports and returns
+// a channel of its stderr lines and one that yields its exit code.
+func startKernel(t *testing.T, ctx context.Context) (lines <-chan string, exit <-chan int) {
+	t.Helper()
+	conn := filepath.Join(t.TempDir(), "kernel.json")
+	cfg := `{"transport": "tcp", "ip": "127.0.0.1", "shell_port": 0, "iopub_port": 0,
+		"stdin_port": 0, "control_port": 0, "hb_port": 0, "key": "secret", "signature_scheme": "hmac-sha256"}`
+	if err := os.WriteFile(conn, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pr, pw := io.Pipe()
+	ls := make(chan string, 100)
+	go func() {
+		defer close(ls)
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			select {
+			case ls <- sc.Text():
+			default: // nobody is looking for more lines
+			}
+		}
+	}()
+	ex := make(chan int, 1)
+	go func() {
+		code := run(ctx, []string{"run", "-f", conn, "--log-level", "debug"}, io.Discard, pw)
+		pw.Close()
+		ex <- code
+	}()
+	return ls, ex
+}
+
+// waitLine waits, bounded, for a stderr line containing want.
+func waitLine(t *testing.T, lines <-chan string, want string) {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("kernel output ended before %q", want)
+			}
+			if strings.Contains(l, want) {
+				return
+			}
+		case <-timeout:
+			t.Fatalf("no log line with %q within 10 s", want)
+		}
+	}
+}
+
+func waitExit(t *testing.T, exit <-chan int) int {
+	t.Helper()
+	select {
+	case code := <-exit:
+		return code
+	case <-time.After(10 * time.Second):
+		t.Fatal("kernel did not stop within 10 s")
+		return -1
+	}
+}
+
+func TestRunStopsWhenContextEnds(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	lines, exit := startKernel(t, ctx)
+	waitLine(t, lines, "kernel listening")
+	cancel()
+	if code := waitExit(t, exit); code != 0 {
+		t.Errorf("exit code %d after cancel, want 0", code)
+	}
+}
+
+// TestRunSignals sends real signals to this test process while the kernel
+// runs in it: SIGINT interrupts and keeps it running, SIGTERM stops it
+// cleanly.
+func TestRunSignals(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	lines, exit := startKernel(t, ctx)
+	waitLine(t, lines, "kernel listening") // logged after signal.Notify
+
+	if err := syscall.Kill(os.Getpid(), syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	waitLine(t, lines, "SIGINT")
+	select {
+	case code := <-exit:
+		t.Fatalf("kernel exited (%d) on SIGINT", code)
+	default:
+	}
+
+	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := waitExit(t, exit); code != 0 {
+		t.Errorf("exit code %d after SIGTERM, want 0", code)
+	}
+}

@@ -1,0 +1,108 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/iot-kernel/iot-kernel/cells"
+	"github.com/iot-kernel/iot-kernel/kernel"
+)
+
+// shutdownGrace bounds how long the kernel waits for a clean shutdown after
+// SIGTERM or the death of its parent before it gives up and exits.
+const shutdownGrace = 1500 * time.Millisecond
+
+// errStop is the cause given to the kernel's context when a signal or the
+// parent's death stops it: an orderly end, not a failure.
+var errStop = errors.New("kernel asked to stop")
+
+func runFlags(e *env) (*flag.FlagSet, func(context.Context) int) {
+	fs := newFlagSet(e, "run")
+	connFile := fs.String("f", "", "the connection `file` Jupyter wrote (required)")
+	level := new(slog.LevelVar)
+	fs.TextVar(level, "log-level", level, "log `level` on stderr: debug, info, warn or error")
+	return fs, func(ctx context.Context) int {
+		if *connFile == "" {
+			fmt.Fprintln(e.stderr, "iot-kernel run: -f CONNECTION_FILE is required")
+			fs.Usage()
+			return exitUsage
+		}
+		log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
+		if err := serve(ctx, *connFile, level, log); err != nil {
+			log.Error("iot-kernel run failed", "err", err)
+			return exitError
+		}
+		return exitOK
+	}
+}
+
+// serve runs the kernel until a client shuts it down, ctx ends, SIGTERM or
+// SIGHUP arrives, or the process that started it dies. SIGINT interrupts the
+// running cell, as interrupt_request does.
+func serve(ctx context.Context, connFile string, level *slog.LevelVar, log *slog.Logger) error {
+	conn, err := kernel.ReadConnectionFile(connFile)
+	if err != nil {
+		return err // already says which file and why
+	}
+	interp := cells.New(cells.Config{Logger: log.With("component", "cells"), Level: level})
+	srv, err := kernel.NewServer(kernel.Config{
+		Conn:    conn,
+		Interp:  interp,
+		Logger:  log,
+		Version: versionString(),
+	})
+	if err != nil {
+		return fmt.Errorf("start kernel: %w", err)
+	}
+
+	ctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+
+	// When the launcher dies without shutting the kernel down, exit rather
+	// than linger as an orphan holding the ports.
+	launcher := launcherPID(log)
+	parentGone := kernel.WatchParent(ctx, launcher)
+
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx) }()
+
+	for {
+		select {
+		case err := <-done:
+			return err
+		case sig := <-sigs:
+			if sig == os.Interrupt {
+				log.Info("SIGINT: interrupting the running cell")
+				srv.Interrupt()
+				continue
+			}
+			log.Info("shutting down", "signal", sig.String())
+			stop(fmt.Errorf("%w by signal %v", errStop, sig))
+		case <-parentGone:
+			log.Warn("the process that started the kernel has exited; shutting down", "parent_pid", os.Getppid(), "jpy_parent_pid", launcher)
+			stop(fmt.Errorf("%w: parent process exited", errStop))
+		case <-ctx.Done():
+		}
+		// Shutting down: give the server a bounded time to finish.
+		select {
+		case err := <-done:
+			if errors.Is(err, errStop) || errors.Is(err, context.Canceled) {
+				return nil
+			}
+			return err
+		case <-time.After(shutdownGrace):
+			return fmt.Errorf("no clean shutdown within %v (%v)", shutdownGrace, context.Cause(ctx))
+		}
+	}
+}

@@ -1,0 +1,315 @@
+"""jupyter_client and raw ZeroMQ clients against the kernel: stuck iopub
+subscribers, concurrent heartbeats, connection churn, parent death,
+restart/shutdown, signals and very large messages."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+import zmq
+
+import kutil
+from kutil import TIMEOUT
+
+
+def _url(info: dict, port_key: str) -> str:
+    return f"{info['transport']}://{info['ip']}:{info[port_key]}"
+
+
+def _conn_info(km) -> dict:
+    return km.get_connection_info(session=False)
+
+
+# (a) ---------------------------------------------------------------------
+
+def test_stuck_iopub_subscriber_does_not_stall_other_clients(km, kc):
+    """A subscriber that connects and never reads must not cost another
+    client any output. Each execute echoes 50 KB of code as execute_input,
+    so the stuck subscriber falls some 10 MB behind: more than socket
+    buffers absorb, and far past zmq4's PUB stall at about 2 MB."""
+    ctx = zmq.Context()
+    sub = ctx.socket(zmq.SUB)
+    sub.setsockopt(zmq.LINGER, 0)
+    sub.setsockopt(zmq.RCVHWM, 1)
+    sub.setsockopt(zmq.RCVBUF, 4096)
+    sub.setsockopt(zmq.SUBSCRIBE, b"")
+    sub.connect(_url(_conn_info(km), "iopub_port"))
+    try:
+        # Make sure it is really subscribed before it stops reading: kernel_info
+        # publishes busy/idle, which it must see once.
+        deadline = time.monotonic() + TIMEOUT
+        while not sub.poll(0):
+            assert time.monotonic() < deadline, "the extra subscriber never received anything"
+            kc.kernel_info()
+            sub.poll(200)
+        kutil.drain(kc.get_shell_msg)
+        kutil.drain(kc.get_iopub_msg)
+
+        n = 200
+        code = "# " + "x" * 50_000 + "\nprint('cell')"
+        ids = [kc.execute(code, stop_on_error=False) for _ in range(n)]
+        want = set(ids)
+        replies, errors, idles = {}, {}, {}
+        deadline = time.monotonic() + 120
+        while len(replies) < n or len(idles) < n:
+            left = deadline - time.monotonic()
+            assert left > 0, f"after 120 s: {len(replies)} replies, {len(errors)} errors, {len(idles)} idle"
+            for msg in kutil.drain(kc.get_iopub_msg, timeout=0.05):
+                pid = msg["parent_header"].get("msg_id")
+                if pid not in want:
+                    continue
+                if msg["msg_type"] == "error":
+                    errors[pid] = errors.get(pid, 0) + 1
+                elif msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+                    idles[pid] = idles.get(pid, 0) + 1
+            for msg in kutil.drain(kc.get_shell_msg, timeout=0.001):
+                pid = msg["parent_header"].get("msg_id")
+                if pid in want:
+                    replies[pid] = msg["content"]["status"]
+        assert set(replies.values()) == {"error"}
+        assert len(errors) == n and set(errors.values()) == {1}
+        assert len(idles) == n and set(idles.values()) == {1}
+
+        reply = kc.kernel_info(reply=True, timeout=TIMEOUT)
+        assert reply["content"]["status"] == "ok"
+    finally:
+        sub.close(linger=0)
+        ctx.term()
+
+
+# (b) ---------------------------------------------------------------------
+
+def test_concurrent_heartbeats(km):
+    url = _url(_conn_info(km), "hb_port")
+    ctx = zmq.Context()
+    failures: list[str] = []
+
+    def client(i: int):
+        s = ctx.socket(zmq.REQ)
+        s.setsockopt(zmq.LINGER, 0)
+        s.connect(url)
+        try:
+            for j in range(20):
+                ping = f"ping {i} {j}".encode()
+                s.send(ping)
+                if not s.poll(TIMEOUT * 1000):
+                    failures.append(f"client {i}: no pong to ping {j}")
+                    return
+                pong = s.recv()
+                if pong != ping:
+                    failures.append(f"client {i}: sent {ping!r}, got {pong!r}")
+                    return
+        finally:
+            s.close(linger=0)
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(TIMEOUT + 5)
+    ctx.term()
+    assert not any(t.is_alive() for t in threads)
+    assert failures == []
+
+
+# (c) ---------------------------------------------------------------------
+
+def test_connect_execute_disconnect_cycles_do_not_leak_fds(km):
+    pid = kutil.kernel_pid(km)
+
+    def cycle():
+        ctx = kutil.client_context()
+        c = km.client(context=ctx)
+        # No heartbeat channel: on 7.4 its thread makes its socket lazily
+        # and can race the context's destruction.
+        c.start_channels(hb=False)
+        try:
+            reply = c.execute("print(1)", reply=True, timeout=TIMEOUT)
+            assert reply["content"]["status"] == "error"  # no board
+        finally:
+            c.stop_channels()
+            ctx.destroy(linger=0)
+
+    for _ in range(5):  # warm up: lazily created fds and threads
+        cycle()
+    before = kutil.fd_count(pid)
+    for _ in range(100):
+        cycle()
+    # The kernel notices closed connections asynchronously: poll, bounded.
+    slack = 4
+    deadline = time.monotonic() + 10
+    after = kutil.fd_count(pid)
+    while after > before + slack and time.monotonic() < deadline:
+        time.sleep(0.1)
+        after = kutil.fd_count(pid)
+    assert after <= before + slack, f"open fds grew from {before} to {after} over 100 cycles"
+
+
+# (d) ---------------------------------------------------------------------
+
+LAUNCHER = r"""
+import os, subprocess, sys
+mode, log, argv = sys.argv[1], sys.argv[2], sys.argv[3:]
+env = dict(os.environ)
+env.pop("JPY_PARENT_PID", None)
+if mode in ("jpy", "wrapper"):
+    env["JPY_PARENT_PID"] = str(os.getpid())
+if mode == "wrapper":
+    # A shell in between that outlives us: the kernel keeps its parent and
+    # only JPY_PARENT_PID tells it the launcher is gone.
+    argv = ["/bin/sh", "-c", '"$@"; exit 0', "sh"] + argv
+p = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL,
+                     stdout=subprocess.DEVNULL, stderr=open(log, "wb"))
+print(p.pid, flush=True)
+sys.stdin.read()   # the test says when to die
+os._exit(0)        # no cleanup: the kernel is orphaned
+"""
+
+
+@pytest.mark.parametrize("mode", ["ppid", "jpy", "wrapper"])
+def test_kernel_exits_when_its_parent_dies(kernel_bin, tmp_path, mode):
+    from jupyter_client.connect import write_connection_file
+
+    conn_file, info = write_connection_file(str(tmp_path / "conn.json"), ip="127.0.0.1",
+                                            key=os.urandom(16).hex().encode())
+    log = tmp_path / "kernel.log"
+    launcher = subprocess.Popen(
+        [sys.executable, "-c", LAUNCHER, mode, str(log), kernel_bin, "run", "-f", conn_file],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+    )
+    pids: list[int] = []
+    kc = None
+    try:
+        child = int(launcher.stdout.readline())
+        pids.append(child)
+        # Once the kernel answers, it has recorded who its parent is.
+        from jupyter_client import BlockingKernelClient
+
+        kc = BlockingKernelClient()
+        kc.load_connection_info(info)
+        kc.start_channels()
+        kc.wait_for_ready(timeout=TIMEOUT)
+        kc.stop_channels()
+        kc = None
+        kpid = child
+        if mode == "wrapper":
+            kids = kutil.children(child)
+            assert len(kids) == 1, f"shell {child} has children {kids}"
+            kpid = kids[0]
+            pids.append(kpid)
+
+        launcher.stdin.close()
+        assert launcher.wait(timeout=TIMEOUT) == 0
+        assert kutil.wait_gone(kpid, 5), f"kernel {kpid} still running 5 s after its launcher died"
+        assert "parent" in log.read_text(errors="replace")
+    finally:
+        if kc is not None:
+            kc.stop_channels()
+        if launcher.poll() is None:
+            launcher.kill()
+            launcher.wait(timeout=TIMEOUT)
+        for pid in reversed(pids):
+            kutil.kill_pid(pid)
+
+
+# (e) ---------------------------------------------------------------------
+
+def test_restart_then_graceful_shutdown():
+    km = kutil.start_manager()
+    kc = None
+    try:
+        kc = km.client()
+        kc.start_channels()
+        kc.wait_for_ready(timeout=TIMEOUT)
+        old = kutil.kernel_process(km)
+
+        km.restart_kernel(now=False)
+        assert old.wait(timeout=TIMEOUT) == 0, "old kernel did not exit cleanly on restart"
+        new = kutil.kernel_process(km)
+        assert new.pid != old.pid and km.is_alive()
+
+        # The same client, on the same ports, reaches the new kernel.
+        kc.wait_for_ready(timeout=TIMEOUT)
+        reply = kc.kernel_info(reply=True, timeout=TIMEOUT)
+        assert reply["content"]["status"] == "ok"
+        # A fresh kernel: its execution counter starts again.
+        r = kc.execute("", reply=True, timeout=TIMEOUT)
+        assert r["content"]["status"] == "ok" and r["content"]["execution_count"] <= 1
+
+        kc.stop_channels()
+        kc = None
+        km.shutdown_kernel(now=False)
+        assert new.poll() == 0, f"kernel exit status {new.poll()} after shutdown_request"
+        assert not km.is_alive()
+    finally:
+        if kc is not None:
+            kc.stop_channels()
+        kutil.stop_manager(km)
+
+
+def test_shutdown_request_from_a_client_ends_the_process(kernel_bin):
+    k = kutil.RawKernel(kernel_bin)
+    try:
+        kc = k.client()
+        reply = kutil.request(kc, "control", "shutdown_request", {"restart": False})
+        assert reply["content"]["status"] == "ok" and reply["content"]["restart"] is False
+        kc.stop_channels()
+        assert k.proc.wait(timeout=TIMEOUT) == 0
+    finally:
+        k.stop()
+
+
+# signals and interrupts ------------------------------------------------------
+
+def test_sigint_interrupts_and_does_not_kill(kernel_bin):
+    k = kutil.RawKernel(kernel_bin)
+    try:
+        kc = k.client()
+        os.kill(k.pid, signal.SIGINT)
+        reply = kc.kernel_info(reply=True, timeout=TIMEOUT)
+        assert reply["content"]["status"] == "ok"
+        assert k.proc.poll() is None
+        kc.stop_channels()
+    finally:
+        k.stop()
+
+
+def test_interrupt_request_is_answered_on_control(kernel_bin):
+    k = kutil.RawKernel(kernel_bin)
+    try:
+        kc = k.client()
+        reply = kutil.request(kc, "control", "interrupt_request")
+        assert reply["msg_type"] == "interrupt_reply"
+        assert reply["content"]["status"] == "ok"
+        assert kc.kernel_info(reply=True, timeout=TIMEOUT)["content"]["status"] == "ok"
+        kc.stop_channels()
+    finally:
+        k.stop()
+
+
+def test_sigterm_shuts_down_cleanly(kernel_bin):
+    k = kutil.RawKernel(kernel_bin)
+    try:
+        kc = k.client()
+        kc.stop_channels()
+        k.proc.terminate()
+        assert k.proc.wait(timeout=TIMEOUT) == 0, k.stderr()
+    finally:
+        k.stop()
+
+
+# (f) ---------------------------------------------------------------------
+
+def test_8mib_execute_request(km, kc):
+    code = "#" * (8 << 20)
+    reply, outputs = kutil.execute(kc, code, timeout=120)
+    assert reply["content"]["status"] in ("ok", "error")
+    inputs = [m for m in outputs if m["msg_type"] == "execute_input"]
+    assert len(inputs) == 1 and len(inputs[0]["content"]["code"]) == len(code)
+    assert km.is_alive()
+    assert kc.kernel_info(reply=True, timeout=TIMEOUT)["content"]["status"] == "ok"
