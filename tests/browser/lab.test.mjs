@@ -79,7 +79,12 @@ test('JupyterLab: pick the kernel, run cells on a board, interrupt, complete', {
     JUPYTER_PATH: data, JUPYTER_DATA_DIR: data,
     JUPYTER_CONFIG_DIR: join(tmp, 'config'), JUPYTER_RUNTIME_DIR: join(tmp, 'runtime'),
     IOT_DEVICES: join(tmp, 'devices.yaml'), IOT_STATE_DIR: join(tmp, 'state'),
+    JUPYTERLAB_SETTINGS_DIR: join(tmp, 'lab-settings'),
   };
+  // No "get Jupyter news?" toast over the screenshot.
+  const notif = join(env.JUPYTERLAB_SETTINGS_DIR, '@jupyterlab', 'apputils-extension');
+  mkdirSync(notif, { recursive: true });
+  writeFileSync(join(notif, 'notification.jupyterlab-settings'), JSON.stringify({ fetchNews: 'false' }));
   execFileSync(kernelBin, ['install', '--user'], { env, stdio: 'ignore', timeout: 30_000 });
 
   // The micro:bit test board: real firmware, real Ctrl-C.
@@ -106,14 +111,17 @@ test('JupyterLab: pick the kernel, run cells on a board, interrupt, complete', {
   t.after(() => stop(lab));
   await waitHTTP(`http://127.0.0.1:${port}/api/status`, 90_000);
 
-  const browser = await chromium.launch({
+  // A fresh profile every run (playwright passes it as --user-data-dir).
+  const browser = await chromium.launchPersistentContext(join(tmp, 'chromium'), {
     executablePath: chromiumPath,
+    headless: true,
+    viewport: { width: 1280, height: 900 },
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
       '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      '--disable-dev-shm-usage', `--user-data-dir=${join(tmp, 'chromium')}`],
+      '--disable-dev-shm-usage'],
   });
   t.after(() => browser.close());
-  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  const page = await browser.newPage();
   page.setDefaultTimeout(30_000);
 
   try {
@@ -163,6 +171,9 @@ test('JupyterLab: pick the kernel, run cells on a board, interrupt, complete', {
     await editor.click();
     await page.keyboard.insertText('answ');
     await page.keyboard.press('Tab');
+    // The board's only match is offered in the completer; Enter takes it.
+    await page.locator('.jp-Completer-item').filter({ hasText: 'answer' }).first().waitFor();
+    await page.keyboard.press('Enter');
     await cells.last().locator('.cm-content').filter({ hasText: 'answer' }).waitFor();
     assert.equal((await cells.last().locator('.cm-content').innerText()).trim(), 'answer');
     await page.keyboard.press('Shift+Enter');
@@ -171,7 +182,8 @@ test('JupyterLab: pick the kernel, run cells on a board, interrupt, complete', {
     mkdirSync(dirname(screenshot), { recursive: true });
     await page.screenshot({ path: screenshot });
   } catch (err) {
-    await page.screenshot({ path: join(tmp, 'failure.png') }).catch(() => {});
+    mkdirSync(join(root, 'build'), { recursive: true });
+    await page.screenshot({ path: join(root, 'build', 'jupyterlab-failure.png') }).catch(() => {});
     err.message += `\n--- jupyter lab log (tail) ---\n${labLog.slice(-3000)}`;
     throw err;
   }
