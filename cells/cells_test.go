@@ -325,4 +325,11 @@ func TestCellTraceback(t *testing.T) {
 	if strings.Join(tb, "\n") != strings.Join(want, "\n") {
 		t.Errorf("got\n%s\nwant\n%s", strings.Join(tb, "\n"), strings.Join(want, "\n"))
 	}
+
+	// An exception without a message ends with its bare name, as in Python.
+	tb = cellTraceback([]string{"Traceback (most recent call last):",
+		`  File "<stdin>", line 1, in <module>`, "KeyboardInterrupt: "}, "while True: pass", 3)
+	if last := tb[len(tb)-1]; last != "KeyboardInterrupt" {
+		t.Errorf("last line %q, want %q", last, "KeyboardInterrupt")
+	}
 }

@@ -12,6 +12,9 @@ import (
 // stdinFrame matches a traceback frame of code sent through the REPL.
 var stdinFrame = regexp.MustCompile(`^(\s*)File "<stdin>", line (\d+)(.*)$`)
 
+// bare matches an exception line with an empty message ("OSError: ").
+var bare = regexp.MustCompile(`^[A-Za-z_][\w.]*: *$`)
+
 // cellTraceback rewrites a board traceback for the notebook: frames of the
 // code sent from the cell read `Cell In[N], line L` and, for the cell's
 // top level, are followed by the source line. Line numbers are already the
@@ -31,6 +34,11 @@ func cellTraceback(tb []string, cell string, count int) []string {
 		l = strings.TrimRight(l, "\r")
 		m := stdinFrame.FindStringSubmatch(l)
 		if m == nil {
+			// MicroPython prints "KeyboardInterrupt: " for an exception
+			// with no message; Python shows just the name.
+			if bare.MatchString(l) {
+				l = strings.TrimRight(l, ": ")
+			}
 			out = append(out, l)
 			continue
 		}
