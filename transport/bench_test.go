@@ -1,0 +1,272 @@
+package transport
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"math/rand"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/iot-kernel/iot-kernel/testboard"
+	"github.com/iot-kernel/iot-kernel/transport/serialport"
+	"github.com/iot-kernel/iot-kernel/transport/webrepl"
+)
+
+// Benchmarks against the test boards. Each prints its results as lines
+// "BENCH name value unit"; run them once each:
+//
+//	go test ./transport -run '^$' -bench . -benchtime 1x
+
+func benchBoard(b *testing.B, kind testboard.Kind, opt testboard.Options) *testboard.Board {
+	b.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	tb, err := testboard.Start(ctx, kind, opt)
+	if err != nil {
+		b.Skipf("test board %s not available: %v", kind, err)
+	}
+	b.Cleanup(func() { _ = tb.Close() })
+	return tb
+}
+
+func benchOpen(b *testing.B, url string, opt Options) *Board {
+	b.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	bd, err := Open(ctx, url, opt)
+	if err != nil {
+		b.Fatalf("Open(%s): %v", url, err)
+	}
+	b.Cleanup(func() { _ = bd.Close() })
+	return bd
+}
+
+func report(b *testing.B, name string, value float64, unit string) {
+	fmt.Printf("BENCH %s %.4g %s\n", name, value, unit)
+	b.ReportMetric(value, unit)
+}
+
+// rawExchange is the minimal hand-rolled raw REPL client: one write, read
+// until the closing "\x04>", no goroutine, no checks beyond that.
+type rawExchange struct {
+	rwc io.ReadWriteCloser
+	buf []byte
+}
+
+func (r *rawExchange) readUntil(suffix string) error {
+	tmp := make([]byte, 4096)
+	for !bytes.HasSuffix(r.buf, []byte(suffix)) {
+		n, err := r.rwc.Read(tmp)
+		if err != nil {
+			return err
+		}
+		r.buf = append(r.buf, tmp[:n]...)
+	}
+	return nil
+}
+
+func (r *rawExchange) exec(code string) ([]byte, error) {
+	r.buf = r.buf[:0]
+	msg := []byte(code + "\x04")
+	for i := 0; i < len(msg); i += paceChunk {
+		if i > 0 {
+			time.Sleep(paceGap) // the micro:bit's 64-byte buffer
+		}
+		if _, err := r.rwc.Write(msg[i:min(i+paceChunk, len(msg))]); err != nil {
+			return nil, err
+		}
+	}
+	// "OK" output "\x04" errors "\x04>"
+	for bytes.Count(r.buf, []byte{4}) < 2 || !bytes.HasSuffix(r.buf, []byte("\x04>")) {
+		if err := r.readUntil("\x04>"); err != nil {
+			return nil, err
+		}
+	}
+	return r.buf, nil
+}
+
+func openRaw(b *testing.B, path string) *rawExchange {
+	b.Helper()
+	rwc, err := serialport.Dial(context.Background(), path, serialport.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = rwc.Close() })
+	r := &rawExchange{rwc: rwc}
+	if _, err := rwc.Write([]byte("\r\x03\x03\x01")); err != nil {
+		b.Fatal(err)
+	}
+	if err := r.readUntil(rawBanner); err != nil {
+		b.Fatal(err)
+	}
+	return r
+}
+
+// BenchmarkExecRoundTrip compares print(1) through the engine with the
+// hand-rolled exchange on the same pty. Batches of the two alternate (the
+// machine is shared), and the medians are compared.
+func BenchmarkExecRoundTrip(b *testing.B) {
+	for _, kind := range []testboard.Kind{testboard.Microbit, testboard.Wasm} {
+		b.Run(string(kind), func(b *testing.B) {
+			tb := benchBoard(b, kind, testboard.Options{})
+			const rounds, batch = 10, 40
+			for range b.N {
+				var engine, hand []time.Duration
+				for range rounds {
+					bd := benchOpen(b, tb.Path(), Options{})
+					ctx := context.Background()
+					var out bytes.Buffer
+					for i := range batch + 1 {
+						out.Reset()
+						start := time.Now()
+						if err := bd.Exec(ctx, "print(1)", ExecOptions{Stdout: &out}); err != nil || out.String() != "1\r\n" {
+							b.Fatalf("exec: %v %q", err, out.String())
+						}
+						if i > 0 { // the first one warms up
+							engine = append(engine, time.Since(start))
+						}
+					}
+					_ = bd.Close()
+
+					raw := openRaw(b, tb.Path())
+					for i := range batch + 1 {
+						start := time.Now()
+						if _, err := raw.exec("print(1)"); err != nil {
+							b.Fatal(err)
+						}
+						if i > 0 {
+							hand = append(hand, time.Since(start))
+						}
+					}
+					_ = raw.rwc.Close()
+				}
+				e, h := median(engine), median(hand)
+				report(b, "exec_roundtrip_"+string(kind)+"_engine", float64(e.Microseconds()), "us")
+				report(b, "exec_roundtrip_"+string(kind)+"_raw", float64(h.Microseconds()), "us")
+				report(b, "exec_roundtrip_"+string(kind)+"_ratio", float64(e)/float64(h), "x")
+			}
+		})
+	}
+}
+
+func median(d []time.Duration) time.Duration {
+	s := append([]time.Duration(nil), d...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[len(s)/2]
+}
+
+func randomData(n int) []byte {
+	data := make([]byte, n)
+	rand.New(rand.NewSource(42)).Read(data)
+	return data
+}
+
+// BenchmarkUpload115200 uploads 64 KB of random bytes to the wasm board
+// paced like a 115200 baud UART (the micro:bit's flash is too small).
+func BenchmarkUpload115200(b *testing.B) {
+	tb := benchBoard(b, testboard.Wasm, testboard.Options{PaceBaud: 115200})
+	bd := benchOpen(b, tb.Path(), Options{})
+	data := randomData(64 * 1024)
+	for range b.N {
+		start := time.Now()
+		if err := bd.WriteFile(context.Background(), "bench.bin", data, nil); err != nil {
+			b.Fatal(err)
+		}
+		rate := float64(len(data)) / time.Since(start).Seconds()
+		report(b, "upload_64KB_115200_exec", rate, "B/s")
+		report(b, "upload_64KB_115200_of_line_rate", rate/11520*100, "%")
+	}
+}
+
+// plainConn hides a WebREPL conn's own file transfer, so file operations
+// go through exec like on any link.
+type plainConn struct{ io.ReadWriteCloser }
+
+// BenchmarkUploadWebREPL compares WebREPL's own file transfer with the
+// exec-based upload over the same WebREPL link.
+func BenchmarkUploadWebREPL(b *testing.B) {
+	tb := benchBoard(b, testboard.Wasm, testboard.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s, err := testboard.StartWebREPL(ctx, tb, "secret")
+	if err != nil {
+		b.Skipf("WebREPL server: %v", err)
+	}
+	b.Cleanup(func() { _ = s.Close() })
+	data := randomData(64 * 1024)
+	for range b.N {
+		rates := map[string]float64{}
+		for _, mode := range []string{"webrepl", "exec"} {
+			dial := func() (io.ReadWriteCloser, error) {
+				// The server takes one client at a time: the previous one
+				// may not be gone yet.
+				var c *webrepl.Conn
+				var err error
+				for try := 0; try < 20; try++ {
+					if c, err = webrepl.Dial(context.Background(), s.URL(), "secret"); err == nil {
+						break
+					}
+					time.Sleep(50 * time.Millisecond)
+				}
+				switch {
+				case err != nil:
+					return nil, err
+				case mode == "webrepl":
+					return c, nil
+				}
+				return plainConn{c}, nil
+			}
+			bd := New(s.URL(), dial, Options{})
+			start := time.Now()
+			if err := bd.WriteFile(context.Background(), "bench_ws.bin", data, nil); err != nil {
+				b.Fatalf("%s upload: %v", mode, err)
+			}
+			rates[mode] = float64(len(data)) / time.Since(start).Seconds()
+			_ = bd.Close()
+			report(b, "upload_64KB_webrepl_"+mode, rates[mode], "B/s")
+		}
+		report(b, "upload_64KB_webrepl_speedup", rates["webrepl"]/rates["exec"], "x")
+	}
+}
+
+// BenchmarkOutputThroughput measures 1 MB of board output through the
+// engine against the hand-rolled exchange on the same pty.
+func BenchmarkOutputThroughput(b *testing.B) {
+	for _, kind := range []testboard.Kind{testboard.Microbit, testboard.Wasm} {
+		b.Run(string(kind), func(b *testing.B) {
+			tb := benchBoard(b, kind, testboard.Options{})
+			line := strings.Repeat("x", 98) // 100 bytes with \r\n
+			code := fmt.Sprintf("for i in range(10000):print('%s')", line)
+			const size = 10000 * 100
+			for range b.N {
+				bd := benchOpen(b, tb.Path(), Options{})
+				var n countWriter
+				start := time.Now()
+				if err := bd.Exec(context.Background(), code, ExecOptions{Stdout: &n}); err != nil || n != size {
+					b.Fatalf("exec: %v, %d bytes", err, n)
+				}
+				engine := float64(size) / time.Since(start).Seconds()
+				_ = bd.Close()
+
+				raw := openRaw(b, tb.Path())
+				start = time.Now()
+				if _, err := raw.exec(code); err != nil {
+					b.Fatal(err)
+				}
+				hand := float64(size) / time.Since(start).Seconds()
+				_ = raw.rwc.Close()
+				report(b, "output_1MB_"+string(kind)+"_engine", engine, "B/s")
+				report(b, "output_1MB_"+string(kind)+"_raw", hand, "B/s")
+				report(b, "output_1MB_"+string(kind)+"_ratio", engine/hand, "x")
+			}
+		})
+	}
+}
+
+type countWriter int
+
+func (c *countWriter) Write(p []byte) (int, error) { *c += countWriter(len(p)); return len(p), nil }

@@ -1,0 +1,352 @@
+package transport
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// ErrClosed is returned by operations on a Board after Close.
+var ErrClosed = errors.New("board closed")
+
+// ErrInterrupted is the cause given to an operation's context when
+// Interrupt is called.
+var ErrInterrupted = errors.New("interrupted")
+
+// ErrReset reports that the board had to be soft-reset to stop the code
+// (it ignored Ctrl-C): its Python state is gone.
+var ErrReset = errors.New("the board was soft-reset")
+
+// DefaultTimeout bounds each wait for the board when Options.Timeout is 0.
+const DefaultTimeout = 5 * time.Second
+
+// Board runs code on a MicroPython board through its raw REPL. It is safe
+// for concurrent use: operations run one at a time, and Interrupt may be
+// called while one runs. The link is opened on first use and reopened after
+// it is lost.
+type Board struct {
+	url  string
+	dial Dialer
+	opt  Options
+	log  *slog.Logger
+
+	// sem is the operation lock; a channel so that waiting for it
+	// honours the caller's context.
+	sem chan struct{}
+
+	mu     sync.Mutex // guards the fields below
+	ln     *link
+	cancel context.CancelCauseFunc // of the operation in progress
+	closed bool
+}
+
+// New returns a Board for url that opens its link with dial on first use.
+// url is only used in messages.
+func New(url string, dial Dialer, opt Options) *Board {
+	return &Board{
+		url:  url,
+		dial: dial,
+		opt:  opt,
+		log:  slog.Default().With("board", url),
+		sem:  make(chan struct{}, 1),
+	}
+}
+
+// URL is the board's address as given to New or Open.
+func (b *Board) URL() string { return b.url }
+
+func (b *Board) timeout() time.Duration {
+	if b.opt.Timeout > 0 {
+		return b.opt.Timeout
+	}
+	return DefaultTimeout
+}
+
+// begin takes the operation lock and returns the context the operation
+// runs under (cancelled by Interrupt and Close) and the function that ends
+// it.
+func (b *Board) begin(ctx context.Context) (context.Context, func(), error) {
+	if ctx.Err() != nil {
+		return nil, nil, context.Cause(ctx)
+	}
+	select {
+	case b.sem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, nil, fmt.Errorf("waiting for the board: %w", context.Cause(ctx))
+	}
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		<-b.sem
+		return nil, nil, ErrClosed
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	b.cancel = cancel
+	b.mu.Unlock()
+	return ctx, func() {
+		b.mu.Lock()
+		b.cancel = nil
+		b.mu.Unlock()
+		cancel(nil)
+		<-b.sem
+	}, nil
+}
+
+// op runs fn with the lock held on a link at the raw prompt.
+func (b *Board) op(ctx context.Context, fn func(context.Context, *link) error) error {
+	ctx, end, err := b.begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer end()
+	l, err := b.ensure(ctx)
+	if err != nil {
+		return err
+	}
+	return b.fail(l, fn(ctx, l))
+}
+
+// ensure returns the link, dialled and at the raw prompt.
+func (b *Board) ensure(ctx context.Context) (*link, error) {
+	b.mu.Lock()
+	l := b.ln
+	b.mu.Unlock()
+	if l != nil && l.dead() {
+		b.drop(l)
+		l = nil
+	}
+	if l == nil {
+		rwc, err := b.dial()
+		if err != nil {
+			return nil, &LinkError{URL: b.url, Err: fmt.Errorf("open: %w", err)}
+		}
+		l = newLink(rwc, b.timeout())
+		b.mu.Lock()
+		if b.closed {
+			b.mu.Unlock()
+			l.close()
+			return nil, ErrClosed
+		}
+		b.ln = l
+		b.mu.Unlock()
+		b.log.Debug("link opened")
+	}
+	if !l.inRaw {
+		if err := l.enterRaw(ctx); err != nil {
+			return nil, b.fail(l, err)
+		}
+		// Also after re-entering: the probe's exec takes any interrupt
+		// left pending by the Ctrl-C.
+		b.probe(ctx, l)
+	}
+	return l, nil
+}
+
+// probe learns the board's platform and free RAM on a new link. The wasm
+// port's raw-paste hangs the board (its stdin read returns 0 forever), so on
+// it raw-paste is never tried.
+func (b *Board) probe(ctx context.Context, l *link) {
+	var out bytes.Buffer
+	var err error
+	for try := 0; try < 2; try++ {
+		// A second try absorbs a KeyboardInterrupt left pending on the
+		// board by the Ctrl-C that entered the raw REPL (seen on the
+		// micro:bit, whose 1.9.2 firmware raises it in the next exec).
+		out.Reset()
+		err = l.run(ctx, execReq{code: []byte("print(__import__('sys').platform,__import__('gc').mem_free())"), stdout: &out, classic: true})
+		var be *BoardError
+		if !errors.As(err, &be) || be.Name != "KeyboardInterrupt" {
+			break
+		}
+	}
+	f := strings.Fields(out.String())
+	if err != nil || len(f) != 2 {
+		l.platform = "?"
+		b.log.Warn("board probe failed", "err", err, "out", out.String(), "last", l.lastPrinted())
+		return
+	}
+	l.platform = f[0]
+	l.memFree, _ = strconv.Atoi(f[1])
+	if l.platform == "webassembly" {
+		l.paste = pasteNo
+	}
+}
+
+// fail turns the engine's errors into the package's: a lost link becomes a
+// *LinkError wrapping ErrLinkLost and is dropped, so the next operation
+// redials.
+func (b *Board) fail(l *link, err error) error {
+	if err == nil {
+		return nil
+	}
+	var lost *errLost
+	switch {
+	case errors.As(err, &lost):
+		b.drop(l)
+		return &LinkError{URL: b.url, Err: err}
+	case errors.Is(err, ErrNoResponse):
+		if l.dead() {
+			b.drop(l)
+		}
+		return &LinkError{URL: b.url, Err: err}
+	}
+	return err
+}
+
+// drop forgets a link that is gone.
+func (b *Board) drop(l *link) {
+	l.close()
+	b.mu.Lock()
+	if b.ln == l {
+		b.ln = nil
+	}
+	b.mu.Unlock()
+	b.log.Debug("link dropped")
+}
+
+// Exec runs code on the board, streaming its output to opt.Stdout. An
+// exception raised by the code comes back as a *BoardError. Cancelling ctx
+// interrupts the code (Ctrl-C); Exec then returns the board's
+// KeyboardInterrupt, or an error saying how the board was stopped.
+func (b *Board) Exec(ctx context.Context, code string, opt ExecOptions) error {
+	return b.op(ctx, func(ctx context.Context, l *link) error {
+		if opt.Input != nil && !l.shim {
+			if err := l.run(ctx, execReq{code: []byte(inputShim(l.platform))}); err != nil {
+				return fmt.Errorf("installing input(): %w", err)
+			}
+			l.shim = true
+		}
+		return l.run(ctx, execReq{code: []byte(code), stdout: opt.Stdout, input: opt.Input})
+	})
+}
+
+// inputShim returns code that replaces input() on the board by one that
+// asks the host: it prints inputMarker, the prompt and inputEnd, then reads
+// a line from stdin without echo; \x00-\x04 (or end of input) raise
+// EOFError, and Ctrl-C works as during any read. It is small, for the
+// micro:bit's RAM. The micro:bit has no sys.stdin, so there it reads the
+// UART (the same bytes); a board whose stdin cannot be read falls back to
+// its own input() (which echoes).
+func inputShim(platform string) string {
+	if platform == "microbit" {
+		return `def _iotin(p=''):
+ from microbit import uart as u
+ print('\x1b]iot-input;%s\x07'%p,end='')
+ r=bytearray()
+ while 1:
+  while not u.any():pass
+  c=u.read(1)[0]
+  if c<5:raise EOFError
+  if c in(10,13):return str(r,'utf-8')
+  r.append(c)
+__import__('builtins').input=_iotin
+del _iotin
+`
+	}
+	// _iotin0 keeps the board's own input(), in builtins where they can be
+	// set (name lookups find it there), else in the globals.
+	return `def _iotin(p='',s=__import__('sys').stdin):
+ print('\x1b]iot-input;%s\x07'%p,end='')
+ r=''
+ while 1:
+  try:c=s.read(1)
+  except OSError:return _iotin0()
+  if c<'\x05':raise EOFError
+  if c in'\r\n':return r
+  r+=c
+_iotb=__import__('builtins')
+try:_iotin0
+except NameError:
+ try:_iotb._iotin0=input
+ except:_iotin0=input
+try:_iotb.input=_iotin
+except:input=_iotin
+del _iotin,_iotb
+`
+}
+
+// Eval evaluates a Python expression on the board and returns its repr().
+func (b *Board) Eval(ctx context.Context, expr string) (string, error) {
+	var out bytes.Buffer
+	err := b.op(ctx, func(ctx context.Context, l *link) error {
+		return l.run(ctx, execReq{code: []byte("print(repr((" + expr + ")))"), stdout: &out})
+	})
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimRight(out.String(), "\r\n"), nil
+}
+
+// Interrupt stops the operation in progress, as cancelling its context
+// would (Ctrl-C, escalating to a soft reset). It does not wait for it to
+// end. Without an operation in progress it does nothing.
+func (b *Board) Interrupt(ctx context.Context) error {
+	b.mu.Lock()
+	cancel := b.cancel
+	b.mu.Unlock()
+	if cancel != nil {
+		cancel(ErrInterrupted)
+	}
+	return nil
+}
+
+// SoftReset soft-resets the board (Ctrl-D in the raw REPL): its Python
+// state is cleared. It returns at the raw prompt.
+func (b *Board) SoftReset(ctx context.Context) error {
+	return b.op(ctx, func(ctx context.Context, l *link) error {
+		return l.softReset(ctx)
+	})
+}
+
+// Close interrupts any operation, leaves the board in the friendly REPL
+// (Ctrl-B) and closes the link. Later operations return ErrClosed.
+func (b *Board) Close() error {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return nil
+	}
+	b.closed = true
+	if b.cancel != nil {
+		b.cancel(ErrClosed)
+	}
+	b.mu.Unlock()
+
+	t := time.NewTimer(b.timeout() + 3*interruptGrace)
+	defer t.Stop()
+	acquired := false
+	select {
+	case b.sem <- struct{}{}:
+		acquired = true
+		defer func() { <-b.sem }()
+	case <-t.C:
+	}
+	b.mu.Lock()
+	l := b.ln
+	b.ln = nil
+	b.mu.Unlock()
+	if l == nil {
+		return nil
+	}
+	if acquired && !l.dead() {
+		// \x03 clears the raw line (or stops what runs); Ctrl-B goes to
+		// the friendly REPL, which greets with ">>> ".
+		l.discard()
+		if err := l.write([]byte("\r\x03\x03\x02")); err == nil {
+			_, _ = l.readUntil(context.Background(), ">>> ", time.Now().Add(500*time.Millisecond))
+		}
+	}
+	l.close()
+	select {
+	case <-l.done:
+	case <-time.After(time.Second):
+		b.log.Warn("link reader did not stop after close")
+	}
+	return nil
+}

@@ -1,0 +1,707 @@
+package transport
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math/rand"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+	"unicode/utf8"
+)
+
+func testCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// echoRun prints the code back, so tests see exactly what arrived.
+func echoRun(x *fakeExec) string {
+	x.out("ran:" + x.code + "\r\n")
+	return ""
+}
+
+func TestExecEachPasteMode(t *testing.T) {
+	for _, mode := range []string{"yes", "no", "old"} {
+		t.Run(mode, func(t *testing.T) {
+			f := newFake(t, mode)
+			f.run = echoRun
+			b := f.board(2 * time.Second)
+			ctx := testCtx(t)
+			for i := range 3 {
+				var out bytes.Buffer
+				if err := b.Exec(ctx, fmt.Sprintf("print(%d)", i), ExecOptions{Stdout: &out}); err != nil {
+					t.Fatalf("exec %d: %v", i, err)
+				}
+				if want := fmt.Sprintf("ran:print(%d)\r\n", i); out.String() != want {
+					t.Fatalf("output %q, want %q", out.String(), want)
+				}
+			}
+			_, reqs, _, _ := f.stat()
+			want := 1 // the fallback is remembered per link
+			if mode == "yes" {
+				want = 3
+			}
+			if reqs != want {
+				t.Errorf("raw-paste requests: %d, want %d", reqs, want)
+			}
+		})
+	}
+}
+
+func TestEnterRawThroughBootNoise(t *testing.T) {
+	f := newFake(t, "old")
+	f.bootNoise = "\x00garbage from main.py\r\nMicroPython v1.9.2\r\n>>> "
+	f.run = echoRun
+	b := f.board(2 * time.Second)
+	var out bytes.Buffer
+	if err := b.Exec(testCtx(t), "x", ExecOptions{Stdout: &out}); err != nil {
+		t.Fatal(err)
+	}
+	if out.String() != "ran:x\r\n" {
+		t.Fatalf("output %q", out.String())
+	}
+}
+
+func TestEnterRawFailsWithWhatBoardPrinted(t *testing.T) {
+	f := newFake(t, "yes")
+	f.deaf = true
+	b := f.board(300 * time.Millisecond)
+	err := b.Exec(testCtx(t), "x", ExecOptions{})
+	if !errors.Is(err, ErrNoResponse) {
+		t.Fatalf("err = %v, want ErrNoResponse", err)
+	}
+	if !strings.Contains(err.Error(), "garbage") || !strings.Contains(err.Error(), "raw REPL") {
+		t.Fatalf("error does not say what the board printed: %v", err)
+	}
+}
+
+func TestRawPasteFlowControl(t *testing.T) {
+	f := newFake(t, "yes")
+	f.window = 16
+	f.slowPaste = true
+	f.run = func(x *fakeExec) string {
+		x.out(fmt.Sprintf("%d", len(x.code)))
+		return ""
+	}
+	b := f.board(2 * time.Second)
+	code := strings.Repeat("abcdefghij", 500)
+	var out bytes.Buffer
+	if err := b.Exec(testCtx(t), code, ExecOptions{Stdout: &out}); err != nil {
+		t.Fatal(err)
+	}
+	_, _, _, codes := f.stat()
+	if codes[len(codes)-1] != code {
+		t.Fatalf("code arrived damaged (%d bytes, want %d)", len(codes[len(codes)-1]), len(code))
+	}
+	if f.overflow != 0 {
+		t.Fatalf("sent %d bytes beyond the flow-control window", f.overflow)
+	}
+}
+
+func TestRawPasteBoardAbortsOnSyntaxError(t *testing.T) {
+	f := newFake(t, "yes")
+	f.window = 8
+	b := f.board(2 * time.Second)
+	err := b.Exec(testCtx(t), "x = 1\nSYNTAXERR"+strings.Repeat(" more", 200), ExecOptions{})
+	var be *BoardError
+	if !errors.As(err, &be) || be.Name != "SyntaxError" || be.Value != "invalid syntax" {
+		t.Fatalf("err = %#v, want SyntaxError", err)
+	}
+	// The link is still in step.
+	f.run = echoRun
+	var out bytes.Buffer
+	if err := b.Exec(testCtx(t), "y", ExecOptions{Stdout: &out}); err != nil || out.String() != "ran:y\r\n" {
+		t.Fatalf("next exec: %v, %q", err, out.String())
+	}
+}
+
+// chanWriter reports each Write on a channel.
+type chanWriter struct {
+	mu     sync.Mutex
+	writes []string
+	ch     chan string
+}
+
+func (w *chanWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	w.writes = append(w.writes, string(p))
+	w.mu.Unlock()
+	if w.ch != nil {
+		w.ch <- string(p)
+	}
+	return len(p), nil
+}
+
+func TestStreamingBeforeTheEnd(t *testing.T) {
+	f := newFake(t, "yes")
+	release := make(chan struct{})
+	f.run = func(x *fakeExec) string {
+		x.out("first\r\n")
+		<-release
+		x.out("second\r\n")
+		return ""
+	}
+	b := f.board(2 * time.Second)
+	w := &chanWriter{ch: make(chan string, 10)}
+	errc := make(chan error, 1)
+	go func() { errc <- b.Exec(testCtx(t), "x", ExecOptions{Stdout: w}) }()
+	select {
+	case got := <-w.ch:
+		if got != "first\r\n" {
+			t.Fatalf("first chunk %q", got)
+		}
+	case err := <-errc:
+		t.Fatalf("exec ended before the first output was streamed: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("no output while the cell runs")
+	}
+	close(release)
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestUTF8NeverSplit(t *testing.T) {
+	f := newFake(t, "yes")
+	text := "héllo €uro 😀 end"
+	f.run = func(x *fakeExec) string {
+		// One byte per write: every character is split across reads.
+		for i := range len(text) {
+			x.out(text[i : i+1])
+		}
+		return ""
+	}
+	b := f.board(2 * time.Second)
+	w := &chanWriter{}
+	if err := b.Exec(testCtx(t), "x", ExecOptions{Stdout: w}); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(w.writes, ""); got != text {
+		t.Fatalf("output %q, want %q", got, text)
+	}
+	for _, s := range w.writes {
+		if !utf8.ValidString(s) {
+			t.Fatalf("a write split a character: %q", s)
+		}
+	}
+}
+
+func TestExceptionBecomesBoardError(t *testing.T) {
+	f := newFake(t, "no")
+	f.run = func(x *fakeExec) string {
+		x.out("before\r\n")
+		return "Traceback (most recent call last):\r\n  File \"<stdin>\", line 2, in <module>\r\n  File \"<stdin>\", line 1, in f\r\nZeroDivisionError: divide by zero\r\n"
+	}
+	b := f.board(2 * time.Second)
+	var out bytes.Buffer
+	err := b.Exec(testCtx(t), "1/0", ExecOptions{Stdout: &out})
+	var be *BoardError
+	if !errors.As(err, &be) {
+		t.Fatalf("err = %v, want *BoardError", err)
+	}
+	if be.Name != "ZeroDivisionError" || be.Value != "divide by zero" || len(be.Traceback) != 4 {
+		t.Fatalf("got %#v", be)
+	}
+	if out.String() != "before\r\n" {
+		t.Fatalf("stdout %q", out.String())
+	}
+}
+
+func TestParseTraceback(t *testing.T) {
+	for _, tc := range []struct{ in, name, value string }{
+		{"Traceback (most recent call last):\r\n  File \"<stdin>\", line 1, in <module>\r\nValueError: bad\r\n", "ValueError", "bad"},
+		{"Traceback (most recent call last):\n  File \"<stdin>\", line 1, in <module>\nKeyboardInterrupt: \n", "KeyboardInterrupt", ""},
+		{"Traceback (most recent call last):\r\n  File \"<stdin>\", line 1\r\nSyntaxError: invalid syntax\r\n", "SyntaxError", "invalid syntax"},
+		{"Traceback (most recent call last):\r\n  File \"<stdin>\", line 1, in <module>\r\nMemoryError\r\n", "MemoryError", ""},
+		{"Traceback (most recent call last):\r\n  File \"<stdin>\", line 1, in <module>\r\nValueError: line one\r\nline two\r\n", "ValueError", "line one\nline two"},
+		{"MemoryError: memory allocation failed\r\n", "MemoryError", "memory allocation failed"},
+		{"something odd happened\r\n", "Error", "something odd happened"},
+	} {
+		e := parseTraceback(tc.in)
+		if e.Name != tc.name || e.Value != tc.value {
+			t.Errorf("parseTraceback(%q) = %q, %q; want %q, %q", tc.in, e.Name, e.Value, tc.name, tc.value)
+		}
+	}
+}
+
+func TestInterruptBusyLoop(t *testing.T) {
+	for _, how := range []string{"ctx", "Interrupt"} {
+		t.Run(how, func(t *testing.T) {
+			f := newFake(t, "yes")
+			started := make(chan struct{})
+			f.run = func(x *fakeExec) string {
+				x.out("looping\r\n")
+				close(started)
+				<-x.intr
+				return kbdTraceback
+			}
+			b := f.board(2 * time.Second)
+			ctx, cancel := context.WithCancel(testCtx(t))
+			defer cancel()
+			errc := make(chan error, 1)
+			go func() { errc <- b.Exec(ctx, "while True: pass", ExecOptions{}) }()
+			<-started
+			if how == "ctx" {
+				cancel()
+			} else if err := b.Interrupt(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			err := <-errc
+			var be *BoardError
+			if !errors.As(err, &be) || be.Name != "KeyboardInterrupt" {
+				t.Fatalf("err = %v, want KeyboardInterrupt", err)
+			}
+			f.run = echoRun
+			if err := b.Exec(testCtx(t), "y", ExecOptions{}); err != nil {
+				t.Fatalf("exec after interrupt: %v", err)
+			}
+		})
+	}
+}
+
+func TestInterruptSecondCtrlC(t *testing.T) {
+	f := newFake(t, "yes")
+	started := make(chan struct{})
+	f.run = func(x *fakeExec) string {
+		close(started)
+		<-x.intr // ignored, like code that catches KeyboardInterrupt once
+		<-x.intr
+		return kbdTraceback
+	}
+	b := f.board(2 * time.Second)
+	ctx, cancel := context.WithCancel(testCtx(t))
+	errc := make(chan error, 1)
+	go func() { errc <- b.Exec(ctx, "x", ExecOptions{}) }()
+	<-started
+	cancel()
+	var be *BoardError
+	if err := <-errc; !errors.As(err, &be) || be.Name != "KeyboardInterrupt" {
+		t.Fatalf("err = %v, want KeyboardInterrupt", err)
+	}
+}
+
+func TestInterruptIgnoredThenSoftReset(t *testing.T) {
+	f := newFake(t, "yes")
+	started := make(chan struct{})
+	f.run = func(x *fakeExec) string {
+		close(started)
+		<-x.intr
+		<-x.intr
+		x.dropEnd = true // the end markers are lost
+		return ""
+	}
+	b := f.board(2 * time.Second)
+	ctx, cancel := context.WithCancel(testCtx(t))
+	errc := make(chan error, 1)
+	go func() { errc <- b.Exec(ctx, "x", ExecOptions{}) }()
+	<-started
+	cancel()
+	err := <-errc
+	if err == nil || !strings.Contains(err.Error(), "soft-reset") {
+		t.Fatalf("err = %v, want one saying the board was soft-reset", err)
+	}
+	if f.softResets != 1 {
+		t.Fatalf("soft resets: %d", f.softResets)
+	}
+	f.run = echoRun
+	if err := b.Exec(testCtx(t), "y", ExecOptions{}); err != nil {
+		t.Fatalf("exec after reset: %v", err)
+	}
+}
+
+func TestInterruptBoardStuckForever(t *testing.T) {
+	f := newFake(t, "yes")
+	started := make(chan struct{})
+	stop := make(chan struct{})
+	t.Cleanup(func() { close(stop) })
+	f.run = func(x *fakeExec) string {
+		close(started)
+		<-stop // a busy loop nothing can stop (the wasm board)
+		return ""
+	}
+	b := f.board(300 * time.Millisecond)
+	ctx, cancel := context.WithCancel(testCtx(t))
+	errc := make(chan error, 1)
+	go func() { errc <- b.Exec(ctx, "x", ExecOptions{}) }()
+	<-started
+	cancel()
+	if err := <-errc; !errors.Is(err, ErrNoResponse) {
+		t.Fatalf("err = %v, want ErrNoResponse", err)
+	}
+}
+
+func TestInput(t *testing.T) {
+	f := newFake(t, "yes")
+	f.run = func(x *fakeExec) string {
+		// The marker arrives split over several reads.
+		m := inputMarker + "Name? \x07"
+		for i := 0; i < len(m); i += 3 {
+			x.out(m[i:min(i+3, len(m))])
+		}
+		line, ok := x.readLine()
+		if !ok {
+			return "Traceback (most recent call last):\r\nEOFError\r\n"
+		}
+		x.out("hello " + line + "\r\n")
+		return ""
+	}
+	b := f.board(2 * time.Second)
+	var prompts []string
+	in := func(p string) (string, error) { prompts = append(prompts, p); return "Ada\nignored", nil }
+	var out bytes.Buffer
+	if err := b.Exec(testCtx(t), "print('hello', input('Name? '))", ExecOptions{Stdout: &out, Input: in}); err != nil {
+		t.Fatal(err)
+	}
+	if out.String() != "hello Ada\r\n" || len(prompts) != 1 || prompts[0] != "Name? " {
+		t.Fatalf("output %q, prompts %q", out.String(), prompts)
+	}
+	// Installed once per raw-REPL session.
+	if err := b.Exec(testCtx(t), "again", ExecOptions{Stdout: &out, Input: in}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, shims, _ := f.stat(); shims != 1 {
+		t.Fatalf("shim installed %d times", shims)
+	}
+	// Without Input, the shim's input() raises EOFError instead of hanging.
+	err := b.Exec(testCtx(t), "x", ExecOptions{})
+	var be *BoardError
+	if !errors.As(err, &be) || be.Name != "EOFError" {
+		t.Fatalf("err = %v, want EOFError", err)
+	}
+	// Soft reset drops the shim; the next exec with Input reinstalls it.
+	if err := b.SoftReset(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Exec(testCtx(t), "x", ExecOptions{Input: in}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, shims, _ := f.stat(); shims != 2 {
+		t.Fatalf("shim installed %d times, want 2", shims)
+	}
+}
+
+func TestInterruptWhileWaitingForInput(t *testing.T) {
+	f := newFake(t, "yes")
+	f.run = func(x *fakeExec) string {
+		x.out(inputMarker + "? \x07")
+		if _, ok := x.readLine(); !ok {
+			return kbdTraceback
+		}
+		return ""
+	}
+	b := f.board(2 * time.Second)
+	ctx, cancel := context.WithCancel(testCtx(t))
+	asked := make(chan struct{})
+	never := make(chan struct{})
+	t.Cleanup(func() { close(never) })
+	in := func(string) (string, error) { close(asked); <-never; return "", nil }
+	errc := make(chan error, 1)
+	go func() { errc <- b.Exec(ctx, "input()", ExecOptions{Input: in}) }()
+	<-asked
+	cancel()
+	var be *BoardError
+	if err := <-errc; !errors.As(err, &be) || be.Name != "KeyboardInterrupt" {
+		t.Fatalf("err = %v, want KeyboardInterrupt", err)
+	}
+}
+
+func TestLinkLostAndRedial(t *testing.T) {
+	f := newFake(t, "yes")
+	started := make(chan struct{}, 1)
+	f.run = func(x *fakeExec) string {
+		started <- struct{}{}
+		<-x.intr // never comes: the link dies
+		return ""
+	}
+	b := f.board(2 * time.Second)
+	errc := make(chan error, 1)
+	go func() { errc <- b.Exec(testCtx(t), "x", ExecOptions{}) }()
+	<-started
+	f.kill()
+	err := <-errc
+	if !errors.Is(err, ErrLinkLost) {
+		t.Fatalf("err = %v, want ErrLinkLost", err)
+	}
+	var le *LinkError
+	if !errors.As(err, &le) || le.URL != "fake:" {
+		t.Fatalf("err = %v, want a *LinkError with the URL", err)
+	}
+	f.run = echoRun
+	var out bytes.Buffer
+	if err := b.Exec(testCtx(t), "y", ExecOptions{Stdout: &out}); err != nil || out.String() != "ran:y\r\n" {
+		t.Fatalf("exec after redial: %v, %q", err, out.String())
+	}
+	if dials, _, _, _ := f.stat(); dials != 2 {
+		t.Fatalf("dials = %d, want 2", dials)
+	}
+}
+
+func TestNoResponseAfterCode(t *testing.T) {
+	f := newFake(t, "old")
+	b := f.board(300 * time.Millisecond)
+	if err := b.Exec(testCtx(t), "pass", ExecOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// The board stops answering: it reads the code, never says OK.
+	f.noOK = true
+	err := b.Exec(testCtx(t), "pass", ExecOptions{})
+	if !errors.Is(err, ErrNoResponse) {
+		t.Fatalf("err = %v, want ErrNoResponse", err)
+	}
+}
+
+func TestSoftResetClearsState(t *testing.T) {
+	f := newFake(t, "yes")
+	f.run = func(x *fakeExec) string {
+		if e, ok := strings.CutPrefix(x.code, "print(repr(("); ok {
+			x.code = strings.TrimSuffix(e, ")))")
+		}
+		if k, v, ok := strings.Cut(x.code, "="); ok {
+			x.f.mu.Lock()
+			x.f.state[k] = v
+			x.f.mu.Unlock()
+			return ""
+		}
+		x.f.mu.Lock()
+		v, ok := x.f.state[x.code]
+		x.f.mu.Unlock()
+		if !ok {
+			return "Traceback (most recent call last):\r\nNameError: name '" + x.code + "' isn't defined\r\n"
+		}
+		x.out(v + "\r\n")
+		return ""
+	}
+	b := f.board(2 * time.Second)
+	ctx := testCtx(t)
+	if err := b.Exec(ctx, "a=1", ExecOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := b.Eval(ctx, "a"); err != nil || v != "1" {
+		t.Fatalf("Eval = %q, %v", v, err)
+	}
+	if err := b.SoftReset(ctx); err != nil {
+		t.Fatal(err)
+	}
+	err := b.Exec(ctx, "a", ExecOptions{})
+	var be *BoardError
+	if !errors.As(err, &be) || be.Name != "NameError" {
+		t.Fatalf("err = %v, want NameError after soft reset", err)
+	}
+}
+
+func TestCloseLeavesFriendlyREPL(t *testing.T) {
+	f := newFake(t, "yes")
+	f.run = echoRun
+	b := f.board(2 * time.Second)
+	if err := b.Exec(testCtx(t), "x", ExecOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	friendly := f.friendly
+	f.mu.Unlock()
+	if !friendly {
+		t.Fatal("board left in the raw REPL")
+	}
+	if err := b.Exec(testCtx(t), "x", ExecOptions{}); !errors.Is(err, ErrClosed) {
+		t.Fatalf("exec after close: %v, want ErrClosed", err)
+	}
+}
+
+func TestConcurrentExecsAreSerialised(t *testing.T) {
+	f := newFake(t, "yes")
+	f.run = func(x *fakeExec) string {
+		for i := range 5 {
+			x.out(fmt.Sprintf("%s-%d;", x.code, i))
+		}
+		return ""
+	}
+	b := f.board(2 * time.Second)
+	ctx := testCtx(t)
+	var wg sync.WaitGroup
+	errs := make(chan error, 40)
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 10 {
+				code := fmt.Sprintf("g%di%d", g, i)
+				var out bytes.Buffer
+				if err := b.Exec(ctx, code, ExecOptions{Stdout: &out}); err != nil {
+					errs <- err
+					return
+				}
+				want := ""
+				for j := range 5 {
+					want += fmt.Sprintf("%s-%d;", code, j)
+				}
+				if out.String() != want {
+					errs <- fmt.Errorf("output %q, want %q", out.String(), want)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+func TestOutFilterMarkersAtEverySplit(t *testing.T) {
+	stream := "ab€" + inputMarker + "P: \x07cd" + inputMarker + "Q\x07é"
+	for split := 0; split <= len(stream); split++ {
+		var out bytes.Buffer
+		fl := &outFilter{w: &out, markers: true}
+		var prompts []string
+		for _, part := range []string{stream[:split], stream[split:]} {
+			p, found := fl.feed([]byte(part))
+			for found {
+				prompts = append(prompts, p)
+				p, found = fl.feed(nil)
+			}
+		}
+		fl.flush()
+		if out.String() != "ab€cdé" || strings.Join(prompts, "|") != "P: |Q" {
+			t.Fatalf("split %d: output %q prompts %q", split, out.String(), prompts)
+		}
+	}
+}
+
+func TestPyBytesRoundTrip(t *testing.T) {
+	r := rand.New(rand.NewSource(1))
+	for n := range 200 {
+		data := make([]byte, n*7)
+		r.Read(data)
+		if n%3 == 0 {
+			data = append(data, []byte("\x00123\x047\\'\"\r\n")...)
+		}
+		lit := pyBytes(data)
+		if strings.ContainsAny(lit[2:len(lit)-1], "\x00\x01\x02\x03\x04\r\n") {
+			t.Fatalf("literal carries a raw control byte")
+		}
+		back, err := parsePyLit(lit)
+		if err != nil || !bytes.Equal(back, data) {
+			t.Fatalf("round trip of %d bytes: %v", len(data), err)
+		}
+	}
+	// What MicroPython's repr() prints.
+	for lit, want := range map[string]string{
+		`b'a\x00\n\\\''`: "a\x00\n\\'",
+		`b"it's"`:        "it's",
+		`'h\xe9'`:        "hé",
+		`'€'`:            "€",
+	} {
+		got, err := parsePyLit(lit)
+		if err != nil || string(got) != want {
+			t.Errorf("parsePyLit(%s) = %q, %v; want %q", lit, got, err, want)
+		}
+	}
+}
+
+func TestOSErrorMapping(t *testing.T) {
+	for _, tc := range []struct {
+		value  string
+		target error
+	}{
+		{"[Errno 2] ENOENT", fs.ErrNotExist},
+		{"2", fs.ErrNotExist},
+		{"ENOENT", fs.ErrNotExist},
+		{"[Errno 17] EEXIST", fs.ErrExist},
+		{"[Errno 28] ENOSPC", ErrNoSpace},
+		{"[Errno 13] EACCES", fs.ErrPermission},
+	} {
+		err := osError("open", "x", &BoardError{Name: "OSError", Value: tc.value})
+		if !errors.Is(err, tc.target) {
+			t.Errorf("%q: %v is not %v", tc.value, err, tc.target)
+		}
+		var be *BoardError
+		if !errors.As(err, &be) {
+			t.Errorf("%q: board error not reachable", tc.value)
+		}
+	}
+	if err := osError("open", "x", &BoardError{Name: "OSError", Value: "[Errno 28] ENOSPC"}); !strings.Contains(err.Error(), "no space left on the board") {
+		t.Errorf("ENOSPC message: %v", err)
+	}
+}
+
+func TestZeroLengthReads(t *testing.T) {
+	f := newFake(t, "yes")
+	f.zeroReads = true
+	f.run = echoRun
+	b := f.board(2 * time.Second)
+	for i := range 3 {
+		var out bytes.Buffer
+		if err := b.Exec(testCtx(t), fmt.Sprint(i), ExecOptions{Stdout: &out}); err != nil || out.String() != fmt.Sprintf("ran:%d\r\n", i) {
+			t.Fatalf("exec: %v, %q", err, out.String())
+		}
+	}
+}
+
+func TestCancelledBeforeStart(t *testing.T) {
+	f := newFake(t, "yes")
+	f.run = echoRun
+	b := f.board(2 * time.Second)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := b.Exec(ctx, "x", ExecOptions{}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+	if _, _, _, codes := f.stat(); len(codes) != 0 {
+		t.Fatalf("code reached the board: %q", codes)
+	}
+}
+
+func TestCloseDuringExec(t *testing.T) {
+	f := newFake(t, "yes")
+	started := make(chan struct{})
+	f.run = func(x *fakeExec) string {
+		close(started)
+		<-x.intr
+		return kbdTraceback
+	}
+	b := f.board(2 * time.Second)
+	errc := make(chan error, 1)
+	go func() { errc <- b.Exec(testCtx(t), "x", ExecOptions{}) }()
+	<-started
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var be *BoardError
+	if err := <-errc; !errors.As(err, &be) || be.Name != "KeyboardInterrupt" {
+		t.Fatalf("exec during Close: %v, want KeyboardInterrupt", err)
+	}
+	f.mu.Lock()
+	friendly := f.friendly
+	f.mu.Unlock()
+	if !friendly {
+		t.Fatal("board left in the raw REPL")
+	}
+}
+
+func TestCodeTooLargeForClassicRawREPL(t *testing.T) {
+	f := newFake(t, "old")
+	f.memFree = 9000
+	f.run = echoRun
+	b := f.board(2 * time.Second)
+	err := b.Exec(testCtx(t), strings.Repeat("x", 6000), ExecOptions{})
+	be := &BoardError{}
+	if !errors.As(err, &be) || be.Name != "MemoryError" {
+		t.Fatalf("err = %v, want MemoryError", err)
+	}
+	if _, _, _, codes := f.stat(); len(codes) != 1 { // only the probe
+		t.Fatalf("the code was sent: %d execs", len(codes))
+	}
+	if err := b.Exec(testCtx(t), strings.Repeat("y", 3000), ExecOptions{}); err != nil {
+		t.Fatalf("code within the limit: %v", err)
+	}
+}

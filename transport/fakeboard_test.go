@@ -1,0 +1,335 @@
+package transport
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// fakeBoard speaks the raw REPL over net.Pipe the way MicroPython's
+// shared/runtime/pyexec.c does, running a Go handler instead of Python.
+// Every dial is a fresh connection to the same board.
+type fakeBoard struct {
+	t *testing.T
+
+	// Set before the first dial.
+	paste     string // "yes" (R\x01), "no" (R\x00), "old" (answers "ra")
+	window    int    // raw-paste window increment
+	slowPaste bool   // consume raw-paste bytes slowly (forces flow control)
+	bootNoise string // printed when a connection opens
+	deaf      bool   // ignore all input, print noise
+	noOK      bool   // swallow code without ever answering
+	memFree   int    // what gc.mem_free() says; 0 means 100000
+	zeroReads bool   // the host side's Read returns (0, nil) between data
+	run       func(x *fakeExec) string
+
+	mu         sync.Mutex
+	conn       net.Conn
+	dials      int
+	codes      []string // code received by exec, in order
+	pasteReqs  int      // raw-paste requests seen
+	overflow   int      // raw-paste bytes sent beyond the window
+	shims      int      // input shim installs
+	shim       bool
+	state      map[string]string // "globals"; cleared by soft reset
+	friendly   bool              // in the friendly REPL at last look
+	softResets int
+}
+
+func newFake(t *testing.T, paste string) *fakeBoard {
+	return &fakeBoard{t: t, paste: paste, window: 128, state: map[string]string{}}
+}
+
+// board returns a Board on the fake with a short timeout.
+func (f *fakeBoard) board(timeout time.Duration) *Board {
+	b := New("fake:", f.dial, Options{Timeout: timeout})
+	f.t.Cleanup(func() { _ = b.Close() })
+	return b
+}
+
+func (f *fakeBoard) dial() (io.ReadWriteCloser, error) {
+	host, dev := net.Pipe()
+	f.mu.Lock()
+	f.dials++
+	f.conn = dev
+	f.mu.Unlock()
+	go f.serve(dev)
+	f.t.Cleanup(func() { _ = dev.Close() })
+	if f.zeroReads {
+		return &zeroReader{Conn: host}, nil
+	}
+	return host, nil
+}
+
+// zeroReader returns (0, nil) from every other Read, as a serial port
+// with a read timeout does.
+type zeroReader struct {
+	net.Conn
+	n int
+}
+
+func (z *zeroReader) Read(p []byte) (int, error) {
+	if z.n++; z.n%2 == 0 {
+		return 0, nil
+	}
+	return z.Conn.Read(p)
+}
+
+// kill drops the current connection, like an unplugged board.
+func (f *fakeBoard) kill() {
+	f.mu.Lock()
+	c := f.conn
+	f.mu.Unlock()
+	if c != nil {
+		_ = c.Close()
+	}
+}
+
+func (f *fakeBoard) stat() (dials, pasteReqs, shims int, codes []string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.dials, f.pasteReqs, f.shims, append([]string(nil), f.codes...)
+}
+
+// fakeExec is the handler's view of a running exec.
+type fakeExec struct {
+	code string
+	out  func(string)
+	in   <-chan byte
+	intr <-chan struct{}
+	f    *fakeBoard
+	// dropEnd makes the board not print the end-of-output markers (a lost
+	// answer): it goes straight back to the prompt.
+	dropEnd bool
+}
+
+// readLine reads stdin up to \r like the input() shim; ok is false on
+// \x00-\x04 (EOF) or Ctrl-C.
+func (x *fakeExec) readLine() (line string, ok bool) {
+	var sb strings.Builder
+	for {
+		select {
+		case c, open := <-x.in:
+			switch {
+			case !open || c < 5:
+				return sb.String(), false
+			case c == '\r' || c == '\n':
+				return sb.String(), true
+			}
+			sb.WriteByte(c)
+		case <-x.intr:
+			return sb.String(), false
+		}
+	}
+}
+
+const kbdTraceback = "Traceback (most recent call last):\r\n  File \"<stdin>\", line 1, in <module>\r\nKeyboardInterrupt: \r\n"
+
+func (f *fakeBoard) serve(dev net.Conn) {
+	in := make(chan byte, 1<<16)
+	intr := make(chan struct{}, 1)
+	var intrOn atomic.Bool
+	go func() {
+		defer close(in)
+		buf := make([]byte, 256)
+		for {
+			n, err := dev.Read(buf)
+			for _, c := range buf[:n] {
+				if c == 3 && intrOn.Load() {
+					select {
+					case intr <- struct{}{}:
+					default:
+					}
+					continue
+				}
+				in <- c
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	out := func(s string) { _, _ = dev.Write([]byte(s)) }
+	if f.bootNoise != "" {
+		out(f.bootNoise)
+	}
+	if f.deaf {
+		for range in {
+			out("garbage")
+		}
+		return
+	}
+	raw := false
+	var line []byte
+	setFriendly := func(v bool) {
+		f.mu.Lock()
+		f.friendly = v
+		f.mu.Unlock()
+	}
+	setFriendly(true)
+	for c := range in {
+		if !raw {
+			switch c {
+			case 1:
+				raw = true
+				line = nil
+				setFriendly(false)
+				out("\r\n" + rawBanner)
+			case 2:
+				out("\r\nMicroPython fake\r\nType \"help()\" for more information.\r\n>>> ")
+			case 3, '\r':
+				out("\r\n>>> ")
+			default:
+				out(string([]byte{c}))
+			}
+			continue
+		}
+		switch c {
+		case 1:
+			if len(line) == 2 && line[0] == 5 && f.paste != "old" {
+				f.mu.Lock()
+				f.pasteReqs++
+				f.mu.Unlock()
+				if f.paste == "no" || line[1] != 'A' {
+					out("R\x00")
+				} else {
+					f.rawPaste(in, intr, &intrOn, out)
+				}
+				line = nil
+				out(">")
+				continue
+			}
+			if len(line) == 2 && line[0] == 5 {
+				f.mu.Lock()
+				f.pasteReqs++
+				f.mu.Unlock()
+			}
+			line = nil
+			out(rawBanner)
+		case 2:
+			raw = false
+			setFriendly(true)
+			out("\r\nMicroPython fake\r\nType \"help()\" for more information.\r\n>>> ")
+		case 3:
+			line = nil
+		case 4:
+			if f.noOK && len(line) > 0 {
+				continue
+			}
+			out("OK")
+			if len(line) == 0 {
+				f.mu.Lock()
+				f.state = map[string]string{}
+				f.shim = false
+				f.softResets++
+				f.mu.Unlock()
+				out("\r\nsoft reboot\r\n" + rawBanner)
+				continue
+			}
+			f.exec(string(line), in, intr, &intrOn, out)
+			line = nil
+			out(">")
+		default:
+			line = append(line, c)
+		}
+	}
+}
+
+// rawPaste receives code with flow control, as mp_reader_stdin does.
+func (f *fakeBoard) rawPaste(in <-chan byte, intr chan struct{}, intrOn *atomic.Bool, out func(string)) {
+	w := f.window
+	out("R\x01" + string([]byte{byte(w), byte(w >> 8)}) + "\x01")
+	remain := w
+	granted := 2 * w // bytes the host may send before the next \x01
+	var code []byte
+	for {
+		c, ok := <-in
+		if !ok {
+			return
+		}
+		if c == 3 {
+			out("\x04") // end of reception, then KeyboardInterrupt
+			out("\x04" + kbdTraceback + "\x04")
+			return
+		}
+		if c == 4 {
+			out("\x04")
+			break
+		}
+		granted--
+		if granted < 0 {
+			f.mu.Lock()
+			f.overflow++
+			f.mu.Unlock()
+		}
+		code = append(code, c)
+		if strings.HasSuffix(string(code), "SYNTAXERR") {
+			// Compile error: end reception, then skip to the host's \x04.
+			out("\x04")
+			for c := range in {
+				if c == 3 || c == 4 {
+					break
+				}
+			}
+			out("\x04Traceback (most recent call last):\r\n  File \"<stdin>\", line 1\r\nSyntaxError: invalid syntax\r\n\x04")
+			return
+		}
+		if remain--; remain == 0 {
+			if f.slowPaste {
+				time.Sleep(time.Millisecond)
+			}
+			remain = w
+			granted += w
+			out("\x01")
+		}
+	}
+	f.exec1(string(code), in, intr, intrOn, out)
+}
+
+func (f *fakeBoard) exec(code string, in <-chan byte, intr chan struct{}, intrOn *atomic.Bool, out func(string)) {
+	f.exec1(code, in, intr, intrOn, out)
+}
+
+// exec1 runs code and prints the end markers; the caller prints ">".
+func (f *fakeBoard) exec1(code string, in <-chan byte, intr chan struct{}, intrOn *atomic.Bool, out func(string)) {
+	f.mu.Lock()
+	f.codes = append(f.codes, code)
+	f.mu.Unlock()
+	switch {
+	case strings.HasPrefix(code, "print(__import__('sys').platform"):
+		mem := f.memFree
+		if mem == 0 {
+			mem = 100000
+		}
+		out(fmt.Sprintf("fake %d\r\n\x04\x04", mem))
+		return
+	case strings.Contains(code, "iot-input"):
+		f.mu.Lock()
+		f.shims++
+		f.shim = true
+		f.mu.Unlock()
+		out("\x04\x04")
+		return
+	}
+	// Drain a stale interrupt, like mp_hal_set_interrupt_char resetting.
+	select {
+	case <-intr:
+	default:
+	}
+	intrOn.Store(true)
+	x := &fakeExec{code: code, out: out, in: in, intr: intr, f: f}
+	exc := ""
+	if f.run != nil {
+		exc = f.run(x)
+	}
+	intrOn.Store(false)
+	if x.dropEnd {
+		return
+	}
+	out("\x04" + exc + "\x04")
+}

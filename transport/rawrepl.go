@@ -1,0 +1,536 @@
+package transport
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+)
+
+// The raw REPL protocol is specified in MicroPython's docs/reference/repl.rst.
+const (
+	rawBanner = "raw REPL; CTRL-B to exit\r\n>"
+	// interruptGrace is how long the board gets to stop after each Ctrl-C.
+	interruptGrace = time.Second
+)
+
+// enterRaw brings the board from whatever it is doing to the raw REPL
+// prompt: interrupt (main.py, a running cell, boot noise), drain, Ctrl-A,
+// and retry until the banner comes or the timeout passes.
+func (l *link) enterRaw(ctx context.Context) error {
+	l.inRaw, l.dirty = false, false
+	deadline := time.Now().Add(l.timeout)
+	for attempt := 0; ; attempt++ {
+		if err := l.write([]byte("\r\x03\x03")); err != nil {
+			return err
+		}
+		if err := l.drainQuiet(ctx, 30*time.Millisecond, 500*time.Millisecond); err != nil {
+			return err
+		}
+		if err := l.write([]byte("\r\x01")); err != nil {
+			return err
+		}
+		step := time.Now().Add(time.Second)
+		if step.After(deadline) {
+			step = deadline
+		}
+		_, err := l.readUntil(ctx, rawBanner, step)
+		if err == nil {
+			if attempt > 0 {
+				// An earlier Ctrl-A may still be answered: swallow the
+				// extra banner now rather than in the next exec.
+				if err := l.drainQuiet(ctx, 30*time.Millisecond, 300*time.Millisecond); err != nil {
+					return err
+				}
+			}
+			l.inRaw = true
+			return nil
+		}
+		if err != errTimeout {
+			return err
+		}
+		if !time.Now().Before(deadline) {
+			return fmt.Errorf("could not enter the raw REPL within %v (board printed last: %s): %w",
+				l.timeout, l.lastPrinted(), ErrNoResponse)
+		}
+	}
+}
+
+// softReset does Ctrl-D on an empty raw-REPL line and waits until the board
+// is back at the raw prompt. The link must be at the raw prompt.
+func (l *link) softReset(ctx context.Context) error {
+	l.discard()
+	l.shim = false
+	if err := l.write([]byte("\x03\x04")); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(l.timeout)
+	if _, err := l.readUntil(ctx, "OK", deadline); err != nil {
+		if err == errTimeout {
+			l.inRaw = false
+			return l.noResponse("soft reset")
+		}
+		return err
+	}
+	// A board prints "soft reboot", maybe boot.py output, then the raw
+	// banner again. A board that stays silent after OK (the wasm port does
+	// not reboot) is brought back with Ctrl-A.
+	for {
+		quiet := time.Now().Add(500 * time.Millisecond)
+		if quiet.After(deadline) {
+			quiet = deadline
+		}
+		if bytes.Contains(l.pend, []byte(rawBanner)) {
+			_, _ = l.readUntil(ctx, rawBanner, deadline)
+			l.inRaw = true
+			return nil
+		}
+		err := l.wait(ctx, quiet)
+		if err == errTimeout {
+			if time.Now().Before(deadline) && len(l.pend) > 0 {
+				continue
+			}
+			return l.enterRaw(ctx)
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// execReq is one piece of code to run.
+type execReq struct {
+	code    []byte
+	stdout  io.Writer
+	input   InputFunc
+	classic bool // never try raw-paste (used for the link's first probe)
+}
+
+// errStuck: the board ignored two Ctrl-C; the caller resets it.
+var errStuck = errors.New("board did not stop after Ctrl-C")
+
+// phase of the board's answer to an exec.
+type phase int
+
+const (
+	phaseOK     phase = iota // classic: waiting for "OK"
+	phaseAck                 // raw-paste: waiting for the \x04 that ends reception
+	phaseStdout              // output, until \x04
+	phaseStderr              // exception text, until \x04
+	phasePrompt              // the ">" that ends it all
+	phaseDone
+)
+
+// run executes r on a link at the raw prompt and returns the board's
+// exception as a *BoardError. Cancelling ctx interrupts the board.
+func (l *link) run(ctx context.Context, r execReq) error {
+	l.discard()
+	ph := phaseOK
+	interrupted := false
+	usePaste := !r.classic && l.paste != pasteNo
+	if usePaste {
+		var err error
+		ph, interrupted, err = l.sendRawPaste(ctx, r.code)
+		if err != nil {
+			return err
+		}
+		usePaste = l.paste == pasteYes
+	}
+	if !usePaste {
+		if l.memFree > 0 && len(r.code) > l.memFree/2 {
+			// The classic raw REPL collects the code in RAM outside any
+			// exception handler: a micro:bit that runs out of memory there
+			// hangs for good instead of raising MemoryError.
+			return &BoardError{Name: "MemoryError", Value: fmt.Sprintf(
+				"the code is %d bytes, too large for this board (%d bytes of RAM were free): not sent; split it into smaller cells",
+				len(r.code), l.memFree)}
+		}
+		// \x04 ends the code; a \x03 first clears the raw line when a
+		// late input() answer may be on it.
+		msg := make([]byte, 0, len(r.code)+2)
+		if l.dirty {
+			msg = append(msg, 3)
+		}
+		msg = append(append(msg, r.code...), 4)
+		if err := l.writePaced(ctx, msg); err != nil {
+			if ctx.Err() != nil {
+				// The \x04 was not sent, so nothing runs: clear the line.
+				if werr := l.write([]byte{3}); werr != nil {
+					return werr
+				}
+				return fmt.Errorf("interrupted before the code started: %w", err)
+			}
+			return err
+		}
+		ph = phaseOK
+	}
+	l.dirty = false
+	err := l.follow(ctx, ph, r, interrupted)
+	if errors.Is(err, errStuck) {
+		return l.unstick(ctx)
+	}
+	return err
+}
+
+// unstick is the last step of an interrupt: the board ignored Ctrl-C
+// twice, so get back to the raw prompt and soft-reset it.
+func (l *link) unstick(ctx context.Context) error {
+	bg := context.WithoutCancel(ctx)
+	if err := l.enterRaw(bg); err != nil {
+		l.inRaw = false
+		if errors.Is(err, ErrNoResponse) {
+			return fmt.Errorf("the board ignored Ctrl-C and could not be soft-reset (it may need a hard reset; board printed last: %s): %w",
+				l.lastPrinted(), ErrNoResponse)
+		}
+		return err
+	}
+	if err := l.softReset(bg); err != nil {
+		return fmt.Errorf("the board ignored Ctrl-C; soft reset failed: %w", err)
+	}
+	return fmt.Errorf("the board ignored Ctrl-C: %w (its variables are gone)", ErrReset)
+}
+
+// sendRawPaste sends code in raw-paste mode, with the board's flow
+// control. When the board answers that it has no raw-paste, it records
+// that (l.paste = pasteNo) and returns so the caller sends classic.
+func (l *link) sendRawPaste(ctx context.Context, code []byte) (ph phase, interrupted bool, err error) {
+	bg := context.WithoutCancel(ctx)
+	req := []byte("\x05A\x01")
+	if l.dirty {
+		req = []byte("\x03\x05A\x01")
+	}
+	if err := l.write(req); err != nil {
+		return 0, false, err
+	}
+	deadline := time.Now().Add(l.timeout)
+	hdr, err := l.readN(bg, 2, deadline)
+	if err != nil {
+		return 0, false, l.timeoutOr(err, "raw-paste request")
+	}
+	switch string(hdr) {
+	case "R\x01":
+		l.paste = pasteYes
+	case "R\x00":
+		// Understood, not supported. Real firmware then prints a fresh
+		// ">" (some emulations do not): the classic exec that follows
+		// skips it while it waits for "OK".
+		l.paste = pasteNo
+		return phaseOK, false, nil
+	case "ra":
+		// Old firmware: the Ctrl-A reset the raw REPL ("raw REPL; ...").
+		l.paste = pasteNo
+		if _, err := l.readUntil(bg, rawBanner[2:], deadline); err != nil {
+			return 0, false, l.timeoutOr(err, "raw-paste request")
+		}
+		return phaseOK, false, nil
+	default:
+		l.inRaw = false
+		return 0, false, fmt.Errorf("unexpected answer %q to the raw-paste request (board printed last: %s): %w",
+			hdr, l.lastPrinted(), ErrNoResponse)
+	}
+	w, err := l.readN(bg, 2, deadline)
+	if err != nil {
+		return 0, false, l.timeoutOr(err, "raw-paste window")
+	}
+	window := int(w[0]) | int(w[1])<<8
+	if window == 0 {
+		l.inRaw = false
+		return 0, false, fmt.Errorf("board offered a raw-paste window of 0: %w", ErrNoResponse)
+	}
+	remain := window
+	for sent := 0; sent < len(code); {
+		// Take the flow-control bytes that are here; wait for one when
+		// the window is used up.
+		for {
+			if len(l.pend) == 0 {
+				if remain > 0 {
+					if !l.poll() {
+						break
+					}
+				} else if err := l.wait(ctx, time.Now().Add(l.timeout)); err != nil {
+					if ctx.Err() != nil {
+						// Interrupt while the board compiles: Ctrl-C ends
+						// reception with a KeyboardInterrupt.
+						if werr := l.write([]byte{3}); werr != nil {
+							return 0, false, werr
+						}
+						return phaseAck, true, nil
+					}
+					return 0, false, l.timeoutOr(err, "raw-paste flow control")
+				}
+				continue
+			}
+			c := l.pend[0]
+			l.pend = l.pend[1:]
+			switch c {
+			case 1:
+				remain += window
+			case 4:
+				// The board ends reception early (a syntax error):
+				// acknowledge, and its answer follows as usual.
+				if err := l.write([]byte{4}); err != nil {
+					return 0, false, err
+				}
+				return phaseStdout, false, nil
+			default:
+				l.inRaw = false
+				return 0, false, fmt.Errorf("unexpected byte %q during raw paste (board printed last: %s): %w",
+					c, l.lastPrinted(), ErrNoResponse)
+			}
+		}
+		if ctx.Err() != nil {
+			if err := l.write([]byte{3}); err != nil {
+				return 0, false, err
+			}
+			return phaseAck, true, nil
+		}
+		n := min(remain, len(code)-sent)
+		if err := l.write(code[sent : sent+n]); err != nil {
+			return 0, false, err
+		}
+		sent += n
+		remain -= n
+	}
+	if err := l.write([]byte{4}); err != nil {
+		return 0, false, err
+	}
+	return phaseAck, false, nil
+}
+
+// poll moves any chunk already received into pend without waiting.
+func (l *link) poll() bool {
+	select {
+	case c := <-l.data:
+		l.got(c)
+		return true
+	default:
+		return false
+	}
+}
+
+// timeoutOr turns errTimeout into ErrNoResponse (and marks the link out of
+// step with the board); other errors pass.
+func (l *link) timeoutOr(err error, what string) error {
+	if err == errTimeout {
+		l.inRaw = false
+		return l.noResponse(what)
+	}
+	return err
+}
+
+type inputResult struct {
+	line string
+	err  error
+}
+
+// follower reads the board's answer to one exec.
+type follower struct {
+	l       *link
+	r       execReq
+	out     *outFilter
+	ph      phase
+	stderr  []byte
+	inputCh chan inputResult // set while the user is asked for a line
+	stage   int              // Ctrl-C sent so far
+	stageDL time.Time        // when to escalate the interrupt
+	phaseDL time.Time        // bound for the phases that cannot take long
+}
+
+// follow reads the board's answer from phase ph on: output streamed to
+// r.stdout, input() requests answered, the exception parsed. Cancelling ctx
+// sends Ctrl-C, then Ctrl-C again after interruptGrace; if the board is
+// still busy after that, follow returns errStuck.
+func (l *link) follow(ctx context.Context, ph phase, r execReq, interrupted bool) error {
+	f := &follower{l: l, r: r, ph: ph, out: &outFilter{w: r.stdout, markers: l.shim}}
+	f.phaseDL = time.Now().Add(l.timeout)
+	cancelled := ctx.Done()
+	if interrupted {
+		f.stage, f.stageDL, cancelled = 1, time.Now().Add(interruptGrace), nil
+	}
+	bg := context.WithoutCancel(ctx)
+	var timer *time.Timer // reused: Go 1.23+ timers need no draining
+	defer func() { stopTimer(timer) }()
+	for {
+		if err := f.consume(); err != nil {
+			return err
+		}
+		if f.ph == phaseDone {
+			break
+		}
+		deadline := f.stageDL
+		if !f.phaseDL.IsZero() && (deadline.IsZero() || f.phaseDL.Before(deadline)) {
+			deadline = f.phaseDL
+		}
+		var tc <-chan time.Time
+		if !deadline.IsZero() {
+			if timer == nil {
+				timer = time.NewTimer(time.Until(deadline))
+			} else {
+				timer.Reset(time.Until(deadline))
+			}
+			tc = timer.C
+		}
+		var err error
+		select {
+		case c := <-l.data:
+			l.got(c)
+		case <-l.done:
+			err = l.drainDone()
+		case res := <-f.inputCh:
+			f.inputCh = nil
+			answer := []byte{4} // EOFError on the board
+			if res.err == nil {
+				answer = append([]byte(sanitizeLine(res.line)), '\r')
+			}
+			err = l.writePaced(bg, answer)
+		case <-cancelled:
+			// Ctrl-C also ends an input() in progress: the answer is
+			// abandoned.
+			cancelled, f.inputCh, l.dirty = nil, nil, true
+			f.stage, f.stageDL = 1, time.Now().Add(interruptGrace)
+			err = l.write([]byte{3})
+		case <-tc:
+			err = f.timedOut()
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if len(f.stderr) > 0 {
+		return parseTraceback(string(f.stderr))
+	}
+	return f.out.err
+}
+
+// timedOut handles the deadline: escalate an interrupt, or give up.
+func (f *follower) timedOut() error {
+	if !f.stageDL.IsZero() && !time.Now().Before(f.stageDL) {
+		if f.stage >= 2 {
+			return errStuck
+		}
+		// \r ends a blocking read so that the pending interrupt fires.
+		f.stage, f.stageDL = 2, time.Now().Add(interruptGrace)
+		return f.l.write([]byte("\r\x03"))
+	}
+	f.l.inRaw = false
+	if f.ph == phaseOK || f.ph == phaseAck {
+		return f.l.noResponse("waiting for the board to accept the code")
+	}
+	return f.l.noResponse("waiting for the end of the board's answer")
+}
+
+// consume processes the received bytes until it needs more.
+func (f *follower) consume() error {
+	l := f.l
+	for f.ph != phaseDone {
+		switch f.ph {
+		case phaseOK:
+			i := bytes.Index(l.pend, []byte("OK"))
+			if i < 0 {
+				// Keep a trailing "O" that may start "OK".
+				if n := len(l.pend); n > 0 && l.pend[n-1] == 'O' {
+					l.pend = append(l.pend[:0], 'O')
+				} else {
+					l.pend = l.pend[:0]
+				}
+				return nil
+			}
+			l.pend = l.pend[i+2:]
+			f.ph, f.phaseDL = phaseStdout, time.Time{}
+		case phaseAck:
+			i := bytes.IndexByte(l.pend, 4)
+			if i < 0 {
+				l.pend = l.pend[:0] // \x01 window grants
+				return nil
+			}
+			l.pend = l.pend[i+1:]
+			f.ph, f.phaseDL = phaseStdout, time.Time{}
+		case phaseStdout:
+			if f.inputCh != nil {
+				return nil // the board waits for the answer
+			}
+			i := bytes.IndexByte(l.pend, 4)
+			seg := l.pend
+			if i >= 0 {
+				seg = l.pend[:i]
+			}
+			// feed also goes on with bytes it held after an earlier marker.
+			prompt, found := f.out.feed(seg)
+			l.pend = l.pend[len(seg):]
+			if found {
+				if err := f.ask(prompt); err != nil {
+					return err
+				}
+				continue
+			}
+			if i < 0 {
+				return nil
+			}
+			f.out.flush()
+			l.pend = l.pend[1:]
+			f.ph, f.phaseDL = phaseStderr, time.Now().Add(l.timeout)
+		case phaseStderr:
+			i := bytes.IndexByte(l.pend, 4)
+			if i < 0 {
+				f.stderr = append(f.stderr, l.pend...)
+				l.pend = l.pend[:0]
+				return nil
+			}
+			f.stderr = append(f.stderr, l.pend[:i]...)
+			l.pend = l.pend[i+1:]
+			f.ph = phasePrompt
+		case phasePrompt:
+			i := bytes.IndexByte(l.pend, '>')
+			if i < 0 {
+				l.pend = l.pend[:0]
+				return nil
+			}
+			l.pend = l.pend[i+1:]
+			f.ph = phaseDone
+		}
+	}
+	return nil
+}
+
+// ask answers an input() request from the board's shim.
+func (f *follower) ask(prompt string) error {
+	switch {
+	case f.stage > 0:
+		// Interrupted already: no answer (EOFError) so the board stops.
+		return f.l.write([]byte{4})
+	case f.r.input == nil:
+		// Nobody can answer: the shim raises EOFError.
+		return f.l.write([]byte{4})
+	}
+	f.l.dirty = true // an answer may arrive after the code ended
+	ch := make(chan inputResult, 1)
+	f.inputCh = ch
+	go func(in InputFunc) {
+		s, err := in(prompt)
+		ch <- inputResult{s, err}
+	}(f.r.input)
+	return nil
+}
+
+func stopTimer(t *time.Timer) {
+	if t != nil {
+		t.Stop()
+	}
+}
+
+// sanitizeLine keeps one line of input without the control characters that
+// the board's shim or REPL would act on.
+func sanitizeLine(s string) string {
+	if i := strings.IndexAny(s, "\r\n"); i >= 0 {
+		s = s[:i]
+	}
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 && r != '\t' {
+			return -1
+		}
+		return r
+	}, s)
+}
