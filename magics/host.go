@@ -56,8 +56,10 @@ func (h *Host) PrevDir() string {
 	return h.prevDir
 }
 
-// Abs resolves a host path against the working directory.
+// Abs resolves a host path against the working directory, expanding a
+// leading ~ as a shell would.
 func (h *Host) Abs(path string) string {
+	path = expandHome(path)
 	if filepath.IsAbs(path) {
 		return filepath.Clean(path)
 	}

@@ -148,6 +148,7 @@ func (r *Registry) Run(ctx context.Context, env *Env, line string, kind Kind, bo
 // parseInterspersed parses words with fs, allowing flags after positional
 // arguments ("%connect bench -q"); "--" ends the flags.
 func parseInterspersed(fs *flag.FlagSet, words []string) ([]string, error) {
+	words = splitShortBools(fs, words)
 	var args []string
 	for {
 		if err := fs.Parse(words); err != nil {
@@ -163,6 +164,40 @@ func parseInterspersed(fs *flag.FlagSet, words []string) ([]string, error) {
 		args = append(args, rest[0])
 		words = rest[1:]
 	}
+}
+
+// splitShortBools expands combined one-letter boolean flags ("-rf" into
+// "-r -f"), as shell users type them, when every letter is such a flag.
+// Words after "--" are left alone.
+func splitShortBools(fs *flag.FlagSet, words []string) []string {
+	out := make([]string, 0, len(words))
+	for i, w := range words {
+		if w == "--" {
+			return append(out, words[i:]...)
+		}
+		if len(w) > 2 && w[0] == '-' && w[1] != '-' && allShortBools(fs, w[1:]) {
+			for _, c := range w[1:] {
+				out = append(out, "-"+string(c))
+			}
+			continue
+		}
+		out = append(out, w)
+	}
+	return out
+}
+
+func allShortBools(fs *flag.FlagSet, letters string) bool {
+	for _, c := range letters {
+		f := fs.Lookup(string(c))
+		if f == nil {
+			return false
+		}
+		b, ok := f.Value.(interface{ IsBoolFlag() bool })
+		if !ok || !b.IsBoolFlag() {
+			return false
+		}
+	}
+	return true
 }
 
 // Help returns the magic's help text, generated from its flag set.

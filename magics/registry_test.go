@@ -3,6 +3,7 @@ package magics
 import (
 	"context"
 	"flag"
+	"io"
 	"strings"
 	"testing"
 )
@@ -83,4 +84,34 @@ func TestLineAndCellMagicShareAName(t *testing.T) {
 		}
 	}()
 	r.Add(mk(Line, "again"))
+}
+
+func TestCombinedShortBoolFlags(t *testing.T) {
+	tests := []struct {
+		words   []string
+		args    string
+		r, f    bool
+		wantErr bool
+	}{
+		{[]string{"-rf", ":lib"}, ":lib", true, true, false},
+		{[]string{":lib", "-fr"}, ":lib", true, true, false},
+		{[]string{"--", "-rf"}, "-rf", false, false, false},
+		{[]string{"-rn", "x"}, "", false, false, true}, // n is a string flag: not combinable
+		{[]string{"-rz"}, "", false, false, true},      // z is no flag at all
+	}
+	for _, tt := range tests {
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		r := fs.Bool("r", false, "")
+		f := fs.Bool("f", false, "")
+		fs.String("n", "", "")
+		args, err := parseInterspersed(fs, tt.words)
+		if (err != nil) != tt.wantErr {
+			t.Errorf("%q: err %v, want error %v", tt.words, err, tt.wantErr)
+			continue
+		}
+		if err == nil && (strings.Join(args, ",") != tt.args || *r != tt.r || *f != tt.f) {
+			t.Errorf("%q: args %q r=%v f=%v", tt.words, args, *r, *f)
+		}
+	}
 }
