@@ -171,11 +171,9 @@ func (it *Interpreter) magicError(ctx context.Context, err error) error {
 	case errors.As(err, &ee):
 		return ee
 	case errors.As(err, &be):
-		tb := be.Traceback
-		if len(tb) == 0 {
-			tb = []string{be.Error()}
-		}
-		return &kernel.ExecError{Name: be.Name, Value: be.Value, Traceback: tb}
+		// Raised by a magic's own snippet, whose traceback means nothing to
+		// the user: the magic's message says what failed and where.
+		return &kernel.ExecError{Name: be.Name, Value: err.Error(), Traceback: []string{be.Name + ": " + err.Error()}}
 	case errors.As(err, &ue), errors.Is(err, magics.ErrUnknownMagic):
 		return errorOf("UsageError", err)
 	case errors.Is(err, magics.ErrNoBoard):

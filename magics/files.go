@@ -279,7 +279,11 @@ func lsMagic(d fileDeps) *Magic {
 				out.WriteString(listLine(e.size, e.isDir, e.name))
 			}
 			if len(es) == 0 {
-				fmt.Fprintf(&out, "%s is empty\n", b.label(p))
+				if p == "" {
+					out.WriteString("no files on the board\n")
+				} else {
+					fmt.Fprintf(&out, "no files in %s\n", b.label(p))
+				}
 			}
 			env.Out.Stream("stdout", out.String())
 			return nil

@@ -428,7 +428,7 @@ func TestLsAndRlist(t *testing.T) {
 		t.Errorf("ls of a file: %q", out)
 	}
 	f.must("mkdirs :empty")
-	if out := f.must("ls :empty"); out != ":empty is empty\n" {
+	if out := f.must("ls :empty"); out != "no files in :empty\n" {
 		t.Errorf("ls of an empty folder: %q", out)
 	}
 	_, err := f.run("ls :nope")

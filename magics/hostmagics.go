@@ -290,19 +290,24 @@ var pyIdent = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 // storeMarker starts the lines the %store snippets print for the magic.
 const storeMarker = "IOTSTORE "
 
-// storeBoardCode prints, for each name, [name, repr, json or None], or
-// [name] when the board has no such global. Short, for the micro:bit.
+// storeBoardCode prints, for each name, three marker lines (the name, its
+// repr, its JSON or nothing), or one line "?name" when the board has no
+// such global. Line-based, since the micro:bit has neither json nor ujson;
+// a repr or a JSON text never holds a newline. Short, for the micro:bit.
 const storeBoardCode = `def _iotst(ns):
  try:import json
- except ImportError:import ujson as json
+ except ImportError:
+  try:import ujson as json
+  except ImportError:json=None
  g=globals()
  for n in ns:
   if n in g:
-   v=g[n]
-   try:j=json.dumps(v)
-   except:j=None
-   print('IOTSTORE',json.dumps([n,repr(v),j]))
-  else:print('IOTSTORE',json.dumps([n]))
+   v=g[n];j=''
+   if json:
+    try:j=json.dumps(v)
+    except:pass
+   for t in (n,repr(v),j):print('IOTSTORE '+t)
+  else:print('IOTSTORE ?'+n)
 _iotst(%s)
 del _iotst
 `
@@ -413,24 +418,24 @@ func boardValues(ctx context.Context, env *Env, d hostDeps, names []string) ([][
 		return nil, fmt.Errorf("%%store: reading the board: %w", err)
 	}
 	lines := markerLines(out.String())
-	if len(lines) != len(names) {
-		return nil, fmt.Errorf("%%store: unexpected answer from the board: %q", out.String())
-	}
+	bad := fmt.Errorf("%%store: unexpected answer from the board: %q", out.String())
 	vals := make([][]*string, 0, len(names))
 	var missing []string
-	for i, l := range lines {
-		var v []*string
-		if err := json.Unmarshal([]byte(l), &v); err != nil || len(v) == 0 || v[0] == nil || *v[0] != names[i] {
-			return nil, fmt.Errorf("%%store: unexpected answer from the board: %q", l)
+	for _, n := range names {
+		switch {
+		case len(lines) >= 1 && lines[0] == "?"+n:
+			missing = append(missing, n)
+			lines = lines[1:]
+		case len(lines) >= 3 && lines[0] == n:
+			v := []*string{&lines[0], &lines[1], nil}
+			if lines[2] != "" {
+				v[2] = &lines[2]
+			}
+			vals = append(vals, v)
+			lines = lines[3:]
+		default:
+			return nil, bad
 		}
-		if len(v) == 1 {
-			missing = append(missing, names[i])
-			continue
-		}
-		if len(v) != 3 || v[1] == nil {
-			return nil, fmt.Errorf("%%store: unexpected answer from the board: %q", l)
-		}
-		vals = append(vals, v)
 	}
 	if len(missing) > 0 {
 		return nil, fmt.Errorf("%%store: not defined on the board: %s", strings.Join(missing, ", "))
