@@ -2,11 +2,9 @@ package kernel
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -75,37 +73,5 @@ func TestIPCTransport(t *testing.T) {
 	rep, _ := c.execute(ctx, map[string]any{"code": "1"})
 	if r := content[wire.ExecuteReplyOK](t, rep); r.Status != "ok" {
 		t.Errorf("execute over ipc: %+v", r)
-	}
-}
-
-func TestWatchParent(t *testing.T) {
-	ctx := testCtx(t)
-	child := exec.Command("sleep", "60")
-	if err := child.Start(); err != nil {
-		t.Skipf("cannot start a child: %v", err)
-	}
-	t.Cleanup(func() { _ = child.Process.Kill(); _ = child.Wait() })
-	dead := WatchParent(ctx, child.Process.Pid)
-	select {
-	case <-dead:
-		t.Fatal("fired while the process lives")
-	default:
-	}
-	_ = child.Process.Kill()
-	_ = child.Wait() // reap it, or it lingers as a zombie that kill(pid, 0) still finds
-	select {
-	case <-dead:
-	case <-ctx.Done():
-		t.Fatal("WatchParent did not notice the death")
-	}
-
-	// A ctx that ends stops the watch without firing.
-	wctx, cancel := context.WithCancel(ctx)
-	w := WatchParent(wctx, os.Getpid())
-	cancel()
-	select {
-	case <-w:
-		t.Error("fired for a live process")
-	default:
 	}
 }

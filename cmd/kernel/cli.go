@@ -24,6 +24,7 @@ type command struct {
 	args    string // argument synopsis after the name
 	summary string
 	flags   func(*env) (*flag.FlagSet, func(ctx context.Context) int)
+	details string // printed after the flags in the command's help
 }
 
 // env is what a subcommand runs with.
@@ -33,11 +34,11 @@ type env struct {
 
 func commands() []command {
 	return []command{
-		{"run", "-f CONNECTION_FILE [--log-level LEVEL]", "run the kernel (Jupyter starts this)", runFlags},
-		{"install", "[--user|--sys-prefix|--prefix DIR] [--name N] [--display-name T]", "install the kernel spec so Jupyter can find the kernel", installFlags},
-		{"uninstall", "[--name N] [--user|--sys-prefix|--prefix DIR]", "remove the kernel spec", uninstallFlags},
-		{"version", "", "print the version", versionFlags},
-		{"help", "[COMMAND]", "show help for a command", nil},
+		{"run", "-f CONNECTION_FILE [--log-level LEVEL]", "run the kernel (Jupyter starts this)", runFlags, runDetails},
+		{"install", "[--user|--sys-prefix|--prefix DIR] [--name N] [--display-name T]", "install the kernel spec so Jupyter can find the kernel", installFlags, ""},
+		{"uninstall", "[--name N] [--user|--sys-prefix|--prefix DIR]", "remove the kernel spec", uninstallFlags, ""},
+		{"version", "", "print the version", versionFlags, ""},
+		{"help", "[COMMAND]", "show help for a command", nil, ""},
 	}
 }
 
@@ -100,6 +101,11 @@ func newFlagSet(e *env, name string) *flag.FlagSet {
 		if hasFlags(fs) {
 			fmt.Fprintf(fs.Output(), "\nflags:\n")
 			fs.PrintDefaults()
+		}
+		for _, c := range commands() {
+			if c.name == name && c.details != "" {
+				fmt.Fprintf(fs.Output(), "\n%s", c.details)
+			}
 		}
 	}
 	return fs

@@ -33,7 +33,7 @@ func TestUsage(t *testing.T) {
 		{args: []string{"help"}, code: exitOK, wantOut: []string{"usage: iot-kernel COMMAND", "help"}},
 		{args: []string{"--help"}, code: exitOK, wantOut: []string{"usage: iot-kernel COMMAND"}},
 		{args: []string{"help", "install"}, code: exitOK, wantOut: []string{"usage: iot-kernel install", "-sys-prefix", "-prefix DIR", "-display-name"}},
-		{args: []string{"help", "run"}, code: exitOK, wantOut: []string{"-f file", "-log-level"}},
+		{args: []string{"help", "run"}, code: exitOK, wantOut: []string{"-f file", "-log-level", "SIGUSR1", `msg="runtime stats" goroutines=N`}},
 		{args: []string{"install", "-h"}, code: exitOK, wantErr: []string{"usage: iot-kernel install"}},
 		{args: []string{"help", "frobnicate"}, code: exitUsage, wantErr: []string{`unknown command "frobnicate"`}},
 		{args: []string{"frobnicate"}, code: exitUsage, wantErr: []string{`unknown command "frobnicate"`, "usage:"}},
@@ -199,8 +199,8 @@ func TestRunStopsWhenContextEnds(t *testing.T) {
 }
 
 // TestRunSignals sends real signals to this test process while the kernel
-// runs in it: SIGINT interrupts and keeps it running, SIGTERM stops it
-// cleanly.
+// runs in it: SIGINT interrupts and keeps it running, SIGUSR1 logs runtime
+// stats and keeps it running, SIGTERM stops it cleanly.
 func TestRunSignals(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -214,6 +214,16 @@ func TestRunSignals(t *testing.T) {
 	select {
 	case code := <-exit:
 		t.Fatalf("kernel exited (%d) on SIGINT", code)
+	default:
+	}
+
+	if err := syscall.Kill(os.Getpid(), syscall.SIGUSR1); err != nil {
+		t.Fatal(err)
+	}
+	waitLine(t, lines, `msg="runtime stats" goroutines=`)
+	select {
+	case code := <-exit:
+		t.Fatalf("kernel exited (%d) on SIGUSR1", code)
 	default:
 	}
 

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 	"time"
 
@@ -22,6 +23,20 @@ const shutdownGrace = 1500 * time.Millisecond
 // errStop is the cause given to the kernel's context when a signal or the
 // parent's death stops it: an orderly end, not a failure.
 var errStop = errors.New("kernel asked to stop")
+
+// runDetails is the end of `iot-kernel help run`.
+const runDetails = `signals:
+  SIGINT          interrupt the running cell, as interrupt_request does
+  SIGTERM, SIGHUP shut down cleanly
+  SIGUSR1         log one line on stderr and keep running:
+                  msg="runtime stats" goroutines=N heap_alloc=B heap_goal=B
+                  go_mapped=B rss=B rss_anon=B rss_file=B threads=N
+                  (sizes in bytes; rss* and threads on Linux only; logged at
+                  info level, so not with --log-level warn or error)
+
+The kernel also stops when the process that started it exits (the one in
+JPY_PARENT_PID, or its parent process).
+`
 
 func runFlags(e *env) (*flag.FlagSet, func(context.Context) int) {
 	fs := newFlagSet(e, "run")
@@ -45,13 +60,14 @@ func runFlags(e *env) (*flag.FlagSet, func(context.Context) int) {
 
 // serve runs the kernel until a client shuts it down, ctx ends, SIGTERM or
 // SIGHUP arrives, or the process that started it dies. SIGINT interrupts the
-// running cell, as interrupt_request does.
+// running cell, as interrupt_request does; SIGUSR1 logs runtime stats.
 func serve(ctx context.Context, connFile string, level *slog.LevelVar, log *slog.Logger) error {
 	conn, err := kernel.ReadConnectionFile(connFile)
 	if err != nil {
 		return err // already says which file and why
 	}
-	interp := cells.New(cells.Config{Logger: log.With("component", "cells"), Level: level})
+	interp := newReleasingInterp(cells.New(cells.Config{Logger: log.With("component", "cells"), Level: level}))
+	defer interp.stop()
 	srv, err := kernel.NewServer(kernel.Config{
 		Conn:    conn,
 		Interp:  interp,
@@ -66,7 +82,7 @@ func serve(ctx context.Context, connFile string, level *slog.LevelVar, log *slog
 	defer stop(nil)
 
 	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	signal.Notify(sigs, append([]os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGHUP}, statsSignals()...)...)
 	defer signal.Stop(sigs)
 
 	// When the launcher dies without shutting the kernel down, exit rather
@@ -85,6 +101,10 @@ func serve(ctx context.Context, connFile string, level *slog.LevelVar, log *slog
 			if sig == os.Interrupt {
 				log.Info("SIGINT: interrupting the running cell")
 				srv.Interrupt()
+				continue
+			}
+			if slices.Contains(statsSignals(), sig) {
+				logRuntimeStats(log)
 				continue
 			}
 			log.Info("shutting down", "signal", sig.String())

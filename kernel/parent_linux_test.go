@@ -1,0 +1,33 @@
+package kernel
+
+import (
+	"os/exec"
+	"testing"
+)
+
+// On Linux the watch sleeps on pidfds, which see an exit at once, before
+// the parent reaps the process (kill(pid, 0) still finds a zombie).
+func TestWatchExitsSeesUnreapedExit(t *testing.T) {
+	ctx := testCtx(t)
+	child := exec.Command("sleep", "60")
+	if err := child.Start(); err != nil {
+		t.Skipf("cannot start a child: %v", err)
+	}
+	t.Cleanup(func() { _ = child.Process.Kill(); _ = child.Wait() })
+	exited, stop, err := watchExits([]int{child.Process.Pid})
+	if err != nil {
+		t.Skipf("pidfds unavailable here, WatchParent polls: %v", err)
+	}
+	defer stop()
+	select {
+	case <-exited:
+		t.Fatal("fired while the process lives")
+	default:
+	}
+	_ = child.Process.Kill() // not reaped until Cleanup
+	select {
+	case <-exited:
+	case <-ctx.Done():
+		t.Fatal("the exit of an unreaped child was not seen")
+	}
+}
