@@ -177,7 +177,7 @@ func (s *subscriber) stop(drain bool) {
 
 func (s *subscriber) writeLoop() {
 	defer close(s.drained)
-	bw := bufio.NewWriterSize(s.c, 64<<10)
+	bw := bufio.NewWriterSize(s.c, 8<<10) // per subscriber: keep it small; large frames bypass it
 	for {
 		s.mu.Lock()
 		batch := s.queue

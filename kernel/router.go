@@ -86,7 +86,7 @@ func (r *router) handle(c net.Conn, id []byte) {
 		r.mu.Unlock()
 	}()
 
-	br := bufio.NewReaderSize(c, 64<<10)
+	br := bufio.NewReaderSize(c, 4<<10) // larger frames bypass the buffer
 	for {
 		m, err := readMessage(br)
 		if err != nil {
@@ -129,6 +129,8 @@ func (r *router) send(frames [][]byte) error {
 		_ = p.c.Close() // a partial write leaves the stream unusable
 		return err
 	}
+	// Clear the deadline, or its timer wakes the idle kernel once, later.
+	_ = p.c.SetWriteDeadline(time.Time{})
 	return nil
 }
 
