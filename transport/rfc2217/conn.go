@@ -7,6 +7,8 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+
+	"github.com/iot-kernel/iot-kernel/transport/internal/inbox"
 )
 
 // q is the state of one side of a telnet option (RFC 1143, without the
@@ -26,7 +28,7 @@ type conn struct {
 	url  string
 	baud uint32
 
-	in     *inbox
+	in     *inbox.Inbox
 	done   chan struct{} // closed when the socket reader has returned
 	closed atomic.Bool
 
@@ -51,7 +53,7 @@ type conn struct {
 func newConn(tcp net.Conn, url string, baud uint32) *conn {
 	c := &conn{
 		tcp: tcp, url: url, baud: baud,
-		in:      newInbox(),
+		in:      inbox.New(),
 		done:    make(chan struct{}),
 		settled: make(chan struct{}),
 		replyGo: make(chan struct{}, 1),
@@ -107,7 +109,7 @@ func (c *conn) readLoop() {
 			if len(replies) > 0 {
 				c.reply(replies)
 			}
-			if len(data) > 0 && !c.in.put(data) {
+			if len(data) > 0 && !c.in.Put(data) {
 				return
 			}
 		}
@@ -129,7 +131,7 @@ func (c *conn) stop(cause error) {
 		c.lost = cause
 	}
 	c.mu.Unlock()
-	c.in.fail(err)
+	c.in.Fail(err)
 }
 
 func (c *conn) lostErr() error {
@@ -266,7 +268,7 @@ func (c *conn) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	return c.in.read(p)
+	return c.in.Read(p)
 }
 
 // Write sends p to the board, escaping telnet's IAC byte.
@@ -292,7 +294,7 @@ func (c *conn) Close() error {
 	if c.closed.Swap(true) {
 		return nil
 	}
-	c.in.shut(c.closedErr())
+	c.in.Shut(c.closedErr())
 	close(c.quit)
 	err := c.tcp.Close()
 	<-c.done

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/iot-kernel/iot-kernel/transport/internal/inbox"
 )
 
 // Frame sizes: webrepl_cli.py sends file data 1 KB at a time, and small
@@ -28,7 +30,7 @@ type Conn struct {
 
 	ctx    context.Context // ends when the session does
 	cancel context.CancelFunc
-	in     *inbox
+	in     *inbox.Inbox
 	done   chan struct{} // closed when the socket reader has returned
 
 	mu    sync.Mutex
@@ -44,12 +46,12 @@ func newConn(ws *websocket.Conn, raw net.Conn, url string, early []byte) *Conn {
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &Conn{
 		ws: ws, raw: raw, url: url, ctx: ctx, cancel: cancel,
-		in:   newInbox(),
+		in:   inbox.New(),
 		done: make(chan struct{}),
 		xfer: make(chan struct{}, 1),
 	}
 	if len(early) > 0 {
-		c.in.put(early)
+		c.in.Put(early)
 	}
 	go c.readLoop()
 	return c
@@ -95,7 +97,7 @@ func (c *Conn) readLoop() {
 				}
 			}
 		}
-		if !c.in.put(data) {
+		if !c.in.Put(data) {
 			return
 		}
 	}
@@ -113,7 +115,7 @@ func (c *Conn) stop(cause error) {
 		c.lost = lost
 	}
 	c.mu.Unlock()
-	c.in.fail(err)
+	c.in.Fail(err)
 }
 
 // Read returns the board's REPL output. It blocks until some arrives or
@@ -122,7 +124,7 @@ func (c *Conn) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	return c.in.read(p)
+	return c.in.Read(p)
 }
 
 // Write sends REPL input (text frames of at most 1 KB).
@@ -158,7 +160,7 @@ func (c *Conn) send(ctx context.Context, typ websocket.MessageType, p []byte) er
 func (c *Conn) Close() error {
 	c.closeOnce.Do(func() {
 		c.closed.Store(true)
-		c.in.shut(c.closedErr())
+		c.in.Shut(c.closedErr())
 		polite := make(chan struct{})
 		go func() {
 			c.ws.Close(websocket.StatusNormalClosure, "")
@@ -182,7 +184,7 @@ func (c *Conn) abort() {
 		c.lost = lost
 	}
 	c.mu.Unlock()
-	c.in.fail(fmt.Errorf("webrepl %s: %w", c.url, lost))
+	c.in.Fail(fmt.Errorf("webrepl %s: %w", c.url, lost))
 	c.end()
 }
 

@@ -184,7 +184,7 @@ func (c *Conn) transfer(ctx context.Context, what string, op func(*stream) error
 		}
 		c.mu.Unlock()
 		if len(left) > 0 {
-			c.in.put(left)
+			c.in.Put(left)
 		}
 	}()
 
