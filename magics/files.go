@@ -243,12 +243,17 @@ func mkdirsMagic(d fileDeps) *Magic {
 // ---- %ls and %rlist ----
 
 func lsMagic(d fileDeps) *Magic {
-	m := &Magic{
-		Name:    "ls",
-		Kind:    Line,
-		Args:    "[:PATH]",
-		Summary: "List a folder on the board with file sizes (default: the board's current folder; the ':' is optional).",
-	}
+	return listingMagic(d, "ls", "List a folder on the board with file sizes (default: the board's current folder; the ':' is optional).", listFolder)
+}
+
+func rlistMagic(d fileDeps) *Magic {
+	return listingMagic(d, "rlist", "List the board's files recursively with sizes (default: the board's current folder; the ':' is optional).", listTree)
+}
+
+// listingMagic builds %ls and %rlist, which differ only in how a folder's
+// contents are listed: list writes them to out.
+func listingMagic(d fileDeps, name, summary string, list func(ctx context.Context, b *boardSide, p string, out *strings.Builder) error) *Magic {
+	m := &Magic{Name: name, Kind: Line, Args: "[:PATH]", Summary: summary}
 	m.Setup = func(fs *flag.FlagSet) Runner {
 		return func(ctx context.Context, env *Env, args []string, _ string) error {
 			if len(args) > 1 {
@@ -256,7 +261,7 @@ func lsMagic(d fileDeps) *Magic {
 			}
 			b, err := d.boardSide(ctx, env)
 			if err != nil {
-				return fmt.Errorf("%%ls: %w", err)
+				return fmt.Errorf("%%%s: %w", name, err)
 			}
 			p := ""
 			if len(args) == 1 {
@@ -264,32 +269,61 @@ func lsMagic(d fileDeps) *Magic {
 			}
 			st, err := b.stat(ctx, p)
 			if err != nil {
-				return fmt.Errorf("%%ls: %w", err)
+				return fmt.Errorf("%%%s: %w", name, err)
 			}
 			if !st.isDir {
 				env.Out.Stream("stdout", listLine(st.size, false, b.label(p)))
 				return nil
 			}
-			es, err := b.list(ctx, p)
-			if err != nil {
-				return fmt.Errorf("%%ls: %w", err)
-			}
 			var out strings.Builder
-			for _, e := range es {
-				out.WriteString(listLine(e.size, e.isDir, e.name))
-			}
-			if len(es) == 0 {
-				if p == "" {
-					out.WriteString("no files on the board\n")
-				} else {
-					fmt.Fprintf(&out, "no files in %s\n", b.label(p))
-				}
+			if err := list(ctx, b, p, &out); err != nil {
+				return fmt.Errorf("%%%s: %w", name, err)
 			}
 			env.Out.Stream("stdout", out.String())
 			return nil
 		}
 	}
 	return m
+}
+
+// listFolder lists one folder's entries (%ls).
+func listFolder(ctx context.Context, b *boardSide, p string, out *strings.Builder) error {
+	es, err := b.list(ctx, p)
+	if err != nil {
+		return err
+	}
+	for _, e := range es {
+		out.WriteString(listLine(e.size, e.isDir, e.name))
+	}
+	switch {
+	case len(es) > 0:
+	case p == "":
+		out.WriteString("no files on the board\n")
+	default:
+		fmt.Fprintf(out, "no files in %s\n", b.label(p))
+	}
+	return nil
+}
+
+// listTree lists everything below p with a summary line (%rlist).
+func listTree(ctx context.Context, b *boardSide, root string, out *strings.Builder) error {
+	var files, dirs int
+	var total int64
+	err := walkSide(ctx, b, root, nil, func(rel string, e entry) error {
+		if e.isDir {
+			dirs++
+		} else {
+			files++
+			total += e.size
+		}
+		out.WriteString(listLine(e.size, e.isDir, rel))
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "%s, %s, %s in %s\n", plural(files, "file"), plural(dirs, "folder"), formatSize(total), b.label(root))
+	return nil
 }
 
 // listLine is one line of %ls and %rlist: the size (or "-" for folders),
@@ -299,58 +333,6 @@ func listLine(size int64, isDir bool, name string) string {
 		return fmt.Sprintf("%10s  %s/\n", "-", strings.TrimSuffix(name, "/"))
 	}
 	return fmt.Sprintf("%10s  %s\n", formatSize(size), name)
-}
-
-func rlistMagic(d fileDeps) *Magic {
-	m := &Magic{
-		Name:    "rlist",
-		Kind:    Line,
-		Args:    "[:PATH]",
-		Summary: "List the board's files recursively with sizes (default: the board's current folder; the ':' is optional).",
-	}
-	m.Setup = func(fs *flag.FlagSet) Runner {
-		return func(ctx context.Context, env *Env, args []string, _ string) error {
-			if len(args) > 1 {
-				return Usagef(m, "want at most one board path, got %d", len(args))
-			}
-			b, err := d.boardSide(ctx, env)
-			if err != nil {
-				return fmt.Errorf("%%rlist: %w", err)
-			}
-			root := ""
-			if len(args) == 1 {
-				root = boardPath(args[0])
-			}
-			st, err := b.stat(ctx, root)
-			if err != nil {
-				return fmt.Errorf("%%rlist: %w", err)
-			}
-			if !st.isDir {
-				env.Out.Stream("stdout", listLine(st.size, false, b.label(root)))
-				return nil
-			}
-			var out strings.Builder
-			var files, dirs int
-			var total int64
-			err = walkSide(ctx, b, root, nil, func(rel string, e entry) error {
-				if e.isDir {
-					dirs++
-				} else {
-					files++
-					total += e.size
-				}
-				out.WriteString(listLine(e.size, e.isDir, rel))
-				return nil
-			})
-			if err != nil {
-				return fmt.Errorf("%%rlist: %w", err)
-			}
-			fmt.Fprintf(&out, "%s, %s, %s in %s\n", plural(files, "file"), plural(dirs, "folder"), formatSize(total), b.label(root))
-			env.Out.Stream("stdout", out.String())
-			return nil
-		}
-	}
-	return m
 }
 
 // walkSide visits everything below root on s, parents before their
