@@ -1,6 +1,7 @@
 package cells
 
 import (
+	"fmt"
 	"os"
 	"regexp"
 	"strings"
@@ -113,10 +114,16 @@ func TestConnect(t *testing.T) {
 		"%connect nosuch":           `unknown target "nosuch"`,
 		"%connect ftp://x":          "unknown kind of board address",
 		"%connect /dev/nonexistent": "nonexistent",
+		// a password typed into the notebook is refused, and never echoed
+		"%connect ws://:sekrit@127.0.0.1:8266":   "must not hold a password",
+		"%register ws://me:sekrit@127.0.0.1 lab": "must not hold a password",
 	} {
 		ee, _ := execError(t, it, code)
 		if !strings.Contains(ee.Value, want) {
 			t.Errorf("%q: %+v, want %q", code, ee, want)
+		}
+		if strings.Contains(fmt.Sprint(ee), "sekrit") {
+			t.Errorf("%q: the error shows the password: %+v", code, ee)
 		}
 	}
 	// a failed %connect leaves the board connected before

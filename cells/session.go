@@ -111,7 +111,12 @@ func (s *session) resolve(ctx context.Context, what string) (target, error) {
 			return target{}, fmt.Errorf("%s: %w", what, err)
 		}
 		return withEntry(abs), nil
-	case strings.Contains(what, "://"), strings.HasPrefix(what, "/"), comPort.MatchString(what):
+	case strings.Contains(what, "://"):
+		if err := devices.CheckURL(what); err != nil {
+			return target{}, err // before anything can print or log the URL
+		}
+		return withEntry(what), nil
+	case strings.HasPrefix(what, "/"), comPort.MatchString(what):
 		return withEntry(what), nil
 	}
 	d, ok := df.Lookup(what)

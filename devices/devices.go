@@ -136,6 +136,9 @@ func (f *File) entry(k, v *yaml.Node) (Device, error) {
 	d := Device{Name: k.Value, Line: k.Line}
 	if v.Kind == yaml.ScalarNode && v.Tag != "!!null" {
 		// "name: URL" is accepted as a short form.
+		if err := CheckURL(v.Value); err != nil {
+			return d, f.errorf(v.Line, "device %q: %v", k.Value, err)
+		}
 		d.URL = v.Value
 		return d, nil
 	}
@@ -153,6 +156,9 @@ func (f *File) entry(k, v *yaml.Node) (Device, error) {
 		}
 		switch key.Value {
 		case "url":
+			if err := CheckURL(s); err != nil {
+				return d, f.errorf(val.Line, "device %q: %v", k.Value, err)
+			}
 			d.URL = s
 		case "uid":
 			d.UID = strings.ToLower(s)
@@ -208,6 +214,25 @@ func (f *File) Lookup(name string) (Device, bool) {
 		}
 	}
 	return Device{}, false
+}
+
+// ErrPasswordInURL is returned for a board URL with a user or password
+// part ("ws://:secret@host"): a URL is shown in outputs and logs, so the
+// password belongs under `password:` in the devices file instead.
+var ErrPasswordInURL = errors.New("a board URL must not hold a password: put it under `password:` in the devices file and connect by the board's name")
+
+// CheckURL rejects a URL that carries credentials. It looks for the user
+// part by hand because url.Parse's errors quote the URL, password and all.
+func CheckURL(raw string) error {
+	_, rest, ok := strings.Cut(raw, "://")
+	if !ok {
+		return nil
+	}
+	host, _, _ := strings.Cut(rest, "/")
+	if strings.Contains(host, "@") {
+		return ErrPasswordInURL
+	}
+	return nil
 }
 
 // ByURL finds the first device whose url is url (compared by SameURL).

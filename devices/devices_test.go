@@ -26,6 +26,8 @@ func TestParse(t *testing.T) {
 		{name: "uid only", yaml: "x:\n  uid: 0102\n", want: []Device{{Name: "x", UID: "0102", Line: 1}}},
 		{name: "syntax error", yaml: "a:\n  url: x\n b: [\n", wantErr: "devices.yaml:2: did not find expected key"},
 		{name: "tab indentation", yaml: "a:\n\turl: x\n", wantErr: "devices.yaml:2: "},
+		{name: "password in url", yaml: "a:\n  url: ws://:sekrit@10.0.0.2\n", wantErr: `devices.yaml:2: device "a": a board URL must not hold a password`},
+		{name: "password in short form", yaml: "a: ws://me:sekrit@10.0.0.2/\n", wantErr: `devices.yaml:1: device "a": a board URL must not hold a password`},
 		{name: "not a mapping", yaml: "- a\n- b\n", wantErr: "devices.yaml:1: expected a mapping"},
 		{name: "unknown key", yaml: "a:\n  url: x\n  pasword: y\n", wantErr: `devices.yaml:3: device "a": unknown key "pasword"`},
 		{name: "duplicate", yaml: "a: x\nb: y\na: z\n", wantErr: `devices.yaml:3: device "a" already defined at line 1`},
@@ -38,6 +40,9 @@ func TestParse(t *testing.T) {
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("error = %v, want it to contain %q", err, tt.wantErr)
+				}
+				if strings.Contains(err.Error(), "sekrit") {
+					t.Errorf("the error shows the password: %v", err)
 				}
 				return
 			}

@@ -329,6 +329,9 @@ func registerMagic(d deviceDeps) *Magic {
 				return Usagef(m, "want URL and an optional NAME")
 			}
 			url := args[0]
+			if err := devices.CheckURL(url); err != nil {
+				return fmt.Errorf("%%register: %w", err)
+			}
 			name := devices.DefaultName(url)
 			if len(args) == 2 {
 				name = args[1]
