@@ -8,7 +8,8 @@
 GO       ?= go
 PYTHON   ?= python3
 VENV     ?= .venv
-VPY      := $(VENV)/bin/python
+# Absolute, so a kernel started by a client run with it can find the venv.
+VPY      := $(abspath $(VENV))/bin/python
 DEBPY    ?= /usr/bin/python3
 STATICCHECK_VERSION := v0.8.2
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
@@ -74,7 +75,7 @@ test-lint: bin/staticcheck
 
 # IOT_TEST_PYTHON: the python whose ipykernel the %%host tests drive.
 test-go: node venv
-	IOT_TEST_PYTHON=$(CURDIR)/$(VPY) $(GO) test -count=1 -timeout 20m ./...
+	IOT_TEST_PYTHON=$(VPY) $(GO) test -count=1 -timeout 20m ./...
 
 test-protocol: build venv
 	IOT_KERNEL_BIN=$(CURDIR)/bin/iot-kernel $(VPY) -m pytest -q -p no:cacheprovider tests/protocol
@@ -89,7 +90,7 @@ test-notebooks: build venv node
 
 test-browser: build venv node
 	IOT_KERNEL_BIN=$(CURDIR)/bin/iot-kernel IOT_TESTBOARD_BIN=$(CURDIR)/bin/testboard \
-		VENV=$(CURDIR)/$(VENV) node --test tests/browser/
+		VENV=$(abspath $(VENV)) node --test tests/browser/lab.test.mjs
 
 ## Benchmarks ------------------------------------------------------------------
 

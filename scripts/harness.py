@@ -7,6 +7,7 @@ waits, so nothing outlives the run.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import pathlib
 import selectors
@@ -102,7 +103,7 @@ def jupyter_env(kernel_bin: str, devices: dict[str, dict] | None = None):
         for name, entry in (devices or {}).items():
             lines.append(f"{name}:")
             for k, v in entry.items():
-                lines.append(f"  {k}: {v!r}" if isinstance(v, str) else f"  {k}: {v}")
+                lines.append(f"  {k}: {json.dumps(v)}")  # JSON strings are YAML strings
         (tmp / "devices.yaml").write_text("\n".join(lines) + "\n")
         saved = {k: os.environ.get(k) for k in env}
         os.environ.update(env)

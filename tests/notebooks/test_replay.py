@@ -17,6 +17,7 @@ import json
 import os
 import pathlib
 import re
+import shutil
 import sys
 
 import nbformat
@@ -90,6 +91,9 @@ def cases():
 @pytest.mark.parametrize("path,kind,link", list(cases()))
 def test_replay(path: pathlib.Path, kind: str, link: str, tmp_path):
     expected = nbformat.read(path, as_version=4)
+    # Run a copy in a temp dir, so what a notebook writes on the host stays there.
+    shutil.copy(path, tmp_path / path.name)
+    path = tmp_path / path.name
     if kind == "hardware":
         device = {"url": HARDWARE}
         if os.environ.get("IOT_TEST_PASSWORD"):
@@ -104,7 +108,7 @@ def test_replay(path: pathlib.Path, kind: str, link: str, tmp_path):
                 device["password"] = PASSWORD
             with harness.jupyter_env(KERNEL, {"board": device}):
                 got = harness.execute_notebook(path, timeout=120)
-    nbformat.write(got, tmp_path / path.name)  # kept for a failing run's post-mortem
+    nbformat.write(got, tmp_path / f"{path.stem}.executed.ipynb")  # for a failing run's post-mortem
 
     for want_cell, got_cell in zip(expected.cells, got.cells):
         if want_cell.cell_type != "code":
