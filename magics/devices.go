@@ -15,6 +15,7 @@ import (
 	"github.com/iot-kernel/iot-kernel/kernel"
 	"github.com/iot-kernel/iot-kernel/transport"
 	"github.com/iot-kernel/iot-kernel/transport/serialport"
+	"github.com/iot-kernel/iot-kernel/transport/webrepl"
 )
 
 // BoardOpener is implemented by Boards that can open a board besides the
@@ -308,9 +309,9 @@ func shortCause(err error) string {
 	switch {
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return "connection refused"
-	case strings.Contains(msg, "another WebREPL client"):
+	case strings.Contains(msg, "another WebREPL client"): // the board just hangs up: no sentinel to match
 		return "busy: another WebREPL client is connected"
-	case strings.Contains(msg, "Access denied"), strings.Contains(msg, "password"):
+	case errors.Is(err, webrepl.ErrAccessDenied):
 		return "wrong or missing password"
 	}
 	if i := strings.LastIndex(msg, ": "); i >= 0 {
