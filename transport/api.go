@@ -5,6 +5,7 @@
 package transport
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -73,7 +74,9 @@ type Options struct {
 
 // Dialer opens the byte stream to a board. Engines call it again to
 // reconnect after the link drops.
-type Dialer func() (io.ReadWriteCloser, error)
+// ctx bounds the dial (a stop button or a closing notebook cancels a
+// reconnect to a dead board at once).
+type Dialer func(ctx context.Context) (io.ReadWriteCloser, error)
 
 // LinkError wraps a failure of the link with the URL it was for.
 type LinkError struct {

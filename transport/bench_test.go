@@ -208,7 +208,7 @@ func BenchmarkUploadWebREPL(b *testing.B) {
 	for range b.N {
 		rates := map[string]float64{}
 		for _, mode := range []string{"webrepl", "exec"} {
-			dial := func() (io.ReadWriteCloser, error) {
+			dial := func(context.Context) (io.ReadWriteCloser, error) {
 				// The server takes one client at a time: the previous one
 				// may not be gone yet.
 				var c *webrepl.Conn

@@ -122,7 +122,7 @@ func (b *Board) ensure(ctx context.Context) (*link, error) {
 		l = nil
 	}
 	if l == nil {
-		rwc, err := b.dial()
+		rwc, err := b.dial(ctx)
 		if err != nil {
 			return nil, &LinkError{URL: b.url, Err: fmt.Errorf("open: %w", err)}
 		}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"math/rand"
 	"strings"
@@ -703,5 +704,26 @@ func TestCodeTooLargeForClassicRawREPL(t *testing.T) {
 	}
 	if err := b.Exec(testCtx(t), strings.Repeat("y", 3000), ExecOptions{}); err != nil {
 		t.Fatalf("code within the limit: %v", err)
+	}
+}
+
+// A reconnect to a board that does not answer ends when the caller gives
+// up (the stop button), not after the dial's own bound.
+func TestDialFollowsContext(t *testing.T) {
+	notCancelled := errors.New("the dial was not cancelled with the exec")
+	b := New("slow://board", func(ctx context.Context) (io.ReadWriteCloser, error) {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(10 * time.Second):
+			return nil, notCancelled
+		}
+	}, Options{Timeout: time.Minute})
+	defer b.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	err := b.Exec(ctx, "print(1)", ExecOptions{})
+	if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, notCancelled) {
+		t.Fatalf("Exec = %v, want the caller's deadline", err)
 	}
 }

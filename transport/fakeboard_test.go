@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -52,7 +53,7 @@ func (f *fakeBoard) board(timeout time.Duration) *Board {
 	return b
 }
 
-func (f *fakeBoard) dial() (io.ReadWriteCloser, error) {
+func (f *fakeBoard) dial(context.Context) (io.ReadWriteCloser, error) {
 	host, dev := net.Pipe()
 	f.mu.Lock()
 	f.dials++

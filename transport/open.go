@@ -32,15 +32,15 @@ func Open(ctx context.Context, url string, opt Options) (*Board, error) {
 }
 
 // DialerFor returns the Dialer for url (see Open). Each dial is bounded by
-// Options.Timeout.
+// its ctx and by Options.Timeout.
 func DialerFor(url string, opt Options) (Dialer, error) {
 	timeout := opt.Timeout
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
 	bounded := func(f func(context.Context) (io.ReadWriteCloser, error)) Dialer {
-		return func() (io.ReadWriteCloser, error) {
-			ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		return func(ctx context.Context) (io.ReadWriteCloser, error) {
+			ctx, cancel := context.WithTimeout(ctx, timeout)
 			defer cancel()
 			return f(ctx)
 		}
