@@ -198,7 +198,7 @@ func writefileMagic(d fileDeps) *Magic {
 			if isBoardArg(args[0]) {
 				err = writeBoardFile(ctx, d, env, boardPath(args[0]), body, *appendTo)
 			} else {
-				err = writeHostFile(env, args[0], body, *appendTo)
+				err = writeHostFile(ctx, env, args[0], body, *appendTo)
 			}
 			if err != nil {
 				return fmt.Errorf("%%%%writefile: %w", err)
@@ -214,7 +214,7 @@ func writefileMagic(d fileDeps) *Magic {
 	return m
 }
 
-func writeHostFile(env *Env, p, body string, appendTo bool) error {
+func writeHostFile(ctx context.Context, env *Env, p, body string, appendTo bool) error {
 	h := hostSide{env.Host}
 	abs := h.abs(p)
 	data := []byte(body)
@@ -228,7 +228,7 @@ func writeHostFile(env *Env, p, body string, appendTo bool) error {
 	if st, err := os.Stat(filepath.Dir(abs)); err != nil || !st.IsDir() {
 		return fmt.Errorf("write %s: folder %s does not exist on the host", p, filepath.Dir(abs))
 	}
-	return h.write(context.Background(), p, data)
+	return h.write(ctx, p, data)
 }
 
 func writeBoardFile(ctx context.Context, d fileDeps, env *Env, p, body string, appendTo bool) error {
