@@ -8,16 +8,17 @@ import (
 	"time"
 
 	"github.com/iot-kernel/iot-kernel/kernel"
+	"github.com/iot-kernel/iot-kernel/kernel/kerneltest"
 	"github.com/iot-kernel/iot-kernel/testboard"
 )
 
 func TestNoBoard(t *testing.T) {
 	it, _ := newInterp(t)
 	for _, code := range []string{"", "  \n\t\n", "# just a comment\n"} {
-		out := &recOut{}
+		out := &kerneltest.Recorder{}
 		res, err := run(t, it, code, out)
-		if err != nil || res.Data != nil || len(out.streams) > 0 {
-			t.Errorf("cell %q: %v, %v, %v; want a silent no-op", code, res, err, out.streams)
+		if err != nil || res.Data != nil || len(out.Streams()) > 0 {
+			t.Errorf("cell %q: %v, %v, %v; want a silent no-op", code, res, err, out.Streams())
 		}
 	}
 	ee, _ := execError(t, it, "print(1)")
@@ -29,8 +30,8 @@ func TestNoBoard(t *testing.T) {
 	}
 	// a magic that needs no board still runs before the board code fails
 	ee, out := execError(t, it, "%loglevel\nprint(1)")
-	if ee.Name != NoBoardError || !strings.Contains(out.stdout(), "Log level") {
-		t.Errorf("error %+v, stdout %q", ee, out.stdout())
+	if ee.Name != NoBoardError || !strings.Contains(out.Stdout(), "Log level") {
+		t.Errorf("error %+v, stdout %q", ee, out.Stdout())
 	}
 }
 
@@ -41,7 +42,7 @@ func TestCells(t *testing.T) {
 
 			t.Run("print streams", func(t *testing.T) {
 				out, res := mustRun(t, it, "print('hello')\nfor i in range(3):\n    print(i)")
-				if got := out.stdout(); got != "hello\n0\n1\n2\n" {
+				if got := out.Stdout(); got != "hello\n0\n1\n2\n" {
 					t.Errorf("stdout = %q", got)
 				}
 				if res.Data != nil {
@@ -61,7 +62,7 @@ func TestCells(t *testing.T) {
 				if strings.Contains(tb, "<stdin>") || strings.Contains(tb, "\x1b") {
 					t.Errorf("traceback has <stdin> or ANSI codes:\n%s", tb)
 				}
-				if got := out.stdout(); got != "before\n" {
+				if got := out.Stdout(); got != "before\n" {
 					t.Errorf("stdout = %q (code after the error must not run)", got)
 				}
 			})
@@ -72,7 +73,7 @@ func TestCells(t *testing.T) {
 				if ee.Name != "ValueError" || !strings.Contains(tb, "line 5") {
 					t.Errorf("error %s\n%s", ee.Name, tb)
 				}
-				if got := out.stdout(); !strings.HasPrefix(got, "a\nLog level") || strings.Contains(got, "b\n") {
+				if got := out.Stdout(); !strings.HasPrefix(got, "a\nLog level") || strings.Contains(got, "b\n") {
 					t.Errorf("stdout = %q", got)
 				}
 			})
@@ -118,15 +119,15 @@ func TestCells(t *testing.T) {
 					if res.Data != nil {
 						t.Errorf("%q: result %v, want none", code, res.Data)
 					}
-					if code == "print('p')" && out.stdout() != "p\n" {
-						t.Errorf("%q: stdout %q", code, out.stdout())
+					if code == "print('p')" && out.Stdout() != "p\n" {
+						t.Errorf("%q: stdout %q", code, out.Stdout())
 					}
 				}
 			})
 
 			t.Run("magics between code", func(t *testing.T) {
 				out, res := mustRun(t, it, "a = 5\nprint('one')\n%loglevel info\nprint(a + 1)\n!echo from the host\na * 3")
-				if got := out.stdout(); got != "one\nLog level: INFO\n6\nfrom the host\n" {
+				if got := out.Stdout(); got != "one\nLog level: INFO\n6\nfrom the host\n" {
 					t.Errorf("stdout = %q", got)
 				}
 				if res.Data["text/plain"] != "15" {
@@ -136,8 +137,8 @@ func TestCells(t *testing.T) {
 
 			t.Run("bad magic stops the cell", func(t *testing.T) {
 				ee, out := execError(t, it, "print('x')\n%nosuchmagic\nprint('y')")
-				if ee.Name != "UsageError" || out.stdout() != "x\n" {
-					t.Errorf("error %+v, stdout %q", ee, out.stdout())
+				if ee.Name != "UsageError" || out.Stdout() != "x\n" {
+					t.Errorf("error %+v, stdout %q", ee, out.Stdout())
 				}
 			})
 
@@ -146,8 +147,8 @@ func TestCells(t *testing.T) {
 				if ee.Name != "UsageError" || !strings.Contains(ee.Value, "%%connect: a cell magic must be on the first line of the cell (it is on line 2)") {
 					t.Errorf("error %+v", ee)
 				}
-				if out.stdout() != "1\n" {
-					t.Errorf("stdout %q", out.stdout())
+				if out.Stdout() != "1\n" {
+					t.Errorf("stdout %q", out.Stdout())
 				}
 			})
 
@@ -217,32 +218,41 @@ func has(list []string, s string) bool {
 	return false
 }
 
+// input() on the board asks the notebook for the line. The micro:bit shows
+// only what the cell prints; the wasm test board does not connect
+// sys.stdin, so the engine's shim falls back to the board's own input(),
+// which echoes the typed line into the cell's output, as a terminal would.
 func TestInputRoundTrip(t *testing.T) {
-	it, _ := connected(t, testboard.Microbit)
-	out := &recOut{answer: func(prompt string) (string, error) { return "Ada", nil }}
-	res, err := run(t, it, "name = input('Name? ')\nprint('hi', name)\nlen(name)", out)
-	if err != nil {
-		t.Fatalf("cell: %v (stdout %q)", err, out.stdout())
-	}
-	if len(out.prompts) != 1 || out.prompts[0] != "Name? " {
-		t.Errorf("prompts = %q", out.prompts)
-	}
-	if got := out.stdout(); got != "hi Ada\n" {
-		t.Errorf("stdout = %q", got)
-	}
-	if res.Data["text/plain"] != "3" {
-		t.Errorf("result = %v", res.Data)
-	}
+	echo := map[testboard.Kind]string{testboard.Microbit: "", testboard.Wasm: "Ada\n"}
+	for _, kind := range kinds {
+		t.Run(string(kind), func(t *testing.T) {
+			it, _ := connected(t, kind)
+			out := &kerneltest.Recorder{Answer: func(prompt string) (string, error) { return "Ada", nil }}
+			res, err := run(t, it, "name = input('Name? ')\nprint('hi', name)\nlen(name)", out)
+			if err != nil {
+				t.Fatalf("cell: %v (stdout %q)", err, out.Stdout())
+			}
+			if p := out.Prompts(); len(p) != 1 || p[0] != "Name? " {
+				t.Errorf("prompts = %q, want the one input() asked with", p)
+			}
+			if got, want := out.Stdout(), echo[kind]+"hi Ada\n"; got != want {
+				t.Errorf("stdout = %q, want %q", got, want)
+			}
+			if res.Data["text/plain"] != "3" {
+				t.Errorf("result = %v", res.Data)
+			}
 
-	// without stdin, input() fails instead of hanging
-	ee, _ := execError(t, it, "input('x')")
-	if ee.Name == "" {
-		t.Errorf("error = %+v", ee)
+			// without stdin, input() fails instead of hanging, and the board
+			// stays usable
+			ee, _ := execError(t, it, "input('x')")
+			if ee.Name == "" {
+				t.Errorf("error = %+v", ee)
+			}
+			if _, res := mustRun(t, it, "name"); res.Data["text/plain"] != "'Ada'" {
+				t.Errorf("after input() without stdin: %v", res.Data)
+			}
+		})
 	}
-}
-
-func TestInputWasm(t *testing.T) {
-	t.Skip("wasm board: input() hangs the board (its stdin read returns 0 forever; see TESTBED)")
 }
 
 func TestInterrupt(t *testing.T) {
@@ -257,8 +267,8 @@ func TestInterrupt(t *testing.T) {
 			it, _ := connected(t, kind)
 			ctx, cancel := context.WithCancelCause(context.Background())
 			defer cancel(nil)
-			out := &recOut{}
-			out.onStream = func(_, text string) {
+			out := &kerneltest.Recorder{}
+			out.OnStream = func(_, text string) {
 				if strings.Contains(text, "looping") {
 					cancel(kernel.ErrInterrupted)
 				}
@@ -291,7 +301,7 @@ func TestStreamWriter(t *testing.T) {
 		{[]string{"plain\n"}, "plain\n"},
 	}
 	for _, tt := range tests {
-		out := &recOut{}
+		out := &kerneltest.Recorder{}
 		w := newStreamWriter(out, "stdout")
 		for _, s := range tt.writes {
 			if _, err := w.Write([]byte(s)); err != nil {
@@ -299,7 +309,7 @@ func TestStreamWriter(t *testing.T) {
 			}
 		}
 		w.Flush()
-		if got := out.stdout(); got != tt.want {
+		if got := out.Stdout(); got != tt.want {
 			t.Errorf("writes %q: got %q, want %q", tt.writes, got, tt.want)
 		}
 	}

@@ -28,7 +28,7 @@ func TestMagicsHelpAndUsage(t *testing.T) {
 	for _, name := range myMagics {
 		t.Run(name, func(t *testing.T) {
 			out, _ := mustRun(t, it, "%"+name+" -h")
-			help := out.stdout()
+			help := out.Stdout()
 			if !strings.HasPrefix(help, "Usage: %"+name) {
 				t.Errorf("help = %q", help)
 			}
@@ -44,8 +44,8 @@ func TestMagicsHelpAndUsage(t *testing.T) {
 		})
 	}
 	out, _ := mustRun(t, it, "%%connect -h")
-	if !strings.HasPrefix(out.stdout(), "Usage: %%connect [--all] NAME...") {
-		t.Errorf("%%%%connect help = %q", out.stdout())
+	if !strings.HasPrefix(out.Stdout(), "Usage: %%connect [--all] NAME...") {
+		t.Errorf("%%%%connect help = %q", out.Stdout())
 	}
 	for _, name := range boardMagics {
 		ee, _ := execError(t, it, "%"+name)
@@ -68,23 +68,23 @@ func TestMagicsHelpAndUsage(t *testing.T) {
 func TestGeneralMagics(t *testing.T) {
 	it, cfg := newInterp(t)
 	out, _ := mustRun(t, it, "%lsmagic")
-	text := out.stdout()
+	text := out.Stdout()
 	for _, want := range []string{"%connect ", "%%connect ", "%lsmagic ", "%loglevel ", "%uid ", "Cell magics", "!COMMAND"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("%%lsmagic lacks %q:\n%s", want, text)
 		}
 	}
 	out, _ = mustRun(t, it, "%loglevel debug")
-	if cfg.Level.Level().String() != "DEBUG" || out.stdout() != "Log level: DEBUG\n" {
-		t.Errorf("level %v, said %q", cfg.Level.Level(), out.stdout())
+	if cfg.Level.Level().String() != "DEBUG" || out.Stdout() != "Log level: DEBUG\n" {
+		t.Errorf("level %v, said %q", cfg.Level.Level(), out.Stdout())
 	}
 	mustRun(t, it, "%loglevel WARNING")
 	if cfg.Level.Level().String() != "WARN" {
 		t.Errorf("level %v", cfg.Level.Level())
 	}
 	out, _ = mustRun(t, it, "%loglevel")
-	if out.stdout() != "Log level: WARN\n" {
-		t.Errorf("%%loglevel = %q", out.stdout())
+	if out.Stdout() != "Log level: WARN\n" {
+		t.Errorf("%%loglevel = %q", out.Stdout())
 	}
 	ee, _ := execError(t, it, "%loglevel loud")
 	if ee.Name != "UsageError" || !strings.Contains(ee.Value, `unknown level "loud"`) {
@@ -101,7 +101,7 @@ func TestConnect(t *testing.T) {
 	it, cfg := newInterp(t)
 
 	out, _ := mustRun(t, it, "%connect "+mb.Path())
-	if got := out.stdout(); got != "Connected to ttyACM0 @ "+mb.Path()+"\n" {
+	if got := out.Stdout(); got != "Connected to ttyACM0 @ "+mb.Path()+"\n" {
 		t.Errorf("stdout = %q", got)
 	}
 	_, res := mustRun(t, it, "import sys\nsys.platform")
@@ -133,8 +133,8 @@ func TestConnect(t *testing.T) {
 
 	// by registered name, by uid, auto
 	out, _ = mustRun(t, it, "%register "+mb.Path()+" bench")
-	if !strings.Contains(out.stdout(), "Registered bench: url: "+mb.Path()+" uid: ") {
-		t.Errorf("register said %q", out.stdout())
+	if !strings.Contains(out.Stdout(), "Registered bench: url: "+mb.Path()+" uid: ") {
+		t.Errorf("register said %q", out.Stdout())
 	}
 	df, err := devices.Load(cfg.DevicesPath)
 	if err != nil {
@@ -154,12 +154,12 @@ func TestConnect(t *testing.T) {
 	}
 	mustRun(t, it, "%disconnect")
 	out, _ = mustRun(t, it, "%connect bench")
-	if got := out.stdout(); got != "Connected to bench @ "+mb.Path()+"\n" {
+	if got := out.Stdout(); got != "Connected to bench @ "+mb.Path()+"\n" {
 		t.Errorf("by name: %q", got)
 	}
 	out, _ = mustRun(t, it, "%name")
-	if out.stdout() != "bench\n" {
-		t.Errorf("%%name = %q", out.stdout())
+	if out.Stdout() != "bench\n" {
+		t.Errorf("%%name = %q", out.Stdout())
 	}
 	mustRun(t, it, "%disconnect -q")
 
@@ -167,16 +167,16 @@ func TestConnect(t *testing.T) {
 		return []serialport.Port{{Path: "/dev/ttyS0"}, {Path: mb.Path(), Chip: "test", BoardLike: true}}, nil
 	}
 	out, _ = mustRun(t, it, "%connect "+dev.UID)
-	if got := out.stdout(); got != "Connected to bench @ "+mb.Path()+"\n" {
+	if got := out.Stdout(); got != "Connected to bench @ "+mb.Path()+"\n" {
 		t.Errorf("by uid: %q", got)
 	}
 	mustRun(t, it, "%disconnect -q")
 	out, _ = mustRun(t, it, "%connect auto")
-	if got := out.stdout(); got != "Connected to bench @ "+mb.Path()+"\n" {
+	if got := out.Stdout(); got != "Connected to bench @ "+mb.Path()+"\n" {
 		t.Errorf("auto: %q", got)
 	}
 	out, _ = mustRun(t, it, "%discover")
-	if got := out.stdout(); !strings.Contains(got, "/dev/ttyS0\n") || !strings.Contains(got, mb.Path()+"  test  [board]  registered as bench") {
+	if got := out.Stdout(); !strings.Contains(got, "/dev/ttyS0\n") || !strings.Contains(got, mb.Path()+"  test  [board]  registered as bench") {
 		t.Errorf("%%discover = %q", got)
 	}
 
@@ -186,7 +186,7 @@ func TestConnect(t *testing.T) {
 		t.Fatal(err)
 	}
 	out, _ = mustRun(t, it, "%connect bybit")
-	if got := out.stdout(); got != "Connected to bybit @ "+mb.Path()+"\n" {
+	if got := out.Stdout(); got != "Connected to bybit @ "+mb.Path()+"\n" {
 		t.Errorf("uid-only entry: %q", got)
 	}
 
@@ -196,7 +196,7 @@ func TestConnect(t *testing.T) {
 		t.Fatal(err)
 	}
 	out, _ = mustRun(t, it, "%connect moved")
-	if got := out.stdout(); got != "Connected to moved @ "+mb.Path()+"\n" {
+	if got := out.Stdout(); got != "Connected to moved @ "+mb.Path()+"\n" {
 		t.Errorf("moved board: %q", got)
 	}
 	if err := os.WriteFile(cfg.DevicesPath, []byte("# boards\nbybit:\n  uid: "+dev.UID+"\n"), 0o600); err != nil {
@@ -205,8 +205,8 @@ func TestConnect(t *testing.T) {
 	mustRun(t, it, "%connect -q bybit")
 
 	out, _ = mustRun(t, it, "%disconnect")
-	if out.stdout() != "Disconnected from bybit\n" {
-		t.Errorf("%%disconnect = %q", out.stdout())
+	if out.Stdout() != "Disconnected from bybit\n" {
+		t.Errorf("%%disconnect = %q", out.Stdout())
 	}
 	ee, _ := execError(t, it, "%disconnect")
 	if ee.Name != NoBoardError {
@@ -237,15 +237,15 @@ func TestWebREPLPasswords(t *testing.T) {
 
 	t.Setenv(EnvWebREPLPassword, "s3cret")
 	out, _ := mustRun(t, it, "%connect "+srv.URL())
-	if !strings.HasPrefix(out.stdout(), "Connected to 127.0.0.1 @ ws://") {
-		t.Errorf("env password: %q", out.stdout())
+	if !strings.HasPrefix(out.Stdout(), "Connected to 127.0.0.1 @ ws://") {
+		t.Errorf("env password: %q", out.Stdout())
 	}
 	mustRun(t, it, "%disconnect -q")
 
 	t.Setenv(EnvWebREPLPassword, "wrong")
 	out, _ = mustRun(t, it, "%register "+srv.URL()+" kitchen")
-	if !strings.Contains(out.stdout(), "Add the WebREPL password") || strings.Contains(out.stdout(), "s3cret") {
-		t.Errorf("register said %q", out.stdout())
+	if !strings.Contains(out.Stdout(), "Add the WebREPL password") || strings.Contains(out.Stdout(), "s3cret") {
+		t.Errorf("register said %q", out.Stdout())
 	}
 	f, err := devices.Load(cfg.DevicesPath)
 	if err != nil {
@@ -260,12 +260,12 @@ func TestWebREPLPasswords(t *testing.T) {
 		t.Fatal(err)
 	}
 	out, _ = mustRun(t, it, "%connect kitchen\nimport sys\nsys.platform")
-	if !strings.HasPrefix(out.stdout(), "Connected to kitchen @ ws://") {
-		t.Errorf("file password: %q", out.stdout())
+	if !strings.HasPrefix(out.Stdout(), "Connected to kitchen @ ws://") {
+		t.Errorf("file password: %q", out.Stdout())
 	}
 	out, _ = mustRun(t, it, "%register "+srv.URL()+" kitchen")
-	if !strings.Contains(out.stdout(), "password: ***") || strings.Contains(out.stdout(), "s3cret") {
-		t.Errorf("register of a device with a password said %q", out.stdout())
+	if !strings.Contains(out.Stdout(), "password: ***") || strings.Contains(out.Stdout(), "s3cret") {
+		t.Errorf("register of a device with a password said %q", out.Stdout())
 	}
 
 	// %discover probes the network devices: the connected one answers
@@ -279,7 +279,7 @@ func TestWebREPLPasswords(t *testing.T) {
 	}
 	it.sess.discover = func() ([]serialport.Port, error) { return nil, nil }
 	out, _ = mustRun(t, it, "%discover -t 2s")
-	got := out.stdout()
+	got := out.Stdout()
 	if !strings.Contains(got, "Serial ports: none") || !regexp.MustCompile(`kitchen  ws://\S+  answers`).MatchString(got) ||
 		!regexp.MustCompile(`gone  ws://127.0.0.1:9/  no answer`).MatchString(got) {
 		t.Errorf("%%discover = %q", got)
@@ -299,8 +299,8 @@ func TestRegister(t *testing.T) {
 		t.Fatal(err)
 	}
 	out, _ := mustRun(t, it, "%register rfc2217://localhost:2217")
-	if !strings.Contains(out.stdout(), "Registered localhost: url: rfc2217://localhost:2217 in "+cfg.DevicesPath) {
-		t.Errorf("%q", out.stdout())
+	if !strings.Contains(out.Stdout(), "Registered localhost: url: rfc2217://localhost:2217 in "+cfg.DevicesPath) {
+		t.Errorf("%q", out.Stdout())
 	}
 	mustRun(t, it, "%register /dev/ttyACM3 lab")
 	data, _ := os.ReadFile(cfg.DevicesPath)
@@ -310,8 +310,8 @@ func TestRegister(t *testing.T) {
 		}
 	}
 	out, _ = mustRun(t, it, "%unregister lab")
-	if out.stdout() != "Unregistered lab from "+cfg.DevicesPath+"\n" {
-		t.Errorf("%q", out.stdout())
+	if out.Stdout() != "Unregistered lab from "+cfg.DevicesPath+"\n" {
+		t.Errorf("%q", out.Stdout())
 	}
 	ee, _ := execError(t, it, "%unregister lab")
 	if !strings.Contains(ee.Value, `no such device "lab"`) || !strings.Contains(ee.Value, "registered: localhost, old") {
@@ -343,39 +343,39 @@ func TestBoardMagics(t *testing.T) {
 
 			mustRun(t, it, "gone = 1")
 			out, _ := mustRun(t, it, "%softreset")
-			if out.stdout() != "Soft reset ttyACM0\n" {
-				t.Errorf("%%softreset said %q", out.stdout())
+			if out.Stdout() != "Soft reset ttyACM0\n" {
+				t.Errorf("%%softreset said %q", out.Stdout())
 			}
 			if ee, _ := execError(t, it, "gone"); ee.Name != "NameError" {
 				t.Errorf("after %%softreset: %+v", ee)
 			}
 			out, _ = mustRun(t, it, "%softreset -q")
-			if out.stdout() != "" {
-				t.Errorf("%%softreset -q said %q", out.stdout())
+			if out.Stdout() != "" {
+				t.Errorf("%%softreset -q said %q", out.Stdout())
 			}
 
 			out, _ = mustRun(t, it, "%info")
-			info := out.stdout()
+			info := out.Stdout()
 			for _, want := range []string{"platform:", "implementation: micropython", "memory:"} {
 				if !strings.Contains(info, want) {
 					t.Errorf("%%info lacks %q:\n%s", want, info)
 				}
 			}
 			out, _ = mustRun(t, it, "%info -v")
-			if !strings.Contains(out.stdout(), "sys.version:") {
-				t.Errorf("%%info -v:\n%s", out.stdout())
+			if !strings.Contains(out.Stdout(), "sys.version:") {
+				t.Errorf("%%info -v:\n%s", out.Stdout())
 			}
 
 			uidRe := regexp.MustCompile(`^[0-9a-f]{16}\n$`)
 			if mb {
 				out, _ = mustRun(t, it, "%uid")
-				if !uidRe.MatchString(out.stdout()) {
-					t.Errorf("%%uid = %q", out.stdout())
+				if !uidRe.MatchString(out.Stdout()) {
+					t.Errorf("%%uid = %q", out.Stdout())
 				}
-				uid := out.stdout()
+				uid := out.Stdout()
 				out, _ = mustRun(t, it, "%name")
-				if out.stdout() != uid {
-					t.Errorf("%%name of an unregistered board = %q, want its uid", out.stdout())
+				if out.Stdout() != uid {
+					t.Errorf("%%name of an unregistered board = %q, want its uid", out.Stdout())
 				}
 				ee, _ := execError(t, it, "%gettime")
 				if !strings.Contains(ee.Value, "this board has no clock") {
@@ -383,8 +383,8 @@ func TestBoardMagics(t *testing.T) {
 				}
 				mustRun(t, it, "gone = 1")
 				out, _ = mustRun(t, it, "%hardreset")
-				if out.stdout() != "Hard reset ttyACM0; reconnected\n" {
-					t.Errorf("%%hardreset said %q", out.stdout())
+				if out.Stdout() != "Hard reset ttyACM0; reconnected\n" {
+					t.Errorf("%%hardreset said %q", out.Stdout())
 				}
 				if ee, _ := execError(t, it, "gone"); ee.Name != "NameError" {
 					t.Errorf("after %%hardreset: %+v", ee)
@@ -399,8 +399,8 @@ func TestBoardMagics(t *testing.T) {
 					t.Errorf("%%hardreset: %+v", ee)
 				}
 				out, _ = mustRun(t, it, "%gettime")
-				if !regexp.MustCompile(`^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\n$`).MatchString(out.stdout()) {
-					t.Errorf("%%gettime = %q", out.stdout())
+				if !regexp.MustCompile(`^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\n$`).MatchString(out.Stdout()) {
+					t.Errorf("%%gettime = %q", out.Stdout())
 				}
 			}
 			ee, _ := execError(t, it, "%synctime")
@@ -425,11 +425,11 @@ func TestCellConnect(t *testing.T) {
 		t.Errorf("result = %v", res.Data)
 	}
 	want := "── bit ──\non microbit\n\n── web ──\non webassembly\n"
-	if got := out.stdout(); got != want {
+	if got := out.Stdout(); got != want {
 		t.Errorf("stdout = %q, want %q", got, want)
 	}
-	if len(out.displays) != 2 || out.displays[0]["text/plain"] != "'microbit'" || out.displays[1]["text/plain"] != "'webassembly'" {
-		t.Errorf("displays = %v", out.displays)
+	if ds := out.Displays(); len(ds) != 2 || ds[0].Data["text/plain"] != "'microbit'" || ds[1].Data["text/plain"] != "'webassembly'" {
+		t.Errorf("displays = %+v", ds)
 	}
 	// the current board is still the micro:bit, untouched
 	_, res = mustRun(t, it, "mine")
@@ -442,16 +442,16 @@ func TestCellConnect(t *testing.T) {
 	if !strings.Contains(ee.Value, "the cell failed on 1 of 2 boards: bit") {
 		t.Errorf("error %+v", ee)
 	}
-	if !strings.Contains(out.text("stderr"), "ZeroDivisionError") || !strings.Contains(out.stdout(), "── web ──\nfine\n") {
-		t.Errorf("stdout %q stderr %q", out.stdout(), out.text("stderr"))
+	if !strings.Contains(out.Stderr(), "ZeroDivisionError") || !strings.Contains(out.Stdout(), "── web ──\nfine\n") {
+		t.Errorf("stdout %q stderr %q", out.Stdout(), out.Stderr())
 	}
 	ee, _ = execError(t, it, "%%connect bit nosuch\n1")
 	if !strings.Contains(ee.Value, "1 of 2 boards: nosuch") {
 		t.Errorf("%+v", ee)
 	}
 	_, out = execError(t, it, "%%connect web\n%connect bit")
-	if !strings.Contains(out.text("stderr"), "cannot change the board inside %%connect") {
-		t.Errorf("stderr %q", out.text("stderr"))
+	if !strings.Contains(out.Stderr(), "cannot change the board inside %%connect") {
+		t.Errorf("stderr %q", out.Stderr())
 	}
 }
 
@@ -465,17 +465,19 @@ func TestReattachAfterRestart(t *testing.T) {
 	}
 
 	it2 := New(cfg)
-	t.Cleanup(func() { it2.Shutdown(t.Context(), false) })
+	shutdownAtEnd(t, it2)
 	out, res := mustRun(t, it2, "survivor")
-	if out.stdout() != "Reconnected to ttyACM0 @ "+mb.Path()+"\n" || res.Data["text/plain"] != "42" {
-		t.Errorf("after restart: stdout %q, result %v", out.stdout(), res.Data)
+	if out.Stdout() != "Reconnected to ttyACM0 @ "+mb.Path()+"\n" || res.Data["text/plain"] != "42" {
+		t.Errorf("after restart: stdout %q, result %v", out.Stdout(), res.Data)
 	}
 	mustRun(t, it2, "%disconnect -q")
-	it2.Shutdown(ctx, true)
+	if err := it2.Shutdown(ctx, true); err != nil {
+		t.Fatal(err)
+	}
 
 	// after %disconnect, the next start has no board
 	it3 := New(cfg)
-	t.Cleanup(func() { it3.Shutdown(t.Context(), false) })
+	shutdownAtEnd(t, it3)
 	if ee, _ := execError(t, it3, "survivor"); ee.Name != NoBoardError {
 		t.Errorf("after %%disconnect and a restart: %+v", ee)
 	}
@@ -484,11 +486,13 @@ func TestReattachAfterRestart(t *testing.T) {
 	other := cfg
 	other.SessionKey = "other.ipynb"
 	it4 := New(other)
-	t.Cleanup(func() { it4.Shutdown(t.Context(), false) })
+	shutdownAtEnd(t, it4)
 	mustRun(t, it4, "%connect -q "+mb.Path())
-	it4.Shutdown(ctx, true)
+	if err := it4.Shutdown(ctx, true); err != nil {
+		t.Fatal(err)
+	}
 	it5 := New(cfg)
-	t.Cleanup(func() { it5.Shutdown(t.Context(), false) })
+	shutdownAtEnd(t, it5)
 	if ee, _ := execError(t, it5, "1"); ee.Name != NoBoardError {
 		t.Errorf("notebook took another's board: %+v", ee)
 	}

@@ -7,14 +7,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
+	"github.com/iot-kernel/iot-kernel/internal/testenv"
 	"github.com/iot-kernel/iot-kernel/kernel"
+	"github.com/iot-kernel/iot-kernel/kernel/kerneltest"
 )
 
 // testSpec finds a python with ipykernel for the tests: $IOT_TEST_PYTHON,
@@ -43,7 +42,7 @@ func testSpec(t *testing.T) *Spec {
 		}
 		why = append(why, err.Error())
 	}
-	t.Skipf("no python with ipykernel (set IOT_TEST_PYTHON): %s", strings.Join(why, "; "))
+	testenv.SkipOrFail(t, "no python with ipykernel (set IOT_TEST_PYTHON): %s", strings.Join(why, "; "))
 	return nil
 }
 
@@ -60,85 +59,6 @@ func startKernel(t *testing.T, spec *Spec) *Client {
 	return c
 }
 
-// event is one call on the recording output.
-type event struct {
-	kind      string // stream, display, update, clear
-	name      string // stream name
-	text      string
-	data      kernel.MIMEBundle
-	displayID string
-}
-
-// recorder is a kernel.Output that records what it is told.
-type recorder struct {
-	mu       sync.Mutex
-	events   []event
-	onStream func(text string)                   // called outside the lock
-	input    func(prompt string) (string, error) // nil: no stdin
-	prompts  []string
-}
-
-func (r *recorder) Stream(name, text string) {
-	r.mu.Lock()
-	r.events = append(r.events, event{kind: "stream", name: name, text: text})
-	f := r.onStream
-	r.mu.Unlock()
-	if f != nil {
-		f(text)
-	}
-}
-
-func (r *recorder) Display(data kernel.MIMEBundle, md map[string]any, id string, update bool) {
-	kind := "display"
-	if update {
-		kind = "update"
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.events = append(r.events, event{kind: kind, data: data, displayID: id})
-}
-
-func (r *recorder) ClearOutput(wait bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.events = append(r.events, event{kind: "clear"})
-}
-
-func (r *recorder) Input(ctx context.Context, prompt string, password bool) (string, error) {
-	r.mu.Lock()
-	r.prompts = append(r.prompts, prompt)
-	f := r.input
-	r.mu.Unlock()
-	if f == nil {
-		return "", kernel.ErrNoStdin
-	}
-	return f(prompt)
-}
-
-func (r *recorder) stream(name string) string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var b strings.Builder
-	for _, e := range r.events {
-		if e.kind == "stream" && e.name == name {
-			b.WriteString(e.text)
-		}
-	}
-	return b.String()
-}
-
-func (r *recorder) displays() []event {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []event
-	for _, e := range r.events {
-		if e.kind == "display" || e.kind == "update" {
-			out = append(out, e)
-		}
-	}
-	return out
-}
-
 func execCtx(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)
@@ -149,76 +69,74 @@ func TestExecute(t *testing.T) {
 	c := startKernel(t, testSpec(t))
 
 	t.Run("stream", func(t *testing.T) {
-		var out recorder
+		var out kerneltest.Recorder
 		status, err := c.Execute(execCtx(t), "import sys\nprint('hello')\nprint('oops', file=sys.stderr)", &out)
 		if status != "ok" || err != nil {
 			t.Fatalf("Execute = %q, %v", status, err)
 		}
-		if got := out.stream("stdout"); got != "hello\n" {
+		if got := out.Stdout(); got != "hello\n" {
 			t.Errorf("stdout = %q, want %q", got, "hello\n")
 		}
-		if got := out.stream("stderr"); got != "oops\n" {
+		if got := out.Stderr(); got != "oops\n" {
 			t.Errorf("stderr = %q, want %q", got, "oops\n")
 		}
 	})
 
 	t.Run("state kept between executions", func(t *testing.T) {
-		var out recorder
+		var out kerneltest.Recorder
 		if _, err := c.Execute(execCtx(t), "x = 41", &out); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := c.Execute(execCtx(t), "print(x + 1)", &out); err != nil {
 			t.Fatal(err)
 		}
-		if got := out.stream("stdout"); got != "42\n" {
+		if got := out.Stdout(); got != "42\n" {
 			t.Errorf("stdout = %q", got)
 		}
 	})
 
 	t.Run("display_data and execute_result", func(t *testing.T) {
-		var out recorder
+		var out kerneltest.Recorder
 		code := "from IPython.display import HTML, display\ndisplay(HTML('<b>x</b>'))\nHTML('<i>y</i>')"
 		if _, err := c.Execute(execCtx(t), code, &out); err != nil {
 			t.Fatal(err)
 		}
-		ds := out.displays()
+		ds := out.Displays()
 		if len(ds) != 2 {
 			t.Fatalf("displays = %+v, want 2", ds)
 		}
-		if ds[0].data["text/html"] != "<b>x</b>" || ds[1].data["text/html"] != "<i>y</i>" {
-			t.Errorf("text/html = %q, %q", ds[0].data["text/html"], ds[1].data["text/html"])
+		if ds[0].Data["text/html"] != "<b>x</b>" || ds[1].Data["text/html"] != "<i>y</i>" {
+			t.Errorf("text/html = %q, %q", ds[0].Data["text/html"], ds[1].Data["text/html"])
 		}
-		if _, ok := ds[0].data["text/plain"]; !ok {
-			t.Errorf("bundle lost text/plain: %v", ds[0].data)
+		if _, ok := ds[0].Data["text/plain"]; !ok {
+			t.Errorf("bundle lost text/plain: %v", ds[0].Data)
 		}
 	})
 
 	t.Run("update_display_data and clear_output", func(t *testing.T) {
-		var out recorder
+		var out kerneltest.Recorder
 		code := "from IPython.display import display, clear_output\nh = display('a', display_id=True)\nh.update('b')\nclear_output()"
 		if _, err := c.Execute(execCtx(t), code, &out); err != nil {
 			t.Fatal(err)
 		}
-		ds := out.displays()
-		if len(ds) != 2 || ds[0].kind != "display" || ds[1].kind != "update" {
+		ds := out.Displays()
+		if len(ds) != 2 || ds[0].Update || !ds[1].Update {
 			t.Fatalf("displays = %+v", ds)
 		}
-		if ds[0].displayID == "" || ds[1].displayID != ds[0].displayID {
-			t.Errorf("display ids %q, %q: want equal and set", ds[0].displayID, ds[1].displayID)
+		if ds[0].DisplayID == "" || ds[1].DisplayID != ds[0].DisplayID {
+			t.Errorf("display ids %q, %q: want equal and set", ds[0].DisplayID, ds[1].DisplayID)
 		}
-		if ds[1].data["text/plain"] != "'b'" {
-			t.Errorf("update = %v", ds[1].data)
+		if ds[1].Data["text/plain"] != "'b'" {
+			t.Errorf("update = %v", ds[1].Data)
 		}
-		out.mu.Lock()
-		last := out.events[len(out.events)-1].kind
-		out.mu.Unlock()
-		if last != "clear" {
+		ev := out.Events()
+		if last := ev[len(ev)-1].Kind; last != "clear" {
 			t.Errorf("last event %q, want clear", last)
 		}
 	})
 
 	t.Run("exception", func(t *testing.T) {
-		var out recorder
+		var out kerneltest.Recorder
 		status, err := c.Execute(execCtx(t), "def f():\n    return 1/0\nf()", &out)
 		var ee *kernel.ExecError
 		if status != "error" || !errors.As(err, &ee) {
@@ -237,27 +155,27 @@ func TestExecute(t *testing.T) {
 	})
 
 	t.Run("input", func(t *testing.T) {
-		out := recorder{input: func(string) (string, error) { return "bob", nil }}
+		out := kerneltest.Recorder{Answer: func(string) (string, error) { return "bob", nil }}
 		_, err := c.Execute(execCtx(t), "name = input('name? ')\nprint('hi', name)", &out)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(out.prompts) != 1 || out.prompts[0] != "name? " {
-			t.Errorf("prompts = %q", out.prompts)
+		if len(out.Prompts()) != 1 || out.Prompts()[0] != "name? " {
+			t.Errorf("prompts = %q", out.Prompts())
 		}
-		if got := out.stream("stdout"); !strings.HasSuffix(got, "hi bob\n") {
+		if got := out.Stdout(); !strings.HasSuffix(got, "hi bob\n") {
 			t.Errorf("stdout = %q", got)
 		}
 	})
 
 	t.Run("input without stdin raises", func(t *testing.T) {
-		var out recorder // Input fails with ErrNoStdin
+		var out kerneltest.Recorder // Input fails with ErrNoStdin
 		_, err := c.Execute(execCtx(t), "input('name? ')", &out)
 		var ee *kernel.ExecError
 		if !errors.As(err, &ee) || ee.Name != "KeyboardInterrupt" {
 			t.Fatalf("err = %v, want KeyboardInterrupt", err)
 		}
-		if got := out.stream("stderr"); !strings.Contains(got, kernel.ErrNoStdin.Error()) {
+		if got := out.Stderr(); !strings.Contains(got, kernel.ErrNoStdin.Error()) {
 			t.Errorf("stderr = %q, want the reason", got)
 		}
 	})
@@ -265,7 +183,7 @@ func TestExecute(t *testing.T) {
 	t.Run("interrupt", func(t *testing.T) {
 		ctx, cancel := context.WithCancelCause(execCtx(t))
 		defer cancel(nil)
-		out := recorder{onStream: func(text string) {
+		out := kerneltest.Recorder{OnStream: func(_, text string) {
 			if strings.Contains(text, "sleeping") {
 				cancel(kernel.ErrInterrupted)
 			}
@@ -275,13 +193,13 @@ func TestExecute(t *testing.T) {
 		if status != "error" || !errors.As(err, &ee) || ee.Name != "KeyboardInterrupt" {
 			t.Fatalf("Execute = %q, %v; want KeyboardInterrupt", status, err)
 		}
-		if strings.Contains(out.stream("stdout"), "woke") {
+		if strings.Contains(out.Stdout(), "woke") {
 			t.Error("the sleep was not interrupted")
 		}
 		// The kernel is usable afterwards.
-		var out2 recorder
-		if _, err := c.Execute(execCtx(t), "print('after')", &out2); err != nil || out2.stream("stdout") != "after\n" {
-			t.Errorf("after interrupt: %v, %q", err, out2.stream("stdout"))
+		var out2 kerneltest.Recorder
+		if _, err := c.Execute(execCtx(t), "print('after')", &out2); err != nil || out2.Stdout() != "after\n" {
+			t.Errorf("after interrupt: %v, %q", err, out2.Stdout())
 		}
 	})
 }
@@ -292,7 +210,7 @@ func TestInterruptMessageMode(t *testing.T) {
 	c := startKernel(t, &spec)
 	ctx, cancel := context.WithCancelCause(execCtx(t))
 	defer cancel(nil)
-	out := recorder{onStream: func(text string) { cancel(kernel.ErrInterrupted) }}
+	out := kerneltest.Recorder{OnStream: func(_, text string) { cancel(kernel.ErrInterrupted) }}
 	_, err := c.Execute(ctx, "import time\nprint('sleeping', flush=True)\ntime.sleep(30)", &out)
 	var ee *kernel.ExecError
 	if !errors.As(err, &ee) || ee.Name != "KeyboardInterrupt" {
@@ -304,13 +222,13 @@ func TestCloseStopsProcess(t *testing.T) {
 	c := startKernel(t, testSpec(t))
 	pid := c.Pid()
 	// A child of the kernel must go too (process group).
-	var out recorder
+	var out kerneltest.Recorder
 	if _, err := c.Execute(execCtx(t), "import subprocess\np = subprocess.Popen(['sleep', '300'])\nprint(p.pid)", &out); err != nil {
 		t.Fatal(err)
 	}
 	var child int
-	if _, err := fmt.Sscan(out.stream("stdout"), &child); err != nil {
-		t.Fatalf("child pid from %q: %v", out.stream("stdout"), err)
+	if _, err := fmt.Sscan(out.Stdout(), &child); err != nil {
+		t.Fatalf("child pid from %q: %v", out.Stdout(), err)
 	}
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
@@ -318,7 +236,7 @@ func TestCloseStopsProcess(t *testing.T) {
 	if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
 		t.Errorf("kernel pid %d still exists after Close (kill 0: %v)", pid, err)
 	}
-	if !waitGone(t, child, 10*time.Second) {
+	if !testenv.WaitGone(t, child, 10*time.Second) {
 		t.Errorf("kernel's child %d survived Close", child)
 	}
 	if _, err := c.Execute(execCtx(t), "1", &out); !errors.Is(err, ErrClosed) {
@@ -328,7 +246,7 @@ func TestCloseStopsProcess(t *testing.T) {
 
 func TestKernelDeath(t *testing.T) {
 	c := startKernel(t, testSpec(t))
-	var out recorder
+	var out kerneltest.Recorder
 	_, err := c.Execute(execCtx(t), "import os\nos._exit(3)", &out)
 	if !errors.Is(err, ErrDied) {
 		t.Fatalf("err = %v, want ErrDied", err)
@@ -349,30 +267,6 @@ func TestStartFailure(t *testing.T) {
 	_, err := Start(ctx, spec, Options{})
 	if !errors.Is(err, ErrDied) || !strings.Contains(err.Error(), "no such module") {
 		t.Fatalf("err = %v, want ErrDied with the kernel's stderr", err)
-	}
-}
-
-// waitGone waits, up to d, for process pid (not our child) to exit. A
-// pidfd becomes readable when its process exits.
-func waitGone(t *testing.T, pid int, d time.Duration) bool {
-	t.Helper()
-	fd, err := unix.PidfdOpen(pid, 0)
-	if errors.Is(err, unix.ESRCH) {
-		return true
-	}
-	if err != nil {
-		t.Fatalf("pidfd_open %d: %v", pid, err)
-	}
-	defer unix.Close(fd)
-	for {
-		n, err := unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, int(d.Milliseconds()))
-		if errors.Is(err, unix.EINTR) {
-			continue
-		}
-		if err != nil {
-			t.Fatalf("poll pidfd: %v", err)
-		}
-		return n > 0
 	}
 }
 

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/iot-kernel/iot-kernel/internal/testenv"
+	"github.com/iot-kernel/iot-kernel/kernel/kerneltest"
 	"github.com/iot-kernel/iot-kernel/testboard"
 	"github.com/iot-kernel/iot-kernel/transport"
 )
@@ -50,7 +52,7 @@ func (c *countingFS) reset() {
 type realEnv struct {
 	t     *testing.T
 	env   *Env
-	out   *recOutput
+	out   *kerneltest.Recorder
 	reg   *Registry
 	dir   string
 	board *countingFS
@@ -68,8 +70,11 @@ func startRealEnv(t *testing.T, kind testboard.Kind) *realEnv {
 		opt.PaceBaud = 115200 // its 64-byte receive buffer has no flow control
 	}
 	tb, err := testboard.Start(ctx, kind, opt)
+	if testenv.Missing(err) {
+		testenv.SkipOrFail(t, "cannot start the %s test board here: %v", kind, err)
+	}
 	if err != nil {
-		t.Skipf("cannot start the %s test board here: %v", kind, err)
+		t.Fatalf("start the %s test board: %v", kind, err)
 	}
 	t.Cleanup(func() { _ = tb.Close() })
 	b, err := transport.Open(ctx, tb.Path(), transport.Options{})
@@ -79,7 +84,7 @@ func startRealEnv(t *testing.T, kind testboard.Kind) *realEnv {
 	t.Cleanup(func() { _ = b.Close() })
 	cb := &countingFS{boardFS: b}
 	dir := t.TempDir()
-	out := &recOutput{}
+	out := &kerneltest.Recorder{}
 	deps := fileDeps{
 		board: func(context.Context, *Env) (boardFS, error) { return cb, nil },
 		now:   time.Now,
@@ -93,7 +98,8 @@ func (r *realEnv) run(line string, kind Kind, body string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	err := r.reg.Run(ctx, r.env, line, kind, body)
-	return r.out.takeStdout(), err
+	stdout, _ := r.out.TakeText()
+	return stdout, err
 }
 
 func (r *realEnv) must(line string) string {
@@ -268,8 +274,8 @@ func TestBoardFilesMicrobit(t *testing.T) {
 			t.Errorf("board after the failed write (no temporary file may stay):\n%s", out)
 		}
 		// Whatever bar the long transfer showed ends marked as failed.
-		if ds := r.out.takeDisplays(); len(ds) > 0 {
-			if txt, _ := ds[len(ds)-1].data["text/plain"].(string); !strings.Contains(txt, "failed") {
+		if ds := r.out.TakeDisplays(); len(ds) > 0 {
+			if txt, _ := ds[len(ds)-1].Data["text/plain"].(string); !strings.Contains(txt, "failed") {
 				t.Errorf("last progress display %q", txt)
 			}
 		}

@@ -15,61 +15,9 @@ import (
 	"time"
 
 	"github.com/iot-kernel/iot-kernel/kernel"
+	"github.com/iot-kernel/iot-kernel/kernel/kerneltest"
 	"github.com/iot-kernel/iot-kernel/transport"
 )
-
-// recOutput is a kernel.Output that records what a magic reported.
-type recOutput struct {
-	mu       sync.Mutex
-	stdout   strings.Builder
-	stderr   strings.Builder
-	displays []display
-}
-
-type display struct {
-	data   kernel.MIMEBundle
-	id     string
-	update bool
-}
-
-func (o *recOutput) Stream(name, text string) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if name == "stderr" {
-		o.stderr.WriteString(text)
-		return
-	}
-	o.stdout.WriteString(text)
-}
-
-func (o *recOutput) Display(data kernel.MIMEBundle, _ map[string]any, id string, update bool) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.displays = append(o.displays, display{data: data, id: id, update: update})
-}
-
-func (o *recOutput) ClearOutput(bool) {}
-
-func (o *recOutput) Input(context.Context, string, bool) (string, error) {
-	return "", kernel.ErrNoStdin
-}
-
-// takeStdout returns and clears what was written to stdout.
-func (o *recOutput) takeStdout() string {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	s := o.stdout.String()
-	o.stdout.Reset()
-	return s
-}
-
-func (o *recOutput) takeDisplays() []display {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	d := o.displays
-	o.displays = nil
-	return d
-}
 
 // noBoards is a Boards with nothing connected.
 type noBoards struct{}
@@ -354,7 +302,7 @@ var _ boardFS = (*memBoard)(nil)
 type fileEnv struct {
 	t     *testing.T
 	env   *Env
-	out   *recOutput
+	out   *kerneltest.Recorder
 	board *memBoard
 	clock *fakeClock
 	reg   *Registry
@@ -364,7 +312,7 @@ type fileEnv struct {
 func newFileEnv(t *testing.T) *fileEnv {
 	t.Helper()
 	dir := t.TempDir()
-	out := &recOutput{}
+	out := &kerneltest.Recorder{}
 	b := newMemBoard()
 	clock := newFakeClock()
 	deps := fileDeps{
@@ -388,7 +336,8 @@ func (f *fileEnv) runKind(line string, kind Kind, body string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	err := f.reg.Run(ctx, f.env, line, kind, body)
-	return f.out.takeStdout(), err
+	stdout, _ := f.out.TakeText()
+	return stdout, err
 }
 
 // must runs a line magic that must succeed.

@@ -5,10 +5,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/iot-kernel/iot-kernel/kernel/kerneltest"
 )
 
 func TestProgressQuickTransferShowsNothing(t *testing.T) {
-	out := &recOutput{}
+	out := &kerneltest.Recorder{}
 	clock := newFakeClock()
 	p := newProgress(out, clock.now, "write a.py")
 	for done := int64(0); done <= 1000; done += 100 {
@@ -16,13 +18,13 @@ func TestProgressQuickTransferShowsNothing(t *testing.T) {
 		p.update(done, 1000)
 	}
 	p.finish(nil)
-	if d := out.takeDisplays(); len(d) != 0 {
+	if d := out.TakeDisplays(); len(d) != 0 {
 		t.Errorf("a 0.55 s transfer published %d displays", len(d))
 	}
 }
 
 func TestProgressSlowTransfer(t *testing.T) {
-	out := &recOutput{}
+	out := &kerneltest.Recorder{}
 	clock := newFakeClock()
 	p := newProgress(out, clock.now, "write big.py")
 	// 10 KB in 100-byte steps, 50 ms apart: 5 s in all.
@@ -31,20 +33,20 @@ func TestProgressSlowTransfer(t *testing.T) {
 		clock.advance(50 * time.Millisecond)
 	}
 	p.finish(nil)
-	ds := out.takeDisplays()
+	ds := out.TakeDisplays()
 	if len(ds) < 3 {
 		t.Fatalf("got %d displays, want a first one, updates and a final one", len(ds))
 	}
 	first := ds[0]
-	if first.update || first.id == "" {
-		t.Errorf("first display: update=%v id=%q, want a new display with an id", first.update, first.id)
+	if first.Update || first.DisplayID == "" {
+		t.Errorf("first display: update=%v id=%q, want a new display with an id", first.Update, first.DisplayID)
 	}
-	if txt := first.data["text/plain"].(string); !strings.Contains(txt, "  20%") || !strings.HasSuffix(txt, "write big.py") {
+	if txt := first.Data["text/plain"].(string); !strings.Contains(txt, "  20%") || !strings.HasSuffix(txt, "write big.py") {
 		t.Errorf("first display text %q, want 20%% at 1 s", txt)
 	}
 	for i, d := range ds[1:] {
-		if !d.update || d.id != first.id {
-			t.Errorf("display %d: update=%v id=%q, want an update of %q", i+1, d.update, d.id, first.id)
+		if !d.Update || d.DisplayID != first.DisplayID {
+			t.Errorf("display %d: update=%v id=%q, want an update of %q", i+1, d.Update, d.DisplayID, first.DisplayID)
 		}
 	}
 	// At most one redraw per 0.2 s of (fake) time: 4 s after the first.
@@ -52,32 +54,32 @@ func TestProgressSlowTransfer(t *testing.T) {
 		t.Errorf("%d displays in 5 s: redrawn too often", len(ds))
 	}
 	last := ds[len(ds)-1]
-	txt := last.data["text/plain"].(string)
+	txt := last.Data["text/plain"].(string)
 	if !strings.HasPrefix(txt, "[####################] 100%  2.0 KB/s  write big.py") {
 		t.Errorf("final display text %q", txt)
 	}
-	html := last.data["text/html"].(string)
+	html := last.Data["text/html"].(string)
 	if !strings.Contains(html, `<progress value="100" max="100"`) || !strings.Contains(html, "write big.py") {
 		t.Errorf("final display html %q", html)
 	}
 }
 
 func TestProgressFailedTransfer(t *testing.T) {
-	out := &recOutput{}
+	out := &kerneltest.Recorder{}
 	clock := newFakeClock()
 	p := newProgress(out, clock.now, "write <x>.py")
 	p.update(0, 1000)
 	clock.advance(1500 * time.Millisecond)
 	p.update(400, 1000)
 	p.finish(errors.New("link lost"))
-	ds := out.takeDisplays()
+	ds := out.TakeDisplays()
 	if len(ds) != 2 {
 		t.Fatalf("got %d displays, want 2", len(ds))
 	}
-	if txt := ds[1].data["text/plain"].(string); !strings.Contains(txt, " 40%") || !strings.HasSuffix(txt, "(failed)") {
+	if txt := ds[1].Data["text/plain"].(string); !strings.Contains(txt, " 40%") || !strings.HasSuffix(txt, "(failed)") {
 		t.Errorf("failed display %q", txt)
 	}
-	if html := ds[1].data["text/html"].(string); !strings.Contains(html, "write &lt;x&gt;.py") {
+	if html := ds[1].Data["text/html"].(string); !strings.Contains(html, "write &lt;x&gt;.py") {
 		t.Errorf("label not escaped in %q", html)
 	}
 }
@@ -89,18 +91,18 @@ func TestCpShowsProgress(t *testing.T) {
 	f.writeHost("big.bin", strings.Repeat("z", 64*256))
 	f.board.onChunk = func() { f.clock.advance(100 * time.Millisecond) } // 64 chunks: 6.4 s
 	f.must("cp big.bin :")
-	ds := f.out.takeDisplays()
-	if len(ds) < 2 || ds[0].update || !ds[len(ds)-1].update {
+	ds := f.out.TakeDisplays()
+	if len(ds) < 2 || ds[0].Update || !ds[len(ds)-1].Update {
 		t.Fatalf("displays %+v", ds)
 	}
-	if txt := ds[len(ds)-1].data["text/plain"].(string); !strings.Contains(txt, "100%") || !strings.HasSuffix(txt, "write big.bin") {
+	if txt := ds[len(ds)-1].Data["text/plain"].(string); !strings.Contains(txt, "100%") || !strings.HasSuffix(txt, "write big.bin") {
 		t.Errorf("final bar %q", txt)
 	}
 	// A quick copy shows none.
 	f.board.onChunk = nil
 	f.writeHost("small.py", "s")
 	f.must("cp small.py :")
-	if ds := f.out.takeDisplays(); len(ds) != 0 {
+	if ds := f.out.TakeDisplays(); len(ds) != 0 {
 		t.Errorf("a quick copy published %d displays", len(ds))
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/iot-kernel/iot-kernel/kernel/kerneltest"
 	"github.com/iot-kernel/iot-kernel/transport"
 )
 
@@ -119,7 +120,7 @@ func TestFileMagicsNoBoard(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "a.py"), []byte("x"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	env := &Env{Out: &recOutput{}, Boards: noBoards{}, Host: NewHost(dir, nil)}
+	env := &Env{Out: &kerneltest.Recorder{}, Boards: noBoards{}, Host: NewHost(dir, nil)}
 	reg := NewRegistry(FileMagics()...)
 	lines := []struct {
 		line string

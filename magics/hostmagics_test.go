@@ -9,85 +9,22 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/iot-kernel/iot-kernel/hostkernel"
+	"github.com/iot-kernel/iot-kernel/internal/testenv"
 	"github.com/iot-kernel/iot-kernel/kernel"
+	"github.com/iot-kernel/iot-kernel/kernel/kerneltest"
 	"github.com/iot-kernel/iot-kernel/testboard"
 	"github.com/iot-kernel/iot-kernel/transport"
 )
-
-// hostOut is a kernel.Output recording what the host magics report.
-type hostOut struct {
-	mu       sync.Mutex
-	streams  map[string]*strings.Builder
-	chunks   []string // stream writes in order, "name:text"
-	displays []kernel.MIMEBundle
-	onStream func(name, text string) // called outside the lock
-}
-
-func (o *hostOut) Stream(name, text string) {
-	o.mu.Lock()
-	if o.streams == nil {
-		o.streams = map[string]*strings.Builder{}
-	}
-	if o.streams[name] == nil {
-		o.streams[name] = &strings.Builder{}
-	}
-	o.streams[name].WriteString(text)
-	o.chunks = append(o.chunks, name+":"+text)
-	f := o.onStream
-	o.mu.Unlock()
-	if f != nil {
-		f(name, text)
-	}
-}
-
-func (o *hostOut) Display(data kernel.MIMEBundle, _ map[string]any, _ string, _ bool) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.displays = append(o.displays, data)
-}
-
-func (o *hostOut) ClearOutput(bool) {}
-
-func (o *hostOut) Input(context.Context, string, bool) (string, error) {
-	return "", kernel.ErrNoStdin
-}
-
-func (o *hostOut) text(name string) string {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.streams[name] == nil {
-		return ""
-	}
-	return o.streams[name].String()
-}
-
-// take returns stdout and stderr and forgets them.
-func (o *hostOut) take() (stdout, stderr string) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	for name, b := range o.streams {
-		if name == "stdout" {
-			stdout = b.String()
-		} else if name == "stderr" {
-			stderr = b.String()
-		}
-	}
-	o.streams, o.chunks, o.displays = nil, nil, nil
-	return stdout, stderr
-}
 
 // hostEnv is an Env for the host magics in a temporary working directory.
 type hostEnv struct {
 	t   *testing.T
 	env *Env
-	out *hostOut
+	out *kerneltest.Recorder
 	reg *Registry
 	dir string
 }
@@ -95,7 +32,7 @@ type hostEnv struct {
 func newHostEnv(t *testing.T, d hostDeps) *hostEnv {
 	t.Helper()
 	dir := t.TempDir()
-	out := &hostOut{}
+	out := &kerneltest.Recorder{}
 	reg := NewRegistry(hostMagics(d)...)
 	h := NewHost(dir, nil)
 	t.Cleanup(func() { h.Close() })
@@ -148,7 +85,7 @@ func testPython(t *testing.T, ipykernel bool) string {
 			return p
 		}
 	}
-	t.Skipf("no python that can %q among %q (set IOT_TEST_PYTHON)", check, cands)
+	testenv.SkipOrFail(t, "no python that can %q among %q (set IOT_TEST_PYTHON)", check, cands)
 	return ""
 }
 
@@ -168,7 +105,7 @@ func TestHostMagicsHelp(t *testing.T) {
 			t.Errorf("%s: %v", c.line, err)
 			continue
 		}
-		if out, _ := h.out.take(); !strings.Contains(out, c.want) {
+		if out, _ := h.out.TakeText(); !strings.Contains(out, c.want) {
 			t.Errorf("%s printed %q, want %q in it", c.line, out, c.want)
 		}
 	}
@@ -191,7 +128,7 @@ func TestRunShell(t *testing.T) {
 		if err := RunShell(testCtx(t), h.env, "echo one; echo two >&2; printf 'caf\\303\\251\\n'"); err != nil {
 			t.Fatal(err)
 		}
-		out, errOut := h.out.take()
+		out, errOut := h.out.TakeText()
 		if out != "one\ncafé\n" || errOut != "two\n" {
 			t.Errorf("stdout %q stderr %q", out, errOut)
 		}
@@ -201,30 +138,30 @@ func TestRunShell(t *testing.T) {
 		sub := filepath.Join(h.dir, "sub dir")
 		hostMust(t, os.Mkdir(sub, 0o755))
 		hostMust(t, h.line(`cd "sub dir"`))
-		h.out.take()
+		h.out.TakeText()
 		hostMust(t, RunShell(testCtx(t), h.env, "pwd"))
-		if out, _ := h.out.take(); out != sub+"\n" {
+		if out, _ := h.out.TakeText(); out != sub+"\n" {
 			t.Errorf("pwd = %q, want %q", out, sub)
 		}
 		hostMust(t, h.line("cd -"))
-		h.out.take()
+		h.out.TakeText()
 	})
 
 	t.Run("output streams while the command runs", func(t *testing.T) {
 		// The command waits for a file that the test creates only once the
 		// first line has reached the notebook.
 		flag := filepath.Join(h.dir, "flag")
-		h.out.onStream = func(_, text string) {
+		h.out.SetOnStream(func(_, text string) {
 			if strings.Contains(text, "first") {
 				os.WriteFile(flag, nil, 0o644)
 			}
-		}
-		defer func() { h.out.onStream = nil }()
+		})
+		defer h.out.SetOnStream(nil)
 		err := RunShell(testCtx(t), h.env, "echo first; while [ ! -e flag ]; do sleep 0.01; done; echo second")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if out, _ := h.out.take(); out != "first\nsecond\n" {
+		if out, _ := h.out.TakeText(); out != "first\nsecond\n" {
 			t.Errorf("stdout = %q", out)
 		}
 	})
@@ -234,14 +171,14 @@ func TestRunShell(t *testing.T) {
 		if err := RunShell(testCtx(t), h.env, "echo partial; ls /nonexistent-dir; exit 3"); err != nil {
 			t.Errorf("err = %v, want nil as in IPython", err)
 		}
-		out, errOut := h.out.take()
+		out, errOut := h.out.TakeText()
 		if out != "partial\n" || !strings.Contains(errOut, "nonexistent-dir") {
 			t.Errorf("stdout %q stderr %q", out, errOut)
 		}
 		if err := RunShell(testCtx(t), h.env, "no-such-command-xyz"); err != nil {
 			t.Errorf("err = %v", err)
 		}
-		if _, errOut := h.out.take(); !strings.Contains(errOut, "not found") {
+		if _, errOut := h.out.TakeText(); !strings.Contains(errOut, "not found") {
 			t.Errorf("stderr = %q, want the shell's not found", errOut)
 		}
 	})
@@ -250,29 +187,29 @@ func TestRunShell(t *testing.T) {
 		ctx, cancel := context.WithCancelCause(testCtx(t))
 		defer cancel(nil)
 		var pid string
-		h.out.onStream = func(_, text string) {
+		h.out.SetOnStream(func(_, text string) {
 			pid = strings.TrimSpace(text)
 			cancel(kernel.ErrInterrupted)
-		}
-		defer func() { h.out.onStream = nil }()
+		})
+		defer h.out.SetOnStream(nil)
 		// The background sleep is in the command's process group.
 		err := RunShell(ctx, h.env, "sleep 60 & echo $!; wait")
 		if !errors.Is(err, kernel.ErrInterrupted) {
 			t.Fatalf("err = %v, want the interrupt", err)
 		}
-		h.out.take()
+		h.out.TakeText()
 		n, err := strconv.Atoi(pid)
 		if err != nil {
 			t.Fatalf("pid %q: %v", pid, err)
 		}
-		if !waitGone(t, n, 10*time.Second) {
+		if !testenv.WaitGone(t, n, 10*time.Second) {
 			t.Errorf("background sleep %d survived the interrupt", n)
 		}
 	})
 }
 
 func TestStreamWriterUTF8(t *testing.T) {
-	out := &hostOut{}
+	out := &kerneltest.Recorder{}
 	w := newStreamWriter(out, "stdout")
 	e := []byte("é€😀") // 2, 3 and 4 byte characters
 	for i := range e {
@@ -280,12 +217,12 @@ func TestStreamWriterUTF8(t *testing.T) {
 	}
 	w.Write([]byte("\xff!"))
 	w.Flush()
-	for _, c := range out.chunks {
-		if !strings.HasPrefix(c, "stdout:") || (!utf8Valid(c) && !strings.Contains(c, "\xff")) {
-			t.Errorf("chunk %q splits a character", c)
+	for _, c := range out.Streams() {
+		if c.Name != "stdout" || (!utf8Valid(c.Text) && !strings.Contains(c.Text, "\xff")) {
+			t.Errorf("chunk %s:%q splits a character", c.Name, c.Text)
 		}
 	}
-	if got := out.text("stdout"); got != "é€😀\xff!" {
+	if got := out.Stdout(); got != "é€😀\xff!" {
 		t.Errorf("stdout = %q", got)
 	}
 }
@@ -295,14 +232,14 @@ func utf8Valid(s string) bool { return strings.ToValidUTF8(s, "?") == s }
 func TestBash(t *testing.T) {
 	h := newHostEnv(t, hostDeps{})
 	hostMust(t, h.cell("bash", "echo hi\n[[ 1 == 1 ]] && echo bashism\npwd"))
-	if out, _ := h.out.take(); out != "hi\nbashism\n"+h.dir+"\n" {
+	if out, _ := h.out.TakeText(); out != "hi\nbashism\n"+h.dir+"\n" {
 		t.Errorf("stdout = %q", out)
 	}
 	err := h.cell("bash", "echo before\nexit 2")
 	if err == nil || !strings.Contains(err.Error(), "status 2") {
 		t.Errorf("err = %v, want exit status 2", err)
 	}
-	if out, _ := h.out.take(); out != "before\n" {
+	if out, _ := h.out.TakeText(); out != "before\n" {
 		t.Errorf("stdout = %q", out)
 	}
 	if err := h.cell("bash --no-raise-error", "exit 2"); err != nil {
@@ -316,7 +253,7 @@ func TestCd(t *testing.T) {
 	hostMust(t, os.WriteFile(filepath.Join(h.dir, "f"), nil, 0o644))
 
 	hostMust(t, h.line("cd a"))
-	if out, _ := h.out.take(); out != filepath.Join(h.dir, "a")+"\n" {
+	if out, _ := h.out.TakeText(); out != filepath.Join(h.dir, "a")+"\n" {
 		t.Errorf("%%cd a printed %q", out)
 	}
 	hostMust(t, h.line("cd .."))
@@ -350,13 +287,11 @@ func TestHostCell(t *testing.T) {
 	h.useTestKernel()
 
 	hostMust(t, h.cell("host", "from IPython.display import HTML, display\nprint('plain')\ndisplay(HTML('<b>x</b>'))\nHTML('<i>y</i>')"))
-	h.out.mu.Lock()
-	ds := h.out.displays
-	h.out.mu.Unlock()
-	if len(ds) != 2 || ds[0]["text/html"] != "<b>x</b>" || ds[1]["text/html"] != "<i>y</i>" {
-		t.Errorf("displays = %v", ds)
+	ds := h.out.Displays()
+	if len(ds) != 2 || ds[0].Data["text/html"] != "<b>x</b>" || ds[1].Data["text/html"] != "<i>y</i>" {
+		t.Errorf("displays = %+v", ds)
 	}
-	if out, _ := h.out.take(); out != "plain\n" {
+	if out, _ := h.out.TakeText(); out != "plain\n" {
 		t.Errorf("stdout = %q", out)
 	}
 
@@ -367,7 +302,7 @@ func TestHostCell(t *testing.T) {
 	if !errors.As(err, &ee) || ee.Name != "ValueError" || ee.Value != "bad 42" {
 		t.Errorf("err = %v, want ValueError: bad 42", err)
 	}
-	if out, _ := h.out.take(); out != "42\n" {
+	if out, _ := h.out.TakeText(); out != "42\n" {
 		t.Errorf("stdout = %q", out)
 	}
 
@@ -375,9 +310,9 @@ func TestHostCell(t *testing.T) {
 	sub := filepath.Join(h.dir, "sub")
 	hostMust(t, os.Mkdir(sub, 0o755))
 	hostMust(t, h.line("cd sub"))
-	h.out.take()
+	h.out.TakeText()
 	hostMust(t, h.cell("host", "import os; print(os.getcwd())"))
-	if out, _ := h.out.take(); out != sub+"\n" {
+	if out, _ := h.out.TakeText(); out != sub+"\n" {
 		t.Errorf("host cwd = %q, want %q", out, sub)
 	}
 
@@ -387,7 +322,7 @@ func TestHostCell(t *testing.T) {
 		t.Errorf("err = %v, want ErrDied and what happens next", err)
 	}
 	hostMust(t, h.cell("host", "print('back', 'v' in globals())"))
-	out, errOut := h.out.take()
+	out, errOut := h.out.TakeText()
 	if out != "back False\n" || !strings.Contains(errOut, "starting a new one") {
 		t.Errorf("after restart: stdout %q stderr %q", out, errOut)
 	}
@@ -448,13 +383,13 @@ obj = object()`
 	h.useTestKernel()
 
 	hostMust(t, h.line("store a b c s n ba"))
-	out, _ := h.out.take()
+	out, _ := h.out.TakeText()
 	want := "Stored in the host kernel: a (tuple), b (dict), c (bytes), s (str), n (float), ba (bytearray)\n"
 	if out != want {
 		t.Errorf("%%store printed %q, want %q", out, want)
 	}
 	hostMust(t, h.cell("host", "print(a, b, c, repr(s), n != n, ba)"))
-	if out, _ := h.out.take(); out != "(1, 2) {'k': [1.5, None, True], 2: 'two'} b'\\x00hi' 'héllo\\n' True bytearray(b'ab')\n" {
+	if out, _ := h.out.TakeText(); out != "(1, 2) {'k': [1.5, None, True], 2: 'two'} b'\\x00hi' 'héllo\\n' True bytearray(b'ab')\n" {
 		t.Errorf("host sees %q", out)
 	}
 
@@ -483,8 +418,11 @@ func TestStoreWasm(t *testing.T) {
 	}
 	ctx := testCtx(t)
 	tb, err := testboard.Start(ctx, testboard.Wasm, testboard.Options{})
+	if testenv.Missing(err) {
+		testenv.SkipOrFail(t, "cannot start the wasm test board here: %v", err)
+	}
 	if err != nil {
-		t.Skipf("cannot start the wasm test board here: %v", err)
+		t.Fatalf("start the wasm test board: %v", err)
 	}
 	t.Cleanup(func() { tb.Close() })
 	b, err := transport.Open(ctx, tb.Path(), transport.Options{})
@@ -499,36 +437,12 @@ func TestStoreWasm(t *testing.T) {
 	}})
 	h.useTestKernel()
 	hostMust(t, h.line("store t d f ba"))
-	if out, _ := h.out.take(); out != "Stored in the host kernel: t (tuple), d (dict), f (float), ba (bytearray)\n" {
+	if out, _ := h.out.TakeText(); out != "Stored in the host kernel: t (tuple), d (dict), f (float), ba (bytearray)\n" {
 		t.Errorf("%%store printed %q", out)
 	}
 	hostMust(t, h.cell("host", "print(t, d, f, ba)"))
-	if out, _ := h.out.take(); out != "(1, 'x') {'a': [1.5, None, False], 3: b'\\x01'} inf bytearray(b'z')\n" {
+	if out, _ := h.out.TakeText(); out != "(1, 'x') {'a': [1.5, None, False], 3: b'\\x01'} inf bytearray(b'z')\n" {
 		t.Errorf("host sees %q", out)
-	}
-}
-
-// waitGone waits, up to d, for process pid (not our child) to exit. A
-// pidfd becomes readable when its process exits.
-func waitGone(t *testing.T, pid int, d time.Duration) bool {
-	t.Helper()
-	fd, err := unix.PidfdOpen(pid, 0)
-	if errors.Is(err, unix.ESRCH) {
-		return true
-	}
-	if err != nil {
-		t.Fatalf("pidfd_open %d: %v", pid, err)
-	}
-	defer unix.Close(fd)
-	for {
-		n, err := unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, int(d.Milliseconds()))
-		if errors.Is(err, unix.EINTR) {
-			continue
-		}
-		if err != nil {
-			t.Fatalf("poll pidfd: %v", err)
-		}
-		return n > 0
 	}
 }
 

@@ -5,24 +5,12 @@ import (
 	"context"
 	"errors"
 	"io"
-	"log/slog"
 	"os"
 	"testing"
 	"time"
+
+	"github.com/iot-kernel/iot-kernel/internal/testenv"
 )
-
-// testLogger shows the boards' logs in verbose test output.
-func testLogger(t *testing.T) *slog.Logger {
-	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-type tWriter struct{ t *testing.T }
-
-func (w tWriter) Write(p []byte) (int, error) {
-	w.t.Helper()
-	w.t.Log(string(bytes.TrimRight(p, "\n")))
-	return len(p), nil
-}
 
 // startBoard starts a board for one test and stops it when the test ends.
 // The micro:bit is paced at 115200 baud, as its 64-byte buffer needs.
@@ -30,7 +18,7 @@ func startBoard(t *testing.T, kind Kind) *Board {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	opt := Options{Logger: testLogger(t)}
+	opt := Options{Logger: testenv.Logger(t)}
 	if kind == Microbit {
 		opt.PaceBaud = 115200
 	}

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/iot-kernel/iot-kernel/internal/testenv"
 )
 
 // startWebREPL starts a board without pacing (the server must pace the
@@ -18,7 +20,7 @@ func startWebREPL(t *testing.T, kind Kind, password string) (*Board, *Server) {
 	t.Helper()
 	ctx, cancel := testContext(t)
 	defer cancel()
-	b, err := Start(ctx, kind, Options{Logger: testLogger(t)})
+	b, err := Start(ctx, kind, Options{Logger: testenv.Logger(t)})
 	if err != nil {
 		t.Fatalf("Start: %v", err)
 	}

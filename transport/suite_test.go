@@ -9,13 +9,13 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 	"unicode/utf8"
 
+	"github.com/iot-kernel/iot-kernel/internal/testenv"
 	"github.com/iot-kernel/iot-kernel/testboard"
 )
 
@@ -130,11 +130,12 @@ func startTarget(t *testing.T, kind testboard.Kind, link string) *target {
 	return &target{kind: kind, link: link, board: b, tb: tb}
 }
 
-// skipIfMissing skips when a tool the test board needs is not installed.
+// skipIfMissing skips when a tool the test board needs is not installed,
+// or fails under IOT_TEST_REQUIRE_ALL=1.
 func skipIfMissing(t *testing.T, err error) {
 	t.Helper()
-	if errors.Is(err, exec.ErrNotFound) || errors.Is(err, fs.ErrNotExist) {
-		t.Skipf("test board not available: %v", err)
+	if testenv.Missing(err) {
+		testenv.SkipOrFail(t, "test board not available: %v", err)
 	}
 }
 

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/iot-kernel/iot-kernel/internal/testenv"
 )
 
 func dialFake(t *testing.T, url string, opt Options) io.ReadWriteCloser {
@@ -20,31 +22,6 @@ func dialFake(t *testing.T, url string, opt Options) io.ReadWriteCloser {
 	}
 	t.Cleanup(func() { rw.Close() })
 	return rw
-}
-
-// readFull reads exactly n bytes, failing the test after bound.
-func readFull(t *testing.T, r io.Reader, n int) []byte {
-	t.Helper()
-	type result struct {
-		b   []byte
-		err error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		b := make([]byte, n)
-		_, err := io.ReadFull(r, b)
-		ch <- result{b, err}
-	}()
-	select {
-	case res := <-ch:
-		if res.err != nil {
-			t.Fatalf("read: %v", res.err)
-		}
-		return res.b
-	case <-time.After(bound):
-		t.Fatalf("no %d bytes within %v", n, bound)
-		return nil
-	}
 }
 
 // The client turns on BINARY, SGA and COM-PORT-OPTION, refuses what it
@@ -97,7 +74,7 @@ func TestLinkOutlivesDialContext(t *testing.T) {
 		t.Fatalf("server got %q", got)
 	}
 	srv.write('o', 'k')
-	if got := readFull(t, rw, 2); string(got) != "ok" {
+	if got := testenv.ReadFull(t, rw, 2, bound); string(got) != "ok" {
 		t.Fatalf("read %q", got)
 	}
 }
@@ -132,7 +109,7 @@ func TestIACBothWays(t *testing.T) {
 	srv.write(cmdIAC, cmdSB, optComPort, 107, 0x30, cmdIAC, cmdSE) // NOTIFY-MODEMSTATE
 	srv.write(cmdIAC, cmdSB, optComPort, 106, 0x60, cmdIAC, cmdSE) // NOTIFY-LINESTATE
 	srv.write(cmdIAC, cmdNOP, 'z', '\r', 0, 0xFF-1)
-	if got, want := readFull(t, rw, 6), []byte{'x', 0xFF, 'y', 'z', '\r', 0}; !bytes.Equal(got, want) {
+	if got, want := testenv.ReadFull(t, rw, 6, bound), []byte{'x', 0xFF, 'y', 'z', '\r', 0}; !bytes.Equal(got, want) {
 		t.Fatalf("client read %x, want %x", got, want)
 	}
 }
@@ -175,7 +152,7 @@ func TestSplitSequences(t *testing.T) {
 			srv.write(b)
 		}
 	}()
-	if got, want := readFull(t, c, 6), []byte("a\xffbcde"); !bytes.Equal(got, want) {
+	if got, want := testenv.ReadFull(t, c, 6, bound), []byte("a\xffbcde"); !bytes.Equal(got, want) {
 		t.Fatalf("read %q, want %q", got, want)
 	}
 }
@@ -199,21 +176,12 @@ func TestServerSetsOtherBaud(t *testing.T) {
 func TestCloseUnblocksRead(t *testing.T) {
 	url, _ := listen(t, nil)
 	rw := dialFake(t, url, Options{})
-	errc := make(chan error, 1)
-	go func() {
-		_, err := rw.Read(make([]byte, 8))
-		errc <- err
-	}()
+	wait := testenv.ReadErr(t, rw, bound)
 	if err := rw.Close(); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case err := <-errc:
-		if !errors.Is(err, net.ErrClosed) {
-			t.Fatalf("Read after Close = %v, want net.ErrClosed", err)
-		}
-	case <-time.After(bound):
-		t.Fatal("Close did not unblock Read")
+	if data, err := wait(); len(data) > 0 || !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("Read after Close = %q, %v; want nothing and net.ErrClosed", data, err)
 	}
 	if _, err := rw.Write([]byte("x")); !errors.Is(err, net.ErrClosed) {
 		t.Fatalf("Write after Close = %v", err)
@@ -227,21 +195,12 @@ func TestConnectionDrop(t *testing.T) {
 	srv := server()
 	srv.write('b', 'y', 'e')
 	srv.conn.Close()
-	if got := readFull(t, rw, 3); string(got) != "bye" {
+	if got := testenv.ReadFull(t, rw, 3, bound); string(got) != "bye" {
 		t.Fatalf("read %q", got)
 	}
-	errc := make(chan error, 1)
-	go func() {
-		_, err := rw.Read(make([]byte, 8))
-		errc <- err
-	}()
-	select {
-	case err := <-errc:
-		if err == nil || errors.Is(err, net.ErrClosed) || !strings.Contains(err.Error(), "connection lost") {
-			t.Fatalf("Read after the drop = %v", err)
-		}
-	case <-time.After(bound):
-		t.Fatal("Read did not notice the dropped connection")
+	data, err := testenv.ReadErr(t, rw, bound)()
+	if len(data) > 0 || errors.Is(err, net.ErrClosed) || !strings.Contains(err.Error(), "connection lost") {
+		t.Fatalf("Read after the drop = %q, %v; want nothing and a lost connection", data, err)
 	}
 }
 

@@ -15,6 +15,8 @@ import (
 
 	"github.com/creack/pty"
 	"golang.org/x/sys/unix"
+
+	"github.com/iot-kernel/iot-kernel/internal/testenv"
 )
 
 // startSer2net runs Debian's ser2net in front of the slave of a new pty
@@ -24,7 +26,7 @@ func startSer2net(t *testing.T) (master, slave *os.File, url string) {
 	t.Helper()
 	bin, err := exec.LookPath("ser2net")
 	if err != nil {
-		t.Skip("ser2net is not installed")
+		testenv.SkipOrFail(t, "ser2net is not installed: %v", err)
 	}
 	master, slave, err = pty.Open()
 	if err != nil {
@@ -81,6 +83,7 @@ func startSer2net(t *testing.T) (master, slave *os.File, url string) {
 	}()
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	deadline := time.Now().Add(bound)
+	var log []string // what ser2net said, for the failure message
 	for {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err == nil {
@@ -88,21 +91,35 @@ func startSer2net(t *testing.T) (master, slave *os.File, url string) {
 			break
 		}
 		if time.Now().After(deadline) {
-			var log []string
-			for l := range lines {
-				log = append(log, l)
-			}
-			t.Fatalf("ser2net never listened on %s: %v\n%s", addr, err, strings.Join(log, "\n"))
+			// ser2net is still running: take what it has said so far,
+			// without waiting for its output to end.
+			t.Fatalf("ser2net never listened on %s: %v\n%s", addr, err, strings.Join(drain(lines, log), "\n"))
 		}
 		select {
-		case _, ok := <-lines:
+		case l, ok := <-lines:
 			if !ok {
-				t.Fatalf("ser2net exited: %v", cmd.Wait())
+				t.Fatalf("ser2net exited: %v\n%s", cmd.Wait(), strings.Join(log, "\n"))
 			}
+			log = append(log, l)
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
 	return master, slave, "rfc2217://" + addr
+}
+
+// drain appends to log the lines already in ch, without blocking.
+func drain(ch <-chan string, log []string) []string {
+	for {
+		select {
+		case l, ok := <-ch:
+			if !ok {
+				return log
+			}
+			log = append(log, l)
+		default:
+			return log
+		}
+	}
 }
 
 // Through the real ser2net: negotiation succeeds and every byte value,
@@ -122,7 +139,7 @@ func TestSer2net(t *testing.T) {
 	if _, err := rw.Write(msg); err != nil {
 		t.Fatal(err)
 	}
-	if got := readFull(t, master, len(msg)); !bytes.Equal(got, msg) {
+	if got := testenv.ReadFull(t, master, len(msg), bound); !bytes.Equal(got, msg) {
 		t.Fatalf("board got\n%x\nwant\n%x", got, msg)
 	}
 
@@ -130,7 +147,7 @@ func TestSer2net(t *testing.T) {
 	if _, err := master.Write(reply); err != nil {
 		t.Fatal(err)
 	}
-	if got := readFull(t, rw, len(reply)); !bytes.Equal(got, reply) {
+	if got := testenv.ReadFull(t, rw, len(reply), bound); !bytes.Equal(got, reply) {
 		t.Fatalf("client got\n%x\nwant\n%x", got, reply)
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/creack/pty"
+
+	"github.com/iot-kernel/iot-kernel/internal/testenv"
 )
 
 // bound is the most any single wait in these tests may take.
@@ -26,53 +28,6 @@ func openPTY(t *testing.T) (*os.File, string) {
 	}
 	t.Cleanup(func() { master.Close(); slave.Close() })
 	return master, slave.Name()
-}
-
-// readFull reads exactly n bytes from r, failing the test after bound.
-func readFull(t *testing.T, r io.Reader, n int) []byte {
-	t.Helper()
-	type result struct {
-		b   []byte
-		err error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		b := make([]byte, n)
-		_, err := io.ReadFull(r, b)
-		ch <- result{b, err}
-	}()
-	select {
-	case res := <-ch:
-		if res.err != nil {
-			t.Fatalf("read: %v", res.err)
-		}
-		return res.b
-	case <-time.After(bound):
-		t.Fatalf("read of %d bytes did not finish within %v", n, bound)
-		return nil
-	}
-}
-
-// readErr waits for the next Read on r to fail and returns its error.
-func readErr(t *testing.T, r io.Reader) error {
-	t.Helper()
-	ch := make(chan error, 1)
-	go func() {
-		buf := make([]byte, 64)
-		for {
-			if _, err := r.Read(buf); err != nil {
-				ch <- err
-				return
-			}
-		}
-	}()
-	select {
-	case err := <-ch:
-		return err
-	case <-time.After(bound):
-		t.Fatalf("Read did not fail within %v", bound)
-		return nil
-	}
 }
 
 func allBytes() []byte {
@@ -105,14 +60,14 @@ func TestPTYBytesBothWays(t *testing.T) {
 	if _, err := master.Write(want); err != nil {
 		t.Fatal(err)
 	}
-	if got := readFull(t, rw, len(want)); !bytes.Equal(got, want) {
+	if got := testenv.ReadFull(t, rw, len(want), bound); !bytes.Equal(got, want) {
 		t.Fatalf("board->host bytes changed:\n got %x\nwant %x", got, want)
 	}
 
 	if n, err := rw.Write(want); err != nil || n != len(want) {
 		t.Fatalf("Write = %d, %v", n, err)
 	}
-	if got := readFull(t, master, len(want)); !bytes.Equal(got, want) {
+	if got := testenv.ReadFull(t, master, len(want), bound); !bytes.Equal(got, want) {
 		t.Fatalf("host->board bytes changed:\n got %x\nwant %x", got, want)
 	}
 }
@@ -126,11 +81,14 @@ func TestPTYMasterClosedFailsRead(t *testing.T) {
 	if _, err := master.Write([]byte("hi")); err != nil {
 		t.Fatal(err)
 	}
-	if got := readFull(t, rw, 2); string(got) != "hi" {
+	if got := testenv.ReadFull(t, rw, 2, bound); string(got) != "hi" {
 		t.Fatalf("got %q", got)
 	}
 	master.Close()
-	err := readErr(t, rw)
+	data, err := testenv.ReadErr(t, rw, bound)()
+	if len(data) > 0 {
+		t.Errorf("read %q after the master closed, want nothing", data)
+	}
 	t.Logf("Read after the master closed: %v", err)
 	if errors.Is(err, os.ErrClosed) {
 		t.Fatalf("a lost device must not look like our own Close: %v", err)
@@ -145,21 +103,12 @@ func TestCloseUnblocksRead(t *testing.T) {
 	_, path := openPTY(t)
 	rw := dialPTY(t, path)
 
-	errc := make(chan error, 1)
-	go func() {
-		_, err := rw.Read(make([]byte, 16))
-		errc <- err
-	}()
+	wait := testenv.ReadErr(t, rw, bound)
 	if err := rw.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
-	select {
-	case err := <-errc:
-		if !errors.Is(err, os.ErrClosed) {
-			t.Fatalf("Read after Close = %v, want os.ErrClosed", err)
-		}
-	case <-time.After(bound):
-		t.Fatal("Close did not unblock Read")
+	if data, err := wait(); len(data) > 0 || !errors.Is(err, os.ErrClosed) {
+		t.Fatalf("Read after Close = %q, %v; want nothing and os.ErrClosed", data, err)
 	}
 	if _, err := rw.Write([]byte("x")); !errors.Is(err, os.ErrClosed) {
 		t.Fatalf("Write after Close = %v, want os.ErrClosed", err)

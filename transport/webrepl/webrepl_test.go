@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/iot-kernel/iot-kernel/internal/testenv"
 )
 
 // bound is the most any single wait in these tests may take.
@@ -359,21 +361,12 @@ func TestCloseUnblocksRead(t *testing.T) {
 	c := dial(t, b.start(t))
 	readUntil(t, c, ">>> ")
 
-	errc := make(chan error, 1)
-	go func() {
-		_, err := c.Read(make([]byte, 16))
-		errc <- err
-	}()
+	wait := testenv.ReadErr(t, c, bound)
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case err := <-errc:
-		if !errors.Is(err, net.ErrClosed) {
-			t.Fatalf("Read after Close = %v, want net.ErrClosed", err)
-		}
-	case <-time.After(bound):
-		t.Fatal("Close did not unblock Read")
+	if data, err := wait(); len(data) > 0 || !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("Read after Close = %q, %v; want nothing and net.ErrClosed", data, err)
 	}
 	if _, err := c.Write([]byte("x")); !errors.Is(err, net.ErrClosed) {
 		t.Fatalf("Write after Close = %v", err)
