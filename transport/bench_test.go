@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/iot-kernel/iot-kernel/internal/testenv"
 	"github.com/iot-kernel/iot-kernel/testboard"
 	"github.com/iot-kernel/iot-kernel/transport/serialport"
 	"github.com/iot-kernel/iot-kernel/transport/webrepl"
@@ -27,7 +28,10 @@ func benchBoard(b *testing.B, kind testboard.Kind, opt testboard.Options) *testb
 	defer cancel()
 	tb, err := testboard.Start(ctx, kind, opt)
 	if err != nil {
-		b.Skipf("test board %s not available: %v", kind, err)
+		if testenv.Missing(err) {
+			testenv.SkipOrFail(b, "test board %s not available: %v", kind, err)
+		}
+		b.Fatalf("test board %s: %v", kind, err)
 	}
 	b.Cleanup(func() { _ = tb.Close() })
 	return tb
@@ -201,7 +205,7 @@ func BenchmarkUploadWebREPL(b *testing.B) {
 	defer cancel()
 	s, err := testboard.StartWebREPL(ctx, tb, "secret")
 	if err != nil {
-		b.Skipf("WebREPL server: %v", err)
+		b.Fatalf("WebREPL server: %v", err)
 	}
 	b.Cleanup(func() { _ = s.Close() })
 	data := randomData(64 * 1024)
