@@ -123,3 +123,26 @@ def test_replay(path: pathlib.Path, kind: str, link: str, tmp_path):
             assert gist(have) == gist(want), want_cell.source
         else:
             assert have == want, f"cell:\n{want_cell.source}"
+
+
+def test_papermill_runs_a_notebook(tmp_path):
+    """papermill, which CI pipelines use to run notebooks, drives the kernel
+    through the same notebook and gets the same outputs."""
+    import papermill
+
+    # papermill fails a run on any error output, even an expected one:
+    # give it the demo without its deliberate exception.
+    want = nbformat.read(ROOT / "notebooks" / "demo.ipynb", as_version=4)
+    want.cells = [c for c in want.cells if "raises-exception" not in c.metadata.get("tags", [])]
+    src = tmp_path / "demo.ipynb"
+    nbformat.write(want, src)
+    out = tmp_path / "demo.out.ipynb"
+    with harness.testboard(TESTBOARD, "microbit") as tb:
+        with harness.jupyter_env(KERNEL, {"board": {"url": tb.url}}):
+            papermill.execute_notebook(str(src), str(out), kernel_name="iot-micropython",
+                                       cwd=str(tmp_path), progress_bar=False, execution_timeout=120)
+    got = nbformat.read(out, as_version=4)
+    assert len(got.cells) == len(want.cells)
+    for want_cell, got_cell in zip(want.cells, got.cells):
+        if want_cell.cell_type == "code" and "board-specific" not in want_cell.metadata.get("tags", []):
+            assert shown(got_cell) == shown(want_cell), want_cell.source
