@@ -2,7 +2,6 @@ package cells
 
 import (
 	"context"
-	"fmt"
 	"path"
 	"regexp"
 	"sort"
@@ -26,6 +25,26 @@ var (
 	// magicPrefix is a magic name being typed at the start of a line.
 	magicPrefix = regexp.MustCompile(`^(%%?)(\w*)$`)
 )
+
+// askBoard lends the connected board for a quick question (completion,
+// inspection), with ctx bounded by askTimeout. It returns a nil board when
+// a cell is running or no board is connected: the frontend then gets no
+// answer rather than wait. done gives the board back.
+func (it *Interpreter) askBoard(ctx context.Context) (context.Context, *transport.Board, func()) {
+	if !it.busy.TryLock() {
+		return ctx, nil, nil
+	}
+	b := it.sess.connected()
+	if b == nil {
+		it.busy.Unlock()
+		return ctx, nil, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, askTimeout)
+	return ctx, b, func() {
+		cancel()
+		it.busy.Unlock()
+	}
+}
 
 // Complete answers complete_request: magic names after '%', board paths
 // after ':' in a magic line, and Python names from the board. It returns
@@ -68,16 +87,11 @@ func (it *Interpreter) Complete(ctx context.Context, code string, cursor int) (k
 		none.CursorStart = cursor - runeLen(word)
 		return none, nil
 	}
-	if !it.busy.TryLock() {
-		return none, nil
-	}
-	defer it.busy.Unlock()
-	b := it.sess.connected()
+	ctx, b, done := it.askBoard(ctx)
 	if b == nil {
 		return none, nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, askTimeout)
-	defer cancel()
+	defer done()
 
 	if strings.HasPrefix(line, "%") {
 		// a board path after ':' in a magic's arguments
@@ -172,7 +186,7 @@ func boardNames(ctx context.Context, b *transport.Board, obj, prefix string) ([]
 	if obj != "" {
 		src = "dir(" + obj + ")"
 	}
-	code := "print(sorted(set([n for n in " + src + " if n.startswith(" + pyString(prefix) + ")])))"
+	code := "print(sorted(set([n for n in " + src + " if n.startswith(" + transport.PyStr(prefix) + ")])))"
 	var out strings.Builder
 	if err := b.Exec(ctx, code, transport.ExecOptions{Stdout: &out}); err != nil {
 		return nil, err
@@ -215,25 +229,6 @@ func boardPaths(ctx context.Context, b *transport.Board, partial string) []strin
 	return out
 }
 
-// pyString quotes s as a Python string literal.
-func pyString(s string) string {
-	var b strings.Builder
-	b.WriteByte('\'')
-	for _, r := range s {
-		switch {
-		case r == '\\' || r == '\'':
-			b.WriteByte('\\')
-			b.WriteRune(r)
-		case r < 0x20:
-			fmt.Fprintf(&b, `\x%02x`, r)
-		default:
-			b.WriteRune(r)
-		}
-	}
-	b.WriteByte('\'')
-	return b.String()
-}
-
 // inspectCode prints the type, the repr and the docstring (where the port
 // keeps them) of %s.
 const inspectCode = `def __iot_i(o):
@@ -262,16 +257,11 @@ func (it *Interpreter) Inspect(ctx context.Context, code string, cursor, detail 
 	if !dottedName.MatchString(name) {
 		return none, nil
 	}
-	if !it.busy.TryLock() {
-		return none, nil
-	}
-	defer it.busy.Unlock()
-	b := it.sess.connected()
+	ctx, b, done := it.askBoard(ctx)
 	if b == nil {
 		return none, nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, askTimeout)
-	defer cancel()
+	defer done()
 	var out strings.Builder
 	if err := b.Exec(ctx, strings.Replace(inspectCode, "%s", name, 1), transport.ExecOptions{Stdout: &out}); err != nil {
 		return none, nil // not defined on the board: nothing to show

@@ -47,6 +47,18 @@ func noArgs(m *Magic, run func(ctx context.Context, env *Env, b *transport.Board
 	}
 }
 
+// quietFlag declares -q, shared by the magics that confirm what they did,
+// and returns say, which streams line (and a newline) to stdout unless -q
+// was given.
+func quietFlag(fs *flag.FlagSet) (say func(env *Env, line string)) {
+	quiet := fs.Bool("q", false, "say nothing on success")
+	return func(env *Env, line string) {
+		if !*quiet {
+			env.Out.Stream("stdout", line+"\n")
+		}
+	}
+}
+
 // runPy runs code on b and returns what it printed, "\r\n" made "\n".
 func runPy(ctx context.Context, b *transport.Board, code string) (string, error) {
 	var out strings.Builder
@@ -96,14 +108,12 @@ func softresetMagic() *Magic {
 	m := &Magic{Name: "softreset", Kind: Line,
 		Summary: "Soft-reset the board: clears its Python state (variables, imports) and runs boot.py again; the link stays."}
 	m.Setup = func(fs *flag.FlagSet) Runner {
-		quiet := fs.Bool("q", false, "say nothing on success")
+		say := quietFlag(fs)
 		return noArgs(m, func(ctx context.Context, env *Env, b *transport.Board) error {
 			if err := b.SoftReset(ctx); err != nil {
 				return fmt.Errorf("soft reset: %w", err)
 			}
-			if !*quiet {
-				env.Out.Stream("stdout", "Soft reset "+boardName(env, b)+"\n")
-			}
+			say(env, "Soft reset "+boardName(env, b))
 			return nil
 		})
 	}
@@ -114,7 +124,7 @@ func hardresetMagic(d boardDeps) *Magic {
 	m := &Magic{Name: "hardreset", Kind: Line,
 		Summary: "Hard-reset the board (machine.reset()) and reconnect once it is back."}
 	m.Setup = func(fs *flag.FlagSet) Runner {
-		quiet := fs.Bool("q", false, "say nothing on success")
+		say := quietFlag(fs)
 		return noArgs(m, func(ctx context.Context, env *Env, b *transport.Board) error {
 			// Check first, so a board without machine.reset gets a clear
 			// error rather than a reset that never happens.
@@ -136,9 +146,7 @@ func hardresetMagic(d boardDeps) *Magic {
 			if err := waitBack(ctx, b, d.resetWait); err != nil {
 				return err
 			}
-			if !*quiet {
-				env.Out.Stream("stdout", "Hard reset "+boardName(env, b)+"; reconnected\n")
-			}
+			say(env, "Hard reset "+boardName(env, b)+"; reconnected")
 			return nil
 		})
 	}

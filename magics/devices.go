@@ -74,7 +74,7 @@ func connectMagic() *Magic {
 			"WebREPL passwords come from the devices file or $IOT_WEBREPL_PASSWORD, never from the notebook.",
 	}
 	m.Setup = func(fs *flag.FlagSet) Runner {
-		quiet := fs.Bool("q", false, "say nothing on success")
+		say := quietFlag(fs)
 		return func(ctx context.Context, env *Env, args []string, _ string) error {
 			if len(args) != 1 {
 				return Usagef(m, "want exactly one TARGET, got %d arguments", len(args))
@@ -83,9 +83,7 @@ func connectMagic() *Magic {
 			if err != nil {
 				return err
 			}
-			if !*quiet {
-				env.Out.Stream("stdout", fmt.Sprintf("Connected to %s @ %s\n", boardName(env, b), b.URL()))
-			}
+			say(env, fmt.Sprintf("Connected to %s @ %s", boardName(env, b), b.URL()))
 			return nil
 		}
 	}
@@ -173,24 +171,15 @@ func disconnectMagic() *Magic {
 	m := &Magic{Name: "disconnect", Kind: Line,
 		Summary: "Let go of the current board, leaving it running; the notebook will not reconnect it after a restart."}
 	m.Setup = func(fs *flag.FlagSet) Runner {
-		quiet := fs.Bool("q", false, "say nothing on success")
-		return func(ctx context.Context, env *Env, args []string, _ string) error {
-			if len(args) > 0 {
-				return Usagef(m, "takes no arguments")
-			}
-			b, err := env.Boards.Current(ctx)
-			if err != nil {
-				return err
-			}
+		say := quietFlag(fs)
+		return noArgs(m, func(ctx context.Context, env *Env, b *transport.Board) error {
 			name := boardName(env, b)
 			if err := env.Boards.Disconnect(ctx); err != nil {
 				return err
 			}
-			if !*quiet {
-				env.Out.Stream("stdout", "Disconnected from "+name+"\n")
-			}
+			say(env, "Disconnected from "+name)
 			return nil
-		}
+		})
 	}
 	return m
 }

@@ -92,41 +92,83 @@ func boardPath(arg string) string {
 	return p
 }
 
-// ---- %cat ----
+// ---- board path magics ----
 
-func catMagic(d fileDeps) *Magic {
-	m := &Magic{
-		Name:    "cat",
-		Kind:    Line,
-		Args:    ":PATH",
-		Summary: "Print a file stored on the board (the ':' is optional). Binary files are shown as a hex dump.",
-	}
+// pathCount says how many board paths a magic takes.
+type pathCount int
+
+const (
+	onePath      pathCount = iota // exactly one
+	somePaths                     // one or more
+	optionalPath                  // none or one; none is the board's current folder
+)
+
+// boardRunner runs a magic that acts on board paths, given the board and
+// the paths as the engine takes them (see boardPath).
+type boardRunner func(ctx context.Context, env *Env, b *boardSide, paths []string) error
+
+// boardMagic builds a line magic on board paths (%cat, %rm, %mkdirs, %ls,
+// %rlist): its runner checks the number of paths, opens the board and
+// prefixes the errors of run with the magic's name. setup declares the
+// magic's flags and returns run.
+func boardMagic(d fileDeps, name, args, summary string, n pathCount, setup func(fs *flag.FlagSet) boardRunner) *Magic {
+	m := &Magic{Name: name, Kind: Line, Args: args, Summary: summary}
 	m.Setup = func(fs *flag.FlagSet) Runner {
+		run := setup(fs)
 		return func(ctx context.Context, env *Env, args []string, _ string) error {
-			if len(args) != 1 {
+			switch {
+			case n == onePath && len(args) != 1:
 				return Usagef(m, "want one board path, got %d arguments", len(args))
+			case n == somePaths && len(args) == 0:
+				return Usagef(m, "missing board path")
+			case n == optionalPath && len(args) > 1:
+				return Usagef(m, "want at most one board path, got %d", len(args))
+			}
+			paths := []string{""}
+			if len(args) > 0 {
+				paths = make([]string, len(args))
+				for i, a := range args {
+					paths[i] = boardPath(a)
+				}
 			}
 			b, err := d.boardSide(ctx, env)
+			if err == nil {
+				err = run(ctx, env, b, paths)
+			}
 			if err != nil {
-				return fmt.Errorf("%%cat: %w", err)
+				return fmt.Errorf("%%%s: %w", m.Name, err)
 			}
-			p := boardPath(args[0])
-			st, err := b.stat(ctx, p)
-			if err != nil {
-				return fmt.Errorf("%%cat: %w", err)
-			}
-			if st.isDir {
-				return fmt.Errorf("%%cat: %s is a folder (list it with %%ls %s)", b.label(p), b.label(p))
-			}
-			data, err := b.read(ctx, p)
-			if err != nil {
-				return fmt.Errorf("%%cat: %w", err)
-			}
-			env.Out.Stream("stdout", catText(b.label(p), data))
 			return nil
 		}
 	}
 	return m
+}
+
+// noFlags is the setup of a board path magic without flags.
+func noFlags(run boardRunner) func(*flag.FlagSet) boardRunner {
+	return func(*flag.FlagSet) boardRunner { return run }
+}
+
+// ---- %cat ----
+
+func catMagic(d fileDeps) *Magic {
+	const summary = "Print a file stored on the board (the ':' is optional). Binary files are shown as a hex dump."
+	return boardMagic(d, "cat", ":PATH", summary, onePath, noFlags(func(ctx context.Context, env *Env, b *boardSide, paths []string) error {
+		p := paths[0]
+		st, err := b.stat(ctx, p)
+		if err != nil {
+			return err
+		}
+		if st.isDir {
+			return fmt.Errorf("%s is a folder (list it with %%ls %s)", b.label(p), b.label(p))
+		}
+		data, err := b.read(ctx, p)
+		if err != nil {
+			return err
+		}
+		env.Out.Stream("stdout", catText(b.label(p), data))
+		return nil
+	}))
 }
 
 // catText renders a file for %cat: text as it is (ending in a newline), and
@@ -168,32 +210,19 @@ func isText(data []byte) bool {
 // ---- %rm ----
 
 func rmMagic(d fileDeps) *Magic {
-	m := &Magic{
-		Name:    "rm",
-		Kind:    Line,
-		Args:    ":PATH...",
-		Summary: "Remove files from the board (the ':' is optional); -r removes folders with their contents.",
-	}
-	m.Setup = func(fs *flag.FlagSet) Runner {
+	const summary = "Remove files from the board (the ':' is optional); -r removes folders with their contents."
+	return boardMagic(d, "rm", ":PATH...", summary, somePaths, func(fs *flag.FlagSet) boardRunner {
 		recursive := fs.Bool("r", false, "remove folders and everything in them")
 		force := fs.Bool("f", false, "no error for paths that do not exist")
-		return func(ctx context.Context, env *Env, args []string, _ string) error {
-			if len(args) == 0 {
-				return Usagef(m, "missing board path")
-			}
-			b, err := d.boardSide(ctx, env)
-			if err != nil {
-				return fmt.Errorf("%%rm: %w", err)
-			}
-			for _, a := range args {
-				if err := rmOne(ctx, b, boardPath(a), *recursive, *force); err != nil {
-					return fmt.Errorf("%%rm: %w", err)
+		return func(ctx context.Context, _ *Env, b *boardSide, paths []string) error {
+			for _, p := range paths {
+				if err := rmOne(ctx, b, p, *recursive, *force); err != nil {
+					return err
 				}
 			}
 			return nil
 		}
-	}
-	return m
+	})
 }
 
 func rmOne(ctx context.Context, b *boardSide, p string, recursive, force bool) error {
@@ -216,28 +245,10 @@ func rmOne(ctx context.Context, b *boardSide, p string, recursive, force bool) e
 // ---- %mkdirs ----
 
 func mkdirsMagic(d fileDeps) *Magic {
-	m := &Magic{
-		Name:    "mkdirs",
-		Kind:    Line,
-		Args:    ":PATH",
-		Summary: "Create a folder on the board, with its parents as needed, like mkdir -p (the ':' is optional).",
-	}
-	m.Setup = func(fs *flag.FlagSet) Runner {
-		return func(ctx context.Context, env *Env, args []string, _ string) error {
-			if len(args) != 1 {
-				return Usagef(m, "want one board path, got %d arguments", len(args))
-			}
-			b, err := d.boardSide(ctx, env)
-			if err != nil {
-				return fmt.Errorf("%%mkdirs: %w", err)
-			}
-			if err := b.mkdirAll(ctx, boardPath(args[0])); err != nil {
-				return fmt.Errorf("%%mkdirs: %w", err)
-			}
-			return nil
-		}
-	}
-	return m
+	const summary = "Create a folder on the board, with its parents as needed, like mkdir -p (the ':' is optional)."
+	return boardMagic(d, "mkdirs", ":PATH", summary, onePath, noFlags(func(ctx context.Context, _ *Env, b *boardSide, paths []string) error {
+		return b.mkdirAll(ctx, paths[0])
+	}))
 }
 
 // ---- %ls and %rlist ----
@@ -253,37 +264,23 @@ func rlistMagic(d fileDeps) *Magic {
 // listingMagic builds %ls and %rlist, which differ only in how a folder's
 // contents are listed: list writes them to out.
 func listingMagic(d fileDeps, name, summary string, list func(ctx context.Context, b *boardSide, p string, out *strings.Builder) error) *Magic {
-	m := &Magic{Name: name, Kind: Line, Args: "[:PATH]", Summary: summary}
-	m.Setup = func(fs *flag.FlagSet) Runner {
-		return func(ctx context.Context, env *Env, args []string, _ string) error {
-			if len(args) > 1 {
-				return Usagef(m, "want at most one board path, got %d", len(args))
-			}
-			b, err := d.boardSide(ctx, env)
-			if err != nil {
-				return fmt.Errorf("%%%s: %w", name, err)
-			}
-			p := ""
-			if len(args) == 1 {
-				p = boardPath(args[0])
-			}
-			st, err := b.stat(ctx, p)
-			if err != nil {
-				return fmt.Errorf("%%%s: %w", name, err)
-			}
-			if !st.isDir {
-				env.Out.Stream("stdout", listLine(st.size, false, b.label(p)))
-				return nil
-			}
-			var out strings.Builder
-			if err := list(ctx, b, p, &out); err != nil {
-				return fmt.Errorf("%%%s: %w", name, err)
-			}
-			env.Out.Stream("stdout", out.String())
+	return boardMagic(d, name, "[:PATH]", summary, optionalPath, noFlags(func(ctx context.Context, env *Env, b *boardSide, paths []string) error {
+		p := paths[0]
+		st, err := b.stat(ctx, p)
+		if err != nil {
+			return err
+		}
+		if !st.isDir {
+			env.Out.Stream("stdout", listLine(st.size, false, b.label(p)))
 			return nil
 		}
-	}
-	return m
+		var out strings.Builder
+		if err := list(ctx, b, p, &out); err != nil {
+			return err
+		}
+		env.Out.Stream("stdout", out.String())
+		return nil
+	}))
 }
 
 // listFolder lists one folder's entries (%ls).

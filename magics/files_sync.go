@@ -275,6 +275,24 @@ func syncArgs(m *Magic, args []string) (hostDir, boardDir string, err error) {
 	return args[0], boardPath(args[1]), nil
 }
 
+// syncSetup is the common start of %rdiff and %rsync: it reads the two
+// folders from args, opens the board and compares the folders.
+func syncSetup(ctx context.Context, m *Magic, d fileDeps, env *Env, args []string) (*syncTree, error) {
+	hostDir, boardDir, err := syncArgs(m, args)
+	if err != nil {
+		return nil, err
+	}
+	b, err := d.boardSide(ctx, env)
+	if err != nil {
+		return nil, fmt.Errorf("%%%s: %w", m.Name, err)
+	}
+	t, err := compare(ctx, hostSide{env.Host}, hostDir, b, boardDir)
+	if err != nil {
+		return nil, fmt.Errorf("%%%s: %w", m.Name, err)
+	}
+	return t, nil
+}
+
 // ---- %rdiff ----
 
 func rdiffMagic(d fileDeps) *Magic {
@@ -286,19 +304,11 @@ func rdiffMagic(d fileDeps) *Magic {
 	}
 	m.Setup = func(fs *flag.FlagSet) Runner {
 		return func(ctx context.Context, env *Env, args []string, _ string) error {
-			hostDir, boardDir, err := syncArgs(m, args)
+			t, err := syncSetup(ctx, m, d, env, args)
 			if err != nil {
 				return err
 			}
-			b, err := d.boardSide(ctx, env)
-			if err != nil {
-				return fmt.Errorf("%%rdiff: %w", err)
-			}
-			h := hostSide{env.Host}
-			t, err := compare(ctx, h, hostDir, b, boardDir)
-			if err != nil {
-				return fmt.Errorf("%%rdiff: %w", err)
-			}
+			h, hostDir, b, boardDir := t.host, t.hostDir, t.board, t.boardDir
 			var out strings.Builder
 			if t.boardMissing {
 				fmt.Fprintf(&out, "%s does not exist on the board\n", b.label(boardDir))
@@ -353,19 +363,11 @@ func rsyncMagic(d fileDeps) *Magic {
 		dryRun := fs.Bool("n", false, "dry run: show what would change, change nothing")
 		keepExtra := fs.Bool("u", false, "upload only: keep board files that the host folder lacks")
 		return func(ctx context.Context, env *Env, args []string, _ string) error {
-			hostDir, boardDir, err := syncArgs(m, args)
+			t, err := syncSetup(ctx, m, d, env, args)
 			if err != nil {
 				return err
 			}
-			b, err := d.boardSide(ctx, env)
-			if err != nil {
-				return fmt.Errorf("%%rsync: %w", err)
-			}
-			h := hostSide{env.Host}
-			t, err := compare(ctx, h, hostDir, b, boardDir)
-			if err != nil {
-				return fmt.Errorf("%%rsync: %w", err)
-			}
+			h, hostDir, b, boardDir := t.host, t.hostDir, t.board, t.boardDir
 			ops := t.plan(*keepExtra)
 			if len(ops) == 0 && !t.boardMissing {
 				env.Out.Stream("stdout", fmt.Sprintf("%s is up to date with %s\n", b.label(boardDir), h.label(hostDir)))

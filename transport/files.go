@@ -111,7 +111,7 @@ func (b *Board) ListDir(ctx context.Context, dir string) ([]FileInfo, error) {
 		case c.ilistdir:
 			arg, pfx := "", ""
 			if dir != "" {
-				arg = pyStr(dir)
+				arg = PyStr(dir)
 				pfx = strings.TrimSuffix(dir, "/") + "/"
 			}
 			body = fmt.Sprintf(` import os
@@ -120,7 +120,7 @@ func (b *Board) ListDir(ctx context.Context, dir string) ([]FileInfo, error) {
   s=e[3] if len(e)>3 else -1
   if s<0:s=0 if d else os.stat(%s+n)[6]
   print(1 if d else 0,s,repr(n))
-`, arg, pyStr(pfx))
+`, arg, PyStr(pfx))
 		case c.flat():
 			if p := c.boardPath(dir); p != "" && p != "." {
 				return &fs.PathError{Op: "listdir", Path: dir, Err: fmt.Errorf("this board has no directories: %w", fs.ErrNotExist)}
@@ -128,7 +128,7 @@ func (b *Board) ListDir(ctx context.Context, dir string) ([]FileInfo, error) {
 			body = " import os\n for n in os.listdir():print(0,os.size(n),repr(n))\n"
 		default:
 			body = fmt.Sprintf(" import os\n for n in os.listdir(%s):\n  s=os.stat(%s+n);print(1 if s[0]&0x4000 else 0,s[6],repr(n))\n",
-				pyStr(dir), pyStr(strings.TrimSuffix(dir, "/")+"/"))
+				PyStr(dir), PyStr(strings.TrimSuffix(dir, "/")+"/"))
 		}
 		out, err := l.capture(ctx, fnSnippet(body))
 		if err != nil {
@@ -180,9 +180,9 @@ func stat(ctx context.Context, l *link, c *fsCaps, p string) (FileInfo, error) {
 		fi.IsDir = true
 		return fi, nil
 	}
-	body := fmt.Sprintf(" import os\n print(0,os.size(%s))\n", pyStr(bp))
+	body := fmt.Sprintf(" import os\n print(0,os.size(%s))\n", PyStr(bp))
 	if c.stat {
-		body = fmt.Sprintf(" import os\n s=os.stat(%s);print(1 if s[0]&0x4000 else 0,s[6])\n", pyStr(bp))
+		body = fmt.Sprintf(" import os\n s=os.stat(%s);print(1 if s[0]&0x4000 else 0,s[6])\n", PyStr(bp))
 	}
 	out, err := l.capture(ctx, fnSnippet(body))
 	if err != nil {
@@ -220,7 +220,7 @@ func readFile(ctx context.Context, l *link, c *fsCaps, p string, progress Progre
 		}
 		return data, nil
 	}
-	bp := pyStr(c.boardPath(p))
+	bp := PyStr(c.boardPath(p))
 	size := c.sizeExpr(c.boardPath(p))
 	// One exec streams the whole file: the size, then one repr() of a
 	// chunk per line (binary-safe, and text stays near its size).
@@ -295,7 +295,7 @@ func (b *Board) WriteFile(ctx context.Context, p string, data []byte, progress P
 			// file is untouched.
 			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*l.timeout)
 			_, _ = l.capture(cctx, fmt.Sprintf("try:\n _iotw.close()\n del _iotw\nexcept:pass\ntry:__import__('os').remove(%s)\nexcept:pass\n",
-				pyStr(c.boardPath(p)+partSuffix)))
+				PyStr(c.boardPath(p)+partSuffix)))
 			cancel()
 		}
 		return err
@@ -311,7 +311,7 @@ func writeFile(ctx context.Context, l *link, c *fsCaps, p string, data []byte, p
 			return fmt.Errorf("write %s: %w", p, err)
 		}
 	} else {
-		if _, err := l.capture(ctx, fmt.Sprintf("_iotw=open(%s,'wb')\n", pyStr(tmp))); err != nil {
+		if _, err := l.capture(ctx, fmt.Sprintf("_iotw=open(%s,'wb')\n", PyStr(tmp))); err != nil {
 			return osError("write", p, err)
 		}
 		if progress != nil {
@@ -334,7 +334,7 @@ func writeFile(ctx context.Context, l *link, c *fsCaps, p string, data []byte, p
 		return fmt.Errorf("write %s: %w", p, err)
 	}
 	if c.rename {
-		_, err := l.capture(ctx, fmt.Sprintf("__import__('os').rename(%s,%s)", pyStr(tmp), pyStr(bp)))
+		_, err := l.capture(ctx, fmt.Sprintf("__import__('os').rename(%s,%s)", PyStr(tmp), PyStr(bp)))
 		return osError("write", p, err)
 	}
 	// No os.rename (micro:bit): copy on the board, then drop the
@@ -381,7 +381,7 @@ func copyOnBoard(ctx context.Context, l *link, c *fsCaps, src, dst string) error
  s.close();d.close()
  if %[4]s!=%[5]s:raise OSError(5)
  os.remove(%[1]s)
-`, pyStr(src), pyStr(dst), c.chunk, c.sizeExpr(src), c.sizeExpr(dst))
+`, PyStr(src), PyStr(dst), c.chunk, c.sizeExpr(src), c.sizeExpr(dst))
 	_, err := l.capture(ctx, fnSnippet(body))
 	return osError("copy", dst, err)
 }
@@ -389,15 +389,15 @@ func copyOnBoard(ctx context.Context, l *link, c *fsCaps, src, dst string) error
 // sizeExpr is Python for the size of board file bp (with os imported).
 func (c *fsCaps) sizeExpr(bp string) string {
 	if c.stat {
-		return "os.stat(" + pyStr(bp) + ")[6]"
+		return "os.stat(" + PyStr(bp) + ")[6]"
 	}
-	return "os.size(" + pyStr(bp) + ")"
+	return "os.size(" + PyStr(bp) + ")"
 }
 
 // Remove removes a file or an empty directory.
 func (b *Board) Remove(ctx context.Context, p string) error {
 	return b.fileOp(ctx, func(ctx context.Context, l *link, c *fsCaps) error {
-		bp := pyStr(c.boardPath(p))
+		bp := PyStr(c.boardPath(p))
 		body := fmt.Sprintf(" import os\n os.remove(%s)\n", bp)
 		if c.stat {
 			body = fmt.Sprintf(" import os\n if os.stat(%[1]s)[0]&0x4000:os.rmdir(%[1]s)\n else:os.remove(%[1]s)\n", bp)
@@ -414,7 +414,7 @@ func (b *Board) Mkdir(ctx context.Context, p string) error {
 		if !c.mkdir {
 			return fmt.Errorf("mkdir %s: directories are not supported by this board: %w", p, errors.ErrUnsupported)
 		}
-		_, err := l.capture(ctx, fmt.Sprintf("__import__('os').mkdir(%s)", pyStr(p)))
+		_, err := l.capture(ctx, fmt.Sprintf("__import__('os').mkdir(%s)", PyStr(p)))
 		return osError("mkdir", p, err)
 	})
 }
@@ -424,7 +424,7 @@ func (b *Board) Mkdir(ctx context.Context, p string) error {
 func (b *Board) Rename(ctx context.Context, from, to string) error {
 	return b.fileOp(ctx, func(ctx context.Context, l *link, c *fsCaps) error {
 		if c.rename {
-			_, err := l.capture(ctx, fmt.Sprintf("__import__('os').rename(%s,%s)", pyStr(c.boardPath(from)), pyStr(c.boardPath(to))))
+			_, err := l.capture(ctx, fmt.Sprintf("__import__('os').rename(%s,%s)", PyStr(c.boardPath(from)), PyStr(c.boardPath(to))))
 			return osError("rename", from, err)
 		}
 		if _, err := stat(ctx, l, c, from); err != nil {
@@ -465,7 +465,7 @@ func boardSha256(ctx context.Context, l *link, c *fsCaps, bp string) (string, er
   s.update(b)
  f.close()
  print(''.join('%%02x'%%x for x in s.digest()))
-`, pyStr(bp), c.chunk)
+`, PyStr(bp), c.chunk)
 	out, err := l.capture(ctx, fnSnippet(body))
 	if err != nil {
 		return "", err

@@ -8,9 +8,11 @@ import (
 	"unicode/utf8"
 )
 
-// pyStr quotes s as a Python str literal. Non-ASCII is kept as UTF-8
-// (MicroPython source is UTF-8); control characters are escaped.
-func pyStr(s string) string {
+// PyStr quotes s as a Python str literal, for building code to run on a
+// board. Non-ASCII is kept as UTF-8 (MicroPython source is UTF-8); control
+// characters and DEL are escaped, so the literal never carries the raw
+// REPL's control bytes.
+func PyStr(s string) string {
 	var sb strings.Builder
 	sb.Grow(len(s) + 2)
 	sb.WriteByte('\'')

@@ -7,8 +7,9 @@ import (
 	"io"
 	"net"
 	"net/url"
-	"strconv"
 	"time"
+
+	"github.com/iot-kernel/iot-kernel/transport/internal/urlopt"
 )
 
 // DefaultBaud is the rate set when neither Options nor the URL name one.
@@ -34,12 +35,7 @@ func Dial(ctx context.Context, rawURL string, opt Options) (io.ReadWriteCloser, 
 	if err != nil {
 		return nil, err
 	}
-	if baud == 0 {
-		baud = opt.Baud
-	}
-	if baud == 0 {
-		baud = DefaultBaud
-	}
+	baud = urlopt.PickBaud(baud, opt.Baud, DefaultBaud)
 	if baud < 0 || baud > 1<<32-1 {
 		return nil, fmt.Errorf("rfc2217 %s: invalid baud rate %d", rawURL, baud)
 	}
@@ -74,11 +70,9 @@ func parseURL(raw string) (addr string, baud int, err error) {
 	if u.Hostname() == "" || u.Port() == "" {
 		return "", 0, fmt.Errorf("rfc2217: URL %q needs a host and a port, as in rfc2217://host:2217", raw)
 	}
-	if b := u.Query().Get("baud"); b != "" {
-		baud, err = strconv.Atoi(b)
-		if err != nil || baud <= 0 {
-			return "", 0, fmt.Errorf("rfc2217: bad URL %q: baud %q is not a positive number", raw, b)
-		}
+	baud, err = urlopt.Baud(u.Query())
+	if err != nil {
+		return "", 0, fmt.Errorf("rfc2217: bad URL %q: %w", raw, err)
 	}
 	return u.Host, baud, nil
 }

@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"io"
 	"net/url"
-	"strconv"
 	"strings"
 
+	"github.com/iot-kernel/iot-kernel/transport/internal/urlopt"
 	"go.bug.st/serial"
 )
 
@@ -35,12 +35,7 @@ func Dial(ctx context.Context, target string, opt Options) (io.ReadWriteCloser, 
 	if err != nil {
 		return nil, err
 	}
-	if baud == 0 {
-		baud = opt.Baud
-	}
-	if baud == 0 {
-		baud = DefaultBaud
-	}
+	baud = urlopt.PickBaud(baud, opt.Baud, DefaultBaud)
 	if baud < 0 {
 		return nil, fmt.Errorf("serial %s: invalid baud rate %d", target, baud)
 	}
@@ -94,11 +89,9 @@ func parseTarget(target string) (path string, baud int, err error) {
 	if path == "" {
 		return "", 0, fmt.Errorf("serial: bad URL %q: no device path", target)
 	}
-	if b := u.Query().Get("baud"); b != "" {
-		baud, err = strconv.Atoi(b)
-		if err != nil || baud <= 0 {
-			return "", 0, fmt.Errorf("serial: bad URL %q: baud %q is not a positive number", target, b)
-		}
+	baud, err = urlopt.Baud(u.Query())
+	if err != nil {
+		return "", 0, fmt.Errorf("serial: bad URL %q: %w", target, err)
 	}
 	return path, baud, nil
 }
