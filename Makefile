@@ -97,7 +97,7 @@ test-browser: build venv node
 bench: build venv node
 	IOT_KERNEL_BIN=$(CURDIR)/bin/iot-kernel $(VPY) bench/kernel_bench.py
 	$(VPY) bench/peers_bench.py --kernel bin/iot-kernel --testboard bin/testboard
-	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 20m ./transport/
+	IOT_TESTBOARD_BIN=$(CURDIR)/bin/testboard $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 20m ./transport/
 
 clean:
 	rm -rf bin

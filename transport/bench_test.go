@@ -1,11 +1,14 @@
 package transport
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"math/rand"
+	"os"
+	"os/exec"
 	"sort"
 	"strings"
 	"testing"
@@ -120,15 +123,22 @@ func openRaw(b *testing.B, path string, kind testboard.Kind) *rawExchange {
 // BenchmarkExecRoundTrip compares print(1) through the engine with the
 // hand-rolled exchange on the same pty. Batches of the two alternate (the
 // machine is shared), and the medians are compared.
+//
+// With IOT_TESTBOARD_BIN set (make bench sets it), the board runs in its own
+// process, as a real board is its own device: in the test binary's process
+// its pty copying would share the Go scheduler with the engine being timed.
 func BenchmarkExecRoundTrip(b *testing.B) {
 	for _, kind := range []testboard.Kind{testboard.Microbit, testboard.Wasm} {
 		b.Run(string(kind), func(b *testing.B) {
-			tb := benchBoard(b, kind, testboard.Options{})
+			path := externalBoard(b, kind)
+			if path == "" {
+				path = benchBoard(b, kind, testboard.Options{}).Path()
+			}
 			const rounds, batch = 10, 40
 			for range b.N {
 				var engine, hand []time.Duration
 				for range rounds {
-					bd := benchOpen(b, tb.Path(), Options{})
+					bd := benchOpen(b, path, Options{})
 					ctx := context.Background()
 					var out bytes.Buffer
 					for i := range batch + 1 {
@@ -143,7 +153,7 @@ func BenchmarkExecRoundTrip(b *testing.B) {
 					}
 					_ = bd.Close()
 
-					raw := openRaw(b, tb.Path(), kind)
+					raw := openRaw(b, path, kind)
 					for i := range batch + 1 {
 						start := time.Now()
 						if _, err := raw.exec("print(1)"); err != nil {
@@ -162,6 +172,60 @@ func BenchmarkExecRoundTrip(b *testing.B) {
 			}
 		})
 	}
+}
+
+// externalBoard starts the testboard program named by IOT_TESTBOARD_BIN
+// and returns the board's device path, or "" when the variable is unset.
+// The board stops when the benchmark ends (EOF on its stdin).
+func externalBoard(b *testing.B, kind testboard.Kind) string {
+	bin := os.Getenv("IOT_TESTBOARD_BIN")
+	if bin == "" {
+		return ""
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.Command(bin, "-kind", string(kind))
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatalf("start %s: %v", bin, err)
+	}
+	b.Cleanup(func() {
+		_ = stdin.Close()
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	})
+	line := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		if sc.Scan() {
+			line <- sc.Text()
+		}
+		close(line)
+		_, _ = io.Copy(io.Discard, stdout) // keep the pipe drained
+	}()
+	select {
+	case p, ok := <-line:
+		if !ok || p == "" {
+			b.Fatalf("%s -kind %s printed no device path", bin, kind)
+		}
+		return p
+	case <-ctx.Done():
+		b.Fatalf("%s -kind %s: no device path within a minute", bin, kind)
+	}
+	return ""
 }
 
 func median(d []time.Duration) time.Duration {
@@ -253,7 +317,10 @@ func BenchmarkUploadWebREPL(b *testing.B) {
 func BenchmarkOutputThroughput(b *testing.B) {
 	for _, kind := range []testboard.Kind{testboard.Microbit, testboard.Wasm} {
 		b.Run(string(kind), func(b *testing.B) {
-			tb := benchBoard(b, kind, testboard.Options{})
+			path := externalBoard(b, kind) // in its own process, as above
+			if path == "" {
+				path = benchBoard(b, kind, testboard.Options{}).Path()
+			}
 			line := strings.Repeat("x", 98) // 100 bytes with \r\n
 			code := fmt.Sprintf("for i in range(10000):print('%s')", line)
 			const size = 10000 * 100
@@ -261,7 +328,7 @@ func BenchmarkOutputThroughput(b *testing.B) {
 			for range b.N {
 				var engine, hand []time.Duration
 				for round := range rounds {
-					bd := benchOpen(b, tb.Path(), Options{})
+					bd := benchOpen(b, path, Options{})
 					runs := 1
 					if round == 0 {
 						runs = 2 // the first one warms the board up
@@ -278,7 +345,7 @@ func BenchmarkOutputThroughput(b *testing.B) {
 					}
 					_ = bd.Close()
 
-					raw := openRaw(b, tb.Path(), kind)
+					raw := openRaw(b, path, kind)
 					start := time.Now()
 					out, err := raw.exec(code)
 					if err != nil {
