@@ -2,8 +2,11 @@ package testboard
 
 import (
 	"context"
+	"encoding/binary"
 	"testing"
 	"time"
+
+	"github.com/coder/websocket"
 )
 
 // BenchmarkStart measures a board's boot to its first prompt.
@@ -56,4 +59,62 @@ func BenchmarkExec(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkWebREPLPut measures a 64 KB WebREPL PUT on the wasm board, the
+// server's side of a transfer (no client library).
+func BenchmarkWebREPLPut(b *testing.B) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	board, err := Start(ctx, Wasm, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer board.Close()
+	s, err := StartWebREPL(ctx, board, "pw")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	c, _, err := websocket.Dial(ctx, s.URL(), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.CloseNow()
+	read := func() []byte {
+		_, msg, err := c.Read(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return msg
+	}
+	read() // Password:
+	if err := c.Write(ctx, websocket.MessageText, []byte("pw\r")); err != nil {
+		b.Fatal(err)
+	}
+	read() // WebREPL connected
+	data := make([]byte, 64*1024)
+	hdr := make([]byte, 82)
+	copy(hdr, "WA")
+	hdr[2] = 1
+	binary.LittleEndian.PutUint32(hdr[12:], uint32(len(data)))
+	binary.LittleEndian.PutUint16(hdr[16:], 5)
+	copy(hdr[18:], "b.bin")
+	for b.Loop() {
+		if err := c.Write(ctx, websocket.MessageBinary, hdr); err != nil {
+			b.Fatal(err)
+		}
+		if r := read(); string(r) != "WB\x00\x00" {
+			b.Fatalf("PUT header answered %q", r)
+		}
+		for off := 0; off < len(data); off += 1024 {
+			if err := c.Write(ctx, websocket.MessageBinary, data[off:off+1024]); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if r := read(); string(r) != "WB\x00\x00" {
+			b.Fatalf("PUT answered %q", r)
+		}
+	}
+	b.SetBytes(int64(len(data)))
 }

@@ -137,7 +137,7 @@ func (b *Board) prepare() error {
 			return fmt.Errorf("write wrapper: %w", err)
 		}
 		b.argv = []string{node, script}
-		b.env = append(os.Environ(), "IOT_MPY_MODULE="+mod)
+		b.env = append(os.Environ(), "IOT_MPY_MODULE="+mod, fileFDsEnv)
 		if b.opt.HeapSize > 0 {
 			b.env = append(b.env, "IOT_MPY_HEAPSIZE="+strconv.Itoa(b.opt.HeapSize))
 		}
@@ -258,6 +258,7 @@ type run struct {
 	ready  chan struct{}
 	stop   chan struct{}
 	done   chan struct{} // everything below has ended
+	files  *fileChan     // wasm only: WebREPL's native file transfer
 	once   sync.Once
 	stderr *tailWriter
 }
@@ -328,6 +329,19 @@ func (b *Board) spawn() (*run, error) {
 		stderr: &tailWriter{log: b.log, max: 4096},
 	}
 	cmd := exec.Command(b.argv[0], b.argv[1:]...)
+	var childEnds []*os.File // closed once the child has them
+	if b.kind == Wasm {
+		files, reqR, ansW, err := newFileChan()
+		if err != nil {
+			for _, f := range []*os.File{master, slave, inR, inW, outR, outW} {
+				_ = f.Close()
+			}
+			return nil, err
+		}
+		r.files = files
+		cmd.ExtraFiles = []*os.File{reqR, ansW} // fds 3 and 4, see fileFDsEnv
+		childEnds = cmd.ExtraFiles
+	}
 	cmd.Env = b.env
 	cmd.Dir = b.dir
 	cmd.Stdin = inR
@@ -339,9 +353,15 @@ func (b *Board) spawn() (*run, error) {
 	err = cmd.Start()
 	_ = inR.Close()
 	_ = outW.Close()
+	for _, f := range childEnds {
+		_ = f.Close()
+	}
 	if err != nil {
 		for _, f := range []*os.File{master, slave, inW, outR} {
 			_ = f.Close()
+		}
+		if r.files != nil {
+			r.files.close()
 		}
 		return nil, fmt.Errorf("start %s: %w", b.argv[0], err)
 	}
@@ -422,6 +442,9 @@ func (r *run) shutdown() {
 		}
 		for _, f := range []*os.File{r.master, r.slave, r.toEmu, r.frEmu} {
 			_ = f.Close()
+		}
+		if r.files != nil {
+			r.files.close()
 		}
 	})
 }

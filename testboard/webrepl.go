@@ -34,8 +34,12 @@ const (
 // port, any path) in front of the board's REPL, as a board with network
 // would. Only the first 9 characters of the password count. One client at
 // a time: a second concurrent one is turned away, as a real board does.
-// File transfers (PUT/GET) really read and write the board's filesystem,
-// through its raw REPL. ctx bounds the start only.
+// File transfers (PUT/GET) really read and write the board's filesystem.
+// On the wasm board they are served natively beside the REPL, as
+// extmod/modwebrepl.c does on a real board: neither the REPL nor a running
+// program notices (a PUT while a program runs is fine). The micro:bit has
+// no WebREPL in reality (no network); its transfers go through its raw
+// REPL, interrupting whatever runs. ctx bounds the start only.
 func StartWebREPL(ctx context.Context, b *Board, password string) (*Server, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("webrepl: %w", err)
@@ -313,7 +317,7 @@ func (s *bridge) fileOp(ctx context.Context, hdr []byte) error {
 			return err
 		}
 		status := 0
-		if err := s.onBoard(ctx, func(ctx context.Context, r *rawREPL) error { return putFile(ctx, r, name, data, s.w.board.Kind()) }); err != nil {
+		if err := s.put(ctx, name, data); err != nil {
 			log.Info("PUT failed", "err", err)
 			status = 1
 		} else {
@@ -321,12 +325,7 @@ func (s *bridge) fileOp(ctx context.Context, hdr []byte) error {
 		}
 		return s.ws.Write(ctx, websocket.MessageBinary, webreplResp(status))
 	case webreplGet:
-		var data []byte
-		err := s.onBoard(ctx, func(ctx context.Context, r *rawREPL) error {
-			var err error
-			data, err = getFile(ctx, r, name, s.w.board.Kind())
-			return err
-		})
+		data, err := s.get(ctx, name)
 		if err != nil {
 			log.Info("GET failed", "err", err)
 			return s.ws.Write(ctx, websocket.MessageBinary, webreplResp(1))
@@ -337,6 +336,34 @@ func (s *bridge) fileOp(ctx context.Context, hdr []byte) error {
 		log.Info("unknown file operation")
 		return s.ws.Write(ctx, websocket.MessageBinary, webreplResp(1))
 	}
+}
+
+// put writes a file on the board: natively on the wasm board, through the
+// raw REPL on the micro:bit.
+func (s *bridge) put(ctx context.Context, name string, data []byte) error {
+	if s.w.board.Kind() == Wasm {
+		ctx, cancel := context.WithTimeout(ctx, webreplOpTimeout)
+		defer cancel()
+		_, err := s.w.board.nativeFile(ctx, fileOpPut, name, data)
+		return err
+	}
+	return s.onBoard(ctx, func(ctx context.Context, r *rawREPL) error { return putFile(ctx, r, name, data, s.w.board.Kind()) })
+}
+
+// get reads a file from the board, as put writes one.
+func (s *bridge) get(ctx context.Context, name string) ([]byte, error) {
+	if s.w.board.Kind() == Wasm {
+		ctx, cancel := context.WithTimeout(ctx, webreplOpTimeout)
+		defer cancel()
+		return s.w.board.nativeFile(ctx, fileOpGet, name, nil)
+	}
+	var data []byte
+	err := s.onBoard(ctx, func(ctx context.Context, r *rawREPL) error {
+		var err error
+		data, err = getFile(ctx, r, name, s.w.board.Kind())
+		return err
+	})
+	return data, err
 }
 
 func webreplResp(status int) []byte {
@@ -352,8 +379,9 @@ func (s *bridge) version() []byte {
 }
 
 // receive answers a PUT header and collects its data. A real board opens
-// the file first; here the data is written once it is all in, through the
-// raw REPL, and the final status tells whether that worked.
+// the file first; here the data is written once it is all in (under a
+// temporary name, then renamed, on the wasm board), and the final status
+// tells whether that worked.
 func (s *bridge) receive(ctx context.Context, size int) ([]byte, error) {
 	if err := s.ws.Write(ctx, websocket.MessageBinary, webreplResp(0)); err != nil {
 		return nil, err

@@ -90,18 +90,22 @@ func (w *wsClient) expect(want string) string {
 	}
 }
 
+// binary reads the next binary frame. Text frames before it (output of a
+// program running beside a file transfer) are kept for expect.
 func (w *wsClient) binary() []byte {
 	w.t.Helper()
 	ctx, cancel := testContext(w.t)
 	defer cancel()
-	typ, msg, err := w.c.Read(ctx)
-	if err != nil {
-		w.t.Fatalf("read: %v", err)
+	for {
+		typ, msg, err := w.c.Read(ctx)
+		if err != nil {
+			w.t.Fatalf("read: %v", err)
+		}
+		if typ == websocket.MessageBinary {
+			return msg
+		}
+		w.text = append(w.text, msg...)
 	}
-	if typ != websocket.MessageBinary {
-		w.t.Fatalf("got text %q, want a binary frame", msg)
-	}
-	return msg
 }
 
 func (w *wsClient) login(password string) {
@@ -259,4 +263,63 @@ func TestWebREPLBoardKilled(t *testing.T) {
 	w.login("pw")
 	w.send(websocket.MessageText, []byte("print(5*5)\r"))
 	w.expect("25\r\n>>> ")
+}
+
+// On the wasm board a PUT is served beside the REPL, as modwebrepl.c does
+// on a real board: a running program is not interrupted, and sees the file.
+func TestWebREPLPutWhileRunning(t *testing.T) {
+	_, s := startWebREPL(t, Wasm, "pw")
+	w := dialWebREPL(t, s)
+	w.login("pw")
+
+	// The program waits for go.txt, then prints it. Ctrl-C would end it
+	// with a KeyboardInterrupt instead.
+	prog := `exec("import time,os\nprint('started')\nwhile True:\n time.sleep(0.01)\n try:\n  os.stat('go.txt')\n  break\n except OSError:\n  pass\nprint('seen', open('go.txt').read())")`
+	w.send(websocket.MessageText, []byte(prog+"\r"))
+	w.expect("started\r\n")
+	if st := w.put("go.txt", []byte("hello")); st != 0 {
+		t.Fatalf("PUT while a program runs: status %d", st)
+	}
+	if got := w.expect("\r\n>>> "); !strings.Contains(got, "seen hello\r\n") || strings.Contains(got, "KeyboardInterrupt") {
+		t.Fatalf("program output after the PUT: %q; want it to see the file and end by itself", got)
+	}
+
+	// A second PUT replaces the file and a GET is served too, both while a
+	// program runs: it waits for the new content, says so, then waits for
+	// stop.txt.
+	prog = `exec("import time,os\nprint('waiting')\nwhile open('go.txt').read()!='bye': time.sleep(0.01)\nprint('replaced')\nwhile 'stop.txt' not in os.listdir(): time.sleep(0.01)\nprint('stopped')")`
+	w.send(websocket.MessageText, []byte(prog+"\r"))
+	w.expect("waiting\r\n")
+	if st := w.put("go.txt", []byte("bye")); st != 0 {
+		t.Fatalf("second PUT: status %d", st)
+	}
+	w.expect("replaced\r\n")
+	if got, st := w.get("go.txt"); st != 0 || string(got) != "bye" {
+		t.Errorf("GET gave %q, status %d; want \"bye\", 0", got, st)
+	}
+	if st := w.put("stop.txt", nil); st != 0 {
+		t.Fatalf("PUT of an empty file: status %d", st)
+	}
+	if got := w.expect("\r\n>>> "); got != "stopped\r\n>>> " {
+		t.Errorf("program ended with %q; want it to end by itself", got)
+	}
+
+	// A PUT that cannot be done leaves nothing behind.
+	if st := w.put("nodir/x.txt", []byte("x")); st == 0 {
+		t.Errorf("PUT into a missing directory gave status 0")
+	}
+	if _, st := w.get("missing.txt"); st == 0 {
+		t.Errorf("GET of a missing file gave status 0")
+	}
+	// Refused transfers do not stop later ones.
+	if st := w.put("after.txt", []byte("ok")); st != 0 {
+		t.Errorf("PUT after refused transfers: status %d", st)
+	}
+	// Natively written files are on the board's "flash": they survive a
+	// soft reset.
+	w.send(websocket.MessageText, []byte("\x04"))
+	w.expect("MPY: soft reboot\r\n")
+	w.expect(">>> ")
+	w.send(websocket.MessageText, []byte("import os;print(sorted(os.listdir()), open('go.txt').read())\r"))
+	w.expect("['after.txt', 'go.txt', 'stop.txt'] bye\r\n>>> ")
 }

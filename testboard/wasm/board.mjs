@@ -5,12 +5,16 @@
 // The port alone is not a faithful board (see README.md beside this file), so
 // this wrapper supplies: \n -> \r\n on output, the "R\x00" answer to a
 // raw-paste request, a real soft reboot (a fresh interpreter, files kept),
-// Ctrl-C while Python sleeps, and a working input().
+// Ctrl-C while Python sleeps, a working input(), and WebREPL's file
+// transfer done natively, beside the REPL, as extmod/modwebrepl.c does.
 //
 // Environment: IOT_MPY_MODULE (required) is the path of the package's
-// micropython.mjs; IOT_MPY_HEAPSIZE sets the heap in bytes (default 1 MiB).
+// micropython.mjs; IOT_MPY_HEAPSIZE sets the heap in bytes (default 1 MiB);
+// IOT_FILE_FDS="3,4" names the file-transfer channel's pipes (requests in,
+// answers out); without it there is no such channel.
 
 import fs from 'node:fs';
+import net from 'node:net';
 import { pathToFileURL } from 'node:url';
 
 const CTRL_A = 0x01, CTRL_B = 0x02, CTRL_C = 0x03, CTRL_D = 0x04, CTRL_E = 0x05;
@@ -148,6 +152,107 @@ let lastPoll = 0;
 let lastNow = 0;
 let sameNow = 0;
 
+// ---- native file transfer --------------------------------------------------
+//
+// A real board's WebREPL reads and writes files in C (modwebrepl.c), beside
+// the REPL: the running program is not interrupted. Here the Go testboard
+// sends requests on a pipe of their own and they are served against the
+// Emscripten FS directly, whenever JavaScript has control: while the REPL
+// waits for input, or while Python sleeps (onTicks).
+//
+// Request:  op u8 (1 PUT, 2 GET) | name length u16 LE | data length u32 LE | name | data
+// Answer:   status u8 (0 ok, 1 failed) | data length u32 LE | data
+
+const FILE_PUT = 1, FILE_GET = 2;
+const [ctlIn, ctlOut] = (process.env.IOT_FILE_FDS || '').split(',').map((x) => parseInt(x, 10));
+const ctlEnabled = Number.isInteger(ctlIn) && Number.isInteger(ctlOut);
+// Like stdin, a net.Socket makes the pipe non-blocking, so it can be polled.
+const ctl = ctlEnabled ? new net.Socket({ fd: ctlIn, readable: true, writable: false }) : null;
+let ctlBuf = Buffer.alloc(0);
+let ctlEnded = false;
+const ctlReadBuf = Buffer.alloc(65536);
+
+function pollCtl() {
+  let chunk;
+  const parts = [ctlBuf];
+  while ((chunk = ctl.read()) !== null) parts.push(chunk);
+  while (!ctlEnded) {
+    let n;
+    try {
+      n = fs.readSync(ctlIn, ctlReadBuf, 0, ctlReadBuf.length, null);
+    } catch (e) {
+      if (e.code === 'EAGAIN') break;
+      if (e.code === 'EOF') { ctlEnded = true; break; }
+      throw e;
+    }
+    if (n === 0) { ctlEnded = true; break; }
+    parts.push(Buffer.from(ctlReadBuf.subarray(0, n)));
+  }
+  ctlBuf = parts.length === 1 ? ctlBuf : Buffer.concat(parts);
+}
+
+// serveFiles answers every complete request. Not while there is no
+// interpreter (during a soft reboot): the files would miss the new one.
+function serveFiles() {
+  if (!ctlEnabled || mp === null) return;
+  pollCtl();
+  while (ctlBuf.length >= 7) {
+    const nameLen = ctlBuf.readUInt16LE(1);
+    const dataLen = ctlBuf.readUInt32LE(3);
+    if (ctlBuf.length < 7 + nameLen + dataLen) return;
+    const op = ctlBuf[0];
+    const name = ctlBuf.subarray(7, 7 + nameLen).toString('utf8');
+    const data = ctlBuf.subarray(7 + nameLen, 7 + nameLen + dataLen);
+    ctlBuf = ctlBuf.subarray(7 + nameLen + dataLen);
+    let status = 1;
+    let out = Buffer.alloc(0);
+    try {
+      if (op === FILE_PUT) {
+        putFile(name, data);
+        status = 0;
+      } else if (op === FILE_GET) {
+        out = Buffer.from(mp.FS.readFile(name));
+        status = 0;
+      }
+    } catch (e) {
+      log(`file transfer ${op} ${name}: ${e}`);
+    }
+    const hdr = Buffer.alloc(5);
+    hdr[0] = status;
+    hdr.writeUInt32LE(out.length, 1);
+    writeAll(ctlOut, Buffer.concat([hdr, out]));
+  }
+}
+
+// putFile writes under a temporary name and renames, so that a failed
+// transfer leaves no half-written file.
+function putFile(name, data) {
+  const FS = mp.FS;
+  const slash = name.lastIndexOf('/');
+  const tmp = `${name.slice(0, slash + 1)}.${name.slice(slash + 1)}.webrepl-tmp`;
+  if (FS.analyzePath(name).exists && FS.isDir(FS.stat(name).mode)) throw new Error(`${name} is a directory`);
+  try {
+    FS.writeFile(tmp, data);
+    FS.rename(tmp, name);
+  } catch (e) {
+    try { FS.unlink(tmp); } catch { /* never created */ }
+    throw e;
+  }
+}
+
+function writeAll(fd, buf) {
+  let off = 0;
+  while (off < buf.length) {
+    try {
+      off += fs.writeSync(fd, buf, off, buf.length - off);
+    } catch (e) {
+      if (e.code === 'EAGAIN') { pause(1); continue; }
+      if (e.code === 'EPIPE') return; // the host is gone
+      throw e;
+    }
+  }
+}
+
 function executing() {
   return mp !== null && mp._module._mp_hal_get_interrupt_char() === CTRL_C;
 }
@@ -162,6 +267,7 @@ function onTicks() {
     lastPoll = now;
     flushOut();
     pollInput();
+    serveFiles();
     if (executing()) {
       const i = q.indexOf(CTRL_C, qHead);
       if (i >= 0) {
@@ -382,6 +488,7 @@ async function softReboot() {
   mp = null;
   boardOut(Buffer.from('MPY: soft reboot\n'));
   await boot(files);
+  serveFiles(); // requests that came while there was no interpreter
   if (wasRaw) {
     await mp.replProcessCharWithAsyncify(CTRL_A);
     unmute();
@@ -450,6 +557,12 @@ stdin.on('readable', () => {
   pollInput();
   pump().catch((e) => { log(`fatal: ${e && e.stack || e}`); process.exit(1); });
 });
+if (ctl !== null) {
+  ctl.on('readable', serveFiles);
+  ctl.on('end', () => { ctlEnded = true; });
+  ctl.on('error', (e) => { log(`file-transfer channel: ${e}`); ctlEnded = true; });
+  serveFiles();
+}
 stdin.on('end', () => {
   stdinEnded = true;
   pump().catch((e) => { log(`fatal: ${e && e.stack || e}`); process.exit(1); });
