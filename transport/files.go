@@ -330,12 +330,11 @@ func writeFile(ctx context.Context, l *link, c *fsCaps, p string, data []byte, p
 			return osError("write", p, err)
 		}
 	}
+	if c.rename {
+		return commitUpload(ctx, l, c, p, tmp, bp, data)
+	}
 	if err := verify(ctx, l, c, tmp, data); err != nil {
 		return fmt.Errorf("write %s: %w", p, err)
-	}
-	if c.rename {
-		_, err := l.capture(ctx, fmt.Sprintf("__import__('os').rename(%s,%s)", PyStr(tmp), PyStr(bp)))
-		return osError("write", p, err)
 	}
 	// No os.rename (micro:bit): copy on the board, then drop the
 	// temporary file. If this fails, the data is still in tmp.
@@ -343,6 +342,43 @@ func writeFile(ctx context.Context, l *link, c *fsCaps, p string, data []byte, p
 		return fmt.Errorf("write %s: the data is on the board as %s but could not be put in place: %w", p, tmp, err)
 	}
 	return nil
+}
+
+// commitUpload checks the uploaded temporary file's size (and sha256, when
+// the board can) and renames it into place, all in one exec: over WiFi
+// every exec is a round trip of tens of milliseconds.
+func commitUpload(ctx context.Context, l *link, c *fsCaps, p, tmp, bp string, data []byte) error {
+	var body strings.Builder
+	fmt.Fprintf(&body, " import os\n n=%s\n if n!=%d:\n  print('SIZE',n);return\n", c.sizeExpr(tmp), len(data))
+	if c.sha256 {
+		want := sha256.Sum256(data)
+		fmt.Fprintf(&body, ` try:import hashlib as h
+ except ImportError:import uhashlib as h
+ s=h.sha256();f=open(%s,'rb')
+ while 1:
+  b=f.read(%d)
+  if not b:break
+  s.update(b)
+ f.close()
+ d=''.join('%%02x'%%x for x in s.digest())
+ if d!=%s:
+  print('SHA',d);return
+`, PyStr(tmp), c.chunk, PyStr(hex.EncodeToString(want[:])))
+	}
+	fmt.Fprintf(&body, " os.rename(%s,%s)\n print('OK')\n", PyStr(tmp), PyStr(bp))
+	out, err := l.capture(ctx, fnSnippet(body.String()))
+	if err != nil {
+		return osError("write", p, err)
+	}
+	switch f := strings.Fields(out); {
+	case len(f) == 1 && f[0] == "OK":
+		return nil
+	case len(f) == 2 && f[0] == "SIZE":
+		return fmt.Errorf("write %s: upload damaged: the board has %s bytes, sent %d (kept as %s)", p, f[1], len(data), tmp)
+	case len(f) == 2 && f[0] == "SHA":
+		return fmt.Errorf("write %s: upload damaged: sha256 differs (kept as %s)", p, tmp)
+	}
+	return fmt.Errorf("write %s: unexpected answer %q", p, out)
 }
 
 // verify checks the size (and sha256, when the board can) of an uploaded file.

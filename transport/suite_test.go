@@ -7,16 +7,19 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unicode/utf8"
 
 	"github.com/iot-kernel/iot-kernel/internal/testenv"
 	"github.com/iot-kernel/iot-kernel/testboard"
+	"github.com/iot-kernel/iot-kernel/transport/webrepl"
 )
 
 // The suite runs every case over every link (serial pty, WebREPL, RFC 2217)
@@ -484,4 +487,59 @@ func caseKill(t *testing.T, tg *target) {
 		t.Fatal(err)
 	}
 	mustRun(t, tg, "print('back')", "back\r\n")
+}
+
+// lossyPut is a WebREPL link whose file transfers lose their last byte
+// while lossy is set, as a dropped connection might.
+type lossyPut struct {
+	*webrepl.Conn
+	lossy *atomic.Bool
+}
+
+func (c lossyPut) PutFile(ctx context.Context, name string, data []byte, progress func(done, total int64)) error {
+	if c.lossy.Load() && len(data) > 0 {
+		data = data[:len(data)-1]
+	}
+	return c.Conn.PutFile(ctx, name, data, progress)
+}
+
+// A transfer that arrives damaged is caught before it replaces the file:
+// the old contents stay under the real name.
+func TestDamagedUploadKeepsOldFile(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	tb, err := testboard.Start(ctx, testboard.Wasm, testboard.Options{})
+	if err != nil {
+		skipIfMissing(t, err)
+		t.Fatalf("start wasm board: %v", err)
+	}
+	t.Cleanup(func() { _ = tb.Close() })
+	s, err := testboard.StartWebREPL(ctx, tb, "pw")
+	if err != nil {
+		t.Fatalf("start WebREPL: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	var lossy atomic.Bool
+	b := New(s.URL(), func(ctx context.Context) (io.ReadWriteCloser, error) {
+		c, err := webrepl.Dial(ctx, s.URL(), "pw")
+		if err != nil {
+			return nil, err
+		}
+		return lossyPut{c, &lossy}, nil
+	}, Options{})
+	t.Cleanup(func() { _ = b.Close() })
+
+	if err := b.WriteFile(ctx, "cfg.txt", []byte("old settings"), nil); err != nil {
+		t.Fatal(err)
+	}
+	lossy.Store(true)
+	err = b.WriteFile(ctx, "cfg.txt", []byte("new settings"), nil)
+	if err == nil || !strings.Contains(err.Error(), "upload damaged") {
+		t.Fatalf("a damaged upload gave %v, want an error saying so", err)
+	}
+	lossy.Store(false)
+	got, err := b.ReadFile(ctx, "cfg.txt", nil)
+	if err != nil || string(got) != "old settings" {
+		t.Fatalf("after the damaged upload cfg.txt = %q, %v; want the old contents", got, err)
+	}
 }
