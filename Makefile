@@ -81,12 +81,14 @@ test-lint: bin/staticcheck
 test-go: node venv
 	IOT_TEST_PYTHON=$(VPY) $(GO) test -count=1 -timeout 20m ./...
 
-test-protocol: build venv
-	IOT_KERNEL_BIN=$(CURDIR)/bin/iot-kernel $(VPY) -m pytest -q -p no:cacheprovider tests/protocol
+test-protocol: build venv node
+	IOT_KERNEL_BIN=$(CURDIR)/bin/iot-kernel IOT_TESTBOARD_BIN=$(CURDIR)/bin/testboard \
+		$(VPY) -m pytest -q -p no:cacheprovider tests/protocol
 
 # The same conformance tests against Debian's older jupyter_client 7.4 stack.
-test-protocol-debian: build
-	IOT_KERNEL_BIN=$(CURDIR)/bin/iot-kernel $(DEBPY) -m pytest -q -p no:cacheprovider tests/protocol
+test-protocol-debian: build node
+	IOT_KERNEL_BIN=$(CURDIR)/bin/iot-kernel IOT_TESTBOARD_BIN=$(CURDIR)/bin/testboard \
+		$(DEBPY) -m pytest -q -p no:cacheprovider tests/protocol
 
 test-notebooks: build venv node
 	IOT_KERNEL_BIN=$(CURDIR)/bin/iot-kernel IOT_TESTBOARD_BIN=$(CURDIR)/bin/testboard \
