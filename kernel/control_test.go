@@ -84,7 +84,11 @@ func TestShutdown(t *testing.T) {
 			c.waitReady(ctx)
 			if tc.running {
 				c.send(c.shell, wire.MsgExecuteRequest, map[string]any{"code": "while True: pass"})
-				<-started
+				select {
+				case <-started:
+				case <-ctx.Done():
+					t.Fatal("cell did not start")
+				}
 			}
 
 			sock, ch := c.control, c.controlIn

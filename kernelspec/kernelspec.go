@@ -255,25 +255,24 @@ func Install(opt Options) (dir string, err error) {
 	return dir, nil
 }
 
-// Uninstall removes the spec called name (DefaultName if empty) from the
-// options' scope (opt.Name is ignored). It fails, with an error matching
-// fs.ErrNotExist, when there is no kernel spec there.
-func Uninstall(name string, opt Options) error {
-	opt.Name = name
-	dir, err := Dir(opt)
+// Uninstall removes the spec called opt.Name (DefaultName if empty) from
+// the options' scope and returns the directory it removed. It fails, with
+// an error matching fs.ErrNotExist, when there is no kernel spec there.
+func Uninstall(opt Options) (dir string, err error) {
+	dir, err = Dir(opt)
 	if err != nil {
-		return err
+		return "", err
 	}
 	// Only remove a directory that is a kernel spec, so a wrong name or
 	// prefix never deletes something else.
 	if _, err := os.Stat(filepath.Join(dir, "kernel.json")); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("no kernel spec %q in %s: %w", filepath.Base(dir), filepath.Dir(dir), fs.ErrNotExist)
+			return "", fmt.Errorf("no kernel spec %q in %s: %w", filepath.Base(dir), filepath.Dir(dir), fs.ErrNotExist)
 		}
-		return fmt.Errorf("uninstall kernel spec: %w", err)
+		return "", fmt.Errorf("uninstall kernel spec: %w", err)
 	}
 	if err := os.RemoveAll(dir); err != nil {
-		return fmt.Errorf("uninstall kernel spec: %w", err)
+		return "", fmt.Errorf("uninstall kernel spec: %w", err)
 	}
-	return nil
+	return dir, nil
 }

@@ -236,8 +236,8 @@ func TestUninstall(t *testing.T) {
 	}
 
 	// Removing from the prefix leaves the user's spec alone.
-	if err := Uninstall("", Options{Scope: ScopePrefix, Prefix: prefix}); err != nil {
-		t.Fatal(err)
+	if dir, err := Uninstall(Options{Scope: ScopePrefix, Prefix: prefix}); err != nil || dir != prefixDir {
+		t.Fatalf("Uninstall = %q, %v; want %q", dir, err, prefixDir)
 	}
 	if _, err := os.Stat(prefixDir); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("prefix spec still there: %v", err)
@@ -247,7 +247,7 @@ func TestUninstall(t *testing.T) {
 	}
 
 	// A second removal reports that nothing is there.
-	err = Uninstall("", Options{Scope: ScopePrefix, Prefix: prefix})
+	_, err = Uninstall(Options{Scope: ScopePrefix, Prefix: prefix})
 	if !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("second uninstall error = %v, want fs.ErrNotExist", err)
 	}
@@ -257,14 +257,14 @@ func TestUninstall(t *testing.T) {
 	if err := os.MkdirAll(other, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := Uninstall("notaspec", Options{}); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := Uninstall(Options{Name: "notaspec"}); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("uninstall of a non-spec dir error = %v, want fs.ErrNotExist", err)
 	}
 	if _, err := os.Stat(other); err != nil {
 		t.Errorf("non-spec dir was removed: %v", err)
 	}
 
-	if err := Uninstall("IOT-MicroPython", Options{}); err != nil {
+	if _, err := Uninstall(Options{Name: "IOT-MicroPython"}); err != nil {
 		t.Fatalf("uninstall by name in another case: %v", err)
 	}
 	if _, err := os.Stat(userDir); !errors.Is(err, fs.ErrNotExist) {

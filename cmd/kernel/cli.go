@@ -93,19 +93,14 @@ func newFlagSet(e *env, name string) *flag.FlagSet {
 	fs := flag.NewFlagSet("iot-kernel "+name, flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
 	fs.Usage = func() {
-		for _, c := range commands() {
-			if c.name == name {
-				fmt.Fprintf(fs.Output(), "usage: iot-kernel %s %s\n\n%s.\n", c.name, c.args, capitalize(c.summary))
-			}
-		}
+		c, _ := lookup(name)
+		fmt.Fprintf(fs.Output(), "usage: iot-kernel %s %s\n\n%s.\n", c.name, c.args, capitalize(c.summary))
 		if hasFlags(fs) {
 			fmt.Fprintf(fs.Output(), "\nflags:\n")
 			fs.PrintDefaults()
 		}
-		for _, c := range commands() {
-			if c.name == name && c.details != "" {
-				fmt.Fprintf(fs.Output(), "\n%s", c.details)
-			}
+		if c.details != "" {
+			fmt.Fprintf(fs.Output(), "\n%s", c.details)
 		}
 	}
 	return fs

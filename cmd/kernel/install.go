@@ -83,8 +83,9 @@ func uninstallFlags(e *env) (*flag.FlagSet, func(context.Context) int) {
 			fmt.Fprintln(e.stderr, "iot-kernel uninstall:", err)
 			return exitUsage
 		}
-		dir, _ := kernelspec.Dir(kernelspec.Options{Scope: opt.Scope, Prefix: opt.Prefix, Name: *name})
-		if err := kernelspec.Uninstall(*name, opt); err != nil {
+		opt.Name = *name
+		dir, err := kernelspec.Uninstall(opt)
+		if err != nil {
 			fmt.Fprintln(e.stderr, "iot-kernel uninstall:", err)
 			return exitError
 		}

@@ -23,11 +23,10 @@ func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
 
 func TestUsage(t *testing.T) {
 	tests := []struct {
-		args       []string
-		code       int
-		wantOut    []string
-		wantErr    []string
-		wantNoErrs bool
+		args    []string
+		code    int
+		wantOut []string
+		wantErr []string
 	}{
 		{args: nil, code: exitUsage, wantErr: []string{"usage: iot-kernel COMMAND", "install", "uninstall", "run", "version"}},
 		{args: []string{"help"}, code: exitOK, wantOut: []string{"usage: iot-kernel COMMAND", "help"}},
