@@ -238,6 +238,7 @@ func TestCloseStopsProcess(t *testing.T) {
 	}
 	if !testenv.WaitGone(t, child, 10*time.Second) {
 		t.Errorf("kernel's child %d survived Close", child)
+		_ = syscall.Kill(child, syscall.SIGKILL)
 	}
 	if _, err := c.Execute(execCtx(t), "1", &out); !errors.Is(err, ErrClosed) {
 		t.Errorf("Execute after Close = %v, want ErrClosed", err)
@@ -308,17 +309,15 @@ func TestFindIn(t *testing.T) {
 func TestDataDirs(t *testing.T) {
 	env := map[string]string{
 		"JUPYTER_PATH": "/a:/b",
-		"HOME":         "/home/u",
 		"VIRTUAL_ENV":  "/venv",
 	}
-	got := DataDirs(func(k string) string { return env[k] })
-	want := []string{"/a", "/b", "/home/u/.local/share/jupyter", "/venv/share/jupyter", "/usr/local/share/jupyter", "/usr/share/jupyter"}
+	got := DataDirs(func(k string) string { return env[k] }, "/data")
+	want := []string{"/a", "/b", "/data", "/venv/share/jupyter", "/usr/local/share/jupyter", "/usr/share/jupyter"}
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Errorf("DataDirs = %q, want %q", got, want)
 	}
-	env["JUPYTER_DATA_DIR"] = "/data"
-	if got := DataDirs(func(k string) string { return env[k] }); got[2] != "/data" {
-		t.Errorf("JUPYTER_DATA_DIR not used: %q", got)
+	if got := DataDirs(func(k string) string { return env[k] }, ""); len(got) != len(want)-1 || got[2] != "/venv/share/jupyter" {
+		t.Errorf("with no user directory: %q", got)
 	}
 }
 

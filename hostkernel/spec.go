@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/iot-kernel/iot-kernel/kernelspec"
 )
 
 // ErrNoKernel is wrapped by Find when no python3 Jupyter kernel is installed.
@@ -43,19 +45,17 @@ type kernelJSON struct {
 
 // DataDirs returns the Jupyter data directories in jupyter_client's order of
 // precedence, read from the environment through getenv: JUPYTER_PATH
-// entries, the user directory (JUPYTER_DATA_DIR or ~/.local/share/jupyter),
-// the active virtualenv's share/jupyter, then the system directories.
-func DataDirs(getenv func(string) string) []string {
+// entries, the user directory user ("" for none), the active virtualenv's
+// share/jupyter, then the system directories.
+func DataDirs(getenv func(string) string, user string) []string {
 	var dirs []string
 	for _, d := range filepath.SplitList(getenv("JUPYTER_PATH")) {
 		if d != "" {
 			dirs = append(dirs, d)
 		}
 	}
-	if d := getenv("JUPYTER_DATA_DIR"); d != "" {
-		dirs = append(dirs, d)
-	} else if home := getenv("HOME"); home != "" {
-		dirs = append(dirs, filepath.Join(home, ".local", "share", "jupyter"))
+	if user != "" {
+		dirs = append(dirs, user)
 	}
 	if v := getenv("VIRTUAL_ENV"); v != "" {
 		dirs = append(dirs, filepath.Join(v, "share", "jupyter"))
@@ -69,7 +69,12 @@ func DataDirs(getenv func(string) string) []string {
 // its own sys.prefix), else ipykernel in that Python, else in python3 on
 // PATH. The error wraps ErrNoKernel when there is none.
 func Find(ctx context.Context) (*Spec, error) {
-	dirs := DataDirs(os.Getenv)
+	// The user directory by the same rule `iot-kernel install --user` writes to.
+	user, err := kernelspec.DataDir(kernelspec.Options{Scope: kernelspec.ScopeUser})
+	if err != nil {
+		user = "" // no home directory: the other places still count
+	}
+	dirs := DataDirs(os.Getenv, user)
 	var pythons []string
 	if py := parentPython(); py != "" {
 		prefix := filepath.Join(filepath.Dir(filepath.Dir(py)), "share", "jupyter")
