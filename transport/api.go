@@ -64,8 +64,8 @@ type Options struct {
 	Password string
 	// Baud rate for serial links; 0 means 115200.
 	Baud int
-	// HardReset pulses DTR/RTS on open (serial only); off by default since
-	// it resets ESP32 boards.
+	// HardReset pulses RTS (EN on ESP boards) when the link is first
+	// opened, not on reconnects (serial only; see serialport.Options).
 	HardReset bool
 	// Timeout bounds each wait for the board (enter raw REPL, a reply); 0
 	// means a default of a few seconds.

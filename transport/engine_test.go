@@ -266,6 +266,19 @@ func TestInterruptBusyLoop(t *testing.T) {
 	}
 }
 
+// cancelMidExec runs "x" on b, cancels its context once the fake board has
+// closed started, and returns what Exec returned.
+func cancelMidExec(t *testing.T, b *Board, started <-chan struct{}) error {
+	t.Helper()
+	ctx, cancel := context.WithCancel(testCtx(t))
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() { errc <- b.Exec(ctx, "x", ExecOptions{}) }()
+	<-started
+	cancel()
+	return <-errc
+}
+
 func TestInterruptSecondCtrlC(t *testing.T) {
 	f := newFake(t, "yes")
 	started := make(chan struct{})
@@ -276,13 +289,8 @@ func TestInterruptSecondCtrlC(t *testing.T) {
 		return kbdTraceback
 	}
 	b := f.board(2 * time.Second)
-	ctx, cancel := context.WithCancel(testCtx(t))
-	errc := make(chan error, 1)
-	go func() { errc <- b.Exec(ctx, "x", ExecOptions{}) }()
-	<-started
-	cancel()
 	var be *BoardError
-	if err := <-errc; !errors.As(err, &be) || be.Name != "KeyboardInterrupt" {
+	if err := cancelMidExec(t, b, started); !errors.As(err, &be) || be.Name != "KeyboardInterrupt" {
 		t.Fatalf("err = %v, want KeyboardInterrupt", err)
 	}
 }
@@ -298,12 +306,7 @@ func TestInterruptIgnoredThenSoftReset(t *testing.T) {
 		return ""
 	}
 	b := f.board(2 * time.Second)
-	ctx, cancel := context.WithCancel(testCtx(t))
-	errc := make(chan error, 1)
-	go func() { errc <- b.Exec(ctx, "x", ExecOptions{}) }()
-	<-started
-	cancel()
-	err := <-errc
+	err := cancelMidExec(t, b, started)
 	if err == nil || !strings.Contains(err.Error(), "soft-reset") {
 		t.Fatalf("err = %v, want one saying the board was soft-reset", err)
 	}
@@ -327,12 +330,7 @@ func TestInterruptBoardStuckForever(t *testing.T) {
 		return ""
 	}
 	b := f.board(300 * time.Millisecond)
-	ctx, cancel := context.WithCancel(testCtx(t))
-	errc := make(chan error, 1)
-	go func() { errc <- b.Exec(ctx, "x", ExecOptions{}) }()
-	<-started
-	cancel()
-	if err := <-errc; !errors.Is(err, ErrNoResponse) {
+	if err := cancelMidExec(t, b, started); !errors.Is(err, ErrNoResponse) {
 		t.Fatalf("err = %v, want ErrNoResponse", err)
 	}
 }

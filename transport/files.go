@@ -330,11 +330,8 @@ func writeFile(ctx context.Context, l *link, c *fsCaps, p string, data []byte, p
 			return osError("write", p, err)
 		}
 	}
-	if c.rename {
-		return commitUpload(ctx, l, c, p, tmp, bp, data)
-	}
-	if err := verify(ctx, l, c, tmp, data); err != nil {
-		return fmt.Errorf("write %s: %w", p, err)
+	if err := commitUpload(ctx, l, c, p, tmp, bp, data); err != nil || c.rename {
+		return err
 	}
 	// No os.rename (micro:bit): copy on the board, then drop the
 	// temporary file. If this fails, the data is still in tmp.
@@ -345,27 +342,19 @@ func writeFile(ctx context.Context, l *link, c *fsCaps, p string, data []byte, p
 }
 
 // commitUpload checks the uploaded temporary file's size (and sha256, when
-// the board can) and renames it into place, all in one exec: over WiFi
-// every exec is a round trip of tens of milliseconds.
+// the board can) and, on boards with os.rename, renames it into place, all
+// in one exec: over WiFi every exec is a round trip of tens of milliseconds.
 func commitUpload(ctx context.Context, l *link, c *fsCaps, p, tmp, bp string, data []byte) error {
 	var body strings.Builder
 	fmt.Fprintf(&body, " import os\n n=%s\n if n!=%d:\n  print('SIZE',n);return\n", c.sizeExpr(tmp), len(data))
 	if c.sha256 {
 		want := sha256.Sum256(data)
-		fmt.Fprintf(&body, ` try:import hashlib as h
- except ImportError:import uhashlib as h
- s=h.sha256();f=open(%s,'rb')
- while 1:
-  b=f.read(%d)
-  if not b:break
-  s.update(b)
- f.close()
- d=''.join('%%02x'%%x for x in s.digest())
- if d!=%s:
-  print('SHA',d);return
-`, PyStr(tmp), c.chunk, PyStr(hex.EncodeToString(want[:])))
+		fmt.Fprintf(&body, "%s if d!=%s:\n  print('SHA',d);return\n", c.sha256Body(tmp), PyStr(hex.EncodeToString(want[:])))
 	}
-	fmt.Fprintf(&body, " os.rename(%s,%s)\n print('OK')\n", PyStr(tmp), PyStr(bp))
+	if c.rename {
+		fmt.Fprintf(&body, " os.rename(%s,%s)\n", PyStr(tmp), PyStr(bp))
+	}
+	body.WriteString(" print('OK')\n")
 	out, err := l.capture(ctx, fnSnippet(body.String()))
 	if err != nil {
 		return osError("write", p, err)
@@ -379,29 +368,6 @@ func commitUpload(ctx context.Context, l *link, c *fsCaps, p, tmp, bp string, da
 		return fmt.Errorf("write %s: upload damaged: sha256 differs (kept as %s)", p, tmp)
 	}
 	return fmt.Errorf("write %s: unexpected answer %q", p, out)
-}
-
-// verify checks the size (and sha256, when the board can) of an uploaded file.
-func verify(ctx context.Context, l *link, c *fsCaps, bp string, data []byte) error {
-	fi, err := stat(ctx, l, c, bp)
-	if err != nil {
-		return err
-	}
-	if fi.Size != int64(len(data)) {
-		return fmt.Errorf("upload damaged: the board has %d bytes, sent %d", fi.Size, len(data))
-	}
-	if !c.sha256 {
-		return nil
-	}
-	sum, err := boardSha256(ctx, l, c, bp)
-	if err != nil {
-		return err
-	}
-	want := sha256.Sum256(data)
-	if sum != hex.EncodeToString(want[:]) {
-		return errors.New("upload damaged: sha256 differs on the board")
-	}
-	return nil
 }
 
 // copyOnBoard replaces dst by a copy of src and removes src.
@@ -492,17 +458,7 @@ func (b *Board) Sha256(ctx context.Context, p string) (string, error) {
 }
 
 func boardSha256(ctx context.Context, l *link, c *fsCaps, bp string) (string, error) {
-	body := fmt.Sprintf(` try:import hashlib as h
- except ImportError:import uhashlib as h
- s=h.sha256();f=open(%s,'rb')
- while 1:
-  b=f.read(%d)
-  if not b:break
-  s.update(b)
- f.close()
- print(''.join('%%02x'%%x for x in s.digest()))
-`, PyStr(bp), c.chunk)
-	out, err := l.capture(ctx, fnSnippet(body))
+	out, err := l.capture(ctx, fnSnippet(c.sha256Body(bp)+" print(d)\n"))
 	if err != nil {
 		return "", err
 	}
@@ -511,4 +467,19 @@ func boardSha256(ctx context.Context, l *link, c *fsCaps, bp string) (string, er
 		return "", fmt.Errorf("sha256 %s: unexpected answer %q", bp, out)
 	}
 	return sum, nil
+}
+
+// sha256Body is function-body Python (see fnSnippet) that leaves the hex
+// sha256 of board file bp in d.
+func (c *fsCaps) sha256Body(bp string) string {
+	return fmt.Sprintf(` try:import hashlib as h
+ except ImportError:import uhashlib as h
+ s=h.sha256();f=open(%s,'rb')
+ while 1:
+  b=f.read(%d)
+  if not b:break
+  s.update(b)
+ f.close()
+ d=''.join('%%02x'%%x for x in s.digest())
+`, PyStr(bp), c.chunk)
 }

@@ -183,13 +183,10 @@ func (l *link) wait(ctx context.Context, deadline time.Time) error {
 		d := time.Until(deadline)
 		if d <= 0 {
 			// Still take what is already there.
-			select {
-			case c := <-l.data:
-				l.got(c)
+			if l.poll() {
 				return nil
-			default:
-				return errTimeout
 			}
+			return errTimeout
 		}
 		t := time.NewTimer(d)
 		defer t.Stop()

@@ -151,50 +151,22 @@ func (c *conn) handle(ev event, p *parser, replies []byte) []byte {
 	o := ev.opt
 	switch ev.verb {
 	case cmdDO:
-		switch c.us[o] {
-		case qNo:
-			if o != optBinary && o != optSGA && o != optComPort {
-				return append(replies, cmdIAC, cmdWONT, o)
-			}
-			replies = append(replies, cmdIAC, cmdWILL, o)
-			fallthrough
-		case qWant:
-			c.us[o] = qYes
-			if o == optComPort {
-				replies = c.configure(replies)
-			}
+		var on bool
+		if replies, on = enable(&c.us[o], o, cmdWILL, cmdWONT, replies); on && o == optComPort {
+			replies = c.configure(replies)
 		}
 	case cmdDONT:
-		was := c.us[o]
-		c.us[o] = qNo
-		if was == qYes {
-			replies = append(replies, cmdIAC, cmdWONT, o)
-		}
-		if o == optComPort && was != qNo {
+		var was q
+		if replies, was = disable(&c.us[o], o, cmdWONT, replies); o == optComPort && was != qNo {
 			c.settle(errRefused)
 		}
 	case cmdWILL:
-		switch c.them[o] {
-		case qNo:
-			// Only the options we asked for; an echoing server would
-			// corrupt the raw REPL.
-			if o != optBinary && o != optSGA && o != optComPort {
-				return append(replies, cmdIAC, cmdDONT, o)
-			}
-			replies = append(replies, cmdIAC, cmdDO, o)
-			fallthrough
-		case qWant:
-			c.them[o] = qYes
-			if o == optBinary {
-				p.binary = true
-			}
+		var on bool
+		if replies, on = enable(&c.them[o], o, cmdDO, cmdDONT, replies); on && o == optBinary {
+			p.binary = true
 		}
 	case cmdWONT:
-		was := c.them[o]
-		c.them[o] = qNo
-		if was == qYes {
-			replies = append(replies, cmdIAC, cmdDONT, o)
-		}
+		replies, _ = disable(&c.them[o], o, cmdDONT, replies)
 		if o == optBinary {
 			p.binary = false
 		}
@@ -206,6 +178,36 @@ func (c *conn) handle(ev event, p *parser, replies []byte) []byte {
 		// of no use to a REPL.
 	}
 	return replies
+}
+
+// enable answers a DO (for our side) or a WILL (for the server's) about
+// option o, whose state is *st. Only the options we asked for are agreed
+// to, with yes; an echoing server would corrupt the raw REPL. It reports
+// whether o has just been enabled.
+func enable(st *q, o, yes, no byte, replies []byte) ([]byte, bool) {
+	switch *st {
+	case qNo:
+		if o != optBinary && o != optSGA && o != optComPort {
+			return append(replies, cmdIAC, no, o), false
+		}
+		replies = append(replies, cmdIAC, yes, o)
+		fallthrough
+	case qWant:
+		*st = qYes
+		return replies, true
+	}
+	return replies, false
+}
+
+// disable answers a DONT or WONT about option o, whose state is *st, and
+// returns the state it was in.
+func disable(st *q, o, no byte, replies []byte) ([]byte, q) {
+	was := *st
+	*st = qNo
+	if was == qYes {
+		replies = append(replies, cmdIAC, no, o)
+	}
+	return replies, was
 }
 
 // configure sends the line settings once the server agreed to RFC 2217.
@@ -265,9 +267,6 @@ func (c *conn) send(b []byte) error {
 
 // Read returns the board's bytes, blocking until some arrive.
 func (c *conn) Read(p []byte) (int, error) {
-	if len(p) == 0 {
-		return 0, nil
-	}
 	return c.in.Read(p)
 }
 

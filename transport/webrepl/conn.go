@@ -121,9 +121,6 @@ func (c *Conn) stop(cause error) {
 // Read returns the board's REPL output. It blocks until some arrives or
 // the session ends.
 func (c *Conn) Read(p []byte) (int, error) {
-	if len(p) == 0 {
-		return 0, nil
-	}
 	return c.in.Read(p)
 }
 

@@ -59,3 +59,10 @@ func TestFullInboxBlocksPut(t *testing.T) {
 type readerFunc func([]byte) (int, error)
 
 func (f readerFunc) Read(p []byte) (int, error) { return f(p) }
+
+// An empty read returns at once, even with nothing queued.
+func TestEmptyReadDoesNotBlock(t *testing.T) {
+	if n, err := New().Read(nil); n != 0 || err != nil {
+		t.Fatalf("Read(nil) = %d, %v", n, err)
+	}
+}
