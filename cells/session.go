@@ -184,7 +184,7 @@ func (s *session) findUID(ctx context.Context, uid string) (string, error) {
 			continue
 		}
 		if cur != nil && devices.SameURL(cur.URL(), p.Path) {
-			if got, err := readUID(ctx, cur); err == nil && got == uid {
+			if got, err := magics.ReadUID(ctx, cur); err == nil && got == uid {
 				return p.Path, nil
 			}
 			continue
@@ -196,7 +196,7 @@ func (s *session) findUID(ctx context.Context, uid string) (string, error) {
 			s.log.Debug("uid scan: cannot open port", "port", p.Path, "err", err)
 			continue
 		}
-		got, err := readUID(pctx, b)
+		got, err := magics.ReadUID(pctx, b)
 		b.Close()
 		cancel()
 		if err == nil && got == uid {
@@ -206,24 +206,11 @@ func (s *session) findUID(ctx context.Context, uid string) (string, error) {
 	return "", fmt.Errorf("no serial port has the board with uid %s", uid)
 }
 
-// uidCode prints machine.unique_id() in hex; it avoids ubinascii, which
-// some ports (micro:bit) lack.
-const uidCode = "import machine\nprint(''.join('%02x' % b for b in machine.unique_id()))"
-
-// readUID asks b for its unique id.
-func readUID(ctx context.Context, b *transport.Board) (string, error) {
-	var out strings.Builder
-	if err := b.Exec(ctx, uidCode, transport.ExecOptions{Stdout: &out}); err != nil {
-		return "", err
-	}
-	return strings.TrimSpace(out.String()), nil
-}
-
 // openTarget opens the board t names. A registered serial board that is
 // not at its port any more (replugged as ttyACM1) is looked for by its uid.
 func (s *session) openTarget(ctx context.Context, t target) (*transport.Board, error) {
 	b, err := s.openURL(ctx, t)
-	if err == nil || t.uid == "" || isNetwork(t.url) || ctx.Err() != nil {
+	if err == nil || t.uid == "" || devices.IsNetwork(t.url) || ctx.Err() != nil {
 		return b, err
 	}
 	path, ferr := s.findUID(ctx, t.uid)
@@ -235,15 +222,11 @@ func (s *session) openTarget(ctx context.Context, t target) (*transport.Board, e
 	return s.openURL(ctx, t)
 }
 
-func isNetwork(url string) bool {
-	return strings.HasPrefix(url, "ws://") || strings.HasPrefix(url, "wss://") || strings.HasPrefix(url, "rfc2217://")
-}
-
 // openURL opens t.url with t's password.
 func (s *session) openURL(ctx context.Context, t target) (*transport.Board, error) {
 	opts := s.opts
 	opts.Password = t.password
-	if opts.Password == "" && (strings.HasPrefix(t.url, "ws://") || strings.HasPrefix(t.url, "wss://")) {
+	if opts.Password == "" && devices.IsWebREPL(t.url) {
 		opts.Password = os.Getenv(EnvWebREPLPassword)
 	}
 	b, err := s.open(ctx, t.url, opts)

@@ -270,6 +270,18 @@ func normalize(u string) string {
 	return strings.TrimSuffix(u, "/")
 }
 
+// IsWebREPL reports whether url is a WebREPL URL (ws:// or wss://), the
+// one kind of link that takes a password.
+func IsWebREPL(url string) bool {
+	return strings.HasPrefix(url, "ws://") || strings.HasPrefix(url, "wss://")
+}
+
+// IsNetwork reports whether url reaches its board over the network
+// (WebREPL or RFC 2217) rather than a serial port.
+func IsNetwork(url string) bool {
+	return IsWebREPL(url) || strings.HasPrefix(url, "rfc2217://")
+}
+
 // DefaultName is the name a board known only by its URL goes by: the last
 // element of a serial path, or the host of a network URL
 // ("/dev/ttyACM0" → "ttyACM0", "ws://192.168.1.20:8266" → "192.168.1.20").

@@ -228,3 +228,25 @@ func TestDefaultName(t *testing.T) {
 		}
 	}
 }
+
+func TestURLKinds(t *testing.T) {
+	tests := []struct {
+		url              string
+		webREPL, network bool
+	}{
+		{"/dev/ttyACM0", false, false},
+		{"serial:///dev/ttyUSB1", false, false},
+		{"COM3", false, false},
+		{"ws://192.168.1.20:8266", true, true},
+		{"wss://board.local", true, true},
+		{"rfc2217://localhost:2217", false, true},
+	}
+	for _, tt := range tests {
+		if got := IsWebREPL(tt.url); got != tt.webREPL {
+			t.Errorf("IsWebREPL(%q) = %v, want %v", tt.url, got, tt.webREPL)
+		}
+		if got := IsNetwork(tt.url); got != tt.network {
+			t.Errorf("IsNetwork(%q) = %v, want %v", tt.url, got, tt.network)
+		}
+	}
+}

@@ -95,8 +95,8 @@ func lacks(err error, what string) error {
 // ports (micro:bit) lack.
 const uidCode = "import machine\nprint(''.join('%02x' % b for b in machine.unique_id()))"
 
-// readUID asks b for its unique id.
-func readUID(ctx context.Context, b *transport.Board) (string, error) {
+// ReadUID asks b for its unique id.
+func ReadUID(ctx context.Context, b *transport.Board) (string, error) {
 	out, err := runPy(ctx, b, uidCode)
 	if err != nil {
 		return "", lacks(err, "unique id (machine.unique_id)")
@@ -185,7 +185,7 @@ func uidMagic() *Magic {
 	m := &Magic{Name: "uid", Kind: Line, Summary: "Show the board's unique id (machine.unique_id() in hex)."}
 	m.Setup = func(fs *flag.FlagSet) Runner {
 		return noArgs(m, func(ctx context.Context, env *Env, b *transport.Board) error {
-			uid, err := readUID(ctx, b)
+			uid, err := ReadUID(ctx, b)
 			if err != nil {
 				return err
 			}
@@ -215,7 +215,7 @@ func nameMagic(d boardDeps) *Magic {
 				env.Out.Stream("stdout", dev.Name+"\n")
 				return nil
 			}
-			uid, err := readUID(ctx, b)
+			uid, err := ReadUID(ctx, b)
 			if err != nil {
 				return fmt.Errorf("%s is not in the devices file, and %w", b.URL(), err)
 			}

@@ -241,7 +241,7 @@ func discoverMagic(d deviceDeps) *Magic {
 func probeNetwork(ctx context.Context, env *Env, df *devices.File, timeout time.Duration) error {
 	var net []devices.Device
 	for _, dev := range df.Devices() {
-		if u := dev.URL; strings.HasPrefix(u, "ws://") || strings.HasPrefix(u, "wss://") || strings.HasPrefix(u, "rfc2217://") {
+		if devices.IsNetwork(dev.URL) {
 			net = append(net, dev)
 		}
 	}
@@ -336,7 +336,7 @@ func registerMagic(d deviceDeps) *Magic {
 			}
 			if b, err := env.Boards.Current(ctx); err == nil && devices.SameURL(b.URL(), url) {
 				uctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-				if uid, err := readUID(uctx, b); err == nil {
+				if uid, err := ReadUID(uctx, b); err == nil {
 					dev.UID = uid
 				}
 				cancel()
@@ -349,7 +349,7 @@ func registerMagic(d deviceDeps) *Magic {
 			}
 			saved, _ := df.Lookup(name)
 			msg := fmt.Sprintf("Registered %s in %s\n", saved, df.Path)
-			if isWebREPL(url) && saved.Password == "" {
+			if devices.IsWebREPL(url) && saved.Password == "" {
 				msg += fmt.Sprintf("Add the WebREPL password as `password: ...` under %s in that file (it is never typed in a notebook).\n", name)
 			}
 			env.Out.Stream("stdout", msg)
@@ -357,10 +357,6 @@ func registerMagic(d deviceDeps) *Magic {
 		}
 	}
 	return m
-}
-
-func isWebREPL(url string) bool {
-	return strings.HasPrefix(url, "ws://") || strings.HasPrefix(url, "wss://")
 }
 
 func unregisterMagic(d deviceDeps) *Magic {
