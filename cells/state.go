@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/iot-kernel/iot-kernel/internal/atomicfile"
 )
 
 // EnvStateDir names the environment variable that overrides where the
@@ -90,11 +92,8 @@ func (l *lastDevice) store(url string) error {
 	if err := os.MkdirAll(filepath.Dir(l.path), 0o700); err != nil {
 		return fmt.Errorf("last device: %w", err)
 	}
-	tmp := l.path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
-		return fmt.Errorf("last device: %w", err)
-	}
-	if err := os.Rename(tmp, l.path); err != nil {
+	// Several kernels may remember at once: each writes its own temporary.
+	if err := atomicfile.Write(l.path, data, 0o600); err != nil {
 		return fmt.Errorf("last device: %w", err)
 	}
 	return nil

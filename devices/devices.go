@@ -26,6 +26,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/iot-kernel/iot-kernel/internal/atomicfile"
 	"gopkg.in/yaml.v3"
 )
 
@@ -440,24 +441,8 @@ func (f *File) Save() error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("devices: %w", err)
 	}
-	tmp, err := os.CreateTemp(dir, ".devices-*.yaml")
-	if err != nil {
-		return fmt.Errorf("devices: %w", err)
-	}
-	defer os.Remove(tmp.Name()) // no-op after the rename
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
+	if err := atomicfile.Write(f.Path, data, 0o600); err != nil {
 		return fmt.Errorf("devices: write %s: %w", f.Path, err)
-	}
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return fmt.Errorf("devices: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("devices: write %s: %w", f.Path, err)
-	}
-	if err := os.Rename(tmp.Name(), f.Path); err != nil {
-		return fmt.Errorf("devices: %w", err)
 	}
 	return nil
 }

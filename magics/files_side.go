@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/iot-kernel/iot-kernel/internal/atomicfile"
 	"github.com/iot-kernel/iot-kernel/kernel"
 )
 
@@ -155,31 +156,9 @@ func writeFileAtomic(abs string, data []byte) error {
 		if st.IsDir() {
 			return &fs.PathError{Op: "write", Path: abs, Err: errors.New("is a folder")}
 		}
-		mode = st.Mode().Perm()
+		mode = st.Mode().Perm() // keep an existing file's permissions
 	}
-	f, err := os.CreateTemp(filepath.Dir(abs), "."+filepath.Base(abs)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp, mode)
-	}
-	if err == nil {
-		err = os.Rename(tmp, abs)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return nil
+	return atomicfile.Write(abs, data, mode)
 }
 
 // ---- the board ----
