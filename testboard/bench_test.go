@@ -2,11 +2,8 @@ package testboard
 
 import (
 	"context"
-	"encoding/binary"
 	"testing"
 	"time"
-
-	"github.com/coder/websocket"
 )
 
 // BenchmarkStart measures a board's boot to its first prompt.
@@ -76,44 +73,12 @@ func BenchmarkWebREPLPut(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer s.Close()
-	c, _, err := websocket.Dial(ctx, s.URL(), nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.CloseNow()
-	read := func() []byte {
-		_, msg, err := c.Read(ctx)
-		if err != nil {
-			b.Fatal(err)
-		}
-		return msg
-	}
-	read() // Password:
-	if err := c.Write(ctx, websocket.MessageText, []byte("pw\r")); err != nil {
-		b.Fatal(err)
-	}
-	read() // WebREPL connected
+	w := dialWebREPL(b, s)
+	w.login("pw")
 	data := make([]byte, 64*1024)
-	hdr := make([]byte, 82)
-	copy(hdr, "WA")
-	hdr[2] = 1
-	binary.LittleEndian.PutUint32(hdr[12:], uint32(len(data)))
-	binary.LittleEndian.PutUint16(hdr[16:], 5)
-	copy(hdr[18:], "b.bin")
 	for b.Loop() {
-		if err := c.Write(ctx, websocket.MessageBinary, hdr); err != nil {
-			b.Fatal(err)
-		}
-		if r := read(); string(r) != "WB\x00\x00" {
-			b.Fatalf("PUT header answered %q", r)
-		}
-		for off := 0; off < len(data); off += 1024 {
-			if err := c.Write(ctx, websocket.MessageBinary, data[off:off+1024]); err != nil {
-				b.Fatal(err)
-			}
-		}
-		if r := read(); string(r) != "WB\x00\x00" {
-			b.Fatalf("PUT answered %q", r)
+		if st := w.put("b.bin", data); st != 0 {
+			b.Fatalf("PUT status %d", st)
 		}
 	}
 	b.SetBytes(int64(len(data)))

@@ -149,7 +149,7 @@ func kinds(t *testing.T, f func(t *testing.T, kind Kind)) {
 }
 
 // testContext bounds one step of a test.
-func testContext(t *testing.T) (context.Context, context.CancelFunc) {
+func testContext(t testing.TB) (context.Context, context.CancelFunc) {
 	t.Helper()
 	return context.WithTimeout(context.Background(), 30*time.Second)
 }

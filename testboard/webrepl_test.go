@@ -42,12 +42,12 @@ func startWebREPL(t *testing.T, kind Kind, password string) (*Board, *Server) {
 
 // wsClient is a test's WebREPL client.
 type wsClient struct {
-	t    *testing.T
+	t    testing.TB
 	c    *websocket.Conn
 	text []byte
 }
 
-func dialWebREPL(t *testing.T, s *Server) *wsClient {
+func dialWebREPL(t testing.TB, s *Server) *wsClient {
 	t.Helper()
 	ctx, cancel := testContext(t)
 	defer cancel()
@@ -181,7 +181,6 @@ func TestWebREPLLogin(t *testing.T) {
 			t.Errorf("after a wrong password, read gave %v; want the server to close", err)
 		}
 
-		// Only 9 characters count, as on a board.
 		good := dialWebREPL(t, s)
 		good.login("secret")
 		good.send(websocket.MessageText, []byte("print(1+2)\r"))
@@ -189,6 +188,7 @@ func TestWebREPLLogin(t *testing.T) {
 	})
 }
 
+// Only 9 characters of the password count, as on a board.
 func TestWebREPLLongPassword(t *testing.T) {
 	_, s := startWebREPL(t, Wasm, "123456789abc")
 	w := dialWebREPL(t, s)

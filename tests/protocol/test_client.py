@@ -252,55 +252,50 @@ def test_restart_then_graceful_shutdown():
         kutil.stop_manager(km)
 
 
-def test_shutdown_request_from_a_client_ends_the_process(kernel_bin):
+@pytest.fixture()
+def raw(kernel_bin):
+    """A kernel started from a connection file, and a ready client of it;
+    both stopped afterwards."""
     k = kutil.RawKernel(kernel_bin)
+    kc = None
     try:
         kc = k.client()
-        reply = kutil.request(kc, "control", "shutdown_request", {"restart": False})
-        assert reply["content"]["status"] == "ok" and reply["content"]["restart"] is False
-        kc.stop_channels()
-        assert k.proc.wait(timeout=TIMEOUT) == 0
+        yield k, kc
     finally:
+        if kc is not None:
+            kc.stop_channels()
         k.stop()
+
+
+def test_shutdown_request_from_a_client_ends_the_process(raw):
+    k, kc = raw
+    reply = kutil.request(kc, "control", "shutdown_request", {"restart": False})
+    assert reply["content"]["status"] == "ok" and reply["content"]["restart"] is False
+    assert k.proc.wait(timeout=TIMEOUT) == 0
 
 
 # signals and interrupts ------------------------------------------------------
 
-def test_sigint_interrupts_and_does_not_kill(kernel_bin):
-    k = kutil.RawKernel(kernel_bin)
-    try:
-        kc = k.client()
-        os.kill(k.pid, signal.SIGINT)
-        reply = kc.kernel_info(reply=True, timeout=TIMEOUT)
-        assert reply["content"]["status"] == "ok"
-        assert k.proc.poll() is None
-        kc.stop_channels()
-    finally:
-        k.stop()
+def test_sigint_interrupts_and_does_not_kill(raw):
+    k, kc = raw
+    os.kill(k.pid, signal.SIGINT)
+    reply = kc.kernel_info(reply=True, timeout=TIMEOUT)
+    assert reply["content"]["status"] == "ok"
+    assert k.proc.poll() is None
 
 
-def test_interrupt_request_is_answered_on_control(kernel_bin):
-    k = kutil.RawKernel(kernel_bin)
-    try:
-        kc = k.client()
-        reply = kutil.request(kc, "control", "interrupt_request")
-        assert reply["msg_type"] == "interrupt_reply"
-        assert reply["content"]["status"] == "ok"
-        assert kc.kernel_info(reply=True, timeout=TIMEOUT)["content"]["status"] == "ok"
-        kc.stop_channels()
-    finally:
-        k.stop()
+def test_interrupt_request_is_answered_on_control(raw):
+    _, kc = raw
+    reply = kutil.request(kc, "control", "interrupt_request")
+    assert reply["msg_type"] == "interrupt_reply"
+    assert reply["content"]["status"] == "ok"
+    assert kc.kernel_info(reply=True, timeout=TIMEOUT)["content"]["status"] == "ok"
 
 
-def test_sigterm_shuts_down_cleanly(kernel_bin):
-    k = kutil.RawKernel(kernel_bin)
-    try:
-        kc = k.client()
-        kc.stop_channels()
-        k.proc.terminate()
-        assert k.proc.wait(timeout=TIMEOUT) == 0, k.stderr()
-    finally:
-        k.stop()
+def test_sigterm_shuts_down_cleanly(raw):
+    k, _ = raw
+    k.proc.terminate()
+    assert k.proc.wait(timeout=TIMEOUT) == 0, k.stderr()
 
 
 # (f) ---------------------------------------------------------------------
