@@ -94,10 +94,8 @@ func startTarget(t *testing.T, kind testboard.Kind, link string) *target {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	var opt0 testboard.Options
-	if kind == testboard.Microbit && link == "rfc2217" {
-		// ser2net relays our paced writes in its own bursts: model the
-		// real UART behind it, which paces bytes at the line rate.
-		opt0.PaceBaud = 115200
+	if link == "rfc2217" {
+		opt0.PaceBaud = testboard.RFC2217Pace(kind) // the real UART behind ser2net
 	}
 	tb, err := testboard.Start(ctx, kind, opt0)
 	if err != nil {
