@@ -78,6 +78,21 @@ type Options struct {
 // reconnect to a dead board at once).
 type Dialer func(ctx context.Context) (io.ReadWriteCloser, error)
 
+// TimedReader is implemented by links whose reads can be bounded and
+// woken. The engine reads such a link directly, in the goroutine of the
+// operation: a reply reaches the operation without a hand-over between
+// goroutines, and between operations nothing reads the link. Any other
+// link gets a reader goroutine of the engine's.
+type TimedReader interface {
+	// ReadTimeout reads like Read, waiting at most d for the first byte
+	// (d <= 0: only what has already arrived). It returns (0, nil) when
+	// nothing came in time or Wake was called.
+	ReadTimeout(p []byte, d time.Duration) (int, error)
+	// Wake makes the ReadTimeout in progress, or else the next one,
+	// return at once. It may be called from any goroutine.
+	Wake()
+}
+
 // LinkError wraps a failure of the link with the URL it was for.
 type LinkError struct {
 	URL string

@@ -258,8 +258,11 @@ func BenchmarkUpload115200(b *testing.B) {
 }
 
 // plainConn hides a WebREPL conn's own file transfer, so file operations
-// go through exec like on any link.
-type plainConn struct{ io.ReadWriteCloser }
+// go through exec like on any link; its reads stay direct.
+type plainConn struct {
+	io.ReadWriteCloser
+	TimedReader
+}
 
 // BenchmarkUploadWebREPL compares WebREPL's own file transfer with the
 // exec-based upload over the same WebREPL link.
@@ -293,7 +296,7 @@ func BenchmarkUploadWebREPL(b *testing.B) {
 				case mode == "webrepl":
 					return c, nil
 				}
-				return plainConn{c}, nil
+				return plainConn{c, c}, nil
 			}
 			bd := New(s.URL(), dial, Options{})
 			// Connect, log in and probe the board first: the same fixed cost

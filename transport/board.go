@@ -117,9 +117,14 @@ func (b *Board) ensure(ctx context.Context) (*link, error) {
 	b.mu.Lock()
 	l := b.ln
 	b.mu.Unlock()
-	if l != nil && l.dead() {
-		b.drop(l)
-		l = nil
+	if l != nil {
+		// Drop what the board sent between operations; that read also
+		// shows a link that died meanwhile, which is then reopened.
+		l.discard()
+		if l.dead() {
+			b.drop(l)
+			l = nil
+		}
 	}
 	if l == nil {
 		rwc, err := b.dial(ctx)
@@ -344,7 +349,7 @@ func (b *Board) Close() error {
 	}
 	l.close()
 	select {
-	case <-l.done:
+	case <-l.stopped():
 	case <-time.After(time.Second):
 		b.log.Warn("link reader did not stop after close")
 	}

@@ -6,9 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"runtime"
 	"sync"
 	"time"
+
+	"github.com/iot-kernel/iot-kernel/transport/internal/inbox"
 )
 
 // errTimeout is an internal wait that ran past its bound; callers turn it
@@ -34,18 +35,21 @@ const (
 // tailSize is how many received bytes a link keeps for error messages.
 const tailSize = 160
 
+// forever stands for "no bound" in a read of the link.
+const forever = 24 * time.Hour
+
 // link is one open byte stream to a board and what was learnt about the
-// board over it. Only the reader goroutine reads rwc; everything else is
-// done by the operation holding the Board's lock (Close excepted, which
-// only closes).
+// board over it. It is read and written only by the operation holding the
+// Board's lock (Close excepted, which only closes), and only while one
+// runs: between operations the board's bytes wait in the link.
 type link struct {
 	rwc     io.ReadWriteCloser
+	rd      TimedReader // rwc itself, or the pump in front of it
+	pump    *pump       // nil when rwc is a TimedReader
 	timeout time.Duration
 
-	data      chan []byte   // chunks read by the reader goroutine
-	done      chan struct{} // closed when the reader goroutine exits
-	rerr      error         // why it exited; valid once done is closed
-	quit      chan struct{} // closed by close()
+	rbuf      []byte
+	lost      error // an *errLost once a read failed: the link is unusable
 	closeOnce sync.Once
 
 	pend []byte // received but not yet consumed
@@ -62,46 +66,48 @@ type link struct {
 }
 
 func newLink(rwc io.ReadWriteCloser, timeout time.Duration) *link {
-	l := &link{
-		rwc:     rwc,
-		timeout: timeout,
-		data:    make(chan []byte, 16),
-		done:    make(chan struct{}),
-		quit:    make(chan struct{}),
+	l := &link{rwc: rwc, timeout: timeout, rbuf: make([]byte, 4096)}
+	if tr, ok := rwc.(TimedReader); ok {
+		l.rd = tr
+	} else {
+		l.pump = startPump(rwc)
+		l.rd = l.pump.in
 	}
-	go l.readLoop()
 	return l
 }
 
-// readLoop owns all reads of rwc: a serial Read may block forever, so
-// nobody else can wait on it with a deadline. close() unblocks it.
-func (l *link) readLoop() {
-	defer close(l.done)
+// pump gives a link that cannot bound its reads a reader goroutine, which
+// queues what it reads for the engine.
+type pump struct {
+	in   *inbox.Inbox
+	done chan struct{} // closed when the goroutine exits
+}
+
+func startPump(r io.Reader) *pump {
+	p := &pump{in: inbox.New(), done: make(chan struct{})}
+	go p.run(r)
+	return p
+}
+
+// run reads r until it fails; closing the link ends it.
+func (p *pump) run(r io.Reader) {
+	defer close(p.done)
 	buf := make([]byte, 4096)
 	zero := 0
 	for {
-		n, err := l.rwc.Read(buf)
+		n, err := r.Read(buf)
 		if n > 0 {
 			zero = 0
-			chunk := append([]byte(nil), buf[:n]...)
-			select {
-			case l.data <- chunk:
-			case <-l.quit:
-				l.rerr = errors.New("link closed")
+			if !p.in.Put(buf[:n]) { // Put copies
 				return
 			}
-			// Let the waiting operation run now on this P rather than
-			// after this goroutine is back in its system call: it saves
-			// tens of microseconds per exchange.
-			runtime.Gosched()
 		}
 		if err != nil {
-			l.rerr = err
+			p.in.Fail(err)
 			return
 		}
 		if n == 0 {
-			// A serial port with a read timeout returns (0, nil); only
-			// back off if a broken reader spins.
+			// Only back off if a broken reader spins on (0, nil).
 			if zero++; zero > 100 {
 				time.Sleep(time.Millisecond)
 			}
@@ -109,30 +115,66 @@ func (l *link) readLoop() {
 	}
 }
 
-// close closes the stream, which ends the reader goroutine.
+// close closes the stream; a pump ends with it.
 func (l *link) close() {
 	l.closeOnce.Do(func() {
-		close(l.quit)
+		if l.pump != nil {
+			l.pump.in.Shut(errors.New("link closed"))
+		}
 		_ = l.rwc.Close()
 	})
 }
 
-// dead reports whether the reader has stopped (the link is unusable).
-func (l *link) dead() bool {
-	select {
-	case <-l.done:
-		return true
-	default:
-		return false
+// stopped is closed once nothing reads the link any more (after close).
+func (l *link) stopped() <-chan struct{} {
+	if l.pump != nil {
+		return l.pump.done
 	}
+	done := make(chan struct{})
+	close(done)
+	return done
 }
 
-func (l *link) lostErr() error {
-	err := l.rerr
-	if err == nil || err == io.EOF {
-		err = errors.New("end of stream (board gone or link closed)")
+// dead reports whether a read of the link failed.
+func (l *link) dead() bool { return l.lost != nil }
+
+// recv reads what the board sent into pend, waiting until deadline at the
+// most (zero: without bound). It reports whether bytes came; (false, nil)
+// means the wait was woken. It returns errTimeout once the deadline has
+// passed with nothing, and an *errLost when the link failed.
+func (l *link) recv(deadline time.Time) (bool, error) {
+	if l.lost != nil {
+		return false, l.lost
 	}
-	return &errLost{err}
+	d := forever
+	if !deadline.IsZero() {
+		d = time.Until(deadline)
+	}
+	n, err := l.rd.ReadTimeout(l.rbuf, d)
+	if err != nil {
+		if err == io.EOF {
+			err = errors.New("end of stream (board gone or link closed)")
+		}
+		l.lost = &errLost{err}
+	}
+	if n > 0 {
+		l.got(l.rbuf[:n])
+		return true, nil
+	}
+	if l.lost != nil {
+		return false, l.lost
+	}
+	if !deadline.IsZero() && !time.Now().Before(deadline) {
+		return false, errTimeout
+	}
+	return false, nil
+}
+
+// poll takes what has already arrived into pend, without waiting, and
+// reports whether anything did.
+func (l *link) poll() bool {
+	got, _ := l.recv(time.Now())
+	return got
 }
 
 func (l *link) got(chunk []byte) {
@@ -164,56 +206,26 @@ func (l *link) noResponse(what string) error {
 // discard drops everything received so far that nobody asked for.
 func (l *link) discard() {
 	l.pend = l.pend[:0]
-	for {
-		select {
-		case c := <-l.data:
-			l.got(c)
-			l.pend = l.pend[:0]
-		default:
-			return
-		}
+	for l.poll() {
+		l.pend = l.pend[:0]
 	}
 }
 
-// wait receives one more chunk into pend. It returns errTimeout at the
-// deadline (zero: none), ctx's error, or an *errLost.
+// wait receives more bytes into pend. It returns errTimeout at the
+// deadline (zero: none), ctx's cause once ctx is done, or an *errLost.
 func (l *link) wait(ctx context.Context, deadline time.Time) error {
-	var tc <-chan time.Time
-	if !deadline.IsZero() {
-		d := time.Until(deadline)
-		if d <= 0 {
-			// Still take what is already there.
-			if l.poll() {
-				return nil
-			}
-			return errTimeout
+	if ctx.Done() != nil {
+		stop := context.AfterFunc(ctx, l.rd.Wake)
+		defer stop()
+	}
+	for {
+		if ctx.Err() != nil {
+			return context.Cause(ctx)
 		}
-		t := time.NewTimer(d)
-		defer t.Stop()
-		tc = t.C
-	}
-	select {
-	case c := <-l.data:
-		l.got(c)
-		return nil
-	case <-l.done:
-		return l.drainDone()
-	case <-tc:
-		return errTimeout
-	case <-ctx.Done():
-		return context.Cause(ctx)
-	}
-}
-
-// drainDone is called once the reader has exited: deliver what it left in
-// the channel before reporting the loss.
-func (l *link) drainDone() error {
-	select {
-	case c := <-l.data:
-		l.got(c)
-		return nil
-	default:
-		return l.lostErr()
+		got, err := l.recv(deadline)
+		if got || err != nil {
+			return err
+		}
 	}
 }
 

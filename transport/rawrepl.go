@@ -127,7 +127,9 @@ const (
 // run executes r on a link at the raw prompt and returns the board's
 // exception as a *BoardError. Cancelling ctx interrupts the board.
 func (l *link) run(ctx context.Context, r execReq) error {
-	l.discard()
+	// Stray bytes were read and dropped when the operation began (see
+	// Board.ensure); what is left after the last prompt is dropped here.
+	l.pend = l.pend[:0]
 	ph := phaseOK
 	interrupted := false
 	usePaste := !r.classic && l.paste != pasteNo
@@ -300,17 +302,6 @@ func (l *link) sendRawPaste(ctx context.Context, code []byte) (ph phase, interru
 	return phaseAck, false, nil
 }
 
-// poll moves any chunk already received into pend without waiting.
-func (l *link) poll() bool {
-	select {
-	case c := <-l.data:
-		l.got(c)
-		return true
-	default:
-		return false
-	}
-}
-
 // timeoutOr turns errTimeout into ErrNoResponse (and marks the link out of
 // step with the board); other errors pass.
 func (l *link) timeoutOr(err error, what string) error {
@@ -351,8 +342,11 @@ func (l *link) follow(ctx context.Context, ph phase, r execReq, interrupted bool
 		f.stage, f.stageDL, cancelled = 1, time.Now().Add(interruptGrace), nil
 	}
 	bg := context.WithoutCancel(ctx)
-	var timer *time.Timer // reused: Go 1.23+ timers need no draining
-	defer func() { stopTimer(timer) }()
+	if cancelled != nil {
+		// An interrupt ends the read in progress at once.
+		stop := context.AfterFunc(ctx, l.rd.Wake)
+		defer stop()
+	}
 	for {
 		if err := f.consume(); err != nil {
 			return err
@@ -360,25 +354,8 @@ func (l *link) follow(ctx context.Context, ph phase, r execReq, interrupted bool
 		if f.ph == phaseDone {
 			break
 		}
-		deadline := f.stageDL
-		if !f.phaseDL.IsZero() && (deadline.IsZero() || f.phaseDL.Before(deadline)) {
-			deadline = f.phaseDL
-		}
-		var tc <-chan time.Time
-		if !deadline.IsZero() {
-			if timer == nil {
-				timer = time.NewTimer(time.Until(deadline))
-			} else {
-				timer.Reset(time.Until(deadline))
-			}
-			tc = timer.C
-		}
 		var err error
 		select {
-		case c := <-l.data:
-			l.got(c)
-		case <-l.done:
-			err = l.drainDone()
 		case res := <-f.inputCh:
 			f.inputCh = nil
 			answer := []byte{4} // EOFError on the board
@@ -392,8 +369,14 @@ func (l *link) follow(ctx context.Context, ph phase, r execReq, interrupted bool
 			cancelled, f.inputCh, l.dirty = nil, nil, true
 			f.stage, f.stageDL = 1, time.Now().Add(interruptGrace)
 			err = l.write([]byte{3})
-		case <-tc:
-			err = f.timedOut()
+		default:
+			deadline := f.stageDL
+			if !f.phaseDL.IsZero() && (deadline.IsZero() || f.phaseDL.Before(deadline)) {
+				deadline = f.phaseDL
+			}
+			if _, err = l.recv(deadline); err == errTimeout {
+				err = f.timedOut()
+			}
 		}
 		if err != nil {
 			return err
@@ -508,17 +491,12 @@ func (f *follower) ask(prompt string) error {
 	f.l.dirty = true // an answer may arrive after the code ended
 	ch := make(chan inputResult, 1)
 	f.inputCh = ch
-	go func(in InputFunc) {
+	go func(in InputFunc, wake func()) {
 		s, err := in(prompt)
 		ch <- inputResult{s, err}
-	}(f.r.input)
+		wake() // the exec may be waiting for the board's bytes
+	}(f.r.input, f.l.rd.Wake)
 	return nil
-}
-
-func stopTimer(t *time.Timer) {
-	if t != nil {
-		t.Stop()
-	}
 }
 
 // sanitizeLine keeps one line of input without the control characters that

@@ -179,6 +179,14 @@ func caseExec(t *testing.T, tg *target) {
 	if v, err := tg.board.Eval(suiteCtx(t), "x_suite * 2"); err != nil || v != "42" {
 		t.Fatalf("Eval = %q, %v; want 42", v, err)
 	}
+	// Every link the project ships is read in the operation's goroutine,
+	// not through a reader goroutine of the engine's.
+	tg.board.mu.Lock()
+	pumped := tg.board.ln != nil && tg.board.ln.pump != nil
+	tg.board.mu.Unlock()
+	if pumped {
+		t.Errorf("the %s link is read through a pump goroutine, not directly", tg.link)
+	}
 }
 
 // caseStreaming: the cell prints, then waits for an input() that is only

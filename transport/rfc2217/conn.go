@@ -7,6 +7,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/iot-kernel/iot-kernel/transport/internal/inbox"
 )
@@ -269,6 +270,17 @@ func (c *conn) send(b []byte) error {
 func (c *conn) Read(p []byte) (int, error) {
 	return c.in.Read(p)
 }
+
+// ReadTimeout reads like Read, waiting at most d for the first byte (d <=
+// 0: only what has already arrived). It returns (0, nil) when nothing came
+// in time or Wake was called.
+func (c *conn) ReadTimeout(p []byte, d time.Duration) (int, error) {
+	return c.in.ReadTimeout(p, d)
+}
+
+// Wake makes the ReadTimeout in progress, or else the next one, return at
+// once.
+func (c *conn) Wake() { c.in.Wake() }
 
 // Write sends p to the board, escaping telnet's IAC byte.
 func (c *conn) Write(p []byte) (int, error) {

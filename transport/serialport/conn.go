@@ -10,28 +10,31 @@ import (
 	"go.bug.st/serial"
 )
 
-// pollInterval bounds each wait inside Read, so that a device that vanished
-// without waking the read is still noticed.
+// pollInterval is how often a waiting read checks that the device node is
+// still the one opened.
 const pollInterval = 500 * time.Millisecond
 
+// wakeSlice bounds each wait inside ReadTimeout: go.bug.st/serial cannot
+// end a read early, so Wake is noticed within this time. It costs a few
+// system calls per 100 ms, and only while an operation waits for the board.
+const wakeSlice = 25 * time.Millisecond
+
 // conn adapts a serial.Port to the io.ReadWriteCloser the engine expects:
-// Read never returns (0, nil), and a vanished device is an error.
+// Read never returns (0, nil), and a vanished device is an error. It is a
+// transport.TimedReader, so the engine reads it without a goroutine.
 type conn struct {
-	port   serial.Port
-	path   string
-	ident  os.FileInfo // the device node at open, to notice a replug
-	closed atomic.Bool
+	port    serial.Port
+	path    string
+	ident   os.FileInfo // the device node at open, to notice a replug
+	checked time.Time   // when ident was last compared
+	closed  atomic.Bool
+	woken   atomic.Bool
 }
 
 func newConn(p serial.Port, path string) *conn {
-	c := &conn{port: p, path: path}
+	c := &conn{port: p, path: path, checked: time.Now()}
 	if fi, err := os.Stat(path); err == nil {
 		c.ident = fi
-	}
-	if err := p.SetReadTimeout(pollInterval); err != nil {
-		// Without a timeout Read still returns on data, close and hangup;
-		// only the replug check is lost.
-		c.ident = nil
 	}
 	return c
 }
@@ -39,12 +42,45 @@ func newConn(p serial.Port, path string) *conn {
 // Read blocks until at least one byte arrives, the port is closed, or the
 // device goes away.
 func (c *conn) Read(p []byte) (int, error) {
+	for {
+		n, err := c.read(p, pollInterval, pollInterval, false)
+		if n > 0 || err != nil || len(p) == 0 {
+			return n, err
+		}
+	}
+}
+
+// ReadTimeout reads like Read, waiting at most d for the first byte (d <=
+// 0: only what has already arrived). It returns (0, nil) when nothing came
+// in time or Wake was called.
+func (c *conn) ReadTimeout(p []byte, d time.Duration) (int, error) {
+	return c.read(p, d, wakeSlice, true)
+}
+
+// Wake makes the ReadTimeout in progress (within wakeSlice), or else the
+// next one, return.
+func (c *conn) Wake() { c.woken.Store(true) }
+
+// read waits up to d for bytes, in waits of at most slice; wakeable reads
+// end early after Wake.
+func (c *conn) read(p []byte, d, slice time.Duration, wakeable bool) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
+	end := time.Now().Add(d)
 	for {
 		if c.closed.Load() {
 			return 0, c.closedErr()
+		}
+		if wakeable && c.woken.Swap(false) {
+			return 0, nil
+		}
+		wait := min(time.Until(end), slice)
+		if wait < 0 {
+			wait = 0
+		}
+		if err := c.port.SetReadTimeout(wait); err != nil {
+			return 0, fmt.Errorf("serial %s: set read timeout: %w", c.path, err)
 		}
 		n, err := c.port.Read(p)
 		if n > 0 {
@@ -62,8 +98,14 @@ func (c *conn) Read(p []byte) (int, error) {
 			// A pty whose master closed answers EIO.
 			return 0, fmt.Errorf("serial %s: device disconnected: %w", c.path, err)
 		}
-		if err := c.stillThere(); err != nil {
-			return 0, err
+		if now := time.Now(); now.Sub(c.checked) >= pollInterval {
+			c.checked = now
+			if err := c.stillThere(); err != nil {
+				return 0, err
+			}
+		}
+		if !time.Now().Before(end) {
+			return 0, nil
 		}
 	}
 }

@@ -124,6 +124,17 @@ func (c *Conn) Read(p []byte) (int, error) {
 	return c.in.Read(p)
 }
 
+// ReadTimeout reads like Read, waiting at most d for the first byte (d <=
+// 0: only what has already arrived). It returns (0, nil) when nothing came
+// in time or Wake was called.
+func (c *Conn) ReadTimeout(p []byte, d time.Duration) (int, error) {
+	return c.in.ReadTimeout(p, d)
+}
+
+// Wake makes the ReadTimeout in progress, or else the next one, return at
+// once.
+func (c *Conn) Wake() { c.in.Wake() }
+
 // Write sends REPL input (text frames of at most 1 KB).
 func (c *Conn) Write(p []byte) (int, error) {
 	done := 0

@@ -66,3 +66,55 @@ func TestEmptyReadDoesNotBlock(t *testing.T) {
 		t.Fatalf("Read(nil) = %d, %v", n, err)
 	}
 }
+
+// ReadTimeout gives up after its bound, and a zero bound takes only what
+// is already here.
+func TestReadTimeout(t *testing.T) {
+	b := New()
+	start := time.Now()
+	if n, err := b.ReadTimeout(make([]byte, 8), 30*time.Millisecond); n != 0 || err != nil {
+		t.Fatalf("ReadTimeout on an empty inbox = %d, %v; want 0, nil", n, err)
+	}
+	if waited := time.Since(start); waited < 30*time.Millisecond {
+		t.Fatalf("ReadTimeout returned after %v, before its bound", waited)
+	}
+	if n, err := b.ReadTimeout(make([]byte, 8), 0); n != 0 || err != nil {
+		t.Fatalf("polling an empty inbox = %d, %v", n, err)
+	}
+	b.Put([]byte("ok"))
+	p := make([]byte, 8)
+	if n, err := b.ReadTimeout(p, 0); string(p[:n]) != "ok" || err != nil {
+		t.Fatalf("polling = %q, %v; want the queued bytes", p[:n], err)
+	}
+}
+
+// Wake ends a wait in progress, and a Wake that comes first ends the next
+// wait at once: the engine calls Wake when the user interrupts.
+func TestWake(t *testing.T) {
+	b := New()
+	b.Wake()
+	if n, err := b.ReadTimeout(make([]byte, 8), time.Minute); n != 0 || err != nil {
+		t.Fatalf("ReadTimeout after Wake = %d, %v; want 0, nil at once", n, err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := b.ReadTimeout(make([]byte, 8), time.Minute)
+		done <- err
+	}()
+	// The reader may or may not be waiting yet; either way Wake ends it.
+	b.Wake()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Wake did not end the wait")
+	}
+	// A plain Read is not ended by Wake: it waits for bytes.
+	b.Wake()
+	go b.Put([]byte("x"))
+	if n, err := b.Read(make([]byte, 8)); n != 1 || err != nil {
+		t.Fatalf("Read after Wake = %d, %v; want the byte", n, err)
+	}
+}
