@@ -101,28 +101,11 @@ func (r *rawExchange) exec(code string) ([]byte, error) {
 	return r.buf, nil
 }
 
-// openRaw opens the hand-rolled client; it paces its writes as the engine
-// does, except on the wasm board, whose input is a pipe that drops nothing.
-func openRaw(b *testing.B, path string, kind testboard.Kind) *rawExchange {
-	b.Helper()
-	rwc, err := serialport.Dial(context.Background(), path, serialport.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = rwc.Close() })
-	r := &rawExchange{rwc: rwc, pace: kind != testboard.Wasm}
-	if _, err := rwc.Write([]byte("\r\x03\x03\x01")); err != nil {
-		b.Fatal(err)
-	}
-	if err := r.readUntil(rawBanner); err != nil {
-		b.Fatal(err)
-	}
-	return r
-}
-
 // BenchmarkExecRoundTrip compares print(1) through the engine with the
-// hand-rolled exchange on the same pty. Batches of the two alternate (the
-// machine is shared), and the medians are compared.
+// hand-rolled exchange on the same open port. The engine reads the port
+// only while an operation runs, so the two can take turns exec by exec:
+// whatever else the shared machine does then hits both alike. The medians
+// are compared.
 //
 // With IOT_TESTBOARD_BIN set (make bench sets it), the board runs in its own
 // process, as a real board is its own device: in the test binary's process
@@ -134,36 +117,46 @@ func BenchmarkExecRoundTrip(b *testing.B) {
 			if path == "" {
 				path = benchBoard(b, kind, testboard.Options{}).Path()
 			}
-			const rounds, batch = 10, 40
+			rwc, err := serialport.Dial(context.Background(), path, serialport.Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			bd := New(path, func(context.Context) (io.ReadWriteCloser, error) { return rwc, nil }, Options{})
+			b.Cleanup(func() { _ = bd.Close() })
+			// The micro:bit's 64-byte buffer needs the engine's pacing.
+			raw := &rawExchange{rwc: rwc, pace: kind != testboard.Wasm}
+			ctx := context.Background()
+			var out bytes.Buffer
+			viaEngine := func() time.Duration {
+				out.Reset()
+				start := time.Now()
+				if err := bd.Exec(ctx, "print(1)", ExecOptions{Stdout: &out}); err != nil || out.String() != "1\r\n" {
+					b.Fatalf("exec: %v %q", err, out.String())
+				}
+				return time.Since(start)
+			}
+			byHand := func() time.Duration {
+				start := time.Now()
+				if got, err := raw.exec("print(1)"); err != nil || !bytes.Contains(got, []byte("OK1\r\n\x04")) {
+					b.Fatalf("raw exec: %v %q", err, got)
+				}
+				return time.Since(start)
+			}
+			viaEngine() // opens the link, enters the raw REPL, warms up
+			byHand()
+			const n = 400
 			for range b.N {
 				var engine, hand []time.Duration
-				for range rounds {
-					bd := benchOpen(b, path, Options{})
-					ctx := context.Background()
-					var out bytes.Buffer
-					for i := range batch + 1 {
-						out.Reset()
-						start := time.Now()
-						if err := bd.Exec(ctx, "print(1)", ExecOptions{Stdout: &out}); err != nil || out.String() != "1\r\n" {
-							b.Fatalf("exec: %v %q", err, out.String())
-						}
-						if i > 0 { // the first one warms up
-							engine = append(engine, time.Since(start))
-						}
+				for i := range n {
+					// Alternate which goes first, so neither always
+					// follows the other.
+					if i%2 == 0 {
+						engine = append(engine, viaEngine())
+						hand = append(hand, byHand())
+					} else {
+						hand = append(hand, byHand())
+						engine = append(engine, viaEngine())
 					}
-					_ = bd.Close()
-
-					raw := openRaw(b, path, kind)
-					for i := range batch + 1 {
-						start := time.Now()
-						if _, err := raw.exec("print(1)"); err != nil {
-							b.Fatal(err)
-						}
-						if i > 0 {
-							hand = append(hand, time.Since(start))
-						}
-					}
-					_ = raw.rwc.Close()
 				}
 				e, h := median(engine), median(hand)
 				report(b, "exec_roundtrip_"+string(kind)+"_engine", float64(e.Microseconds()), "us")
@@ -321,11 +314,10 @@ func BenchmarkUploadWebREPL(b *testing.B) {
 }
 
 // BenchmarkOutputThroughput measures 1 MB of board output through the
-// engine against the hand-rolled exchange on the same pty. The board runs
-// the loop once untimed first: the wasm board's first run is much slower
-// (node compiles the code paths), which would count against whichever
-// client went first. Runs of the two then alternate and the medians are
-// compared.
+// engine against the hand-rolled exchange, taking turns on the same open
+// port as BenchmarkExecRoundTrip does. The board runs the loop once untimed
+// first: the wasm board's first run is much slower (node compiles the code
+// paths), which would count against whichever client went first.
 func BenchmarkOutputThroughput(b *testing.B) {
 	for _, kind := range []testboard.Kind{testboard.Microbit, testboard.Wasm} {
 		b.Run(string(kind), func(b *testing.B) {
@@ -333,42 +325,49 @@ func BenchmarkOutputThroughput(b *testing.B) {
 			if path == "" {
 				path = benchBoard(b, kind, testboard.Options{}).Path()
 			}
+			rwc, err := serialport.Dial(context.Background(), path, serialport.Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			bd := New(path, func(context.Context) (io.ReadWriteCloser, error) { return rwc, nil }, Options{})
+			b.Cleanup(func() { _ = bd.Close() })
+			raw := &rawExchange{rwc: rwc, pace: kind != testboard.Wasm}
 			line := strings.Repeat("x", 98) // 100 bytes with \r\n
 			code := fmt.Sprintf("for i in range(10000):print('%s')", line)
 			const size = 10000 * 100
+			viaEngine := func() time.Duration {
+				var n countWriter
+				start := time.Now()
+				if err := bd.Exec(context.Background(), code, ExecOptions{Stdout: &n}); err != nil || n != size {
+					b.Fatalf("exec: %v, %d bytes", err, n)
+				}
+				return time.Since(start)
+			}
+			byHand := func() time.Duration {
+				start := time.Now()
+				out, err := raw.exec(code)
+				if err != nil {
+					b.Fatal(err)
+				}
+				took := time.Since(start)
+				// "OK", the output, "\x04": every byte arrived.
+				if got := bytes.IndexByte(out, 4) - bytes.Index(out, []byte("OK")) - 2; got != size {
+					b.Fatalf("raw exec: %d bytes of output, want %d", got, size)
+				}
+				return took
+			}
+			viaEngine() // warms the board up
 			const rounds = 3
 			for range b.N {
 				var engine, hand []time.Duration
-				for round := range rounds {
-					bd := benchOpen(b, path, Options{})
-					runs := 1
-					if round == 0 {
-						runs = 2 // the first one warms the board up
+				for i := range rounds {
+					if i%2 == 0 {
+						engine = append(engine, viaEngine())
+						hand = append(hand, byHand())
+					} else {
+						hand = append(hand, byHand())
+						engine = append(engine, viaEngine())
 					}
-					for i := range runs {
-						var n countWriter
-						start := time.Now()
-						if err := bd.Exec(context.Background(), code, ExecOptions{Stdout: &n}); err != nil || n != size {
-							b.Fatalf("exec: %v, %d bytes", err, n)
-						}
-						if i == runs-1 {
-							engine = append(engine, time.Since(start))
-						}
-					}
-					_ = bd.Close()
-
-					raw := openRaw(b, path, kind)
-					start := time.Now()
-					out, err := raw.exec(code)
-					if err != nil {
-						b.Fatal(err)
-					}
-					hand = append(hand, time.Since(start))
-					// "OK", the output, "\x04": every byte arrived.
-					if got := bytes.IndexByte(out, 4) - bytes.Index(out, []byte("OK")) - 2; got != size {
-						b.Fatalf("raw exec: %d bytes of output, want %d", got, size)
-					}
-					_ = raw.rwc.Close()
 				}
 				e := float64(size) / median(engine).Seconds()
 				h := float64(size) / median(hand).Seconds()
