@@ -389,6 +389,15 @@ func TestBoardMagics(t *testing.T) {
 				if ee, _ := execError(t, it, "gone"); ee.Name != "NameError" {
 					t.Errorf("after %%hardreset: %+v", ee)
 				}
+				// A pty has no RTS line to pulse: a clear error, and the
+				// board still answers.
+				ee, _ = execError(t, it, "%hardreset --pin")
+				if !strings.Contains(ee.Value, "cannot drive DTR/RTS (a pty has none)") {
+					t.Errorf("%%hardreset --pin on a pty: %+v", ee)
+				}
+				if out, _ := mustRun(t, it, "print(6*7)"); out.Stdout() != "42\n" {
+					t.Errorf("after %%hardreset --pin failed: %q", out.Stdout())
+				}
 			} else {
 				ee, _ := execError(t, it, "%uid")
 				if !strings.Contains(ee.Value, "this board has no unique id") {

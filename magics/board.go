@@ -122,13 +122,25 @@ func softresetMagic() *Magic {
 
 func hardresetMagic(d boardDeps) *Magic {
 	m := &Magic{Name: "hardreset", Kind: Line,
-		Summary: "Hard-reset the board (machine.reset()) and reconnect once it is back."}
+		Summary: "Hard-reset the board (machine.reset()) and reconnect once it is back. " +
+			"With --pin, pulse the EN pin through the serial port's RTS line instead: that also resets a board that no longer answers."}
 	m.Setup = func(fs *flag.FlagSet) Runner {
 		say := quietFlag(fs)
+		pin := fs.Bool("pin", false, "reset through the serial port's RTS line (ESP32/ESP8266 boards), not machine.reset()")
 		return noArgs(m, func(ctx context.Context, env *Env, b *transport.Board) error {
+			if *pin {
+				if err := b.HardReset(ctx); err != nil {
+					return fmt.Errorf("hard reset: %w", err)
+				}
+				say(env, "Hard reset "+boardName(env, b)+" by its EN pin; reconnected")
+				return nil
+			}
 			// Check first, so a board without machine.reset gets a clear
 			// error rather than a reset that never happens.
 			if _, err := runPy(ctx, b, "import machine\nmachine.reset"); err != nil {
+				if errors.Is(err, transport.ErrNoResponse) {
+					return fmt.Errorf("the board does not answer, so it cannot run machine.reset(); on a serial port, %%hardreset --pin resets it by its EN pin: %w", err)
+				}
 				return lacks(err, "machine.reset(); use %softreset")
 			}
 			// The board resets while running this, so the exec itself ends

@@ -31,10 +31,11 @@ const DefaultTimeout = 5 * time.Second
 // called while one runs. The link is opened on first use and reopened after
 // it is lost.
 type Board struct {
-	url  string
-	dial Dialer
-	opt  Options
-	log  *slog.Logger
+	url       string
+	dial      Dialer
+	resetDial Dialer // opens the link with a hard reset; nil if the link cannot
+	opt       Options
+	log       *slog.Logger
 
 	// sem is the operation lock; a channel so that waiting for it
 	// honours the caller's context.
@@ -307,6 +308,49 @@ func (b *Board) SoftReset(ctx context.Context) error {
 	return b.op(ctx, func(ctx context.Context, l *link) error {
 		return l.softReset(ctx)
 	})
+}
+
+// ErrNoHardReset reports a link that cannot reset the board by its pins.
+var ErrNoHardReset = errors.New("this link cannot reset the board by its pins (only a serial port's RTS line can)")
+
+// HardReset resets the board through the serial link's RTS line (the EN pin
+// of ESP32 and ESP8266 boards), which works even when the board no longer
+// answers, waits for it to boot (and for its USB device to come back), and
+// returns at the raw prompt. The board's state is gone, as after a power
+// cycle. A link that cannot do it returns an error wrapping ErrNoHardReset;
+// when the reset fails, the next operation reopens the link without one.
+func (b *Board) HardReset(ctx context.Context) error {
+	if b.resetDial == nil {
+		return ErrNoHardReset
+	}
+	ctx, end, err := b.begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer end()
+	b.mu.Lock()
+	old := b.ln
+	b.mu.Unlock()
+	if old != nil {
+		// The port is opened exclusively: let go of it first.
+		b.drop(old)
+	}
+	rwc, err := b.resetDial(ctx)
+	if err != nil {
+		return &LinkError{URL: b.url, Err: fmt.Errorf("hard reset: %w", err)}
+	}
+	l := newLink(rwc, b.timeout())
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		l.close()
+		return ErrClosed
+	}
+	b.ln = l
+	b.mu.Unlock()
+	b.log.Debug("link reopened with a hard reset")
+	_, err = b.ensure(ctx)
+	return err
 }
 
 // Close interrupts any operation, leaves the board in the friendly REPL

@@ -549,3 +549,48 @@ func TestDamagedUploadKeepsOldFile(t *testing.T) {
 		t.Fatalf("after the damaged upload cfg.txt = %q, %v; want the old contents", got, err)
 	}
 }
+
+// %hardreset --pin on a link without modem lines says so, and the board
+// stays usable (the link reopens without a reset). On a link that has no
+// pins at all (WebREPL) it is refused before anything happens.
+func TestHardResetWithoutModemLines(t *testing.T) {
+	tg := startTarget(t, testboard.Wasm, "serial")
+	mustRun(t, tg, "kept = 7", "")
+	err := tg.board.HardReset(suiteCtx(t))
+	if err == nil || !strings.Contains(err.Error(), "DTR/RTS") {
+		t.Fatalf("HardReset over a pty = %v; want an error saying it has no DTR/RTS", err)
+	}
+	mustRun(t, tg, "print(1+1)", "2\r\n")
+
+	ws := startTarget(t, testboard.Wasm, "webrepl")
+	if err := ws.board.HardReset(suiteCtx(t)); !errors.Is(err, ErrNoHardReset) {
+		t.Fatalf("HardReset over WebREPL = %v; want ErrNoHardReset", err)
+	}
+	mustRun(t, ws, "print(3)", "3\r\n")
+}
+
+// On a real board on a serial port (IOT_TEST_BOARD=/dev/ttyUSB0), the RTS
+// pulse resets it: its variables are gone and it answers again.
+func TestHardResetHardware(t *testing.T) {
+	url := os.Getenv("IOT_TEST_BOARD")
+	if url == "" || !isSerial(url) {
+		t.Skip("needs IOT_TEST_BOARD naming a board on a serial port")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	b, err := Open(ctx, url, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	if err := b.Exec(ctx, "before_reset = 1", ExecOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.HardReset(ctx); err != nil {
+		t.Fatalf("HardReset: %v", err)
+	}
+	var be *BoardError
+	if err := b.Exec(ctx, "before_reset", ExecOptions{}); !errors.As(err, &be) || be.Name != "NameError" {
+		t.Fatalf("after the reset the variable gave %v; want NameError", err)
+	}
+}
