@@ -77,7 +77,7 @@ func (c *Conn) PutFile(ctx context.Context, name string, data []byte, progress f
 		}
 		total := int64(len(data))
 		for done := 0; done < len(data); {
-			n := min(len(data)-done, maxFrame)
+			n := min(len(data)-done, putFrame)
 			if err := s.send(data[done : done+n]); err != nil {
 				return err
 			}
