@@ -130,7 +130,7 @@ func hardresetMagic(d boardDeps) *Magic {
 		return noArgs(m, func(ctx context.Context, env *Env, b *transport.Board) error {
 			if *pin {
 				if err := b.HardReset(ctx); err != nil {
-					return fmt.Errorf("hard reset: %w", err)
+					return err // says "hard reset" and why
 				}
 				say(env, "Hard reset "+boardName(env, b)+" by its EN pin; reconnected")
 				return nil

@@ -337,7 +337,7 @@ func (b *Board) HardReset(ctx context.Context) error {
 	}
 	rwc, err := b.resetDial(ctx)
 	if err != nil {
-		return &LinkError{URL: b.url, Err: fmt.Errorf("hard reset: %w", err)}
+		return &LinkError{URL: b.url, Err: err}
 	}
 	l := newLink(rwc, b.timeout())
 	b.mu.Lock()

@@ -203,10 +203,14 @@ func (l *link) noResponse(what string) error {
 		what, l.timeout, l.lastPrinted(), ErrNoResponse)
 }
 
+// discardMax bounds how many reads discard makes, so that a board that
+// never stops printing cannot hold an operation there.
+const discardMax = 64
+
 // discard drops everything received so far that nobody asked for.
 func (l *link) discard() {
 	l.pend = l.pend[:0]
-	for l.poll() {
+	for i := 0; i < discardMax && l.poll(); i++ {
 		l.pend = l.pend[:0]
 	}
 }

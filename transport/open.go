@@ -41,8 +41,8 @@ func Open(ctx context.Context, url string, opt Options) (*Board, error) {
 const resetBound = 20 * time.Second
 
 // DialerFor returns the Dialer for url (see Open). Each dial is bounded by
-// its ctx and by Options.Timeout (longer for the first dial when
-// Options.HardReset asks for a reset).
+// its ctx and by Options.Timeout, plus the time a reset takes when
+// Options.HardReset asks for one (only the first dial resets).
 func DialerFor(url string, opt Options) (Dialer, error) {
 	switch {
 	case strings.HasPrefix(url, "ws://"), strings.HasPrefix(url, "wss://"):

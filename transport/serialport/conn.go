@@ -61,8 +61,8 @@ func (c *conn) ReadTimeout(p []byte, d time.Duration) (int, error) {
 // next one, return.
 func (c *conn) Wake() { c.woken.Store(true) }
 
-// read waits up to d for bytes, in waits of at most slice; wakeable reads
-// end early after Wake.
+// read waits up to d for bytes, in waits of at most slice. A wakeable read
+// returns (0, nil) after Wake, but bytes already here come first.
 func (c *conn) read(p []byte, d, slice time.Duration, wakeable bool) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
@@ -72,18 +72,21 @@ func (c *conn) read(p []byte, d, slice time.Duration, wakeable bool) (int, error
 		if c.closed.Load() {
 			return 0, c.closedErr()
 		}
-		if wakeable && c.woken.Swap(false) {
-			return 0, nil
-		}
 		wait := min(time.Until(end), slice)
-		if wait < 0 {
-			wait = 0
+		if wait < 0 || wakeable && c.woken.Load() {
+			wait = 0 // only take what is here
 		}
 		if err := c.port.SetReadTimeout(wait); err != nil {
+			if c.closed.Load() {
+				return 0, c.closedErr()
+			}
 			return 0, fmt.Errorf("serial %s: set read timeout: %w", c.path, err)
 		}
 		n, err := c.port.Read(p)
 		if n > 0 {
+			if wakeable {
+				c.woken.Store(false) // this return is the one asked for
+			}
 			return n, nil
 		}
 		if c.closed.Load() {
@@ -104,7 +107,7 @@ func (c *conn) read(p []byte, d, slice time.Duration, wakeable bool) (int, error
 				return 0, err
 			}
 		}
-		if !time.Now().Before(end) {
+		if wakeable && c.woken.Swap(false) || !time.Now().Before(end) {
 			return 0, nil
 		}
 	}

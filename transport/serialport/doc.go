@@ -42,4 +42,9 @@
 // then wraps os.ErrClosed) or the device disappears (unplugged, or the
 // master side of a pty closed): then Read returns an error instead of
 // waiting forever. Close unblocks a pending Read.
+//
+// The conn is also a transport.TimedReader: ReadTimeout bounds a read, and
+// Wake ends one early. go.bug.st/serial cannot end a read early, so
+// ReadTimeout waits in slices of 25 ms and Wake is seen at the next slice;
+// bytes already received are returned before a Wake is honoured.
 package serialport

@@ -6,11 +6,13 @@ import (
 	"errors"
 	"io"
 	"os"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/creack/pty"
+	"golang.org/x/sys/unix"
 
 	"github.com/iot-kernel/iot-kernel/internal/testenv"
 )
@@ -173,5 +175,90 @@ func TestParseTarget(t *testing.T) {
 		if path != tt.path || baud != tt.baud {
 			t.Errorf("parseTarget(%q) = %q, %d; want %q, %d", tt.in, path, baud, tt.path, tt.baud)
 		}
+	}
+}
+
+// timedReader is what the engine uses to read the port (transport's
+// TimedReader, which this package cannot import).
+type timedReader interface {
+	ReadTimeout(p []byte, d time.Duration) (int, error)
+	Wake()
+}
+
+// ReadTimeout gives up after its bound, a zero bound only takes what is
+// here, and bytes already received come before a pending Wake: the engine
+// drops stray bytes with such polls at the start of each operation.
+func TestReadTimeoutAndWake(t *testing.T) {
+	master, slave, err := pty.Open()
+	if err != nil {
+		t.Skipf("no pty: %v", err)
+	}
+	t.Cleanup(func() { master.Close(); slave.Close() })
+	rw := dialPTY(t, slave.Name()).(timedReader)
+	p := make([]byte, 64)
+
+	start := time.Now()
+	if n, err := rw.ReadTimeout(p, 60*time.Millisecond); n != 0 || err != nil {
+		t.Fatalf("ReadTimeout with nothing sent = %d, %v; want 0, nil", n, err)
+	}
+	if waited := time.Since(start); waited < 60*time.Millisecond || waited > bound {
+		t.Fatalf("ReadTimeout returned after %v; want its bound of 60ms", waited)
+	}
+	if n, err := rw.ReadTimeout(p, 0); n != 0 || err != nil {
+		t.Fatalf("a poll with nothing sent = %d, %v", n, err)
+	}
+
+	if _, err := master.Write([]byte("stray")); err != nil {
+		t.Fatal(err)
+	}
+	waitQueued(t, slave, 5)
+	rw.Wake()
+	if n, err := rw.ReadTimeout(p, 0); string(p[:n]) != "stray" || err != nil {
+		t.Fatalf("with a Wake pending, a poll gave %q, %v; want the bytes already here", p[:n], err)
+	}
+	// The Wake was answered by that return: the next wait runs until
+	// bytes come.
+	go func() { _, _ = master.Write([]byte("late")) }()
+	if n, err := rw.ReadTimeout(p, bound); string(p[:n]) != "late" || err != nil {
+		t.Fatalf("ReadTimeout = %q, %v; want the late bytes", p[:n], err)
+	}
+
+	// A Wake from another goroutine ends a long wait.
+	done := make(chan error, 1)
+	go func() {
+		n, err := rw.ReadTimeout(p, time.Minute)
+		if n != 0 {
+			err = errors.New("read bytes nobody sent")
+		}
+		done <- err
+	}()
+	rw.Wake()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(bound):
+		t.Fatal("Wake did not end ReadTimeout")
+	}
+}
+
+// waitQueued waits until the tty's input queue holds n bytes: a pty hands
+// written bytes to the reading side asynchronously.
+func waitQueued(t *testing.T, tty *os.File, n int) {
+	t.Helper()
+	deadline := time.Now().Add(bound)
+	for {
+		q, err := unix.IoctlGetInt(int(tty.Fd()), unix.TIOCINQ)
+		if err != nil {
+			t.Skipf("cannot see the pty's input queue: %v", err)
+		}
+		if q >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d of %d bytes reached the pty within %v", q, n, bound)
+		}
+		runtime.Gosched()
 	}
 }

@@ -87,6 +87,9 @@ func (b *Inbox) ReadTimeout(p []byte, d time.Duration) (int, error) {
 		select {
 		case <-ch:
 		case <-timeout:
+			b.mu.Lock()
+			b.woken = false // a Wake racing the timeout is answered too
+			b.mu.Unlock()
 			return 0, nil
 		}
 		b.mu.Lock()
