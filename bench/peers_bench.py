@@ -104,7 +104,7 @@ def version_of(dist: str) -> str:
 @contextlib.contextmanager
 def board(binary: str, kind: str, pace: int):
     """harness.testboard with -pace (harness has no pace option)."""
-    args = [binary, "-kind", kind] + (["-pace", str(pace)] if pace else [])
+    args = [binary, "-kind", kind, "-pace", str(pace)]  # 0: unpaced
     proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=ROOT)
     tb = harness.TestBoard.__new__(harness.TestBoard)
     tb.proc = proc

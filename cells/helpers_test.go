@@ -55,11 +55,7 @@ func startBoard(t *testing.T, kind testboard.Kind) *testboard.Board {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	opt := testboard.Options{}
-	if kind == testboard.Microbit {
-		opt.PaceBaud = 115200
-	}
-	b, err := testboard.Start(ctx, kind, opt)
+	b, err := testboard.Start(ctx, kind, testboard.Options{}) // the micro:bit paced like its UART
 	if testenv.Missing(err) {
 		testenv.SkipOrFail(t, "start %s board: %v", kind, err) // e.g. its firmware
 	}

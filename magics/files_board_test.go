@@ -65,11 +65,7 @@ func startRealEnv(t *testing.T, kind testboard.Kind) *realEnv {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	opt := testboard.Options{}
-	if kind == testboard.Microbit {
-		opt.PaceBaud = 115200 // its 64-byte receive buffer has no flow control
-	}
-	tb, err := testboard.Start(ctx, kind, opt)
+	tb, err := testboard.Start(ctx, kind, testboard.Options{}) // the micro:bit paced like its UART
 	if testenv.Missing(err) {
 		testenv.SkipOrFail(t, "cannot start the %s test board here: %v", kind, err)
 	}

@@ -29,8 +29,9 @@ const (
 // Options tune a board. The zero value is usable.
 type Options struct {
 	// PaceBaud paces host-to-board bytes at this baud rate (bits/10 per
-	// byte) to model a real UART; 0 = no pacing. For micro:bit the 64-byte
-	// RX buffer has no flow control: without pacing, the client must pace.
+	// byte) to model a real UART. 0 means the board's own: 115200 for the
+	// micro:bit, whose 64-byte RX buffer has no flow control, and none for
+	// wasm. Negative: no pacing (the client must pace for the micro:bit).
 	PaceBaud int
 	// Logger receives the board's life events and the emulator's stderr;
 	// nil discards them.
@@ -193,6 +194,24 @@ func (b *Board) Kind() Kind { return b.kind }
 
 // Options returns the options the board was started with.
 func (b *Board) Options() Options { return b.opt }
+
+// UARTBaud is the micro:bit's line rate, which its test board models unless
+// told otherwise.
+const UARTBaud = 115200
+
+// paceBaud is the rate host-to-board bytes are paced at; 0: not paced.
+func (b *Board) paceBaud() int {
+	switch {
+	case b.opt.PaceBaud > 0:
+		return b.opt.PaceBaud
+	case b.opt.PaceBaud == 0 && b.kind == Microbit:
+		return UARTBaud
+	}
+	return 0
+}
+
+// Paced reports whether host-to-board bytes are paced like a UART.
+func (b *Board) Paced() bool { return b.paceBaud() > 0 }
 
 // Kill simulates unplugging the board: the emulator dies, the pty is closed
 // (so clients' reads fail with EOF or EIO) and Path disappears.
@@ -371,7 +390,7 @@ func (b *Board) spawn() (*run, error) {
 	wg.Add(3)
 	go func() { // host -> board
 		defer wg.Done()
-		_, err := io.Copy(newPacedWriter(inW, b.opt.PaceBaud, r.stop), master)
+		_, err := io.Copy(newPacedWriter(inW, b.paceBaud(), r.stop), master)
 		r.log.Debug("host-to-board copy ended", "err", err)
 	}()
 	go func() { // board -> host

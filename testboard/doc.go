@@ -6,9 +6,10 @@
 //
 //   - Microbit: QEMU's micro:bit running MicroPython 1.9.2 (Debian packages
 //     qemu-system-arm and firmware-microbit-micropython). It boots in about
-//     35 ms. Its UART buffer is 64 bytes with no flow control: set
-//     Options.PaceBaud (115200 is reliable) or the client must pace its
-//     writes (32 bytes with 2 ms gaps). About 9 KB of RAM: programs over
+//     35 ms. Its UART buffer is 64 bytes with no flow control, so host-to-board
+//     bytes are paced like its real 115200-baud UART by default; with
+//     Options.PaceBaud < 0 the client must pace its writes (32 bytes with
+//     2 ms gaps). About 9 KB of RAM: programs over
 //     about 2 KB raise MemoryError. No raw-paste (the request is answered
 //     "raw REPL; CTRL-B to exit\r\n>"). Ctrl-C interrupts anything.
 //   - Wasm: MicroPython 1.27's WebAssembly port under node, with the wrapper

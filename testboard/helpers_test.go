@@ -13,15 +13,12 @@ import (
 )
 
 // startBoard starts a board for one test and stops it when the test ends.
-// The micro:bit is paced at 115200 baud, as its 64-byte buffer needs.
+// The micro:bit is paced like its UART (the default).
 func startBoard(t *testing.T, kind Kind) *Board {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	opt := Options{Logger: testenv.Logger(t)}
-	if kind == Microbit {
-		opt.PaceBaud = 115200
-	}
 	start := time.Now()
 	b, err := Start(ctx, kind, opt)
 	if err != nil {

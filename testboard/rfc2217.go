@@ -15,18 +15,6 @@ import (
 	"time"
 )
 
-// RFC2217Pace is the PaceBaud a board served through StartRFC2217 needs.
-// ser2net relays a client's writes in bursts; on a real board its serial
-// port then paces them at the line rate. A pty does not, so the micro:bit,
-// whose 64-byte receive buffer has no flow control, must be started paced
-// like a real UART (115200 baud). The wasm board loses nothing: 0.
-func RFC2217Pace(kind Kind) int {
-	if kind == Microbit {
-		return 115200
-	}
-	return 0
-}
-
 // StartRFC2217 runs Debian's ser2net in front of the board's serial device,
 // serving telnet with RFC 2217 (serial port control) on 127.0.0.1 at a free
 // port. ser2net opens the device for each TCP client, through Path, so it

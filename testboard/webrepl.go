@@ -186,8 +186,8 @@ func (w *webrepl) session(ctx context.Context, c *websocket.Conn) error {
 	}
 	// A board with networking has flow control on its socket; the
 	// micro:bit's UART has none, so pace what we send it ourselves.
-	if opt := w.board.Options(); w.board.Kind() == Microbit && opt.PaceBaud == 0 {
-		s.out = newPacedWriter(port, 115200, ctx.Done())
+	if w.board.Kind() == Microbit && !w.board.Paced() {
+		s.out = newPacedWriter(port, UARTBaud, ctx.Done())
 	}
 	if err := c.Write(ctx, websocket.MessageText, []byte(webreplConnected)); err != nil {
 		return err

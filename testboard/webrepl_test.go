@@ -20,7 +20,7 @@ func startWebREPL(t *testing.T, kind Kind, password string) (*Board, *Server) {
 	t.Helper()
 	ctx, cancel := testContext(t)
 	defer cancel()
-	b, err := Start(ctx, kind, Options{Logger: testenv.Logger(t)})
+	b, err := Start(ctx, kind, Options{PaceBaud: -1, Logger: testenv.Logger(t)})
 	if err != nil {
 		t.Fatalf("Start: %v", err)
 	}

@@ -93,11 +93,9 @@ func runCases(t *testing.T, tg *target) {
 func startTarget(t *testing.T, kind testboard.Kind, link string) *target {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	var opt0 testboard.Options
-	if link == "rfc2217" {
-		opt0.PaceBaud = testboard.RFC2217Pace(kind) // the real UART behind ser2net
-	}
-	tb, err := testboard.Start(ctx, kind, opt0)
+	// The micro:bit is paced like its UART, as a real one would be behind
+	// any of the links.
+	tb, err := testboard.Start(ctx, kind, testboard.Options{})
 	if err != nil {
 		skipIfMissing(t, err)
 		t.Fatalf("start %s board: %v", kind, err)

@@ -41,7 +41,7 @@ func main() {
 
 func run() error {
 	kind := flag.String("kind", string(testboard.Microbit), "board: microbit or wasm")
-	pace := flag.Int("pace", -1, "pace host-to-board bytes at this baud rate (0 = no pacing; default: paced like a UART when -rfc2217 needs it)")
+	pace := flag.Int("pace", -1, "pace host-to-board bytes at this baud rate (0 = no pacing; default: the board's own, 115200 for the micro:bit's UART)")
 	webrepl := flag.String("webrepl", "", "also serve WebREPL with this password")
 	rfc2217 := flag.Bool("rfc2217", false, "also serve RFC 2217 through ser2net")
 	repo := flag.String("repo", "", "directory holding node_modules (wasm); default: found from the working directory")
@@ -61,11 +61,11 @@ func run() error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	if *pace < 0 {
-		*pace = 0
-		if *rfc2217 {
-			*pace = testboard.RFC2217Pace(testboard.Kind(*kind))
-		}
+	switch {
+	case *pace < 0:
+		*pace = 0 // the board's own
+	case *pace == 0:
+		*pace = -1 // none
 	}
 
 	startCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
