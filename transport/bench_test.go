@@ -374,7 +374,7 @@ func BenchmarkOutputThroughput(b *testing.B) {
 				return took
 			}
 			viaEngine() // warms the board up
-			const rounds = 3
+			const rounds = 7
 			for range b.N {
 				var engine, hand []time.Duration
 				for i := range rounds {
