@@ -319,18 +319,20 @@ const (
 	paceGap   = 2 * time.Millisecond
 )
 
-// writePaced sends p in paceChunk pieces, one every paceGap at most. It
-// stops early, returning ctx's error, when ctx is done. The wasm port reads
-// its input from a pipe, which never drops bytes: it gets p in one write.
+// writePaced sends p in paceChunk pieces, each at least paceGap after the
+// one before. The gap counts from when the last piece actually left: a
+// process the machine descheduled for a while must not catch up with a
+// burst, which is exactly what the board's buffer cannot take. It stops
+// early, returning ctx's error, when ctx is done. The wasm port reads its
+// input from a pipe, which never drops bytes: it gets p in one write.
 func (l *link) writePaced(ctx context.Context, p []byte) error {
 	if l.platform == "webassembly" {
 		return l.write(p)
 	}
-	start := time.Now()
+	var last time.Time
 	for i := 0; i < len(p); i += paceChunk {
 		if i > 0 {
-			due := start.Add(time.Duration(i/paceChunk) * paceGap)
-			if d := time.Until(due); d > 0 {
+			if d := time.Until(last.Add(paceGap)); d > 0 {
 				t := time.NewTimer(d)
 				select {
 				case <-t.C:
@@ -346,6 +348,7 @@ func (l *link) writePaced(ctx context.Context, p []byte) error {
 		if err := l.write(p[i:end]); err != nil {
 			return err
 		}
+		last = time.Now()
 	}
 	return nil
 }
