@@ -184,7 +184,9 @@ func (c *Conn) transfer(ctx context.Context, what string, op func(*stream) error
 		}
 		c.mu.Unlock()
 		if len(left) > 0 {
-			c.in.Put(left)
+			// This goroutine is the inbox's reader now: never wait for
+			// room it would have to make itself.
+			c.in.PutNow(left)
 		}
 	}()
 

@@ -118,3 +118,21 @@ func TestWake(t *testing.T) {
 		t.Fatalf("Read after Wake = %d, %v; want the byte", n, err)
 	}
 }
+
+// PutNow never waits, even on a full inbox: the reader itself hands bytes
+// back with it.
+func TestPutNowDoesNotWait(t *testing.T) {
+	b := New()
+	b.Put(make([]byte, Max))
+	if !b.PutNow([]byte("back")) {
+		t.Fatal("PutNow refused bytes")
+	}
+	got, err := io.ReadAll(io.LimitReader(readerFunc(b.Read), Max+4))
+	if err != nil || len(got) != Max+4 || string(got[Max:]) != "back" {
+		t.Fatalf("read %d bytes ending %q, %v", len(got), got[max(0, len(got)-4):], err)
+	}
+	b.Fail(io.EOF)
+	if b.PutNow([]byte("x")) {
+		t.Error("PutNow after Fail accepted bytes")
+	}
+}
