@@ -41,10 +41,12 @@ type Board struct {
 	// honours the caller's context.
 	sem chan struct{}
 
-	mu     sync.Mutex // guards the fields below
-	ln     *link
-	cancel context.CancelCauseFunc // of the operation in progress
-	closed bool
+	mu        sync.Mutex // guards the fields below
+	ln        *link
+	cancel    context.CancelCauseFunc // of the operation in progress
+	closed    bool
+	idleTimer *time.Timer // starts drain once the link has been idle
+	drain     *drain      // reads the link between operations
 }
 
 // New returns a Board for url that opens its link with dial on first use.
@@ -81,6 +83,9 @@ func (b *Board) begin(ctx context.Context) (context.Context, func(), error) {
 	case <-ctx.Done():
 		return nil, nil, fmt.Errorf("waiting for the board: %w", context.Cause(ctx))
 	}
+	if d := b.stopIdle(); d != nil {
+		d.halt(b.timeout())
+	}
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()
@@ -93,6 +98,7 @@ func (b *Board) begin(ctx context.Context) (context.Context, func(), error) {
 	return ctx, func() {
 		b.mu.Lock()
 		b.cancel = nil
+		b.idle()
 		b.mu.Unlock()
 		cancel(nil)
 		<-b.sem
@@ -375,6 +381,9 @@ func (b *Board) Close() error {
 		acquired = true
 		defer func() { <-b.sem }()
 	case <-t.C:
+	}
+	if d := b.stopIdle(); d != nil {
+		d.halt(time.Second)
 	}
 	b.mu.Lock()
 	l := b.ln

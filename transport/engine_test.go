@@ -10,6 +10,7 @@ import (
 	"math/rand"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -723,5 +724,51 @@ func TestDialFollowsContext(t *testing.T) {
 	err := b.Exec(ctx, "print(1)", ExecOptions{})
 	if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, notCancelled) {
 		t.Fatalf("Exec = %v, want the caller's deadline", err)
+	}
+}
+
+// A board that prints while no operation runs (a timer callback) is read
+// all the same once the link has been idle a moment, so its writes never
+// wait for the next cell, as a board's do once the host's buffers are
+// full. The next exec still gets its answer.
+func TestIdleOutputIsRead(t *testing.T) {
+	f := newFake(t, "yes")
+	f.direct = true // the engine reads the link itself: no pump drains it
+	var ticks atomic.Int64
+	begin := make(chan struct{})
+	f.run = func(x *fakeExec) string {
+		if x.code != "start timer" {
+			return echoRun(x)
+		}
+		f.mu.Lock()
+		c := f.conn
+		f.mu.Unlock()
+		go func() {
+			<-begin
+			for {
+				if _, err := c.Write([]byte("tick\r\n")); err != nil {
+					return // the test is over
+				}
+				ticks.Add(1)
+				time.Sleep(time.Millisecond) // the timer's period
+			}
+		}()
+		return ""
+	}
+	b := f.board(2 * time.Second)
+	if err := b.Exec(testCtx(t), "start timer", ExecOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	close(begin)
+	deadline := time.Now().Add(10 * time.Second)
+	for ticks.Load() < 100 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the board's output between cells was not read: it printed %d lines in 10 s", ticks.Load())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	var out bytes.Buffer
+	if err := b.Exec(testCtx(t), "y", ExecOptions{Stdout: &out}); err != nil || !strings.Contains(out.String(), "ran:y\r\n") {
+		t.Fatalf("exec after idle output: %v, %q", err, out.String())
 	}
 }

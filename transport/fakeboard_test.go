@@ -2,9 +2,11 @@ package transport
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -27,6 +29,7 @@ type fakeBoard struct {
 	noOK      bool   // swallow code without ever answering
 	memFree   int    // what gc.mem_free() says; 0 means 100000
 	zeroReads bool   // the host side's Read returns (0, nil) between data
+	direct    bool   // the host side is a TimedReader (no pump goroutine)
 	run       func(x *fakeExec) string
 
 	mu         sync.Mutex
@@ -61,10 +64,41 @@ func (f *fakeBoard) dial(context.Context) (io.ReadWriteCloser, error) {
 	f.mu.Unlock()
 	go f.serve(dev)
 	f.t.Cleanup(func() { _ = dev.Close() })
-	if f.zeroReads {
+	switch {
+	case f.zeroReads:
 		return &zeroReader{Conn: host}, nil
+	case f.direct:
+		return &timedPipe{Conn: host}, nil
 	}
 	return host, nil
+}
+
+// timedPipe is a TimedReader over net.Pipe. The pipe holds no bytes: the
+// board's writes wait until the host reads, as a board's do once the host
+// buffers are full.
+type timedPipe struct {
+	net.Conn
+	woken atomic.Bool
+}
+
+func (p *timedPipe) ReadTimeout(b []byte, d time.Duration) (int, error) {
+	// A pipe with a deadline already past does not even take a waiting
+	// write, so a poll waits a moment.
+	_ = p.SetReadDeadline(time.Now().Add(max(d, 100*time.Microsecond)))
+	// After the deadline is set, so a Wake cannot be overwritten unseen.
+	if p.woken.Swap(false) {
+		return 0, nil
+	}
+	n, err := p.Conn.Read(b)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return n, nil
+	}
+	return n, err
+}
+
+func (p *timedPipe) Wake() {
+	p.woken.Store(true)
+	_ = p.SetReadDeadline(time.Unix(1, 0))
 }
 
 // zeroReader returns (0, nil) from every other Read, as a serial port

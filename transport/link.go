@@ -152,10 +152,7 @@ func (l *link) recv(deadline time.Time) (bool, error) {
 	}
 	n, err := l.rd.ReadTimeout(l.rbuf, d)
 	if err != nil {
-		if err == io.EOF {
-			err = errors.New("end of stream (board gone or link closed)")
-		}
-		l.lost = &errLost{err}
+		l.fail(err)
 	}
 	if n > 0 {
 		l.got(l.rbuf[:n])
@@ -168,6 +165,21 @@ func (l *link) recv(deadline time.Time) (bool, error) {
 		return false, errTimeout
 	}
 	return false, nil
+}
+
+// errNotWoken: a read of the link did not end when woken.
+var errNotWoken = errors.New("a read of the link did not end when woken; link closed")
+
+// fail records that reading the link failed with err; the first failure
+// counts.
+func (l *link) fail(err error) {
+	if l.lost != nil {
+		return
+	}
+	if err == io.EOF {
+		err = errors.New("end of stream (board gone or link closed)")
+	}
+	l.lost = &errLost{err}
 }
 
 // poll takes what has already arrived into pend, without waiting, and

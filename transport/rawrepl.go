@@ -208,11 +208,11 @@ func (l *link) sendRawPaste(ctx context.Context, code []byte) (ph phase, interru
 		return 0, false, err
 	}
 	deadline := time.Now().Add(l.timeout)
-	hdr, err := l.readN(bg, 2, deadline)
+	answer, err := l.pasteAnswer(bg, deadline)
 	if err != nil {
 		return 0, false, l.timeoutOr(err, "raw-paste request")
 	}
-	switch string(hdr) {
+	switch answer {
 	case "R\x01":
 		l.paste = pasteYes
 	case "R\x00":
@@ -221,17 +221,10 @@ func (l *link) sendRawPaste(ctx context.Context, code []byte) (ph phase, interru
 		// skips it while it waits for "OK".
 		l.paste = pasteNo
 		return phaseOK, false, nil
-	case "ra":
+	default:
 		// Old firmware: the Ctrl-A reset the raw REPL ("raw REPL; ...").
 		l.paste = pasteNo
-		if _, err := l.readUntil(bg, rawBanner[2:], deadline); err != nil {
-			return 0, false, l.timeoutOr(err, "raw-paste request")
-		}
 		return phaseOK, false, nil
-	default:
-		l.inRaw = false
-		return 0, false, fmt.Errorf("unexpected answer %q to the raw-paste request (board printed last: %s): %w",
-			hdr, l.lastPrinted(), ErrNoResponse)
 	}
 	w, err := l.readN(bg, 2, deadline)
 	if err != nil {
@@ -278,9 +271,8 @@ func (l *link) sendRawPaste(ctx context.Context, code []byte) (ph phase, interru
 				}
 				return phaseStdout, false, nil
 			default:
-				l.inRaw = false
-				return 0, false, fmt.Errorf("unexpected byte %q during raw paste (board printed last: %s): %w",
-					c, l.lastPrinted(), ErrNoResponse)
+				// Output of a callback (a timer printing) while the
+				// board waits for code: not part of the protocol.
 			}
 		}
 		if ctx.Err() != nil {
@@ -300,6 +292,32 @@ func (l *link) sendRawPaste(ctx context.Context, code []byte) (ph phase, interru
 		return 0, false, err
 	}
 	return phaseAck, false, nil
+}
+
+// pasteAnswers are the board's possible answers to the raw-paste request:
+// entered, not supported, and (old firmware, whose raw REPL the Ctrl-A
+// restarts) the raw banner.
+var pasteAnswers = []string{"R\x01", "R\x00", rawBanner}
+
+// pasteAnswer waits for the answer to the raw-paste request and consumes
+// it. Bytes before it are dropped: a board may print from a callback (a
+// timer) while it waits for input.
+func (l *link) pasteAnswer(ctx context.Context, deadline time.Time) (string, error) {
+	for {
+		first, at := "", -1
+		for _, a := range pasteAnswers {
+			if i := bytes.Index(l.pend, []byte(a)); i >= 0 && (at < 0 || i < at) {
+				first, at = a, i
+			}
+		}
+		if at >= 0 {
+			l.pend = append(l.pend[:0], l.pend[at+len(first):]...)
+			return first, nil
+		}
+		if err := l.wait(ctx, deadline); err != nil {
+			return "", err
+		}
+	}
 }
 
 // timeoutOr turns errTimeout into ErrNoResponse (and marks the link out of

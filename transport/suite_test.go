@@ -592,3 +592,37 @@ func TestHardResetHardware(t *testing.T) {
 		t.Fatalf("after the reset the variable gave %v; want NameError", err)
 	}
 }
+
+// A timer that prints between cells (js.setInterval on the wasm board)
+// neither stalls the board nor breaks the next cell: the idle link is
+// read, and the next cell's answer is found among the timer's lines.
+func TestTimerPrintingBetweenCells(t *testing.T) {
+	for _, link := range []string{"serial", "webrepl"} {
+		t.Run(link, func(t *testing.T) {
+			tg := startTarget(t, testboard.Wasm, link)
+			mustRun(t, tg, "import js\nn=[0]\ndef tick(*a):\n n[0]+=1\n print('tick', n[0], 'x'*100)\ntid=js.setInterval(tick, 2)", "")
+			ctx := suiteCtx(t)
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				var out bytes.Buffer
+				if err := tg.board.Exec(ctx, "print('count', n[0])", ExecOptions{Stdout: &out}); err != nil {
+					t.Fatalf("a cell while the timer prints: %v (output %q)", err, out.String())
+				}
+				var count int
+				for _, line := range strings.Split(out.String(), "\r\n") {
+					if _, err := fmt.Sscanf(line, "count %d", &count); err == nil {
+						break
+					}
+				}
+				if count >= 500 {
+					break // the timer kept running between cells
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("the timer ran %d times in 10 s", count)
+				}
+				time.Sleep(100 * time.Millisecond) // let the link sit idle, then look again
+			}
+			mustRun(t, tg, "js.clearInterval(tid)", "")
+		})
+	}
+}

@@ -1,0 +1,93 @@
+package transport
+
+import (
+	"sync/atomic"
+	"time"
+)
+
+// idleAfter is how long a link may sit unread between operations before a
+// reader starts draining it. A board that prints while no operation runs
+// (a timer callback) must not stall on a full host buffer, as boards with
+// native USB do; operations in quick succession never wait for that reader
+// to stop.
+const idleAfter = 500 * time.Millisecond
+
+// drain reads a link between operations and drops what it reads, as
+// discard would at the start of the next operation.
+type drain struct {
+	l    *link
+	stop atomic.Bool
+	done chan struct{}
+	err  error // why reading failed; read once done is closed
+}
+
+func (d *drain) run() {
+	defer close(d.done)
+	buf := make([]byte, 4096)
+	for !d.stop.Load() {
+		if _, err := d.l.rd.ReadTimeout(buf, forever); err != nil {
+			d.err = err
+			return
+		}
+	}
+}
+
+// halt stops the reader and waits for it, at most bound; a link whose
+// reads cannot be woken is closed instead. A read failure is recorded on
+// the link, so the operation that follows reopens it.
+func (d *drain) halt(bound time.Duration) {
+	d.stop.Store(true)
+	d.l.rd.Wake()
+	t := time.NewTimer(bound)
+	defer t.Stop()
+	select {
+	case <-d.done:
+		if d.err != nil {
+			d.l.fail(d.err)
+		}
+	case <-t.C:
+		d.l.close()
+		d.l.fail(errNotWoken)
+	}
+}
+
+// idle arms the idle reader after an operation; b.mu is held.
+func (b *Board) idle() {
+	if b.closed || b.ln == nil {
+		return
+	}
+	b.idleTimer = time.AfterFunc(idleAfter, b.startDrain)
+}
+
+// startDrain starts the idle reader unless an operation runs.
+func (b *Board) startDrain() {
+	select {
+	case b.sem <- struct{}{}:
+	default:
+		return // the operation reads the link
+	}
+	defer func() { <-b.sem }()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	l := b.ln
+	if b.closed || l == nil || l.dead() || b.drain != nil {
+		return
+	}
+	d := &drain{l: l, done: make(chan struct{})}
+	b.drain = d
+	go d.run()
+}
+
+// stopIdle stops the idle timer and takes the idle reader, if any, for
+// the caller to halt.
+func (b *Board) stopIdle() *drain {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.idleTimer != nil {
+		b.idleTimer.Stop()
+		b.idleTimer = nil
+	}
+	d := b.drain
+	b.drain = nil
+	return d
+}
