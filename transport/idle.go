@@ -1,9 +1,6 @@
 package transport
 
-import (
-	"sync/atomic"
-	"time"
-)
+import "time"
 
 // idleAfter is how long a link may sit unread between operations before a
 // reader starts draining it. A board that prints while no operation runs
@@ -12,11 +9,20 @@ import (
 // to stop.
 const idleAfter = 500 * time.Millisecond
 
+// The idle reader polls rather than waiting in a read: a serial read
+// cannot be ended early, and the next operation must not wait for one. It
+// looks often while the board prints and backs off while it is quiet, so
+// an idle kernel wakes about twice a second.
+const (
+	drainPollMin = 25 * time.Millisecond
+	drainPollMax = 500 * time.Millisecond
+)
+
 // drain reads a link between operations and drops what it reads, as
 // discard would at the start of the next operation.
 type drain struct {
 	l    *link
-	stop atomic.Bool
+	quit chan struct{}
 	done chan struct{}
 	err  error // why reading failed; read once done is closed
 }
@@ -24,20 +30,42 @@ type drain struct {
 func (d *drain) run() {
 	defer close(d.done)
 	buf := make([]byte, 4096)
-	for !d.stop.Load() {
-		if _, err := d.l.rd.ReadTimeout(buf, forever); err != nil {
-			d.err = err
+	every := drainPollMin
+	t := time.NewTimer(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-d.quit:
 			return
+		case <-t.C:
 		}
+		// Take all there is, within reason.
+		got := false
+		for range discardMax {
+			n, err := d.l.rd.ReadTimeout(buf, 0)
+			if err != nil {
+				d.err = err
+				return
+			}
+			if n == 0 {
+				break
+			}
+			got = true
+		}
+		if got {
+			every = drainPollMin
+		} else {
+			every = min(2*every, drainPollMax)
+		}
+		t.Reset(every)
 	}
 }
 
 // halt stops the reader and waits for it, at most bound; a link whose
-// reads cannot be woken is closed instead. A read failure is recorded on
+// polls do not return is closed instead. A read failure is recorded on
 // the link, so the operation that follows reopens it.
 func (d *drain) halt(bound time.Duration) {
-	d.stop.Store(true)
-	d.l.rd.Wake()
+	close(d.quit)
 	t := time.NewTimer(bound)
 	defer t.Stop()
 	select {
@@ -73,7 +101,7 @@ func (b *Board) startDrain() {
 	if b.closed || l == nil || l.dead() || b.drain != nil {
 		return
 	}
-	d := &drain{l: l, done: make(chan struct{})}
+	d := &drain{l: l, quit: make(chan struct{}), done: make(chan struct{})}
 	b.drain = d
 	go d.run()
 }

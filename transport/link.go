@@ -167,8 +167,8 @@ func (l *link) recv(deadline time.Time) (bool, error) {
 	return false, nil
 }
 
-// errNotWoken: a read of the link did not end when woken.
-var errNotWoken = errors.New("a read of the link did not end when woken; link closed")
+// errNotWoken: a poll of the link did not return.
+var errNotWoken = errors.New("a poll of the link did not return; link closed")
 
 // fail records that reading the link failed with err; the first failure
 // counts.
