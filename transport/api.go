@@ -81,9 +81,9 @@ type Dialer func(ctx context.Context) (io.ReadWriteCloser, error)
 // TimedReader is implemented by links whose reads can be bounded and
 // woken. The engine reads such a link directly, in the goroutine of the
 // operation: a reply reaches the operation without a hand-over between
-// goroutines, and between operations the engine does not read the link
-// (a serial port is then not read at all). Any other link gets a reader
-// goroutine of the engine's.
+// goroutines. Between operations, once the link has been idle for a
+// moment, a poller drops what the board prints. Any other link gets a
+// reader goroutine of the engine's.
 type TimedReader interface {
 	// ReadTimeout reads like Read, waiting at most d for the first byte
 	// (d <= 0: only what has already arrived). It returns (0, nil) when

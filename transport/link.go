@@ -39,9 +39,9 @@ const tailSize = 160
 const forever = 24 * time.Hour
 
 // link is one open byte stream to a board and what was learnt about the
-// board over it. It is read and written only by the operation holding the
-// Board's lock (Close excepted, which only closes), and only while one
-// runs: between operations the board's bytes wait in the link.
+// board over it. It is read and written by the operation holding the
+// Board's lock (Close excepted, which only closes); between operations
+// only the idle poller (see idle.go) reads it, and drops what it reads.
 type link struct {
 	rwc     io.ReadWriteCloser
 	rd      TimedReader // rwc itself, or the pump in front of it
