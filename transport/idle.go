@@ -42,6 +42,9 @@ func (d *drain) run() {
 		// Take all there is, within reason.
 		got := false
 		for range discardMax {
+			if isDone(d.quit) {
+				return
+			}
 			n, err := d.l.rd.ReadTimeout(buf, 0)
 			if err != nil {
 				d.err = err
@@ -75,7 +78,7 @@ func (d *drain) halt(bound time.Duration) {
 		}
 	case <-t.C:
 		d.l.close()
-		d.l.fail(errNotWoken)
+		d.l.fail(errPollStuck)
 	}
 }
 
@@ -118,4 +121,13 @@ func (b *Board) stopIdle() *drain {
 	d := b.drain
 	b.drain = nil
 	return d
+}
+
+func isDone(c <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
 }

@@ -167,8 +167,8 @@ func (l *link) recv(deadline time.Time) (bool, error) {
 	return false, nil
 }
 
-// errNotWoken: a poll of the link did not return.
-var errNotWoken = errors.New("a poll of the link did not return; link closed")
+// errPollStuck: a poll of the link did not return.
+var errPollStuck = errors.New("a poll of the link did not return; link closed")
 
 // fail records that reading the link failed with err; the first failure
 // counts.

@@ -2,6 +2,7 @@ package transport
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -66,5 +67,39 @@ func TestPacedWritesKeepTheirGapsAfterAStall(t *testing.T) {
 	}
 	if total != len(code) {
 		t.Errorf("sent %d bytes of %d", total, len(code))
+	}
+}
+
+// cannedLink answers reads with fixed text, then nothing.
+type cannedLink struct {
+	piecesLink
+	mu   sync.Mutex
+	text []byte
+}
+
+func (c *cannedLink) ReadTimeout(p []byte, d time.Duration) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.text) == 0 {
+		time.Sleep(min(d, 10*time.Millisecond))
+		return 0, nil
+	}
+	n := copy(p, c.text)
+	c.text = c.text[n:]
+	return n, nil
+}
+
+// A board that was reset behind our back answers the raw-paste request
+// from its friendly REPL: the exec fails at once, not at the timeout.
+func TestRawPasteAnsweredByFriendlyREPL(t *testing.T) {
+	fake := &cannedLink{text: []byte("\r\npaste mode; Ctrl-C to cancel, Ctrl-D to finish\r\n=== A")}
+	l := newLink(fake, time.Minute)
+	start := time.Now()
+	_, _, err := l.sendRawPaste(context.Background(), []byte("print(1)"))
+	if err == nil || !strings.Contains(err.Error(), "friendly REPL") || time.Since(start) > 30*time.Second {
+		t.Fatalf("sendRawPaste = %v after %v; want an error naming the friendly REPL, at once", err, time.Since(start))
+	}
+	if l.inRaw {
+		t.Error("the link still counts as at the raw prompt")
 	}
 }

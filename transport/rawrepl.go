@@ -272,7 +272,9 @@ func (l *link) sendRawPaste(ctx context.Context, code []byte) (ph phase, interru
 				return phaseStdout, false, nil
 			default:
 				// Output of a callback (a timer printing) while the
-				// board waits for code: not part of the protocol.
+				// board waits for code: not part of the protocol. (A
+				// callback writing raw \x01 or \x04 bytes would still
+				// be taken for flow control; text never contains them.)
 			}
 		}
 		if ctx.Err() != nil {
@@ -313,6 +315,17 @@ func (l *link) pasteAnswer(ctx context.Context, deadline time.Time) (string, err
 		if at >= 0 {
 			l.pend = append(l.pend[:0], l.pend[at+len(first):]...)
 			return first, nil
+		}
+		if bytes.Contains(l.pend, []byte("paste mode; Ctrl-C")) {
+			// The board is in the friendly REPL (reset behind our back),
+			// whose Ctrl-E is paste mode: fail now, not at the timeout.
+			l.inRaw = false
+			return "", fmt.Errorf("the board answered the raw-paste request from its friendly REPL (was it reset?; board printed last: %s): %w",
+				l.lastPrinted(), ErrNoResponse)
+		}
+		// Keep only what could still start an answer.
+		if keep := len(rawBanner) + len("paste mode; Ctrl-C"); len(l.pend) > keep {
+			l.pend = append(l.pend[:0], l.pend[len(l.pend)-keep:]...)
 		}
 		if err := l.wait(ctx, deadline); err != nil {
 			return "", err

@@ -124,8 +124,15 @@ func TestWake(t *testing.T) {
 func TestPutNowDoesNotWait(t *testing.T) {
 	b := New()
 	b.Put(make([]byte, Max))
-	if !b.PutNow([]byte("back")) {
-		t.Fatal("PutNow refused bytes")
+	accepted := make(chan bool, 1)
+	go func() { accepted <- b.PutNow([]byte("back")) }()
+	select {
+	case ok := <-accepted:
+		if !ok {
+			t.Fatal("PutNow refused bytes")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("PutNow waited for room")
 	}
 	got, err := io.ReadAll(io.LimitReader(readerFunc(b.Read), Max+4))
 	if err != nil || len(got) != Max+4 || string(got[Max:]) != "back" {
