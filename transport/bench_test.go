@@ -162,18 +162,7 @@ func BenchmarkExecRoundTrip(b *testing.B) {
 			byHand()
 			const n = 400
 			for range b.N {
-				var engine, hand []time.Duration
-				for i := range n {
-					// Alternate which goes first, so neither always
-					// follows the other.
-					if i%2 == 0 {
-						engine = append(engine, viaEngine())
-						hand = append(hand, byHand())
-					} else {
-						hand = append(hand, byHand())
-						engine = append(engine, viaEngine())
-					}
-				}
+				engine, hand := takeTurns(n, viaEngine, byHand)
 				// A trimmed mean, not the median: on the paced micro:bit the
 				// round trip is bimodal (the pacer sends in 1 ms bursts), and
 				// a median falls in either mode from run to run.
@@ -244,6 +233,21 @@ func median(d []time.Duration) time.Duration {
 	s := append([]time.Duration(nil), d...)
 	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
 	return s[len(s)/2]
+}
+
+// takeTurns times a and b n times each, alternating which goes first so
+// that neither always follows the other.
+func takeTurns(n int, a, b func() time.Duration) (as, bs []time.Duration) {
+	for i := range n {
+		if i%2 == 0 {
+			as = append(as, a())
+			bs = append(bs, b())
+		} else {
+			bs = append(bs, b())
+			as = append(as, a())
+		}
+	}
+	return as, bs
 }
 
 // trimmedMean is the mean without the lowest and highest tenth.
@@ -407,16 +411,7 @@ func BenchmarkOutputThroughput(b *testing.B) {
 			viaEngine() // warms the board up
 			const rounds = 7
 			for range b.N {
-				var engine, hand []time.Duration
-				for i := range rounds {
-					if i%2 == 0 {
-						engine = append(engine, viaEngine())
-						hand = append(hand, byHand())
-					} else {
-						hand = append(hand, byHand())
-						engine = append(engine, viaEngine())
-					}
-				}
+				engine, hand := takeTurns(rounds, viaEngine, byHand)
 				e := float64(size) / median(engine).Seconds()
 				h := float64(size) / median(hand).Seconds()
 				report(b, "output_1MB_"+string(kind)+"_engine", e, "B/s")

@@ -44,12 +44,7 @@ func (b *Inbox) Put(p []byte) bool {
 		b.mu.Lock()
 	}
 	defer b.mu.Unlock()
-	if b.err != nil {
-		return false
-	}
-	b.buf = append(b.buf, p...)
-	b.signal()
-	return true
+	return b.add(p)
 }
 
 // PutNow appends p without waiting for room, for a few bytes handed back
@@ -58,6 +53,11 @@ func (b *Inbox) Put(p []byte) bool {
 func (b *Inbox) PutNow(p []byte) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	return b.add(p)
+}
+
+// add appends p unless the inbox has failed; b.mu is held.
+func (b *Inbox) add(p []byte) bool {
 	if b.err != nil {
 		return false
 	}
