@@ -307,16 +307,13 @@ func TestFindIn(t *testing.T) {
 }
 
 func TestDataDirs(t *testing.T) {
-	env := map[string]string{
-		"JUPYTER_PATH": "/a:/b",
-		"VIRTUAL_ENV":  "/venv",
-	}
-	got := DataDirs(func(k string) string { return env[k] }, "/data")
+	env := map[string]string{"JUPYTER_PATH": "/a:/b"}
+	got := DataDirs(func(k string) string { return env[k] }, "/data", "/venv/share/jupyter")
 	want := []string{"/a", "/b", "/data", "/venv/share/jupyter", "/usr/local/share/jupyter", "/usr/share/jupyter"}
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Errorf("DataDirs = %q, want %q", got, want)
 	}
-	if got := DataDirs(func(k string) string { return env[k] }, ""); len(got) != len(want)-1 || got[2] != "/venv/share/jupyter" {
+	if got := DataDirs(func(k string) string { return env[k] }, "", "/venv/share/jupyter"); len(got) != len(want)-1 || got[2] != "/venv/share/jupyter" {
 		t.Errorf("with no user directory: %q", got)
 	}
 }

@@ -28,26 +28,16 @@ type Spec struct {
 	// InterruptMode is "signal" (SIGINT to the process group, the default)
 	// or "message" (interrupt_request on the control channel).
 	InterruptMode string
-	// DisplayName is the kernel's name for humans.
-	DisplayName string
 	// ResourceDir is the directory holding kernel.json ("" for a spec made
 	// up from a python interpreter).
 	ResourceDir string
 }
 
-// kernelJSON is the on-disk kernelspec.
-type kernelJSON struct {
-	Argv          []string          `json:"argv"`
-	Env           map[string]string `json:"env"`
-	InterruptMode string            `json:"interrupt_mode"`
-	DisplayName   string            `json:"display_name"`
-}
-
 // DataDirs returns the Jupyter data directories in jupyter_client's order of
-// precedence, read from the environment through getenv: JUPYTER_PATH
-// entries, the user directory user ("" for none), the active virtualenv's
-// share/jupyter, then the system directories.
-func DataDirs(getenv func(string) string, user string) []string {
+// precedence: JUPYTER_PATH entries (read through getenv), the user
+// directory user, the active environment's directory env ("" for none of
+// either), then the system directories.
+func DataDirs(getenv func(string) string, user, env string) []string {
 	var dirs []string
 	for _, d := range filepath.SplitList(getenv("JUPYTER_PATH")) {
 		if d != "" {
@@ -57,8 +47,8 @@ func DataDirs(getenv func(string) string, user string) []string {
 	if user != "" {
 		dirs = append(dirs, user)
 	}
-	if v := getenv("VIRTUAL_ENV"); v != "" {
-		dirs = append(dirs, filepath.Join(v, "share", "jupyter"))
+	if env != "" {
+		dirs = append(dirs, env)
 	}
 	return append(dirs, "/usr/local/share/jupyter", "/usr/share/jupyter")
 }
@@ -74,7 +64,12 @@ func Find(ctx context.Context) (*Spec, error) {
 	if err != nil {
 		user = "" // no home directory: the other places still count
 	}
-	dirs := DataDirs(os.Getenv, user)
+	// And the active virtualenv or conda env, by `install --sys-prefix`'s rule.
+	env, err := kernelspec.DataDir(kernelspec.Options{Scope: kernelspec.ScopeSysPrefix})
+	if err != nil {
+		env = "" // none active
+	}
+	dirs := DataDirs(os.Getenv, user, env)
 	var pythons []string
 	if py := parentPython(); py != "" {
 		prefix := filepath.Join(filepath.Dir(filepath.Dir(py)), "share", "jupyter")
@@ -144,10 +139,7 @@ func SpecForPython(ctx context.Context, python string) (*Spec, error) {
 	if out, err := exec.CommandContext(ctx, exe, "-c", "import ipykernel").CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("%s cannot import ipykernel: %s", exe, lastLine(string(out), err))
 	}
-	return &Spec{
-		Argv:        []string{exe, "-m", "ipykernel_launcher", "-f", "{connection_file}"},
-		DisplayName: "Python 3 (ipykernel)",
-	}, nil
+	return &Spec{Argv: []string{exe, "-m", "ipykernel_launcher", "-f", "{connection_file}"}}, nil
 }
 
 // readSpec parses one kernel.json.
@@ -156,7 +148,7 @@ func readSpec(path string) (*Spec, error) {
 	if err != nil {
 		return nil, err
 	}
-	var kj kernelJSON
+	var kj kernelspec.Spec // the same file format iot-kernel install writes
 	if err := json.Unmarshal(b, &kj); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -168,7 +160,6 @@ func readSpec(path string) (*Spec, error) {
 		Argv:          kj.Argv,
 		Env:           kj.Env,
 		InterruptMode: kj.InterruptMode,
-		DisplayName:   kj.DisplayName,
 		ResourceDir:   dir,
 	}
 	spec.Argv[0] = resolvePython(spec.Argv[0], dir)

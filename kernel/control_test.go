@@ -230,6 +230,7 @@ func TestCommsHistoryCompleteInspect(t *testing.T) {
 	if cc := content[wire.CommClose](t, msgs[1]); cc.CommID != "c-1" {
 		t.Errorf("comm_close = %+v", cc)
 	}
+	c.noShellReply(ctx, t, "comm_open")
 
 	id = c.send(c.shell, wire.MsgCommInfoRequest, map[string]any{})
 	if r := content[wire.CommInfoReply](t, c.recv(ctx, c.shellIn, id)); r.Status != "ok" || r.Comms == nil || len(r.Comms) != 0 {
@@ -256,14 +257,22 @@ func TestCommsHistoryCompleteInspect(t *testing.T) {
 	if got := types(c.outputs(ctx, id)); got != "status:busy status:idle" {
 		t.Errorf("unknown type iopub = %s", got)
 	}
+	c.noShellReply(ctx, t, "an unknown request type")
+}
+
+// noShellReply checks that the request just sent got no shell reply: shell
+// answers in order, so the next shell message must be the reply to a
+// kernel_info_request sent now.
+func (c *client) noShellReply(ctx context.Context, t *testing.T, what string) {
+	t.Helper()
 	kid := c.send(c.shell, wire.MsgKernelInfoRequest, struct{}{})
-	if m := c.recv(ctx, c.shellIn, kid); m == nil {
-		t.Fatal("no kernel_info_reply")
-	}
 	select {
 	case m := <-c.shellIn:
-		t.Errorf("unexpected shell message %s", m.Header.MsgType)
-	default:
+		if m.Parent().MsgID != kid {
+			t.Errorf("%s got a shell reply: %s", what, m.Header.MsgType)
+		}
+	case <-ctx.Done():
+		t.Fatalf("no kernel_info_reply after %s", what)
 	}
 }
 

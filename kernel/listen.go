@@ -16,7 +16,6 @@ import (
 // connection on its own goroutine and hands the connection to handle. It
 // tracks connections so that close can end them all.
 type acceptor struct {
-	name   string // channel name for logs: shell, iopub, ...
 	typ    zmq4.SocketType
 	ln     net.Listener
 	log    *slog.Logger
@@ -59,7 +58,7 @@ func port(ln net.Listener) int {
 }
 
 func newAcceptor(name string, typ zmq4.SocketType, ln net.Listener, log *slog.Logger) *acceptor {
-	return &acceptor{name: name, typ: typ, ln: ln, log: log.With("channel", name), conns: map[net.Conn]struct{}{}}
+	return &acceptor{typ: typ, ln: ln, log: log.With("channel", name), conns: map[net.Conn]struct{}{}}
 }
 
 // serve accepts until the listener is closed.

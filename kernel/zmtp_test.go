@@ -7,7 +7,9 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"testing"
+	"time"
 )
 
 func TestReadMessageBounds(t *testing.T) {
@@ -79,8 +81,12 @@ func TestMalformedHandshake(t *testing.T) {
 		if err := writeCommand(conn, ready); err != nil {
 			t.Fatal(err)
 		}
-		// The kernel closes the connection after reading its greeting.
-		_, _ = io.Copy(io.Discard, conn)
+		// The kernel closes the connection after reading its greeting;
+		// the deadline turns a kernel that does not into a failure.
+		_ = conn.SetReadDeadline(time.Now().Add(testTimeout))
+		if _, err := io.Copy(io.Discard, conn); err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Errorf("the kernel kept a connection with a malformed greeting open")
+		}
 		_ = conn.Close()
 	}
 	c := newClient(t, ts.ConnectionInfo())

@@ -86,6 +86,9 @@ type Spec struct {
 	Language      string         `json:"language"`
 	InterruptMode string         `json:"interrupt_mode"`
 	Metadata      map[string]any `json:"metadata,omitempty"`
+	// Env is added to the kernel's environment (read from other kernels'
+	// specs; iot-kernel's own has none).
+	Env map[string]string `json:"env,omitempty"`
 }
 
 // namePattern is jupyter_client's rule for kernel names.

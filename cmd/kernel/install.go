@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 
 	"github.com/iot-kernel/iot-kernel/kernelspec"
@@ -55,13 +54,7 @@ func installFlags(e *env) (*flag.FlagSet, func(context.Context) int) {
 			fmt.Fprintln(e.stderr, "iot-kernel install:", err)
 			return exitUsage
 		}
-		opt.Name, opt.DisplayName = *name, *display
-		exe, err := executable()
-		if err != nil {
-			fmt.Fprintln(e.stderr, "iot-kernel install:", err)
-			return exitError
-		}
-		opt.Binary = exe
+		opt.Name, opt.DisplayName = *name, *display // Binary: this one (kernelspec's default)
 		dir, err := kernelspec.Install(opt)
 		if err != nil {
 			fmt.Fprintln(e.stderr, "iot-kernel install:", err)
@@ -92,13 +85,4 @@ func uninstallFlags(e *env) (*flag.FlagSet, func(context.Context) int) {
 		fmt.Fprintf(e.stdout, "Removed %s\n", dir)
 		return exitOK
 	}
-}
-
-// executable is the absolute path of this binary, written into kernel.json.
-func executable() (string, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return "", fmt.Errorf("find this binary's path: %w", err)
-	}
-	return exe, nil
 }
