@@ -304,6 +304,15 @@ func TestWebREPLPutWhileRunning(t *testing.T) {
 		t.Errorf("program ended with %q; want it to end by itself", got)
 	}
 
+	// A program waiting in input() does not hold transfers up either.
+	w.send(websocket.MessageText, []byte("x = input('name? ')\r"))
+	w.expect("name? ")
+	if st := w.put("during_input.txt", []byte("ok")); st != 0 {
+		t.Fatalf("PUT while input() waits: status %d", st)
+	}
+	w.send(websocket.MessageText, []byte("bob\r"))
+	w.expect(">>> ")
+
 	// A PUT that cannot be done leaves nothing behind.
 	if st := w.put("nodir/x.txt", []byte("x")); st == 0 {
 		t.Errorf("PUT into a missing directory gave status 0")
@@ -321,5 +330,5 @@ func TestWebREPLPutWhileRunning(t *testing.T) {
 	w.expect("MPY: soft reboot\r\n")
 	w.expect(">>> ")
 	w.send(websocket.MessageText, []byte("import os;print(sorted(os.listdir()), open('go.txt').read())\r"))
-	w.expect("['after.txt', 'go.txt', 'stop.txt'] bye\r\n>>> ")
+	w.expect("['after.txt', 'during_input.txt', 'go.txt', 'stop.txt'] bye\r\n>>> ")
 }

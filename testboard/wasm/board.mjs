@@ -336,6 +336,9 @@ function readLine(prompt) {
       pollInput();
       if (qLen() === 0) {
         if (stdinEnded) { flushOut(); process.exit(0); }
+        // As a board's WebREPL does, serve file transfers while input()
+        // waits: this loop keeps node's event loop from doing it.
+        serveFiles();
         pause(2);
         continue;
       }
