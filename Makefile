@@ -16,7 +16,9 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 BOARD    ?=
 
-GO_SOURCES := $(shell find . -name '*.go' -not -path './node_modules/*' -not -path './.venv/*') go.mod go.sum
+# The .go files and what they embed (the wasm board's wrapper, the logos).
+GO_SOURCES := $(shell find . -name '*.go' -not -path './node_modules/*' -not -path './.venv/*') go.mod go.sum \
+	testboard/wasm/board.mjs $(wildcard kernelspec/*.png)
 
 export CGO_ENABLED = 0
 
