@@ -7,6 +7,7 @@ package cells
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -163,18 +164,21 @@ func (it *Interpreter) KernelInfo() kernel.Info {
 }
 
 // Shutdown lets go of the boards without resetting them, so a restarted
-// kernel finds them as they were.
+// kernel finds them as they were, and stops the %%host python kernel.
 func (it *Interpreter) Shutdown(ctx context.Context, restart bool) error {
-	done := make(chan struct{})
+	done := make(chan error, 1)
 	go func() {
 		it.sess.close()
-		close(done)
+		done <- it.host.Close()
 	}()
 	select {
-	case <-done:
+	case err := <-done:
+		if err != nil {
+			return fmt.Errorf("shutdown: stopping the host kernel: %w", err)
+		}
 		return nil
 	case <-ctx.Done():
-		return errors.New("shutdown: boards did not close in time")
+		return errors.New("shutdown: boards or the host kernel did not close in time")
 	}
 }
 

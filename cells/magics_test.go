@@ -1,11 +1,13 @@
 package cells
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/iot-kernel/iot-kernel/devices"
 	"github.com/iot-kernel/iot-kernel/testboard"
@@ -468,9 +470,14 @@ func TestReattachAfterRestart(t *testing.T) {
 	mb := startBoard(t, testboard.Microbit)
 	it, cfg := newInterp(t)
 	mustRun(t, it, "%connect -q "+mb.Path()+"\nsurvivor = 42")
-	ctx := t.Context()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
 	if err := it.Shutdown(ctx, true); err != nil {
 		t.Fatal(err)
+	}
+	// The %%host kernel went with it.
+	if ee, _ := execError(t, it, "%%host\n1"); !strings.Contains(ee.Value, "shutting down") {
+		t.Errorf("%%%%host after Shutdown: %+v; want it refused", ee)
 	}
 
 	it2 := New(cfg)

@@ -419,9 +419,6 @@ func (s *session) RunCode(ctx context.Context, b *transport.Board, code string, 
 	return s.run(ctx, b, code, out)
 }
 
-// DevicesPath returns the devices file's path.
-func (s *session) DevicesPath() string { return s.devicesPath }
-
 // close releases every board on kernel shutdown, leaving the current one
 // remembered for the next start.
 func (s *session) close() {

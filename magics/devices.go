@@ -38,12 +38,6 @@ type deviceDeps struct {
 	discover    func() ([]serialport.Port, error)
 }
 
-// DeviceMagics returns %connect, %%connect, %disconnect, %discover,
-// %register and %unregister. devicesPath is the devices file.
-func DeviceMagics(devicesPath string) []*Magic {
-	return deviceMagics(deviceDeps{devicesPath: devicesPath, discover: serialport.Discover})
-}
-
 func deviceMagics(d deviceDeps) []*Magic {
 	return []*Magic{
 		connectMagic(), connectCellMagic(d), disconnectMagic(),
@@ -261,13 +255,11 @@ func probeNetwork(ctx context.Context, env *Env, df *devices.File, timeout time.
 			defer wg.Done()
 			pctx, cancel := context.WithTimeout(ctx, timeout)
 			defer cancel()
-			b, release, err := opener.Open(pctx, dev.Name)
+			_, release, err := opener.Open(pctx, dev.Name)
 			if err == nil {
 				// a WebREPL login, or a raw REPL over RFC 2217, answered
 				results[i] = "answers"
-				if b != nil {
-					release()
-				}
+				release()
 				return
 			}
 			if pctx.Err() != nil {

@@ -349,7 +349,11 @@ func TestHostClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	hostMust(t, h.env.Host.Close())
-	<-k.Done() // Close returns after the process is gone
+	select {
+	case <-k.Done(): // Close returns after the process is gone
+	default:
+		t.Error("Host.Close returned before the kernel process ended")
+	}
 	if err := h.cell("host", "1"); err == nil {
 		t.Error("%%host after Close succeeded")
 	}
