@@ -192,9 +192,6 @@ func (b *Board) Path() string { return b.path }
 // Kind tells which board this is.
 func (b *Board) Kind() Kind { return b.kind }
 
-// Options returns the options the board was started with.
-func (b *Board) Options() Options { return b.opt }
-
 // UARTBaud is the micro:bit's line rate, which its test board models unless
 // told otherwise.
 const UARTBaud = 115200

@@ -105,7 +105,8 @@ func TestKillAndRestart(t *testing.T) {
 		if got, err := c.until("never", 10*time.Second); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
 			t.Fatalf("read after Kill: got %q, err %v; want a read error", got, err)
 		}
-		if _, err := OpenRaw(b.Path()); err == nil {
+		if f, err := OpenRaw(b.Path()); err == nil {
+			f.Close()
 			t.Errorf("Path still opens after Kill")
 		}
 		ctx, cancel := testContext(t)

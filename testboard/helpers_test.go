@@ -45,13 +45,18 @@ type conn struct {
 
 func newConn(t *testing.T, rw io.ReadWriteCloser) *conn {
 	c := &conn{t: t, rw: rw, data: make(chan []byte, 64)}
+	done := make(chan struct{})
 	go func() {
 		defer close(c.data)
 		for {
 			b := make([]byte, 4096)
 			n, err := rw.Read(b)
 			if n > 0 {
-				c.data <- b[:n]
+				select {
+				case c.data <- b[:n]:
+				case <-done: // the test stopped reading
+					return
+				}
 			}
 			if err != nil {
 				c.err = err
@@ -59,7 +64,7 @@ func newConn(t *testing.T, rw io.ReadWriteCloser) *conn {
 			}
 		}
 	}()
-	t.Cleanup(func() { _ = rw.Close() })
+	t.Cleanup(func() { close(done); _ = rw.Close() })
 	return c
 }
 

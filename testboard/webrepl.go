@@ -347,7 +347,7 @@ func (s *bridge) put(ctx context.Context, name string, data []byte) error {
 		_, err := s.w.board.nativeFile(ctx, fileOpPut, name, data)
 		return err
 	}
-	return s.onBoard(ctx, func(ctx context.Context, r *rawREPL) error { return putFile(ctx, r, name, data, s.w.board.Kind()) })
+	return s.onBoard(ctx, func(ctx context.Context, r *rawREPL) error { return putFile(ctx, r, name, data) })
 }
 
 // get reads a file from the board, as put writes one.
@@ -360,7 +360,7 @@ func (s *bridge) get(ctx context.Context, name string) ([]byte, error) {
 	var data []byte
 	err := s.onBoard(ctx, func(ctx context.Context, r *rawREPL) error {
 		var err error
-		data, err = getFile(ctx, r, name, s.w.board.Kind())
+		data, err = getFile(ctx, r, name)
 		return err
 	})
 	return data, err
@@ -464,16 +464,12 @@ func (s *bridge) onBoard(ctx context.Context, f func(ctx context.Context, r *raw
 	return err
 }
 
-// chunkSize is how many file bytes one exec carries: the micro:bit has
-// about 9 KB of RAM and compiles at most about 2 KB of code.
-func chunkSize(kind Kind) int {
-	if kind == Microbit {
-		return 64
-	}
-	return 2048
-}
+// microbitChunk is how many file bytes one exec carries: the micro:bit has
+// about 9 KB of RAM and compiles at most about 2 KB of code. (Only the
+// micro:bit moves files through its raw REPL; wasm serves them natively.)
+const microbitChunk = 64
 
-func putFile(ctx context.Context, r *rawREPL, name string, data []byte, kind Kind) (err error) {
+func putFile(ctx context.Context, r *rawREPL, name string, data []byte) (err error) {
 	if _, err := r.exec(ctx, "_wr_f=open("+pyStr(name)+",'wb')"); err != nil {
 		return err
 	}
@@ -482,8 +478,8 @@ func putFile(ctx context.Context, r *rawREPL, name string, data []byte, kind Kin
 			err = cerr
 		}
 	}()
-	for off := 0; off < len(data); off += chunkSize(kind) {
-		chunk := data[off:min(len(data), off+chunkSize(kind))]
+	for off := 0; off < len(data); off += microbitChunk {
+		chunk := data[off:min(len(data), off+microbitChunk)]
 		if _, err := r.exec(ctx, "_wr_f.write("+pyBytes(chunk)+")"); err != nil {
 			return err
 		}
@@ -491,9 +487,9 @@ func putFile(ctx context.Context, r *rawREPL, name string, data []byte, kind Kin
 	return nil
 }
 
-func getFile(ctx context.Context, r *rawREPL, name string, kind Kind) ([]byte, error) {
+func getFile(ctx context.Context, r *rawREPL, name string) ([]byte, error) {
 	code := fmt.Sprintf("_wr_f=open(%s,'rb')\n_wr_b=None\ntry:\n while True:\n  _wr_b=_wr_f.read(%d)\n  if not _wr_b:\n   break\n  print(list(_wr_b))\nfinally:\n _wr_f.close()\n del _wr_f,_wr_b\n",
-		pyStr(name), chunkSize(kind))
+		pyStr(name), microbitChunk)
 	out, err := r.exec(ctx, code)
 	if err != nil {
 		return nil, err

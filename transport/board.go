@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -138,15 +139,9 @@ func (b *Board) ensure(ctx context.Context) (*link, error) {
 		if err != nil {
 			return nil, &LinkError{URL: b.url, Err: fmt.Errorf("open: %w", err)}
 		}
-		l = newLink(rwc, b.timeout())
-		b.mu.Lock()
-		if b.closed {
-			b.mu.Unlock()
-			l.close()
-			return nil, ErrClosed
+		if l, err = b.adopt(rwc); err != nil {
+			return nil, err
 		}
-		b.ln = l
-		b.mu.Unlock()
 		b.log.Debug("link opened")
 	}
 	if !l.inRaw {
@@ -209,6 +204,20 @@ func (b *Board) fail(l *link, err error) error {
 		return &LinkError{URL: b.url, Err: err}
 	}
 	return err
+}
+
+// adopt makes a newly dialled stream the board's link, unless the board
+// was closed meanwhile.
+func (b *Board) adopt(rwc io.ReadWriteCloser) (*link, error) {
+	l := newLink(rwc, b.timeout())
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		l.close()
+		return nil, ErrClosed
+	}
+	b.ln = l
+	return l, nil
 }
 
 // drop forgets a link that is gone.
@@ -345,15 +354,9 @@ func (b *Board) HardReset(ctx context.Context) error {
 	if err != nil {
 		return &LinkError{URL: b.url, Err: err}
 	}
-	l := newLink(rwc, b.timeout())
-	b.mu.Lock()
-	if b.closed {
-		b.mu.Unlock()
-		l.close()
-		return ErrClosed
+	if _, err := b.adopt(rwc); err != nil {
+		return err
 	}
-	b.ln = l
-	b.mu.Unlock()
 	b.log.Debug("link reopened with a hard reset")
 	_, err = b.ensure(ctx)
 	return err

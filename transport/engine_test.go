@@ -248,7 +248,7 @@ func TestInterruptBusyLoop(t *testing.T) {
 			defer cancel()
 			errc := make(chan error, 1)
 			go func() { errc <- b.Exec(ctx, "while True: pass", ExecOptions{}) }()
-			<-started
+			awaitStart(t, started, errc)
 			if how == "ctx" {
 				cancel()
 			} else if err := b.Interrupt(context.Background()); err != nil {
@@ -275,7 +275,7 @@ func cancelMidExec(t *testing.T, b *Board, started <-chan struct{}) error {
 	defer cancel()
 	errc := make(chan error, 1)
 	go func() { errc <- b.Exec(ctx, "x", ExecOptions{}) }()
-	<-started
+	awaitStart(t, started, errc)
 	cancel()
 	return <-errc
 }
@@ -403,7 +403,7 @@ func TestInterruptWhileWaitingForInput(t *testing.T) {
 	in := func(string) (string, error) { close(asked); <-never; return "", nil }
 	errc := make(chan error, 1)
 	go func() { errc <- b.Exec(ctx, "input()", ExecOptions{Input: in}) }()
-	<-asked
+	awaitStart(t, asked, errc)
 	cancel()
 	var be *BoardError
 	if err := <-errc; !errors.As(err, &be) || be.Name != "KeyboardInterrupt" {
@@ -422,7 +422,7 @@ func TestLinkLostAndRedial(t *testing.T) {
 	b := f.board(2 * time.Second)
 	errc := make(chan error, 1)
 	go func() { errc <- b.Exec(testCtx(t), "x", ExecOptions{}) }()
-	<-started
+	awaitStart(t, started, errc)
 	f.kill()
 	err := <-errc
 	if !errors.Is(err, ErrLinkLost) {
@@ -672,7 +672,7 @@ func TestCloseDuringExec(t *testing.T) {
 	b := f.board(2 * time.Second)
 	errc := make(chan error, 1)
 	go func() { errc <- b.Exec(testCtx(t), "x", ExecOptions{}) }()
-	<-started
+	awaitStart(t, started, errc)
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -773,5 +773,18 @@ func TestIdleOutputIsRead(t *testing.T) {
 	var out bytes.Buffer
 	if err := b.Exec(testCtx(t), "y", ExecOptions{Stdout: &out}); err != nil || !strings.Contains(out.String(), "ran:y\r\n") {
 		t.Fatalf("exec after idle output: %v, %q", err, out.String())
+	}
+}
+
+// awaitStart waits until the fake board signals that the code runs,
+// failing the test if the exec ends first or nothing happens in time.
+func awaitStart[T any](t *testing.T, started <-chan T, errc <-chan error) {
+	t.Helper()
+	select {
+	case <-started:
+	case err := <-errc:
+		t.Fatalf("exec ended before the code ran: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the code never started on the board")
 	}
 }

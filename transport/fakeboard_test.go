@@ -323,15 +323,11 @@ func (f *fakeBoard) rawPaste(in <-chan byte, intr chan struct{}, intrOn *atomic.
 			out("\x01")
 		}
 	}
-	f.exec1(string(code), in, intr, intrOn, out)
+	f.exec(string(code), in, intr, intrOn, out)
 }
 
+// exec runs code and prints the end markers; the caller prints ">".
 func (f *fakeBoard) exec(code string, in <-chan byte, intr chan struct{}, intrOn *atomic.Bool, out func(string)) {
-	f.exec1(code, in, intr, intrOn, out)
-}
-
-// exec1 runs code and prints the end markers; the caller prints ">".
-func (f *fakeBoard) exec1(code string, in <-chan byte, intr chan struct{}, intrOn *atomic.Bool, out func(string)) {
 	f.mu.Lock()
 	f.codes = append(f.codes, code)
 	f.mu.Unlock()

@@ -32,7 +32,6 @@ const partSuffix = ".iotpart"
 // fsCaps is what the board's os module offers, probed once per link.
 type fsCaps struct {
 	ilistdir, mkdir, rename, stat, sha256 bool
-	memFree                               int
 	chunk                                 int // file bytes per exec
 }
 
@@ -68,10 +67,10 @@ func (b *Board) capsFor(ctx context.Context, l *link) (*fsCaps, error) {
 		return nil, fmt.Errorf("probing the board's filesystem: unexpected answer %q", out)
 	}
 	c := &fsCaps{ilistdir: f[0] == "1", mkdir: f[1] == "1", rename: f[2] == "1", stat: f[3] == "1", sha256: f[4] == "1"}
-	c.memFree, _ = strconv.Atoi(f[5])
+	memFree, _ := strconv.Atoi(f[5])
 	// A chunk is held about four times over (source line, literal, bytes
 	// object, parse); keep it well inside the free RAM.
-	c.chunk = min(max(c.memFree/20, 128), 4096)
+	c.chunk = min(max(memFree/20, 128), 4096)
 	l.caps = c
 	return c, nil
 }

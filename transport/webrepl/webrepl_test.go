@@ -320,7 +320,8 @@ func TestInterruptedTransferEndsSession(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "mid-transfer") {
 		t.Fatalf("GetFile that never gets an answer = %v", err)
 	}
-	if _, err := c.Read(make([]byte, 8)); err == nil || !strings.Contains(err.Error(), "interrupted file transfer") {
+	// Bounded: a session that stayed up would otherwise block the test.
+	if _, err := c.ReadTimeout(make([]byte, 8), 5*time.Second); err == nil || !strings.Contains(err.Error(), "interrupted file transfer") {
 		t.Fatalf("Read after the interrupted transfer = %v", err)
 	}
 	if _, err := c.Write([]byte("x")); err == nil || errors.Is(err, net.ErrClosed) {
@@ -386,7 +387,7 @@ func TestBoardDropsConnection(t *testing.T) {
 		t.Fatal(err)
 	}
 	readUntil(t, c, "last words")
-	_, err := c.Read(make([]byte, 8))
+	_, err := c.ReadTimeout(make([]byte, 8), 5*time.Second) // (0, nil) after 5 s: still up
 	if err == nil || errors.Is(err, net.ErrClosed) || !strings.Contains(err.Error(), "connection lost") {
 		t.Fatalf("Read after the board dropped the link = %v, want a lost-connection error", err)
 	}
