@@ -91,7 +91,11 @@ class Kernel:
                                          stdout=subprocess.DEVNULL, stderr=stderr)
         finally:
             stderr.close()  # the child has its own copy
-        self.recv_reply(msg["header"]["msg_id"])
+        try:
+            self.recv_reply(msg["header"]["msg_id"])
+        except BaseException:
+            self.stop()  # a kernel that never answered is not left running
+            raise
         self.start_s = time.perf_counter() - self.t0
         self.pid = self.proc.pid
 

@@ -99,23 +99,6 @@ def version_of(dist: str) -> str:
         return "?"
 
 
-# ---- test board ---------------------------------------------------------------
-
-@contextlib.contextmanager
-def board(binary: str, kind: str, pace: int):
-    """harness.testboard with -pace (harness has no pace option)."""
-    args = [binary, "-kind", kind, "-pace", str(pace)]  # 0: unpaced
-    proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=ROOT)
-    tb = harness.TestBoard.__new__(harness.TestBoard)
-    tb.proc = proc
-    try:
-        lines = harness._read_lines(proc, 1, WAIT)
-        tb.path = tb.url = lines[0]
-        yield tb
-    finally:
-        tb.stop()
-
-
 # ---- a kernel driven through jupyter_client -------------------------------------
 
 class Kernel:
@@ -430,7 +413,7 @@ def bench_board(kind: str, args, tmp: pathlib.Path, results: dict, findings: lis
     make_upload(upload, size)
     pace = args.pace if kind == "microbit" else 0
     print(f"\n== {kind} board (pace {pace or 'none'}), upload {size} B ==", flush=True)
-    with board(args.testboard, kind, pace) as tb:
+    with harness.testboard(args.testboard, kind, timeout=WAIT, pace=pace) as tb:
         with harness.jupyter_env(args.kernel, {"board": {"url": tb.path}}) as full_env:
             data_dir = pathlib.Path(full_env["JUPYTER_DATA_DIR"])
             write_peer_spec(data_dir)

@@ -27,14 +27,18 @@ class TestBoard:
         self.url = lines[1] if len(lines) > 1 else lines[0]
 
     def stop(self, timeout: float = 10) -> None:
-        if self.proc.poll() is None:
-            with contextlib.suppress(Exception):
-                self.proc.stdin.close()  # testboard stops at EOF on stdin
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout)
+        _stop_board(self.proc, timeout)
+
+
+def _stop_board(proc: subprocess.Popen, timeout: float = 10) -> None:
+    if proc.poll() is None:
+        with contextlib.suppress(Exception):
+            proc.stdin.close()  # testboard stops at EOF on stdin
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout)
 
 
 def _read_lines(proc: subprocess.Popen, n: int, timeout: float) -> list[str]:
@@ -60,24 +64,22 @@ def _read_lines(proc: subprocess.Popen, n: int, timeout: float) -> list[str]:
 
 @contextlib.contextmanager
 def testboard(binary: str, kind: str = "microbit", webrepl: str | None = None,
-              rfc2217: bool = False, timeout: float = 60):
-    """Start a test board; yields a TestBoard. webrepl is a password."""
+              rfc2217: bool = False, timeout: float = 60, pace: int | None = None):
+    """Start a test board; yields a TestBoard. webrepl is a password; pace is
+    the host-to-board baud rate (0: unpaced; None: the board's own)."""
     args = [binary, "-kind", kind]
+    if pace is not None:
+        args += ["-pace", str(pace)]
     if webrepl is not None:
         args += ["-webrepl", webrepl]
     if rfc2217:
         args += ["-rfc2217"]
     proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=ROOT)
-    board = None
     try:
         lines = _read_lines(proc, 2 if (webrepl is not None or rfc2217) else 1, timeout)
-        board = TestBoard(proc, lines)
-        yield board
+        yield TestBoard(proc, lines)
     finally:
-        if board is None:
-            board = TestBoard.__new__(TestBoard)
-            board.proc = proc
-        board.stop()
+        _stop_board(proc)
 
 
 @contextlib.contextmanager
@@ -95,6 +97,7 @@ def jupyter_env(kernel_bin: str, devices: dict[str, dict] | None = None):
             "JUPYTER_RUNTIME_DIR": str(tmp / "runtime"),
             "IOT_DEVICES": str(tmp / "devices.yaml"),
             "IOT_STATE_DIR": str(tmp / "state"),
+            "IPYTHONDIR": str(tmp / "ipython"),  # %%host's ipykernel: not the user's
         }
         full = dict(os.environ, **env)
         subprocess.run([kernel_bin, "install", "--user"], env=full, check=True,

@@ -71,8 +71,15 @@ function stop(proc) {
 }
 
 test('JupyterLab: pick the kernel, run cells on a board, interrupt, complete', { timeout: 240_000 }, async (t) => {
+  // node:test runs after-hooks in the order they were added; cleanups must
+  // run the other way round (browser, lab, board, then the files they use).
+  const cleanups = [];
+  const cleanup = (fn) => cleanups.push(fn);
+  t.after(async () => {
+    for (const fn of cleanups.reverse()) await fn();
+  });
   const tmp = mkdtempSync(join(tmpdir(), 'iot-lab-'));
-  t.after(() => rmSync(tmp, { recursive: true, force: true }));
+  cleanup(() => rmSync(tmp, { recursive: true, force: true }));
   const data = join(tmp, 'jupyter');
   const env = {
     ...process.env,
@@ -89,7 +96,7 @@ test('JupyterLab: pick the kernel, run cells on a board, interrupt, complete', {
 
   // The micro:bit test board: real firmware, real Ctrl-C.
   const board = spawn(testboardBin, ['-kind', 'microbit'], { stdio: ['pipe', 'pipe', 'inherit'] });
-  t.after(() => stop(board));
+  cleanup(() => stop(board));
   const devPath = await firstLine(board, 60_000, 'testboard');
   writeFileSync(env.IOT_DEVICES, `board:\n  url: ${JSON.stringify(devPath)}\n`);
 
@@ -108,7 +115,7 @@ test('JupyterLab: pick the kernel, run cells on a board, interrupt, complete', {
   { env, stdio: ['ignore', 'ignore', 'pipe'] });
   let labLog = '';
   lab.stderr.on('data', (d) => { labLog += d; });
-  t.after(() => stop(lab));
+  cleanup(() => stop(lab));
   await waitHTTP(`http://127.0.0.1:${port}/api/status`, 90_000);
 
   // A fresh profile every run (playwright passes it as --user-data-dir).
@@ -120,7 +127,7 @@ test('JupyterLab: pick the kernel, run cells on a board, interrupt, complete', {
       '--disable-background-networking', '--disable-component-update', '--disable-sync',
       '--disable-dev-shm-usage'],
   });
-  t.after(() => browser.close());
+  cleanup(() => browser.close());
   const page = await browser.newPage();
   page.setDefaultTimeout(30_000);
 
@@ -132,7 +139,7 @@ test('JupyterLab: pick the kernel, run cells on a board, interrupt, complete', {
     await dialog.waitFor();
     await dialog.locator('select').selectOption({ label: 'IoT MicroPython' });
     await dialog.locator('button.jp-mod-accept').click();
-    await page.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"], .jp-KernelStatus').first().waitFor();
+    await page.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]').first().waitFor();
 
     const cells = page.locator('.jp-Notebook .jp-Cell');
     // Type into the last cell's editor and run it with Shift+Enter.

@@ -73,12 +73,6 @@ def kernel_bin() -> str:
     return os.environ["IOT_KERNEL_BIN"]
 
 
-@pytest.fixture(scope="session")
-def test_root() -> pathlib.Path:
-    """The temporary root the spec was installed under."""
-    return pathlib.Path(_STATE["tmp"])
-
-
 @pytest.fixture()
 def km():
     """A started KernelManager for the installed spec; shut down afterwards."""

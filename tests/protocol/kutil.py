@@ -30,20 +30,14 @@ def client_context() -> zmq.Context:
     return zmq.Context()
 
 
-def kernel_pid(km: KernelManager) -> int:
-    """The pid of the kernel process a KernelManager started."""
-    prov = getattr(km, "provisioner", None)
-    proc = getattr(prov, "process", None) if prov is not None else None
-    if proc is None:
-        proc = km.kernel  # jupyter_client < 7
-    return proc.pid
-
-
 def kernel_process(km: KernelManager):
     """The Popen of the kernel a KernelManager started."""
-    prov = getattr(km, "provisioner", None)
-    proc = getattr(prov, "process", None) if prov is not None else None
-    return proc if proc is not None else km.kernel
+    return km.provisioner.process
+
+
+def kernel_pid(km: KernelManager) -> int:
+    """The pid of the kernel process a KernelManager started."""
+    return kernel_process(km).pid
 
 
 def start_manager(**kw) -> KernelManager:
