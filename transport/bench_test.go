@@ -101,6 +101,24 @@ func (r *rawExchange) exec(code string) ([]byte, error) {
 	return r.buf, nil
 }
 
+// sharedPort starts a board (in its own process when IOT_TESTBOARD_BIN is
+// set) and opens its port once, for the engine's Board and the hand-rolled
+// exchange alike.
+func sharedPort(b *testing.B, kind testboard.Kind) (*Board, *rawExchange) {
+	path := externalBoard(b, kind)
+	if path == "" {
+		path = benchBoard(b, kind, testboard.Options{}).Path()
+	}
+	rwc, err := serialport.Dial(context.Background(), path, serialport.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	bd := New(path, func(context.Context) (io.ReadWriteCloser, error) { return rwc, nil }, Options{})
+	b.Cleanup(func() { _ = bd.Close() })
+	// The micro:bit's 64-byte buffer needs the engine's pacing.
+	return bd, &rawExchange{rwc: rwc, pace: kind != testboard.Wasm}
+}
+
 // asOperation makes the hand-rolled exchange fn an operation of bd, which
 // shares its port: meanwhile the engine's idle poller leaves the port
 // alone. Only fn's own timing counts.
@@ -129,18 +147,7 @@ func asOperation(b *testing.B, bd *Board, fn func() time.Duration) func() time.D
 func BenchmarkExecRoundTrip(b *testing.B) {
 	for _, kind := range []testboard.Kind{testboard.Microbit, testboard.Wasm} {
 		b.Run(string(kind), func(b *testing.B) {
-			path := externalBoard(b, kind)
-			if path == "" {
-				path = benchBoard(b, kind, testboard.Options{}).Path()
-			}
-			rwc, err := serialport.Dial(context.Background(), path, serialport.Options{})
-			if err != nil {
-				b.Fatal(err)
-			}
-			bd := New(path, func(context.Context) (io.ReadWriteCloser, error) { return rwc, nil }, Options{})
-			b.Cleanup(func() { _ = bd.Close() })
-			// The micro:bit's 64-byte buffer needs the engine's pacing.
-			raw := &rawExchange{rwc: rwc, pace: kind != testboard.Wasm}
+			bd, raw := sharedPort(b, kind)
 			ctx := context.Background()
 			var out bytes.Buffer
 			viaEngine := func() time.Duration {
@@ -373,17 +380,7 @@ func BenchmarkUploadWebREPL(b *testing.B) {
 func BenchmarkOutputThroughput(b *testing.B) {
 	for _, kind := range []testboard.Kind{testboard.Microbit, testboard.Wasm} {
 		b.Run(string(kind), func(b *testing.B) {
-			path := externalBoard(b, kind) // in its own process, as above
-			if path == "" {
-				path = benchBoard(b, kind, testboard.Options{}).Path()
-			}
-			rwc, err := serialport.Dial(context.Background(), path, serialport.Options{})
-			if err != nil {
-				b.Fatal(err)
-			}
-			bd := New(path, func(context.Context) (io.ReadWriteCloser, error) { return rwc, nil }, Options{})
-			b.Cleanup(func() { _ = bd.Close() })
-			raw := &rawExchange{rwc: rwc, pace: kind != testboard.Wasm}
+			bd, raw := sharedPort(b, kind)
 			line := strings.Repeat("x", 98) // 100 bytes with \r\n
 			code := fmt.Sprintf("for i in range(10000):print('%s')", line)
 			const size = 10000 * 100
