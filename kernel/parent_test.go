@@ -115,7 +115,7 @@ func TestWatchParentReparented(t *testing.T) {
 			}
 			_ = w.Close()
 			t.Cleanup(func() { _ = mid.Process.Kill(); _ = mid.Wait() })
-			lines := make(chan string)
+			lines := make(chan string, 64) // the reader never blocks on a test that stopped reading
 			go func() {
 				defer close(lines)
 				sc := bufio.NewScanner(r)
