@@ -387,7 +387,12 @@ func (b *Board) spawn() (*run, error) {
 	wg.Add(3)
 	go func() { // host -> board
 		defer wg.Done()
-		_, err := io.Copy(newPacedWriter(inW, b.paceBaud(), r.stop), master)
+		var unread func() (int, error)
+		if b.kind == Microbit {
+			// QEMU's UART takes bytes only as it has room: gate on that.
+			unread = func() (int, error) { return pipeUnread(inW) }
+		}
+		_, err := io.Copy(newPacedWriter(inW, b.paceBaud(), unread, r.stop), master)
 		r.log.Debug("host-to-board copy ended", "err", err)
 	}()
 	go func() { // board -> host

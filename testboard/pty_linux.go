@@ -86,3 +86,18 @@ func OpenRaw(path string) (*os.File, error) {
 	}
 	return os.NewFile(uintptr(fd), path), nil
 }
+
+// pipeUnread returns the number of bytes in the pipe f writes to that its
+// reader has not taken yet (FIONREAD, alias TIOCINQ, works on either end of a Linux pipe).
+func pipeUnread(f *os.File) (int, error) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	var n int
+	var ierr error
+	if err := rc.Control(func(fd uintptr) { n, ierr = unix.IoctlGetInt(int(fd), unix.TIOCINQ) }); err != nil {
+		return 0, err
+	}
+	return n, ierr
+}

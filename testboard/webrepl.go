@@ -187,7 +187,7 @@ func (w *webrepl) session(ctx context.Context, c *websocket.Conn) error {
 	// A board with networking has flow control on its socket; the
 	// micro:bit's UART has none, so pace what we send it ourselves.
 	if w.board.Kind() == Microbit && !w.board.Paced() {
-		s.out = newPacedWriter(port, UARTBaud, ctx.Done())
+		s.out = newPacedWriter(port, UARTBaud, nil, ctx.Done())
 	}
 	if err := c.Write(ctx, websocket.MessageText, []byte(webreplConnected)); err != nil {
 		return err
