@@ -22,7 +22,7 @@ GO_SOURCES := $(shell find . -name '*.go' -not -path './node_modules/*' -not -pa
 
 export CGO_ENABLED = 0
 
-.PHONY: all build install demo test test-go test-lint test-protocol test-protocol-debian \
+.PHONY: all build install demo test test-go test-race test-load test-lint test-protocol test-protocol-debian \
         test-notebooks test-browser bench venv node clean
 
 all: build
@@ -72,7 +72,7 @@ demo: build venv node
 
 ## Tests -----------------------------------------------------------------------
 
-test: test-lint test-go test-protocol test-protocol-debian test-notebooks test-browser
+test: test-lint test-go test-race test-protocol test-protocol-debian test-notebooks test-browser
 
 test-lint: bin/staticcheck
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
@@ -82,6 +82,21 @@ test-lint: bin/staticcheck
 # IOT_TEST_PYTHON: the python whose ipykernel the %%host tests drive.
 test-go: node venv
 	IOT_TEST_PYTHON=$(VPY) $(GO) test -count=1 -timeout 20m ./...
+
+# The race detector (it needs cgo and a C compiler) over the packages that
+# run without boards; the board packages' concurrency is exercised by
+# test-go on real firmware.
+RACE_PKGS := ./kernel/... ./devices ./hostkernel ./internal/... ./kernelspec/... ./cmd/kernel \
+	./transport/internal/... ./transport/rfc2217 ./transport/serialport ./transport/webrepl
+test-race: venv
+	CGO_ENABLED=1 IOT_TEST_PYTHON=$(VPY) $(GO) test -race -count=1 -timeout 15m $(RACE_PKGS)
+
+# The suite under load: the board-heavy packages LOAD_RUNS times in a row
+# with one core kept busy (scripts/under-load.sh), as on CI's shared machine.
+LOAD_RUNS ?= 10
+test-load: node venv
+	IOT_TEST_PYTHON=$(VPY) scripts/under-load.sh $(LOAD_RUNS) \
+		$(GO) test -count=1 -timeout 20m ./transport ./magics ./testboard ./cells
 
 test-protocol: build venv node
 	IOT_KERNEL_BIN=$(CURDIR)/bin/iot-kernel IOT_TESTBOARD_BIN=$(CURDIR)/bin/testboard \
