@@ -1,7 +1,7 @@
 # iot-kernel: a Jupyter kernel for MicroPython boards, in Go.
 #
-#   make demo   build, set up, and run notebooks/demo.ipynb on a test board
-#               (or on hardware: make demo BOARD=/dev/ttyUSB0)
+#   make demo   build, set up, and run notebooks/getting-started.ipynb on the
+#               virtual board (or on hardware: make demo BOARD=/dev/ttyUSB0)
 #   make test   everything CI checks
 #   make bench  speed and memory, as ratios against peers measured in the same run
 
@@ -22,7 +22,7 @@ GO_SOURCES := $(shell find . -name '*.go' -not -path './node_modules/*' -not -pa
 
 export CGO_ENABLED = 0
 
-.PHONY: all build install demo test test-go test-race test-load test-lint test-protocol test-protocol-debian \
+.PHONY: all build install demo notebook test test-go test-race test-load test-lint test-protocol test-protocol-debian \
         test-notebooks test-browser bench venv node clean
 
 all: build
@@ -66,9 +66,16 @@ node_modules/.installed: package.json package-lock.json
 
 ## Demo ------------------------------------------------------------------------
 
+# The getting-started notebook on the virtual board, which the kernel starts
+# itself (or on hardware: make demo BOARD=/dev/ttyUSB0). Everything it sets
+# up (kernelspec, devices file, the board's files) is private to the run.
 demo: build venv node
-	$(VPY) scripts/demo.py --kernel bin/iot-kernel --testboard bin/testboard \
-		--notebook notebooks/demo.ipynb $(if $(BOARD),--board $(BOARD))
+	$(VPY) scripts/demo.py --kernel bin/iot-kernel \
+		--notebook notebooks/getting-started.ipynb $(if $(BOARD),--board $(BOARD))
+
+# JupyterLab on notebooks/, with the kernel installed for this user.
+notebook: install venv
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks
 
 ## Tests -----------------------------------------------------------------------
 

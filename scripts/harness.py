@@ -98,6 +98,7 @@ def jupyter_env(kernel_bin: str, devices: dict[str, dict] | None = None):
             "IOT_DEVICES": str(tmp / "devices.yaml"),
             "IOT_STATE_DIR": str(tmp / "state"),
             "IPYTHONDIR": str(tmp / "ipython"),  # %%host's ipykernel: not the user's
+            "IOT_SIM_HOME": str(tmp / "sim"),  # the virtual boards' files: not the user's
         }
         full = dict(os.environ, **env)
         subprocess.run([kernel_bin, "install", "--user"], env=full, check=True,
@@ -120,14 +121,26 @@ def jupyter_env(kernel_bin: str, devices: dict[str, dict] | None = None):
                     os.environ[k] = v
 
 
-def execute_notebook(path: pathlib.Path, timeout: int = 60, allow_errors: bool = False):
-    """Execute a notebook with nbclient in a fresh iot-kernel; returns it."""
+def interrupt_after(cell) -> float | None:
+    """The seconds after which a headless run presses stop on this cell, as
+    a person would on a loop that runs forever (cell metadata
+    `iot.interrupt_after`), or None."""
+    return cell.get("metadata", {}).get("iot", {}).get("interrupt_after")
+
+
+def execute_notebook(path: pathlib.Path, timeout: int = 60, allow_errors: bool = False, nb=None):
+    """Execute a notebook (or nb, read from path) with nbclient in a fresh
+    iot-kernel; returns it. A cell with `iot.interrupt_after` is
+    interrupted after that many seconds."""
     import nbformat
     from nbclient import NotebookClient
 
-    nb = nbformat.read(path, as_version=4)
+    if nb is None:
+        nb = nbformat.read(path, as_version=4)
     client = NotebookClient(nb, timeout=timeout, kernel_name="iot-micropython",
-                            allow_errors=allow_errors, resources={"metadata": {"path": str(path.parent)}})
+                            allow_errors=allow_errors, interrupt_on_timeout=True,
+                            timeout_func=lambda cell: interrupt_after(cell) or timeout,
+                            resources={"metadata": {"path": str(path.parent)}})
     client.execute()
     return nb
 
