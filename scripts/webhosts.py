@@ -105,3 +105,16 @@ def serve(name: str = "google.com"):
             for s in servers:
                 s.shutdown()
                 s.server_close()
+
+
+def main() -> None:
+    """Serve until stdin closes; print the two ports on one line first, for
+    a test in another language (the browser test) to read."""
+    import sys
+    with serve() as hosts:
+        print(hosts.http_port, hosts.https_port, flush=True)
+        sys.stdin.read()
+
+
+if __name__ == "__main__":
+    main()
