@@ -54,7 +54,7 @@ type Board struct {
 	restartable bool
 	release     func() error // frees what the dialer holds, on Close; may be nil
 	opt         Options
-	log       *slog.Logger
+	log         *slog.Logger
 
 	// sem is the operation lock; a channel so that waiting for it
 	// honours the caller's context.
