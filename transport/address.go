@@ -221,3 +221,10 @@ func SameAddress(a, b string) bool {
 	}
 	return pa.key() == pb.key()
 }
+
+// IsNetwork reports whether url names a board reached over the network
+// (WebREPL or RFC 2217).
+func IsNetwork(url string) bool {
+	a, err := ParseAddress(url)
+	return err == nil && a.Network()
+}
