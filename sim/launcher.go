@@ -62,9 +62,10 @@ type Board struct {
 	env     []string
 
 	mu     sync.Mutex
-	cur    *proc // the process handed out by the last Dial
-	next   *proc // started after machine.reset(), not handed out yet
-	closed bool
+	cur        *proc         // the process handed out by the last Dial
+	next       *proc         // started after machine.reset(), not handed out yet
+	restarting chan struct{} // closed once next is started; nil when no restart is under way
+	closed     bool
 }
 
 // ErrInUse is wrapped by Open's error when another kernel has the board.
@@ -210,6 +211,16 @@ func (b *Board) cleanup() {
 // the stream kills its process: that is the board's hard reset.
 func (b *Board) Dial(ctx context.Context) (io.ReadWriteCloser, error) {
 	b.mu.Lock()
+	restarting := b.restarting
+	b.mu.Unlock()
+	if restarting != nil {
+		select {
+		case <-restarting:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("the virtual board restarting after machine.reset(): %w", context.Cause(ctx))
+		}
+	}
+	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()
 		return nil, os.ErrClosed
@@ -289,10 +300,25 @@ func (b *Board) start() (*proc, error) {
 			p.code = ee.ExitCode()
 		}
 		p.byUs = p.wasKilled()
+		var restarting chan struct{}
+		if p.code == ResetExit && !p.byUs {
+			// Before the stream reports the reset: a Dial that follows
+			// waits for the restart rather than starting another.
+			restarting = make(chan struct{})
+			b.mu.Lock()
+			b.restarting = restarting
+			b.mu.Unlock()
+		}
 		close(p.done)
 		b.log.Debug("virtual board exited", "pid", cmd.Process.Pid, "err", err)
-		if p.code == ResetExit && !p.byUs {
+		if restarting != nil {
 			b.restarted(p)
+			b.mu.Lock()
+			if b.restarting == restarting {
+				b.restarting = nil
+			}
+			b.mu.Unlock()
+			close(restarting)
 		}
 	}()
 	return p, nil
@@ -384,10 +410,16 @@ func (p *proc) waitStarted(ctx context.Context) error {
 	defer t.Stop()
 	select {
 	case <-got:
-		if p.exited() && p.out.Buffered() == 0 {
-			return p.exitError()
+		if p.out.Buffered() > 0 {
+			return nil
 		}
-		return nil
+		// The output ended before it began: the program is exiting.
+		select {
+		case <-p.done:
+			return p.exitError()
+		case <-time.After(2 * time.Second):
+			return errors.New("the virtual board's program closed its output at start")
+		}
 	case <-p.done:
 		<-got // the pipe ends once the process has exited
 		if p.out.Buffered() == 0 {
