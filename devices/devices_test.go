@@ -230,7 +230,6 @@ func TestDefaultPath(t *testing.T) {
 	}
 }
 
-
 func TestDefaultBoard(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "devices.yaml")

@@ -61,7 +61,7 @@ type Board struct {
 	entry   string   // board.mjs in progDir
 	env     []string
 
-	mu     sync.Mutex
+	mu         sync.Mutex
 	cur        *proc         // the process handed out by the last Dial
 	next       *proc         // started after machine.reset(), not handed out yet
 	restarting chan struct{} // closed once next is started; nil when no restart is under way
