@@ -201,9 +201,10 @@ func (b *Board) ensure(ctx context.Context) (*link, error) {
 	return l, nil
 }
 
-// probe learns the board's platform and free RAM on a new link. The wasm
-// port's raw-paste hangs the board (its stdin read returns 0 forever), so on
-// it raw-paste is never tried.
+// probe learns the board's platform and free RAM on a new link. It runs in
+// the classic raw REPL; whether the board has raw-paste is learnt by the
+// first exec that asks (the wasm boards answer for themselves: the test
+// board has none, the virtual board may).
 func (b *Board) probe(ctx context.Context, l *link) {
 	var out bytes.Buffer
 	var err error
@@ -226,9 +227,6 @@ func (b *Board) probe(ctx context.Context, l *link) {
 	}
 	l.platform = f[0]
 	l.memFree, _ = strconv.Atoi(f[1])
-	if l.platform == "webassembly" {
-		l.paste = pasteNo
-	}
 }
 
 // fail turns the engine's errors into the package's: a lost link becomes a
