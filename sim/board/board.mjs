@@ -12,10 +12,27 @@
 // micropython.mjs; IOT_MPY_HEAPSIZE sets the heap in bytes (default 1 MiB);
 // IOT_FILE_FDS="3,4" names the file-transfer channel's pipes (requests in,
 // answers out); without it there is no such channel.
+//
+// With IOT_SIM=1 the board is a virtual ESP32 (see README.md). Its network
+// lives in net.mjs (loaded only then, if present), which exports
+//
+//   installNet(mp, hooks)   (may return a Promise, which is awaited)
+//
+// called after every boot with the fresh interpreter `mp` (the object
+// loadMicroPython returns), before boot.py runs. A call after the first
+// means the previous interpreter is gone (soft reboot): close what it had
+// open. `hooks` is the same object every time:
+//
+//   hooks.interrupted() -> true when a Ctrl-C arrived on stdin while code
+//                          runs; the Ctrl-C is consumed (a board eats it).
+//                          Call it between wait slices of <= 20 ms.
+//   hooks.service()     -> flush the board's output, read stdin into the
+//                          input queue, serve testboard file transfers.
+//   hooks.log(msg)      -> a diagnostic line on stderr.
 
 import fs from 'node:fs';
 import net from 'node:net';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const CTRL_A = 0x01, CTRL_B = 0x02, CTRL_C = 0x03, CTRL_D = 0x04, CTRL_E = 0x05;
 const RAW_BANNER = 'raw REPL; CTRL-B to exit\r\n';
@@ -33,6 +50,7 @@ if (!modulePath) {
   log('IOT_MPY_MODULE is not set');
   process.exit(2);
 }
+const SIM = process.env.IOT_SIM === '1';
 const heapsize = parseInt(process.env.IOT_MPY_HEAPSIZE || '', 10) || 1024 * 1024;
 
 const stdin = process.stdin; // created first: libuv makes fd 0 non-blocking, which pollInput relies on
@@ -257,6 +275,47 @@ function executing() {
   return mp !== null && mp._module._mp_hal_get_interrupt_char() === CTRL_C;
 }
 
+// takeInterrupt removes a pending Ctrl-C from the input, as a board's UART
+// handler consumes the interrupt character, and reports whether there was
+// one. Only while code runs: otherwise Ctrl-C is ordinary REPL input.
+function takeInterrupt() {
+  if (!executing()) return false;
+  const i = q.indexOf(CTRL_C, qHead);
+  if (i < 0) return false;
+  q.splice(i, 1);
+  return true;
+}
+
+// service does what JavaScript owes the host whenever it has control.
+function service() {
+  flushOut();
+  pollInput();
+  serveFiles();
+}
+
+// hooks are what net.mjs may call while it blocks (see the top of the file).
+const hooks = {
+  interrupted() {
+    pollInput();
+    return takeInterrupt();
+  },
+  service,
+  log,
+};
+
+// net is net.mjs's module namespace, or null.
+let netModule = null;
+if (SIM) {
+  const netPath = fileURLToPath(new URL('./net.mjs', import.meta.url));
+  if (fs.existsSync(netPath)) {
+    netModule = await import(pathToFileURL(netPath).href);
+    if (typeof netModule.installNet !== 'function') {
+      log('net.mjs exports no installNet: no network');
+      netModule = null;
+    }
+  }
+}
+
 // onTicks runs inside every call of the port's millisecond clock, which
 // time.sleep() polls in a busy loop. That is the only place where JavaScript
 // gets control while Python runs, so Ctrl-C is looked for here.
@@ -265,17 +324,10 @@ function onTicks() {
   const now = Date.now();
   if (now - lastPoll >= 2) {
     lastPoll = now;
-    flushOut();
-    pollInput();
-    serveFiles();
-    if (executing()) {
-      const i = q.indexOf(CTRL_C, qHead);
-      if (i >= 0) {
-        // A real board consumes the interrupt character: drop it.
-        q.splice(i, 1);
-        mp._module._mp_sched_keyboard_interrupt();
-        ticksSkew += TICKS_JUMP_MS; // end the current sleep now
-      }
+    service();
+    if (takeInterrupt()) {
+      mp._module._mp_sched_keyboard_interrupt();
+      ticksSkew += TICKS_JUMP_MS; // end the current sleep now
     }
   }
   // The clock is being polled in a loop (a sleep): give the CPU back.
@@ -412,6 +464,7 @@ async function boot(files) {
   next.runPython(SETUP);
   next.globals.get('_tb_setup')(readLine);
   next.globals.delete('_tb_setup');
+  if (netModule !== null) await netModule.installNet(next, hooks);
   mp = next;
   muted = true;
   mutedText = '';
