@@ -367,15 +367,25 @@ if (SIM) {
 // onTicks runs inside every call of the port's millisecond clock, which
 // time.sleep() polls in a busy loop. That is the only place where JavaScript
 // gets control while Python runs, so Ctrl-C is looked for here.
+//
+// The interrupt is scheduled first, with the clock unchanged, so that the
+// sleep's loop raises it at its next pending check, inside the sleep, and
+// nothing after the sleep runs. Only if the clock is read again (a loop
+// that does not check, as sleep_us) does it jump, to end that sleep too.
+let jumpPending = false;
 function onTicks() {
   if (mp === null) return;
+  if (jumpPending) {
+    jumpPending = false;
+    ticksSkew += TICKS_JUMP_MS;
+  }
   const now = Date.now();
   if (now - lastPoll >= 2) {
     lastPoll = now;
     service();
     if (takeInterrupt()) {
       mp._module._mp_sched_keyboard_interrupt();
-      ticksSkew += TICKS_JUMP_MS; // end the current sleep now
+      jumpPending = true;
     }
   }
   // The clock is being polled in a loop (a sleep): give the CPU back.

@@ -28,3 +28,25 @@ def gmtime(secs=None):
 
 def localtime(secs=None):
     return _t.localtime(time() if secs is None else secs)
+
+
+# The port's sleeps never check for a pending exception, so a Ctrl-C
+# during one would be raised only at the caller's next jump, after more of
+# its code ran. The `if` below is a jump: the interrupt is raised here, as a
+# board raises it inside the sleep.
+def sleep(s):
+    _t.sleep(s)
+    if _t:
+        pass
+
+
+def sleep_ms(ms):
+    _t.sleep_ms(ms)
+    if _t:
+        pass
+
+
+def sleep_us(us):
+    _t.sleep_us(us)
+    if _t:
+        pass
