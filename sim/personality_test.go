@@ -327,3 +327,17 @@ func readUntil(t *testing.T, b *board, s string) string {
 		return ""
 	}
 }
+
+// TestInterruptMain: a main.py that loops forever with sleeps is stopped by
+// the Ctrl-C the engine sends when it connects, its globals kept.
+func TestInterruptMain(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "main.py"), []byte("import time\nstarted = 1\nprint('looping')\nwhile True:\n    time.sleep_ms(50)\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b := start(t, env{dir: dir})
+	readUntil(t, b, "looping") // main.py runs
+	if got := b.eval("started"); got != "1" {
+		t.Errorf("main.py's global started = %s", got)
+	}
+}
