@@ -13,9 +13,10 @@ import (
 	"path/filepath"
 )
 
-// program is the board's JavaScript and Python, run by node.
+// program is the board's JavaScript and Python, run by node ("all:" keeps
+// files whose names start with "_", such as py/_simgc.py).
 //
-//go:embed board
+//go:embed all:board
 var program embed.FS
 
 // WriteProgram writes the board's program (every embedded file, keeping
