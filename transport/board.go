@@ -239,7 +239,7 @@ func (b *Board) fail(l *link, err error) error {
 	var lost *errLost
 	var reset boardResetter
 	switch {
-	case errors.As(err, &reset) && reset.BoardReset():
+	case errors.As(err, &lost) && errors.As(lost.err, &reset) && reset.BoardReset():
 		// The board reset itself (machine.reset()); the next operation
 		// reaches it booted afresh.
 		b.drop(l)
