@@ -155,7 +155,7 @@ func (b *Board) restart(ctx context.Context, l *link) error {
 	defer cancel()
 	rwc, err := b.resetDial(rctx)
 	if err == nil {
-		if l, err = b.adopt(rwc); err == nil {
+		if _, err = b.adopt(rwc); err == nil {
 			_, err = b.ensure(rctx)
 		}
 	}
