@@ -48,6 +48,13 @@ function log(msg) {
   try { fs.writeSync(2, `board.mjs: ${msg}\n`); } catch { /* stderr gone */ }
 }
 
+// A fatal error is one line of stack on stderr: node's own report would
+// quote the package's minified source (one line of 100 KB).
+process.on('uncaughtException', (e) => {
+  log(`fatal: ${e && e.stack || e}`);
+  process.exit(1);
+});
+
 const modulePath = process.env.IOT_MPY_MODULE;
 if (!modulePath) {
   log('IOT_MPY_MODULE is not set');
@@ -84,7 +91,15 @@ if (SIM) {
 const notPersisted = (p) => p === PY_DIR || p.startsWith(`${PY_DIR}/`);
 
 // store keeps the filesystem in IOT_SIM_DIR, or is null (files in memory).
-const store = process.env.IOT_SIM_DIR ? createStore(process.env.IOT_SIM_DIR, notPersisted, log) : null;
+let store = null;
+if (process.env.IOT_SIM_DIR) {
+  try {
+    store = createStore(process.env.IOT_SIM_DIR, notPersisted, log);
+  } catch (e) {
+    log(`IOT_SIM_DIR: cannot use ${process.env.IOT_SIM_DIR} as the board's filesystem: ${e.message}`);
+    process.exit(2);
+  }
+}
 
 // The host folder's .sim (never loaded onto the board) carries the reset
 // cause over a process restart.
@@ -602,7 +617,14 @@ def _sim_run(name):
     except SystemExit:
         return 1
     except BaseException as e:
-        sys.print_exception(e)
+        # The traceback as a board prints it: without this function's frame.
+        import io
+        s = io.StringIO()
+        sys.print_exception(e, s)
+        t = s.getvalue().split('\\n')
+        if len(t) > 1 and '_sim_run' in t[1]:
+            del t[1]
+        print('\\n'.join(t), end='')
     return 0
 `;
 
