@@ -243,7 +243,7 @@ func (b *Board) fail(l *link, err error) error {
 		// The board reset itself (machine.reset()); the next operation
 		// reaches it booted afresh.
 		b.drop(l)
-		return &LinkError{URL: b.url, Err: &resetError{reset.(error).Error() + ": its variables are gone (files are kept); the kernel reconnects"}}
+		return &LinkError{URL: b.url, Err: &resetError{reset.(error).Error() + ": its variables are gone, its files kept"}}
 	case errors.As(err, &lost):
 		b.drop(l)
 		return &LinkError{URL: b.url, Err: err}
