@@ -166,6 +166,28 @@ func (b *Board) restart(ctx context.Context, l *link) error {
 	return &resetError{"the board ignored Ctrl-C, so it was hard-reset (restarted, its files kept): its variables are gone"}
 }
 
+// restartWedged restarts a restartable board that does not answer at all
+// (a busy loop left running, which never reads its input), so that the
+// next operation finds it booted afresh. It reports what happened.
+func (b *Board) restartWedged(ctx context.Context, l *link, cause error) error {
+	b.log.Warn("the board does not answer: restarting it", "err", cause)
+	b.drop(l)
+	rctx, cancel := context.WithTimeout(ctx, b.timeout())
+	defer cancel()
+	rwc, err := b.resetDial(rctx)
+	if err != nil {
+		return &LinkError{URL: b.url, Err: fmt.Errorf("the board did not answer, and restarting it failed: %w", err)}
+	}
+	if l, err = b.adopt(rwc); err != nil {
+		return err
+	}
+	if err := l.enterRaw(rctx); err != nil {
+		return b.fail(l, fmt.Errorf("the board did not answer, and not after a hard reset either: %w", err))
+	}
+	b.probe(rctx, l)
+	return &resetError{"the board did not answer (still running earlier code?), so it was hard-reset (restarted, its files kept): its variables are gone; run the cell again"}
+}
+
 // ensure returns the link, dialled and at the raw prompt.
 func (b *Board) ensure(ctx context.Context) (*link, error) {
 	b.mu.Lock()
@@ -192,6 +214,9 @@ func (b *Board) ensure(ctx context.Context) (*link, error) {
 	}
 	if !l.inRaw {
 		if err := l.enterRaw(ctx); err != nil {
+			if l.restartable && errors.Is(err, ErrNoResponse) && ctx.Err() == nil {
+				return nil, b.restartWedged(ctx, l, err)
+			}
 			return nil, b.fail(l, err)
 		}
 		// Also after re-entering: the probe's exec takes any interrupt
