@@ -175,6 +175,20 @@ func TestSimMachineReset(t *testing.T) {
 	if _, res := mustRun(t, it, "open('f.txt').read()"); res.Data["text/plain"] != "'kept'" {
 		t.Errorf("f.txt after machine.reset(): %v", res.Data)
 	}
+
+	// %hardreset, by machine.reset() or by restarting the process
+	for magic, said := range map[string]string{
+		"%hardreset":       "Hard reset sim; reconnected\n",
+		"%hardreset --pin": "Hard reset sim (its process restarted); reconnected\n",
+	} {
+		mustRun(t, it, "w = 2")
+		if out, _ := mustRun(t, it, magic); out.Stdout() != said {
+			t.Errorf("%s said %q", magic, out.Stdout())
+		}
+		if ee, _ := execError(t, it, "w"); ee.Name != "NameError" {
+			t.Errorf("w after %s: %+v", magic, ee)
+		}
+	}
 }
 
 // With no board, a notebook's first cell connects the notebook's last
