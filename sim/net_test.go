@@ -985,3 +985,23 @@ func TestNetSeedNotebook(t *testing.T) {
 		}
 	})
 }
+
+func TestNetSoftResetClosesSockets(t *testing.T) {
+	port := freePort(t)
+	b := start(t, env{})
+	bind := fmt.Sprintf(`import socket
+s = socket.socket()
+s.bind(('127.0.0.1', %d))
+s.listen(1)
+print('listening')`, port)
+	if got := b.exec(bind); got != "listening\r\n" {
+		t.Fatalf("bind: %q", got)
+	}
+	if err := b.eng.SoftReset(b.ctx()); err != nil {
+		t.Fatal(err)
+	}
+	// The old interpreter's listener is gone: the port is free again.
+	if got := b.exec(bind); got != "listening\r\n" {
+		t.Fatalf("bind after a soft reset: %q", got)
+	}
+}
