@@ -542,6 +542,7 @@ def _tb_setup(rl):
 // friendly one (as a board does), and returns true if main.py asked for a
 // soft reboot (SystemExit).
 async function boot(files, raw) {
+  timerHook = null;
   const next = await loadMicroPython({ heapsize, stdout: boardOut, linebuffer: false });
   tidyRoot(next.FS);
   if (store !== null) store.load(next.FS);
@@ -574,6 +575,26 @@ const uniqueID = (() => {
 // clock; it survives a soft reboot, as a board's RTC does.
 let rtcOffsetMs = 0;
 
+// timerHook runs the due machine.Timer callbacks of the current
+// interpreter, or is null. A new interpreter has none.
+let timerHook = null;
+const TIMER_POLL_MS = 5;
+
+// runTimers is called by the event loop: the REPL is idle, unless a
+// character is being processed (pumping) or code runs.
+function runTimers() {
+  if (timerHook === null || mp === null || pumping || executing()) return;
+  try {
+    timerHook();
+  } catch (e) {
+    log(`timer callback: ${e && e.message || e}`);
+  }
+  flushOut();
+  // The callbacks read the clock, which reads stdin into the queue: feed
+  // what came (no 'readable' event will say so).
+  if (qLen() > 0 || stdinEnded) startPump();
+}
+
 // boardAPI is the JS module _simboard the board's Python modules use.
 // Numbers that may exceed 31 bits travel as strings (see HOOKS.md).
 const boardAPI = {
@@ -584,6 +605,9 @@ const boardAPI = {
   now_ns() { return ((BigInt(Date.now()) + BigInt(Math.round(rtcOffsetMs))) * 1000000n).toString(); },
   set_time(secs) { rtcOffsetMs = parseFloat(secs) * 1000 - Date.now(); },
   sync_time() { rtcOffsetMs = 0; },
+  // timer_hook(fn) gives the function that runs due machine.Timer
+  // callbacks (None: no timers); it is called while the REPL is idle.
+  timer_hook(fn) { timerHook = typeof fn === 'function' ? fn : null; },
   reset(cause) {
     const f = resetCauseFile();
     if (f) {
@@ -839,9 +863,15 @@ while (await boot(null, false)) {
 boardOut(Buffer.from(unmute().replace(/^\r\n/, ''), 'latin1'));
 flushOut();
 
+if (SIM) setInterval(runTimers, TIMER_POLL_MS);
+
+function startPump() {
+  pump().catch((e) => { log(`fatal: ${e && e.stack || e}`); process.exit(1); });
+}
+
 stdin.on('readable', () => {
   pollInput();
-  pump().catch((e) => { log(`fatal: ${e && e.stack || e}`); process.exit(1); });
+  startPump();
 });
 if (ctl !== null) {
   ctl.on('readable', serveFiles);

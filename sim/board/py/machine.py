@@ -53,7 +53,7 @@ def wake_reason():
 
 
 def idle():
-    _time.sleep_us(100)
+    _time.sleep_ms(1)
 
 
 def lightsleep(ms=None):
@@ -397,16 +397,25 @@ class Timer:
     ONE_SHOT = 0
     PERIODIC = 1
 
-    # The virtual board has no interrupts: callbacks are not called (yet).
+    # Callbacks run while the board sleeps (time.sleep*, lightsleep) or the
+    # REPL waits for input, not in the middle of other code.
     def __init__(self, id=-1, **kw):
+        self._id = id
         if kw:
             self.init(**kw)
 
     def init(self, *, mode=PERIODIC, period=-1, freq=-1, callback=None):
-        self._callback = callback
+        if freq > 0:
+            period = max(1, 1000 // freq)
+        if period < 0:
+            raise ValueError("period or freq needed")
+        if callback is None:
+            _time._timer_del(self)
+        else:
+            _time._timer_set(self, period, mode == Timer.PERIODIC, callback)
 
     def deinit(self):
-        self._callback = None
+        _time._timer_del(self)
 
     def value(self):
         return 0
