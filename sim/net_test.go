@@ -824,6 +824,7 @@ func TestNetInterrupt(t *testing.T) {
 	_, sp := hostPort(t, silent.Addr().String())
 	hole := blackhole(t)
 	port := freePort(t)
+	echo := echoServer(t)
 
 	b := start(t, env{})
 	b.exec(fmt.Sprintf(`import socket, select, ssl, time
@@ -844,11 +845,17 @@ c.connect(('127.0.0.1', %d))`, port, sp))
 		{"sleep", "print('ready')\ntime.sleep(30)", "time.sleep(30)"},
 		{"connect without answer", fmt.Sprintf("h = socket.socket()\nprint('ready')\nh.connect(('127.0.0.1', %d))", hole), "h.connect("},
 		{"TLS handshake", fmt.Sprintf("t = socket.socket()\nt.connect(('127.0.0.1', %d))\nprint('ready')\nssl.wrap_socket(t)", sp), "ssl.wrap_socket(t)"},
+		{"send to a peer that does not read", fmt.Sprintf("w = socket.socket()\nw.connect(('127.0.0.1', %d))\nprint('ready')\nwhile True:\n    w.send(b'x' * 16384)", sp), ""},
+		{"a loop of calls that never wait", fmt.Sprintf("e = socket.socket()\ne.connect(('127.0.0.1', %d))\nprint('ready')\nwhile True:\n    e.write(b'x\\n')\n    e.readline()", echo), ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			defer b.use(t)()
-			b.run(tc.code, "ready").interrupt(lineOf(t, tc.code, tc.call))
+			line := 0 // anywhere in a loop
+			if tc.call != "" {
+				line = lineOf(t, tc.code, tc.call)
+			}
+			b.run(tc.code, "ready").interrupt(line)
 		})
 	}
 	t.Run("state kept", func(t *testing.T) {
