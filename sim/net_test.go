@@ -589,6 +589,7 @@ print('done')`, hex.EncodeToString(certDER), hex.EncodeToString(keyDER), boardPo
 }
 
 func TestNetNetwork(t *testing.T) {
+	port := freePort(t)
 	b := start(t, env{name: "kitchen", more: []string{"IOT_SIM_IP=10.1.2.3"}})
 	runRows(t, b, []row{
 		{"station is connected", `import network, machine
@@ -614,13 +615,18 @@ w.active(True)
 w.connect()
 print(w.isconnected())`,
 			"False True\r\nTrue home\r\nFalse False\r\nTrue\r\n"},
-		{"the board's own address reaches its own server", `import socket
+		{"the board's own address reaches its own server", fmt.Sprintf(`import socket
 s = socket.socket()
-s.bind(('0.0.0.0', 0))
+s.bind(('0.0.0.0', %d))
 s.listen(1)
-print('ok')
-s.close()`,
-			"ok\r\n"},
+c = socket.socket()
+c.connect((w.ifconfig()[0], %d))  # 10.1.2.3 is this host: 127.0.0.1
+a, addr = s.accept()
+c.write(b'me')
+print(a.recv(2), addr[0])
+for x in (a, c, s):
+    x.close()`, port, port),
+			"b'me' 127.0.0.1\r\n"},
 	})
 }
 
