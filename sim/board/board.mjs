@@ -135,6 +135,12 @@ function writeRaw(bytes) {
 }
 
 function flushOut() {
+  if (frameHeld.length > 0) {
+    outChunks.push(Buffer.from(frameHeld));
+    outLen += frameHeld.length;
+    frameHeld = [];
+    atLineStart = false;
+  }
   if (outLen === 0) return;
   const buf = outChunks.length === 1 ? outChunks[0] : Buffer.concat(outChunks, outLen);
   outChunks = [];
@@ -151,11 +157,42 @@ function flushOut() {
   }
 }
 
+// hideFrames drops the traceback lines of the board's own modules
+// ('  File "/.sim/socket.py", line 99, in accept'): on an ESP32 they are C
+// and never show. A line start that may become one is held back until it
+// does or does not; flushOut releases it (a traceback line is printed in
+// one go, so it is complete by then).
+const FRAME_PREFIX = Buffer.from('  File "/.sim/');
+let frameHeld = [];
+let frameDrop = false;
+let atLineStart = true;
+function hideFrames(bytes) {
+  const out = [];
+  for (const b of bytes) {
+    if (frameDrop) {
+      if (b === 0x0a) { frameDrop = false; atLineStart = true; }
+      continue;
+    }
+    if (frameHeld.length > 0 || (atLineStart && b === FRAME_PREFIX[0])) {
+      if (b === FRAME_PREFIX[frameHeld.length]) {
+        frameHeld.push(b);
+        if (frameHeld.length === FRAME_PREFIX.length) { frameHeld = []; frameDrop = true; }
+        continue;
+      }
+      out.push(...frameHeld);
+      frameHeld = [];
+    }
+    out.push(b);
+    atLineStart = b === 0x0a;
+  }
+  return out;
+}
+
 // The REPL's own text is already \r\n; Python's print uses a bare \n, which a
 // real board's "cooked" output turns into \r\n.
 function boardOut(bytes) {
   const res = [];
-  for (const b of bytes) {
+  for (const b of SIM ? hideFrames(bytes) : bytes) {
     if (b === 0x0a && !lastOutCR) res.push(0x0d);
     res.push(b);
     lastOutCR = b === 0x0d;
