@@ -53,6 +53,7 @@ function ensureWorker() {
     transferList: [ch.port2],
   });
   worker.unref();
+  port.unref(); // replies are read with receiveMessageOnPort, never as events
   worker.on('error', (err) => log(`network worker: ${err && err.stack || err}`));
 }
 
