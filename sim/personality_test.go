@@ -108,29 +108,48 @@ func TestHeap(t *testing.T) {
 	}
 }
 
-// TestInterruptSleep: Ctrl-C stops time.sleep and the interpreter keeps
-// its state.
+// TestInterruptSleep: Ctrl-C stops time.sleep and a read of sys.stdin;
+// the interpreter keeps its state (nothing after the interrupted call
+// runs) and the traceback shows no frame of the board's own modules.
 func TestInterruptSleep(t *testing.T) {
 	b := start(t, env{})
-	b.exec("import time\nx = 41")
+	b.exec("import time, sys\nx = 40")
+	for _, code := range []string{
+		"x += 1\nprint('waiting')\ntime.sleep(600)\nx = 0",
+		"x += 1\nprint('waiting')\nsys.stdin.read(1)\nx = 0",
+	} {
+		err := interruptAfter(t, b, code, "waiting")
+		var be *transport.BoardError
+		if !errors.As(err, &be) || be.Name != "KeyboardInterrupt" {
+			t.Fatalf("interrupted %q returned %v, want KeyboardInterrupt", code, err)
+		}
+		for _, l := range be.Traceback {
+			if strings.Contains(l, "/.sim/") {
+				t.Errorf("traceback shows the board's module: %q", be.Traceback)
+			}
+		}
+	}
+	if got := b.eval("x"); got != "42" {
+		t.Errorf("after the interrupts x = %s, want 42 (state kept)", got)
+	}
+}
+
+// interruptAfter runs code and interrupts it (the engine sends Ctrl-C) once
+// marker was printed.
+func interruptAfter(t *testing.T, b *board, code, marker string) error {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	defer cancel()
-	w := &watch{want: "sleeping", seen: make(chan struct{})}
+	w := &watch{want: marker, seen: make(chan struct{})}
+	seen := w.seen
 	go func() {
 		select {
-		case <-w.seen:
-			cancel() // the engine interrupts with Ctrl-C
+		case <-seen:
+			cancel()
 		case <-ctx.Done():
 		}
 	}()
-	err := b.eng.Exec(ctx, "x += 1\nprint('sleeping')\ntime.sleep(600)\nx = 0", transport.ExecOptions{Stdout: w})
-	var be *transport.BoardError
-	if !errors.As(err, &be) || be.Name != "KeyboardInterrupt" {
-		t.Fatalf("interrupted sleep returned %v, want KeyboardInterrupt", err)
-	}
-	if got := b.eval("x"); got != "42" {
-		t.Errorf("after the interrupt x = %s, want 42 (state kept)", got)
-	}
+	return b.eng.Exec(ctx, code, transport.ExecOptions{Stdout: w})
 }
 
 // watch is an io.Writer that closes seen once want was written.
