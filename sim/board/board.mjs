@@ -13,7 +13,11 @@
 // IOT_FILE_FDS="3,4" names the file-transfer channel's pipes (requests in,
 // answers out); without it there is no such channel.
 //
-// With IOT_SIM=1 the board is a virtual ESP32 (see README.md). Its network
+// With IOT_SIM=1 the board is a virtual ESP32 (see README.md): machine,
+// time from the host clock, boot.py and main.py, sys.stdin on the serial
+// line, a heap like an ESP32's; IOT_SIM_NAME names it (machine.unique_id()).
+// IOT_SIM_DIR (with or without IOT_SIM) keeps its files in a host folder,
+// written through at every change (persist.mjs). Its network
 // lives in net.mjs (loaded only then, if present), which exports
 //
 //   installNet(mp, hooks)   (may return a Promise, which is awaited)
@@ -71,7 +75,7 @@ const simName = process.env.IOT_SIM_NAME || 'sim';
 const EXIT_RESET = 75;
 
 // The board's own Python modules live in the interpreter's filesystem under
-// PY_DIR, the last entry of sys.path: importable, never persisted, hidden
+// PY_DIR, right after '' in sys.path: importable, never persisted, hidden
 // from os.listdir('/'). They are read once from py/ beside this file.
 const PY_DIR = '/.sim';
 const pyFiles = [];
