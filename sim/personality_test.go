@@ -367,3 +367,26 @@ func TestInterruptMain(t *testing.T) {
 		t.Errorf("main.py's global started = %s", got)
 	}
 }
+
+// TestDeepSleep: machine.deepsleep(ms) sleeps, then resets (exit 75); the
+// next run reports the deep-sleep reset and a timer wake.
+func TestDeepSleep(t *testing.T) {
+	dir := t.TempDir()
+	b := start(t, env{dir: dir})
+	if err := b.eng.Exec(b.ctx(), "import machine\nmachine.deepsleep(10)", transport.ExecOptions{}); err == nil {
+		t.Errorf("machine.deepsleep() returned")
+	}
+	if code := b.waitExit(); code != 75 {
+		t.Errorf("deepsleep: exit status %d, want 75", code)
+	}
+	b = start(t, env{dir: dir})
+	if got := b.exec("import machine\nprint(machine.reset_cause() == machine.DEEPSLEEP_RESET, machine.wake_reason() == machine.TIMER_WAKE)"); got != "True True\r\n" {
+		t.Errorf("after deepsleep: %q, want True True", got)
+	}
+	if err := b.eng.SoftReset(b.ctx()); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.eval("__import__('machine').reset_cause() == __import__('machine').SOFT_RESET"); got != "True" {
+		t.Errorf("after a soft reset reset_cause() is not SOFT_RESET")
+	}
+}
