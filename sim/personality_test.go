@@ -390,3 +390,44 @@ func TestDeepSleep(t *testing.T) {
 		t.Errorf("after a soft reset reset_cause() is not SOFT_RESET")
 	}
 }
+
+// TestTransportFiles: the kernel's file operations work on the virtual
+// board and their results are in the host folder.
+func TestTransportFiles(t *testing.T) {
+	dir := t.TempDir()
+	b := start(t, env{dir: dir})
+	ctx := b.ctx()
+	data := bytes.Repeat([]byte("0123456789abcdef"), 1000)
+	if err := b.eng.Mkdir(ctx, "/lib"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.eng.WriteFile(ctx, "/lib/data.bin", data, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := os.ReadFile(filepath.Join(dir, "lib", "data.bin")); err != nil || !bytes.Equal(got, data) {
+		t.Errorf("host lib/data.bin: %d bytes, err %v; want %d bytes", len(got), err, len(data))
+	}
+	if err := b.eng.Rename(ctx, "/lib/data.bin", "/lib/moved.bin"); err != nil {
+		t.Fatal(err)
+	}
+	infos, err := b.eng.ListDir(ctx, "/lib")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(infos) != 1 || infos[0].Name != "moved.bin" || infos[0].Size != int64(len(data)) {
+		t.Errorf("ListDir(/lib) = %+v, want moved.bin of %d bytes", infos, len(data))
+	}
+	got, err := b.eng.ReadFile(ctx, "/lib/moved.bin", nil)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Errorf("ReadFile: %d bytes, err %v", len(got), err)
+	}
+	if err := b.eng.Remove(ctx, "/lib/moved.bin"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.eng.Stat(ctx, "/lib/moved.bin"); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("Stat of a removed file: %v, want not exist", err)
+	}
+	if ents, err := os.ReadDir(filepath.Join(dir, "lib")); err != nil || len(ents) != 0 {
+		t.Errorf("host lib/ holds %v (err %v), want nothing", ents, err)
+	}
+}
