@@ -119,9 +119,13 @@ function lookInterrupted() {
   }
 }
 
+// service lets board.mjs do its chores; hooks.timers, when board.mjs gives
+// it, runs due machine.Timer callbacks (a board runs them while a socket
+// call waits).
 function service() {
   try {
     hooks.service();
+    if (typeof hooks.timers === 'function') hooks.timers();
   } catch (err) {
     log(`hooks.service: ${err}`);
   }
@@ -247,7 +251,8 @@ const api = {
  * Python modules find it as js.iotnet). board.mjs calls it after creating
  * each interpreter, with hooks = { interrupted(): boolean (a Ctrl-C
  * arrived; consumed), service(): void (flush output, serve file
- * transfers) }. On a later call (a soft reboot) every socket of the
+ * transfers), and optionally timers(): void (run due machine.Timer
+ * callbacks) }. On a later call (a soft reboot) every socket of the
  * previous interpreter is closed, as on the board.
  */
 export function installNet(interp, h) {
