@@ -431,3 +431,18 @@ func TestTransportFiles(t *testing.T) {
 		t.Errorf("host lib/ holds %v (err %v), want nothing", ents, err)
 	}
 }
+
+// TestSoftResetInMemory: without IOT_SIM_DIR the files survive a soft
+// reset too, the board's modules are there again, still hidden, and the
+// CPU clock stays as set (hardware state).
+func TestSoftResetInMemory(t *testing.T) {
+	b := start(t, env{})
+	b.exec("with open('keep.txt', 'w') as f:\n    f.write('kept')\nimport machine\nmachine.freq(80000000)")
+	if err := b.eng.SoftReset(b.ctx()); err != nil {
+		t.Fatal(err)
+	}
+	got := b.exec("import os, machine\nprint(os.listdir('/'), open('keep.txt').read(), machine.freq())")
+	if want := "['keep.txt'] kept 80000000\r\n"; got != want {
+		t.Errorf("after a soft reset: %q, want %q", got, want)
+	}
+}

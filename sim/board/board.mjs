@@ -615,6 +615,7 @@ const uniqueID = (() => {
 // rtcOffsetMs is what machine.RTC().datetime(...) set, relative to the host
 // clock; it survives a soft reboot, as a board's RTC does.
 let rtcOffsetMs = 0;
+let cpuFreq = 240000000;
 
 // timerHook runs the due machine.Timer callbacks of the current
 // interpreter, or is null. A new interpreter has none.
@@ -648,6 +649,9 @@ const boardAPI = {
   sync_time() { rtcOffsetMs = 0; },
   // timer_hook(fn) gives the function that runs due machine.Timer
   // callbacks (None: no timers); it is called while the REPL is idle.
+  // The CPU clock (machine.freq()) is hardware state: a soft reboot keeps it.
+  get_freq() { return cpuFreq; },
+  set_freq(hz) { cpuFreq = hz; },
   timer_hook(fn) { timerHook = typeof fn === 'function' ? fn : null; },
   reset(cause) {
     const f = resetCauseFile();

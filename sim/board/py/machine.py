@@ -21,7 +21,6 @@ DEEPSLEEP = 4
 
 _CAUSES = {"PWRON": PWRON_RESET, "HARD": HARD_RESET, "SOFT": SOFT_RESET, "DEEPSLEEP": DEEPSLEEP_RESET}
 _FREQS = (20000000, 40000000, 80000000, 160000000, 240000000)
-_freq = [240000000]
 
 
 def unique_id():
@@ -30,10 +29,10 @@ def unique_id():
 
 def freq(hz=None):
     if hz is None:
-        return _freq[0]
+        return _b.get_freq()
     if hz not in _FREQS:
         raise ValueError("frequency must be 20MHz, 40MHz, 80Mhz, 160MHz or 240MHz")
-    _freq[0] = hz
+    _b.set_freq(hz)
 
 
 def reset():
