@@ -446,3 +446,21 @@ func TestSoftResetInMemory(t *testing.T) {
 		t.Errorf("after a soft reset: %q, want %q", got, want)
 	}
 }
+
+// TestKilledMidWrite: a temporary file left by a process killed while it
+// replaced a host file is not a board file, and goes; the old file stays.
+func TestKilledMidWrite(t *testing.T) {
+	dir := t.TempDir()
+	for name, text := range map[string]string{"a.txt": "old", ".a.txt.sim-tmp": "half"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := start(t, env{dir: dir})
+	if got := b.exec("import os\nprint(os.listdir('/'), open('a.txt').read())"); got != "['a.txt'] old\r\n" {
+		t.Errorf("board shows %q", got)
+	}
+	if _, err := os.Stat(filepath.Join(dir, ".a.txt.sim-tmp")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the temporary file is still there: %v", err)
+	}
+}
