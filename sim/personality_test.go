@@ -112,15 +112,17 @@ func TestHeap(t *testing.T) {
 	}
 }
 
-// TestInterruptSleep: Ctrl-C stops time.sleep and a read of sys.stdin;
+// TestInterruptSleep: Ctrl-C stops time.sleep, a read of sys.stdin and a
+// poll of it (which finds nothing to read before);
 // the interpreter keeps its state (nothing after the interrupted call
 // runs) and the traceback shows no frame of the board's own modules.
 func TestInterruptSleep(t *testing.T) {
 	b := start(t, env{})
-	b.exec("import time, sys\nx = 40")
+	b.exec("import time, sys\nx = 39")
 	for _, code := range []string{
 		"x += 1\nprint('waiting')\ntime.sleep(600)\nx = 0",
 		"x += 1\nprint('waiting')\nsys.stdin.read(1)\nx = 0",
+		"x += 1\nimport select\np = select.poll()\np.register(sys.stdin, select.POLLIN)\nprint('waiting', p.poll(0))\np.poll(600000)\nx = 0",
 	} {
 		err := interruptAfter(t, b, code, "waiting")
 		var be *transport.BoardError
