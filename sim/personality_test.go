@@ -29,6 +29,7 @@ func TestMachine(t *testing.T) {
 		{"unique_id", "print(len(machine.unique_id()), type(machine.unique_id()).__name__)", "6 bytes"},
 		{"output keeps value", "p=machine.Pin(2, machine.Pin.OUT); p.value(1); print(p.value(), machine.Pin(2).value())", "1 1"},
 		{"on off", "p.off(); print(p.value()); p.on(); print(p())", "0\r\n1"},
+		{"irq on an output's edges", "e=[]\nq=machine.Pin(15, machine.Pin.OUT, value=0); q.irq(lambda p: e.append(p is q), machine.Pin.IRQ_RISING); q.on(); q.off(); q.on(); time.sleep_ms(1); print(e)", "[True, True]"},
 		{"input reads 0", "print(machine.Pin(4, machine.Pin.IN).value())", "0"},
 		{"pull-up reads 1", "print(machine.Pin(0, machine.Pin.IN, machine.Pin.PULL_UP).value())", "1"},
 		{"input-only pin", "try:\n machine.Pin(34, machine.Pin.OUT)\nexcept ValueError: print('ValueError')", "ValueError"},
