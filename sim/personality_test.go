@@ -54,6 +54,7 @@ func TestMachine(t *testing.T) {
 		{"rtc set", "machine.RTC().datetime((2020, 1, 2, 3, 4, 5, 6, 0)); print(machine.RTC().datetime()[:3], time.localtime()[:4])", "(2020, 1, 2) (2020, 1, 2, 4)"},
 		{"ntptime.settime restores the host clock", "ntptime.settime(); print(time.localtime()[0], machine.RTC().datetime()[0])", year + " " + year},
 		{"time is an int", "print(type(time.time()).__name__, type(time.time_ns()).__name__)", "int int"},
+		{"utime is the board's time", "import utime; print(utime is time, type(utime.time()).__name__)", "True int"},
 		{"gmtime", "print(time.gmtime(0))", "(1970, 1, 1, 0, 0, 0, 3, 1)"},
 		{"ticks", "t=time.ticks_ms(); time.sleep_ms(20); print(time.ticks_diff(time.ticks_ms(), t) >= 20)", "True"},
 		{"errno of a missing file", "try:\n open('/nope')\nexcept OSError as e: print(e.errno, e.errno == __import__('errno').ENOENT)", "2 True"},

@@ -68,7 +68,7 @@ const SIM = process.env.IOT_SIM === '1';
 // With IOT_SIM the default heap makes gc.mem_free() right after boot about
 // 110 KB, as on an ESP32 without PSRAM (the port grows its heap on demand
 // beyond that; see README.md).
-const SIM_HEAPSIZE = 114 * 1024;
+const SIM_HEAPSIZE = 116 * 1024;
 const heapsize = parseInt(process.env.IOT_MPY_HEAPSIZE || '', 10) || (SIM ? SIM_HEAPSIZE : 1024 * 1024);
 const simName = process.env.IOT_SIM_NAME || 'sim';
 // machine.reset(): exit with EX_TEMPFAIL, "restart me", to the launcher.
@@ -671,6 +671,9 @@ def _sim_setup():
     sys.path.insert(1, '${PY_DIR}')
     import _simgc
     sys.modules['gc'] = _simgc
+    # utime is the C module whatever the path: make it the board's time.
+    import time
+    sys.modules['utime'] = time
 _sim_setup()
 del _sim_setup
 def _sim_run(name):
