@@ -864,6 +864,20 @@ c.connect(('127.0.0.1', %d))`, port, sp))
 			b.run(tc.code, "ready").interrupt(line)
 		})
 	}
+	t.Run("connect timeout", func(t *testing.T) {
+		defer b.use(t)()
+		got := b.exec(fmt.Sprintf(`import errno
+h2 = socket.socket()
+h2.settimeout(0.2)
+try:
+    h2.connect(('127.0.0.1', %d))
+except OSError as e:
+    print(e.errno == errno.ETIMEDOUT)
+h2.close()`, hole))
+		if got != "True\r\n" {
+			t.Errorf("connect with a timeout to an unanswered address: %q", got)
+		}
+	})
 	t.Run("state kept", func(t *testing.T) {
 		defer b.use(t)()
 		// The sockets interrupted above still work.
