@@ -468,3 +468,33 @@ func TestKilledMidWrite(t *testing.T) {
 		t.Errorf("the temporary file is still there: %v", err)
 	}
 }
+
+// TestOutputDuringBusyLoop: output leaves the board as it is printed, as
+// on a UART, even when a loop that gives JavaScript no turn follows; a
+// loop of three seconds on the clock ends with the exec succeeding.
+func TestOutputDuringBusyLoop(t *testing.T) {
+	b := start(t, env{})
+	w := &watch{want: "x\r\n", seen: make(chan struct{})}
+	seen := w.seen
+	done := make(chan error, 1)
+	go func() { done <- b.eng.Exec(b.ctx(), "print('x')\nwhile True: pass", transport.ExecOptions{Stdout: w}) }()
+	select {
+	case <-seen:
+	case err := <-done:
+		t.Fatalf("the busy loop ended: %v", err)
+	case <-time.After(opTimeout):
+		t.Errorf("print('x') before a busy loop never reached the host")
+	}
+	b.kill() // a pure busy loop cannot be interrupted
+	select {
+	case <-done:
+	case <-time.After(opTimeout):
+		t.Fatal("exec did not end with the board's process")
+	}
+
+	b = start(t, env{})
+	got := b.exec("import time\nprint('x')\nt = time.ticks_ms()\nwhile time.ticks_diff(time.ticks_ms(), t) < 3000:\n    pass\nprint('done')")
+	if got != "x\r\ndone\r\n" {
+		t.Errorf("3 s loop printed %q", got)
+	}
+}
