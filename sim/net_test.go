@@ -864,6 +864,20 @@ c.connect(('127.0.0.1', %d))`, port, sp))
 			b.run(tc.code, "ready").interrupt(line)
 		})
 	}
+	t.Run("connect timeout", func(t *testing.T) {
+		defer b.use(t)()
+		got := b.exec(fmt.Sprintf(`import errno
+h2 = socket.socket()
+h2.settimeout(0.2)
+try:
+    h2.connect(('127.0.0.1', %d))
+except OSError as e:
+    print(e.errno == errno.ETIMEDOUT)
+h2.close()`, hole))
+		if got != "True\r\n" {
+			t.Errorf("connect with a timeout to an unanswered address: %q", got)
+		}
+	})
 	t.Run("state kept", func(t *testing.T) {
 		defer b.use(t)()
 		// The sockets interrupted above still work.
@@ -1019,4 +1033,97 @@ print('listening')`, port)
 	if got := b.exec(bind); got != "listening\r\n" {
 		t.Fatalf("bind after a soft reset: %q", got)
 	}
+}
+
+func TestNetAsyncio(t *testing.T) {
+	port := freePort(t)
+	secure := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "async tls")
+	}))
+	t.Cleanup(secure.Close)
+	_, sp := hostPort(t, secure.URL)
+	b := start(t, env{})
+	runRows(t, b, []row{
+		{"server and clients over streams", fmt.Sprintf(`import asyncio
+async def handler(r, w):
+    while True:
+        l = await r.readline()
+        if not l:
+            break
+        w.write(b'echo:' + l)
+        await w.drain()
+    w.close()
+    await w.wait_closed()
+
+async def client(i):
+    r, w = await asyncio.open_connection('127.0.0.1', %d)
+    out = []
+    for k in range(2):
+        w.write(b'%%d-%%d\n' %% (i, k))
+        await w.drain()
+        out.append(await r.readline())
+    w.close()
+    return out
+
+async def main():
+    srv = await asyncio.start_server(handler, '0.0.0.0', %d)
+    print(await asyncio.gather(client(1), client(2)))
+    srv.close()
+    await srv.wait_closed()
+    return 'done'
+print(asyncio.run(main()))`, port, port),
+			"[[b'echo:1-0\\n', b'echo:1-1\\n'], [b'echo:2-0\\n', b'echo:2-1\\n']]\r\ndone\r\n"},
+		{"wait_for, cancel, Event, Lock", `async def main():
+    try:
+        await asyncio.wait_for(asyncio.sleep(10), 0.05)
+    except asyncio.TimeoutError:
+        print('timeout')
+    ev = asyncio.Event()
+    async def setter():
+        await asyncio.sleep_ms(10)
+        ev.set()
+    asyncio.create_task(setter())
+    print(await ev.wait())
+    lock = asyncio.Lock()
+    order = []
+    async def worker(n):
+        async with lock:
+            order.append(n)
+            await asyncio.sleep_ms(5)
+            order.append(n)
+    await asyncio.gather(worker(1), worker(2))
+    print(order)
+    t = asyncio.create_task(asyncio.sleep(10))
+    await asyncio.sleep_ms(5)
+    t.cancel()
+    try:
+        await t
+    except asyncio.CancelledError:
+        print('cancelled', t.done())
+asyncio.run(main())`,
+			"timeout\r\nTrue\r\n[1, 1, 2, 2]\r\ncancelled True\r\n"},
+		{"tls stream", fmt.Sprintf(`async def main():
+    r, w = await asyncio.open_connection('127.0.0.1', %d, ssl=True)
+    w.write(b'GET / HTTP/1.0\r\n\r\n')
+    await w.drain()
+    print((await r.read()).split(b'\r\n\r\n')[1])
+    w.close()
+asyncio.run(main())`, sp),
+			"b'async tls'\r\n"},
+	})
+	t.Run("Ctrl-C stops the loop", func(t *testing.T) {
+		defer b.use(t)()
+		code := fmt.Sprintf(`async def main():
+    srv = await asyncio.start_server(handler, '127.0.0.1', %d)
+    print('ready')
+    await asyncio.sleep(60)
+asyncio.run(main())`, port)
+		b.run(code, "ready").interrupt(lineOf(t, code, "asyncio.run("))
+		// The interrupted loop's server still answers, as on a board.
+		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), opTimeout)
+		if err != nil {
+			t.Fatalf("the server socket after Ctrl-C: %v", err)
+		}
+		c.Close()
+	})
 }

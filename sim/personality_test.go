@@ -54,6 +54,7 @@ func TestMachine(t *testing.T) {
 		{"rtc set", "machine.RTC().datetime((2020, 1, 2, 3, 4, 5, 6, 0)); print(machine.RTC().datetime()[:3], time.localtime()[:4])", "(2020, 1, 2) (2020, 1, 2, 4)"},
 		{"ntptime.settime restores the host clock", "ntptime.settime(); print(time.localtime()[0], machine.RTC().datetime()[0])", year + " " + year},
 		{"time is an int", "print(type(time.time()).__name__, type(time.time_ns()).__name__)", "int int"},
+		{"utime is the board's time", "import utime; print(utime is time, type(utime.time()).__name__)", "True int"},
 		{"gmtime", "print(time.gmtime(0))", "(1970, 1, 1, 0, 0, 0, 3, 1)"},
 		{"ticks", "t=time.ticks_ms(); time.sleep_ms(20); print(time.ticks_diff(time.ticks_ms(), t) >= 20)", "True"},
 		{"errno of a missing file", "try:\n open('/nope')\nexcept OSError as e: print(e.errno, e.errno == __import__('errno').ENOENT)", "2 True"},
@@ -465,5 +466,35 @@ func TestKilledMidWrite(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, ".a.txt.sim-tmp")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the temporary file is still there: %v", err)
+	}
+}
+
+// TestOutputDuringBusyLoop: output leaves the board as it is printed, as
+// on a UART, even when a loop that gives JavaScript no turn follows; a
+// loop of three seconds on the clock ends with the exec succeeding.
+func TestOutputDuringBusyLoop(t *testing.T) {
+	b := start(t, env{})
+	w := &watch{want: "x\r\n", seen: make(chan struct{})}
+	seen := w.seen
+	done := make(chan error, 1)
+	go func() { done <- b.eng.Exec(b.ctx(), "print('x')\nwhile True: pass", transport.ExecOptions{Stdout: w}) }()
+	select {
+	case <-seen:
+	case err := <-done:
+		t.Fatalf("the busy loop ended: %v", err)
+	case <-time.After(opTimeout):
+		t.Errorf("print('x') before a busy loop never reached the host")
+	}
+	b.kill() // a pure busy loop cannot be interrupted
+	select {
+	case <-done:
+	case <-time.After(opTimeout):
+		t.Fatal("exec did not end with the board's process")
+	}
+
+	b = start(t, env{})
+	got := b.exec("import time\nprint('x')\nt = time.ticks_ms()\nwhile time.ticks_diff(time.ticks_ms(), t) < 3000:\n    pass\nprint('done')")
+	if got != "x\r\ndone\r\n" {
+		t.Errorf("3 s loop printed %q", got)
 	}
 }

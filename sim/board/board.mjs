@@ -68,7 +68,7 @@ const SIM = process.env.IOT_SIM === '1';
 // With IOT_SIM the default heap makes gc.mem_free() right after boot about
 // 110 KB, as on an ESP32 without PSRAM (the port grows its heap on demand
 // beyond that; see README.md).
-const SIM_HEAPSIZE = 114 * 1024;
+const SIM_HEAPSIZE = 116 * 1024;
 const heapsize = parseInt(process.env.IOT_MPY_HEAPSIZE || '', 10) || (SIM ? SIM_HEAPSIZE : 1024 * 1024);
 const simName = process.env.IOT_SIM_NAME || 'sim';
 // machine.reset(): exit with EX_TEMPFAIL, "restart me", to the launcher.
@@ -138,8 +138,10 @@ function writeRaw(bytes) {
   if (outLen >= 4096) flushOut();
 }
 
-function flushOut() {
-  if (frameHeld.length > 0) {
+// flushOut writes the buffered output to stdout. keepHeld leaves a held
+// traceback-line start (see hideFrames) for the write that completes it.
+function flushOut(keepHeld = false) {
+  if (frameHeld.length > 0 && !keepHeld) {
     outChunks.push(Buffer.from(frameHeld));
     outLen += frameHeld.length;
     frameHeld = [];
@@ -383,7 +385,9 @@ function executing() {
 // handler consumes the interrupt character, and reports whether there was
 // one. Only while code runs: otherwise Ctrl-C is ordinary REPL input.
 function takeInterrupt() {
-  if (!executing()) return false;
+  // Not inside Timer callbacks run from a wait (hooks.timers): the wait
+  // that called them must see the Ctrl-C, not a callback.
+  if (!executing() || inTimers) return false;
   const i = q.indexOf(CTRL_C, qHead);
   if (i < 0) return false;
   q.splice(i, 1);
@@ -405,6 +409,12 @@ const hooks = {
   },
   service,
   log,
+  // timers runs the due machine.Timer callbacks, as a board does while a
+  // socket call blocks (re-entrant: called from inside a js call).
+  timers() {
+    if (timerHook === null || mp === null || inTimers) return;
+    callTimers();
+  },
 };
 
 // net is net.mjs's module namespace, or null.
@@ -477,6 +487,18 @@ WebAssembly.instantiate = async (source, imports) => {
     imports.env[name] = (...args) => {
       const r = f(...args);
       if (typeof r === 'number' && r < 0 && WASI_TO_LINUX_ERRNO[-r]) return -WASI_TO_LINUX_ERRNO[-r];
+      return r;
+    };
+  }
+  // A UART sends each byte as it is printed. Python's output reaches
+  // boardOut through write(1, ...): flush after each such write, so output
+  // (and the raw REPL's "OK") reaches the host even when a busy loop or a
+  // long computation follows and JavaScript gets no other turn.
+  if (typeof imports.env.fd_write === 'function') {
+    const write = imports.env.fd_write;
+    imports.env.fd_write = (fd, ...rest) => {
+      const r = write(fd, ...rest);
+      if (fd === 1 || fd === 2) flushOut(true);
       return r;
     };
   }
@@ -620,17 +642,25 @@ let cpuFreq = 240000000;
 // timerHook runs the due machine.Timer callbacks of the current
 // interpreter, or is null. A new interpreter has none.
 let timerHook = null;
+let inTimers = false;
 const TIMER_POLL_MS = 5;
 
-// runTimers is called by the event loop: the REPL is idle, unless a
-// character is being processed (pumping) or code runs.
-function runTimers() {
-  if (timerHook === null || mp === null || pumping || executing()) return;
+function callTimers() {
+  inTimers = true;
   try {
     timerHook();
   } catch (e) {
     log(`timer callback: ${e && e.message || e}`);
+  } finally {
+    inTimers = false;
   }
+}
+
+// runTimers is called by the event loop: the REPL is idle, unless a
+// character is being processed (pumping) or code runs.
+function runTimers() {
+  if (timerHook === null || mp === null || pumping || executing() || inTimers) return;
+  callTimers();
   flushOut();
   // The callbacks read the clock, which reads stdin into the queue: feed
   // what came (no 'readable' event will say so).
@@ -671,6 +701,9 @@ def _sim_setup():
     sys.path.insert(1, '${PY_DIR}')
     import _simgc
     sys.modules['gc'] = _simgc
+    # utime is the C module whatever the path: make it the board's time.
+    import time
+    sys.modules['utime'] = time
 _sim_setup()
 del _sim_setup
 def _sim_run(name):
@@ -733,6 +766,11 @@ function connectStdin(FS) {
     // TTY's own poll says always).
     poll() {
       pollInput();
+      // A Ctrl-C is the interrupt, not data: the poll's loop raises it.
+      if (takeInterrupt()) {
+        mp._module._mp_sched_keyboard_interrupt();
+        return POLLOUT;
+      }
       return POLLOUT | (qLen() > 0 ? POLLIN : 0);
     },
     read(_stream, buffer, offset, length) {

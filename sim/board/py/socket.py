@@ -81,7 +81,7 @@ class socket(io.IOBase):
             self._s = 0
 
     def settimeout(self, t):
-        self._t = -1 if t is None else min(int(t * 1000), 0x7FFFFFFF)
+        self._t = -1 if t is None else min(int(t * 1000) or (1 if t > 0 else 0), 0x7FFFFFFF)
 
     def setblocking(self, f):
         self._t = -1 if f else 0

@@ -49,7 +49,8 @@ class SSLContext:
             raise ValueError("invalid server_side for this context")
         n = [len(b) if b else 0 for b in (self._key, self._cert, self._ca)]
         _so._d.write(b"".join(b for b in (self._key, self._cert, self._ca) if b))
-        t = sock._t if do_handshake_on_connect else 0
+        # The handshake blocks (even on a non-blocking socket) unless deferred.
+        t = (sock._t or -1) if do_handshake_on_connect else 0
         _so._x(_so._n.tls(sock._s, server_side, self.verify_mode, server_hostname or "", n[0], n[1], n[2], t))
         s = SSLSocket(_so.AF_INET, _so.SOCK_STREAM, 0, sock._s)
         s._t = sock._t
