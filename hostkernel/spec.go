@@ -89,8 +89,16 @@ func parentPython() string {
 		return ""
 	}
 	argv0, _, _ := strings.Cut(string(b), "\x00")
-	if !filepath.IsAbs(argv0) || !strings.HasPrefix(filepath.Base(argv0), "python") {
-		return ""
+	if !strings.HasPrefix(filepath.Base(argv0), "python") || !strings.Contains(argv0, "/") {
+		return "" // not a Python, or one found on PATH: python3 on PATH is tried anyway
+	}
+	if !filepath.IsAbs(argv0) {
+		// `.venv/bin/python -m jupyter lab`: relative to the parent's folder.
+		cwd, err := os.Readlink(filepath.Join("/proc", strconv.Itoa(os.Getppid()), "cwd"))
+		if err != nil {
+			return ""
+		}
+		argv0 = filepath.Join(cwd, argv0)
 	}
 	return argv0
 }
