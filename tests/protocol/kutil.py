@@ -18,6 +18,7 @@ from jupyter_client.connect import write_connection_file
 KERNEL_NAME = "iot-micropython"
 TIMEOUT = 30  # seconds; the bound on any single wait for the kernel
 NO_BOARD = "no board connected"
+NO_BOARD_ERROR = "NoBoardError"  # the ename of a board cell run with no board
 
 
 def client_context() -> zmq.Context:

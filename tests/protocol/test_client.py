@@ -303,7 +303,7 @@ def test_sigterm_shuts_down_cleanly(raw):
 def test_8mib_execute_request(km, kc):
     code = "#" * (8 << 20)
     reply, outputs = kutil.execute(kc, code, timeout=120)
-    assert reply["content"]["status"] in ("ok", "error")
+    assert reply["content"]["status"] == "ok"  # a comment needs no board
     inputs = [m for m in outputs if m["msg_type"] == "execute_input"]
     assert len(inputs) == 1 and len(inputs[0]["content"]["code"]) == len(code)
     assert km.is_alive()

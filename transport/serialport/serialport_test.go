@@ -232,6 +232,8 @@ func TestReadTimeoutAndWake(t *testing.T) {
 		}
 		done <- err
 	}()
+	// Only once the read waits: an earlier Wake would end it as well.
+	testenv.WaitBlocked(t, "serialport.(*conn).read", bound)
 	rw.Wake()
 	select {
 	case err := <-done:
