@@ -422,7 +422,7 @@ func TestStoreNoBoard(t *testing.T) {
 
 func TestStoreWasm(t *testing.T) {
 	if testing.Short() {
-		t.Skip("test boards are skipped in -short mode")
+		testenv.SkipOrFail(t, "test boards are not started with -short")
 	}
 	ctx := testCtx(t)
 	tb, err := testboard.Start(ctx, testboard.Wasm, testboard.Options{})

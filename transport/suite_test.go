@@ -61,7 +61,7 @@ var suiteCases = []struct {
 
 func TestSuite(t *testing.T) {
 	if testing.Short() {
-		t.Skip("the board suite is not run with -short")
+		testenv.SkipOrFail(t, "the board suite is not run with -short")
 	}
 	if url := os.Getenv("IOT_TEST_BOARD"); url != "" {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -471,7 +471,7 @@ func caseFiles(t *testing.T, tg *target) {
 
 func caseKill(t *testing.T, tg *target) {
 	if tg.tb == nil {
-		t.Skip("needs a test board that can be unplugged")
+		t.Skip("on hardware (IOT_TEST_BOARD) nothing can unplug the board; the test boards, as in CI, run this case")
 	}
 	ctx := suiteCtx(t)
 	started := make(chan struct{})
@@ -578,7 +578,7 @@ func TestHardResetWithoutModemLines(t *testing.T) {
 func TestHardResetHardware(t *testing.T) {
 	url := os.Getenv("IOT_TEST_BOARD")
 	if url == "" || !isSerial(url) {
-		t.Skip("needs IOT_TEST_BOARD naming a board on a serial port")
+		t.Skip("hardware only: needs IOT_TEST_BOARD naming a board on a serial port (a pty has no RTS to pulse)")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
