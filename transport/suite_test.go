@@ -484,11 +484,13 @@ func caseKill(t *testing.T, tg *target) {
 	case <-started:
 	case err := <-errc:
 		t.Fatalf("exec ended early: %v", err)
+	case <-ctx.Done():
+		t.Fatal("the loop never printed")
 	}
 	if err := tg.tb.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	err := <-errc
+	err := execResult(t, errc)
 	if !errors.Is(err, ErrLinkLost) {
 		t.Fatalf("exec on an unplugged board: %v, want ErrLinkLost", err)
 	}
