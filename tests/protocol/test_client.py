@@ -185,7 +185,7 @@ def test_kernel_exits_when_its_parent_dies(kernel_bin, tmp_path, mode):
     pids: list[int] = []
     kc = None
     try:
-        child = int(launcher.stdout.readline())
+        child = int(kutil.read_line(launcher.stdout))
         pids.append(child)
         # Once the kernel answers, it has recorded who its parent is.
         from jupyter_client import BlockingKernelClient
