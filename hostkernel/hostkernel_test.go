@@ -255,7 +255,11 @@ func TestKernelDeath(t *testing.T) {
 	if !strings.Contains(err.Error(), "exit status 3") {
 		t.Errorf("err = %v, want the exit status", err)
 	}
-	<-c.Done()
+	select {
+	case <-c.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("Done not closed within 10 s of the kernel's death")
+	}
 	if _, err := c.Execute(execCtx(t), "1", &out); !errors.Is(err, ErrDied) {
 		t.Errorf("Execute on a dead kernel = %v, want ErrDied", err)
 	}

@@ -134,7 +134,7 @@ func TestMalformedMessagesDropped(t *testing.T) {
 	wrong.sess.Signer, _ = wire.NewSigner("hmac-sha256", "not-the-key")
 	badSig := wrong.send(c.shell, wire.MsgExecuteRequest, map[string]any{"code": "x"})
 
-	_, good := c.build(wire.MsgExecuteRequest, map[string]any{"code": "x"})
+	goodID, good := c.build(wire.MsgExecuteRequest, map[string]any{"code": "x"})
 	bad := [][][]byte{
 		{[]byte("no delimiter at all")},
 		good[:4], // too few frames
@@ -155,9 +155,22 @@ func TestMalformedMessagesDropped(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("no reply after malformed messages")
 	}
-	for _, m := range c.outputs(ctx, id) {
-		if m.Parent().MsgID == badSig {
-			t.Errorf("badly signed request got %s on iopub", m.Header.MsgType)
+	// The kernel handles requests in order and publishes a request's
+	// status on IOPub before its reply: everything it published for the
+	// dropped messages is here before kernel_info's idle. Look at all of
+	// it, not only what is parented to kernel_info.
+	for {
+		var m *wire.Message
+		select {
+		case m = <-c.iopubIn:
+		case <-ctx.Done():
+			t.Fatal("no idle status for the kernel_info_request")
+		}
+		if p := m.Parent().MsgID; p == badSig || p == goodID {
+			t.Errorf("a dropped request (%s) got %s on iopub", p, m.Header.MsgType)
+		}
+		if m.Parent().MsgID == id && state(m) == "idle" {
+			break
 		}
 	}
 	if n := fi.execCalls.Load(); n != 0 {

@@ -3,6 +3,8 @@ package kernel
 import (
 	"os/exec"
 	"testing"
+
+	"github.com/iot-kernel/iot-kernel/internal/testenv"
 )
 
 // On Linux the watch sleeps on pidfds, which see an exit at once, before
@@ -11,12 +13,12 @@ func TestWatchExitsSeesUnreapedExit(t *testing.T) {
 	ctx := testCtx(t)
 	child := exec.Command("sleep", "60")
 	if err := child.Start(); err != nil {
-		t.Skipf("cannot start a child: %v", err)
+		testenv.SkipOrFail(t, "cannot start a child (sleep): %v", err)
 	}
 	t.Cleanup(func() { _ = child.Process.Kill(); _ = child.Wait() })
 	exited, stop, err := watchExits([]int{child.Process.Pid})
 	if err != nil {
-		t.Skipf("pidfds unavailable here, WatchParent polls: %v", err)
+		testenv.SkipOrFail(t, "pidfds unavailable here (Linux >= 5.3 has them), WatchParent polls: %v", err)
 	}
 	defer stop()
 	select {

@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/iot-kernel/iot-kernel/internal/testenv"
 )
 
 // watchModes are the two ways WatchParent can wait: pidfds (Linux) and
@@ -29,7 +31,7 @@ func TestWatchParentNoticesDeath(t *testing.T) {
 			ctx := testCtx(t)
 			child := exec.Command("sleep", "60")
 			if err := child.Start(); err != nil {
-				t.Skipf("cannot start a child: %v", err)
+				testenv.SkipOrFail(t, "cannot start a child (sleep): %v", err)
 			}
 			t.Cleanup(func() { _ = child.Process.Kill(); _ = child.Wait() })
 			dead := watchParent(ctx, child.Process.Pid, os.Getppid(), m.usePidfd)
@@ -54,7 +56,7 @@ func TestWatchParentAlreadyDead(t *testing.T) {
 	ctx := testCtx(t)
 	child := exec.Command("true")
 	if err := child.Run(); err != nil {
-		t.Skipf("cannot run a child: %v", err)
+		testenv.SkipOrFail(t, "cannot run a child (true): %v", err)
 	}
 	for _, m := range watchModes {
 		select {
@@ -97,7 +99,7 @@ func TestWatchParentStops(t *testing.T) {
 func TestWatchParentReparented(t *testing.T) {
 	exe, err := os.Executable()
 	if err != nil {
-		t.Skipf("no test executable: %v", err)
+		testenv.SkipOrFail(t, "no test executable: %v", err)
 	}
 	for _, m := range watchModes {
 		t.Run(m.name, func(t *testing.T) {
@@ -111,7 +113,7 @@ func TestWatchParentReparented(t *testing.T) {
 			mid.Env = append(os.Environ(), "IOT_KERNEL_WATCH_HELPER="+m.name)
 			mid.Stdout, mid.Stderr = w, w
 			if err := mid.Start(); err != nil {
-				t.Skipf("cannot start sh: %v", err)
+				testenv.SkipOrFail(t, "cannot start sh: %v", err)
 			}
 			_ = w.Close()
 			t.Cleanup(func() { _ = mid.Process.Kill(); _ = mid.Wait() })
@@ -154,7 +156,7 @@ func TestWatchParentReparented(t *testing.T) {
 func TestWatchParentHelper(t *testing.T) {
 	mode := os.Getenv("IOT_KERNEL_WATCH_HELPER")
 	if mode == "" {
-		t.Skip("runs only as TestWatchParentReparented's helper")
+		t.Skip("runs only as TestWatchParentReparented's child process, never on its own")
 	}
 	ctx := testCtx(t)
 	dead := watchParent(ctx, 0, os.Getppid(), mode == "pidfd")

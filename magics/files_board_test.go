@@ -61,7 +61,7 @@ type realEnv struct {
 func startRealEnv(t *testing.T, kind testboard.Kind) *realEnv {
 	t.Helper()
 	if testing.Short() {
-		t.Skip("test boards are skipped in -short mode")
+		testenv.SkipOrFail(t, "test boards are not started with -short")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

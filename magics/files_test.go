@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/iot-kernel/iot-kernel/kernel/kerneltest"
 	"github.com/iot-kernel/iot-kernel/transport"
 )
@@ -276,19 +278,36 @@ func TestCpErrors(t *testing.T) {
 }
 
 // TestCpBoardFull checks that ENOSPC from the engine reads as a full board
-// and leaves the old board file as it was.
+// and that %cp does nothing to the board around the failed write (no
+// removal of the old file first, no clean-up of it after). That the old
+// file survives the write itself is the engine's promise (temporary file,
+// then rename), which this fake board only imitates: TestBoardFilesMicrobit's
+// "full" case checks it on firmware.
 func TestCpBoardFull(t *testing.T) {
 	f := newFileEnv(t)
 	f.board.put("main.py", "old\n")
 	f.board.capacity = 1000
 	f.writeHost("main.py", strings.Repeat("x", 2000))
+	before := f.board.snapshot()
 	_, err := f.run("cp main.py :")
 	wantErr(t, err, "%cp: board filesystem full: write :main.py (make room with %rm)")
 	if !errors.Is(err, ErrBoardFull) || !errors.Is(err, transport.ErrNoSpace) {
 		t.Errorf("%v should wrap ErrBoardFull and ENOSPC", err)
 	}
-	if got, _ := f.board.get("main.py"); got != "old\n" {
-		t.Errorf("old file changed to %q", got)
+	wantUntouched(t, f.board, before)
+}
+
+// wantUntouched checks that the board holds what it held before a write
+// that failed, and that nothing was removed on the way.
+func wantUntouched(t *testing.T, b *memBoard, before string) {
+	t.Helper()
+	if after := b.snapshot(); after != before {
+		t.Errorf("board after the failed write:\n%s\nwant as before:\n%s", after, before)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.removed) > 0 {
+		t.Errorf("the failed write removed %q", b.removed)
 	}
 }
 
@@ -507,40 +526,62 @@ func TestWritefile(t *testing.T) {
 	if got, _ := f.board.get("new.py"); got != "n\n" {
 		t.Errorf("board new.py = %q", got)
 	}
+	// A full board: reported as such, and the board left alone (see
+	// TestCpBoardFull for who keeps the old file).
 	f.board.capacity = 30
+	before := f.board.snapshot()
 	_, err = f.runKind("writefile :main.py", Cell, strings.Repeat("y", 100))
 	wantErr(t, err, "%%writefile: board filesystem full: write :main.py")
-	if got, _ := f.board.get("main.py"); got != "print(1)\nprint(2)\n" {
-		t.Errorf("board main.py after a failed write = %q", got)
-	}
+	wantUntouched(t, f.board, before)
 	_, err = f.runKind("writefile", Cell, "x")
 	wantUsage(t, err, "Usage: %%writefile [-a] PATH")
 }
 
-// TestHostWriteAtomic checks that a host write that cannot finish leaves
-// the old file and no temporary file.
+// TestHostWriteAtomic checks that %%writefile replaces a host file whole,
+// keeping its permissions, and that a write the disk cannot finish leaves
+// the old file and no temporary file. The failing write passes every check
+// before the writer (the target is a plain file, its folder writable) and
+// fails midway, as on a full disk: the process's file size limit makes the
+// writer's Write fail with EFBIG (Go ignores SIGXFSZ).
 func TestHostWriteAtomic(t *testing.T) {
-	dir := t.TempDir()
-	p := filepath.Join(dir, "keep.txt")
+	f := newFileEnv(t)
+	p := filepath.Join(f.dir, "keep.txt")
 	if err := os.WriteFile(p, []byte("old"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := writeFileAtomic(p, []byte("new")); err != nil {
+	if _, err := f.runKind("writefile keep.txt", Cell, "new"); err != nil {
 		t.Fatal(err)
 	}
-	st, _ := os.Stat(p)
-	if st.Mode().Perm() != 0o600 {
-		t.Errorf("mode changed to %v", st.Mode().Perm())
+	if got := f.readHost("keep.txt"); got != "new\n" {
+		t.Errorf("keep.txt = %q after the write, want %q", got, "new\n")
 	}
-	// A folder in the way: error, nothing left behind.
-	if err := os.Mkdir(filepath.Join(dir, "d"), 0o755); err != nil {
+	if st, err := os.Stat(p); err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("keep.txt mode %v, %v; want 0600 kept", st.Mode().Perm(), err)
+	}
+
+	const limit = 1 << 10
+	var old unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_FSIZE, &old); err != nil {
 		t.Fatal(err)
 	}
-	if err := writeFileAtomic(filepath.Join(dir, "d"), []byte("x")); err == nil {
-		t.Error("writing over a folder succeeded")
+	lim := old
+	lim.Cur = limit
+	if err := unix.Setrlimit(unix.RLIMIT_FSIZE, &lim); err != nil {
+		t.Fatal(err)
 	}
-	des, _ := os.ReadDir(dir)
-	if len(des) != 2 {
-		t.Errorf("folder holds %d entries, want 2", len(des))
+	_, err := f.runKind("writefile keep.txt", Cell, strings.Repeat("z", 4*limit))
+	if rerr := unix.Setrlimit(unix.RLIMIT_FSIZE, &old); rerr != nil {
+		t.Fatal(rerr)
+	}
+	wantErr(t, err, "%%writefile: write keep.txt")
+	if got := f.readHost("keep.txt"); got != "new\n" {
+		t.Errorf("keep.txt = %q after a failed write, want the old contents", got)
+	}
+	if des, _ := os.ReadDir(f.dir); len(des) != 1 {
+		var names []string
+		for _, de := range des {
+			names = append(names, de.Name())
+		}
+		t.Errorf("host folder holds %q after a failed write, want only keep.txt (no temporary file)", names)
 	}
 }

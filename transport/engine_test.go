@@ -164,7 +164,7 @@ func TestStreamingBeforeTheEnd(t *testing.T) {
 		t.Fatal("no output while the cell runs")
 	}
 	close(release)
-	if err := <-errc; err != nil {
+	if err := execResult(t, errc); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -254,7 +254,7 @@ func TestInterruptBusyLoop(t *testing.T) {
 			} else if err := b.Interrupt(context.Background()); err != nil {
 				t.Fatal(err)
 			}
-			err := <-errc
+			err := execResult(t, errc)
 			var be *BoardError
 			if !errors.As(err, &be) || be.Name != "KeyboardInterrupt" {
 				t.Fatalf("err = %v, want KeyboardInterrupt", err)
@@ -277,7 +277,7 @@ func cancelMidExec(t *testing.T, b *Board, started <-chan struct{}) error {
 	go func() { errc <- b.Exec(ctx, "x", ExecOptions{}) }()
 	awaitStart(t, started, errc)
 	cancel()
-	return <-errc
+	return execResult(t, errc)
 }
 
 func TestInterruptSecondCtrlC(t *testing.T) {
@@ -406,7 +406,7 @@ func TestInterruptWhileWaitingForInput(t *testing.T) {
 	awaitStart(t, asked, errc)
 	cancel()
 	var be *BoardError
-	if err := <-errc; !errors.As(err, &be) || be.Name != "KeyboardInterrupt" {
+	if err := execResult(t, errc); !errors.As(err, &be) || be.Name != "KeyboardInterrupt" {
 		t.Fatalf("err = %v, want KeyboardInterrupt", err)
 	}
 }
@@ -424,7 +424,7 @@ func TestLinkLostAndRedial(t *testing.T) {
 	go func() { errc <- b.Exec(testCtx(t), "x", ExecOptions{}) }()
 	awaitStart(t, started, errc)
 	f.kill()
-	err := <-errc
+	err := execResult(t, errc)
 	if !errors.Is(err, ErrLinkLost) {
 		t.Fatalf("err = %v, want ErrLinkLost", err)
 	}
@@ -677,7 +677,7 @@ func TestCloseDuringExec(t *testing.T) {
 		t.Fatal(err)
 	}
 	var be *BoardError
-	if err := <-errc; !errors.As(err, &be) || be.Name != "KeyboardInterrupt" {
+	if err := execResult(t, errc); !errors.As(err, &be) || be.Name != "KeyboardInterrupt" {
 		t.Fatalf("exec during Close: %v, want KeyboardInterrupt", err)
 	}
 	f.mu.Lock()
@@ -773,6 +773,19 @@ func TestIdleOutputIsRead(t *testing.T) {
 	var out bytes.Buffer
 	if err := b.Exec(testCtx(t), "y", ExecOptions{Stdout: &out}); err != nil || !strings.Contains(out.String(), "ran:y\r\n") {
 		t.Fatalf("exec after idle output: %v, %q", err, out.String())
+	}
+}
+
+// execResult waits for what an Exec run in the background returned. Its
+// context bounds it already; this bound catches an Exec that ignores it.
+func execResult(t *testing.T, errc <-chan error) error {
+	t.Helper()
+	select {
+	case err := <-errc:
+		return err
+	case <-time.After(time.Minute):
+		t.Fatal("Exec did not return within a minute")
+		return nil
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"strings"
 	"sync"
@@ -60,7 +61,7 @@ var suiteCases = []struct {
 
 func TestSuite(t *testing.T) {
 	if testing.Short() {
-		t.Skip("the board suite is not run with -short")
+		testenv.SkipOrFail(t, "the board suite is not run with -short")
 	}
 	if url := os.Getenv("IOT_TEST_BOARD"); url != "" {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -91,11 +92,16 @@ func runCases(t *testing.T, tg *target) {
 // startTarget starts a test board behind the link, or skips saying what
 // is missing.
 func startTarget(t *testing.T, kind testboard.Kind, link string) *target {
+	return startTargetWith(t, kind, link, testboard.Options{})
+}
+
+// startTargetWith is startTarget with the test board's options.
+func startTargetWith(t *testing.T, kind testboard.Kind, link string, topt testboard.Options) *target {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	// The micro:bit is paced like its UART, as a real one would be behind
 	// any of the links.
-	tb, err := testboard.Start(ctx, kind, testboard.Options{})
+	tb, err := testboard.Start(ctx, kind, topt)
 	if err != nil {
 		skipIfMissing(t, err)
 		t.Fatalf("start %s board: %v", kind, err)
@@ -465,7 +471,7 @@ func caseFiles(t *testing.T, tg *target) {
 
 func caseKill(t *testing.T, tg *target) {
 	if tg.tb == nil {
-		t.Skip("needs a test board that can be unplugged")
+		t.Skip("on hardware (IOT_TEST_BOARD) nothing can unplug the board; the test boards, as in CI, run this case")
 	}
 	ctx := suiteCtx(t)
 	started := make(chan struct{})
@@ -478,11 +484,13 @@ func caseKill(t *testing.T, tg *target) {
 	case <-started:
 	case err := <-errc:
 		t.Fatalf("exec ended early: %v", err)
+	case <-ctx.Done():
+		t.Fatal("the loop never printed")
 	}
 	if err := tg.tb.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	err := <-errc
+	err := execResult(t, errc)
 	if !errors.Is(err, ErrLinkLost) {
 		t.Fatalf("exec on an unplugged board: %v, want ErrLinkLost", err)
 	}
@@ -572,7 +580,7 @@ func TestHardResetWithoutModemLines(t *testing.T) {
 func TestHardResetHardware(t *testing.T) {
 	url := os.Getenv("IOT_TEST_BOARD")
 	if url == "" || AddressKind(url) != KindSerial {
-		t.Skip("needs IOT_TEST_BOARD naming a board on a serial port")
+		t.Skip("hardware only: needs IOT_TEST_BOARD naming a board on a serial port (a pty has no RTS to pulse)")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -597,11 +605,21 @@ func TestHardResetHardware(t *testing.T) {
 // neither stalls the board nor breaks the next cell. Nobody reads the
 // board in a cell while the user idles; its lines (1 KB each) would fill
 // the pipes and the pty behind the serial port (about 88 KB) within about
-// 90 ticks and stall it, but the idle poller drains them.
+// 90 ticks and stall it, but the idle poller drains them. The timer says
+// on the board's stderr (which the test board logs) when it has ticked
+// 300 times, far past that point: the test waits for that, bounded,
+// rather than sleeping for a while and counting.
 func TestTimerPrintingBetweenCells(t *testing.T) {
-	tg := startTarget(t, testboard.Wasm, "serial")
-	mustRun(t, tg, "import js\nn=[0]\ndef tick(*a):\n n[0]+=1\n print('x'*1000)\ntid=js.setInterval(tick, 2)", "")
-	time.Sleep(3 * time.Second) // the user idles; the timer runs
+	const mark = "iot-test: 300 ticks"
+	seen := make(chan struct{})
+	logger := slog.New(lineWatch{want: mark, once: new(sync.Once), seen: seen})
+	tg := startTargetWith(t, testboard.Wasm, "serial", testboard.Options{Logger: logger})
+	mustRun(t, tg, "import js\nn=[0]\ndef tick(*a):\n n[0]+=1\n print('x'*1000)\n if n[0]==300: js.console.error('"+mark+"')\ntid=js.setInterval(tick, 2)", "")
+	select {
+	case <-seen: // the user idled; the timer ran on
+	case <-time.After(time.Minute):
+		t.Fatal("the timer did not tick 300 times between cells within a minute: the board stalled")
+	}
 	var out bytes.Buffer
 	if err := tg.board.Exec(suiteCtx(t), "print('count', n[0])", ExecOptions{Stdout: &out}); err != nil {
 		t.Fatalf("a cell while the timer prints: %v (output %q)", err, out.String())
@@ -612,10 +630,32 @@ func TestTimerPrintingBetweenCells(t *testing.T) {
 			break
 		}
 	}
-	// At 2 ms the timer could tick 1500 times; a stalled board stops
-	// near 90.
 	if count < 300 {
-		t.Fatalf("the timer ran %d times in 3 s between cells: the board stalled", count)
+		t.Fatalf("the cell read the tick count as %d in %q, want at least 300", count, out.String())
 	}
 	mustRun(t, tg, "js.clearInterval(tid)", "")
+}
+
+// lineWatch is a slog.Handler for a test board's logs: it closes seen once
+// a logged line (the "line" attribute the board's stderr is logged with)
+// contains want.
+type lineWatch struct {
+	want string
+	once *sync.Once
+	seen chan struct{}
+}
+
+func (w lineWatch) Enabled(context.Context, slog.Level) bool { return true }
+func (w lineWatch) WithAttrs([]slog.Attr) slog.Handler       { return w }
+func (w lineWatch) WithGroup(string) slog.Handler            { return w }
+
+func (w lineWatch) Handle(_ context.Context, r slog.Record) error {
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "line" && strings.Contains(a.Value.String(), w.want) {
+			w.once.Do(func() { close(w.seen) })
+			return false
+		}
+		return true
+	})
+	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -126,8 +127,8 @@ func TestRunBadConnectionFile(t *testing.T) {
 }
 
 // startKernel runs `run -f` in-process on free loopback ports and returns
-// a channel of its stderr lines and one that yields its exit code.
-func startKernel(t *testing.T, ctx context.Context) (lines <-chan string, exit <-chan int) {
+// its stderr lines and a channel that yields its exit code.
+func startKernel(t *testing.T, ctx context.Context) (lines *logLines, exit <-chan int) {
 	t.Helper()
 	conn := filepath.Join(t.TempDir(), "kernel.json")
 	cfg := `{"transport": "tcp", "ip": "127.0.0.1", "shell_port": 0, "iopub_port": 0,
@@ -136,17 +137,8 @@ func startKernel(t *testing.T, ctx context.Context) (lines <-chan string, exit <
 		t.Fatal(err)
 	}
 	pr, pw := io.Pipe()
-	ls := make(chan string, 100)
-	go func() {
-		defer close(ls)
-		sc := bufio.NewScanner(pr)
-		for sc.Scan() {
-			select {
-			case ls <- sc.Text():
-			default: // nobody is looking for more lines
-			}
-		}
-	}()
+	ls := &logLines{changed: make(chan struct{})}
+	go ls.read(pr)
 	ex := make(chan int, 1)
 	go func() {
 		code := run(ctx, []string{"run", "-f", conn, "--log-level", "debug"}, io.Discard, pw)
@@ -156,19 +148,53 @@ func startKernel(t *testing.T, ctx context.Context) (lines <-chan string, exit <
 	return ls, ex
 }
 
-// waitLine waits, bounded, for a stderr line containing want.
-func waitLine(t *testing.T, lines <-chan string, want string) {
+// logLines keeps every line the kernel logs, however many come before a
+// test looks: a line is never dropped, and the kernel never waits for the
+// test to read.
+type logLines struct {
+	mu      sync.Mutex
+	lines   []string
+	ended   bool
+	changed chan struct{} // closed and replaced on every change
+	next    int           // the first line waitLine has not looked at
+}
+
+func (l *logLines) read(r io.Reader) {
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		l.mu.Lock()
+		l.lines = append(l.lines, sc.Text())
+		close(l.changed)
+		l.changed = make(chan struct{})
+		l.mu.Unlock()
+	}
+	l.mu.Lock()
+	l.ended = true
+	close(l.changed)
+	l.mu.Unlock()
+}
+
+// waitLine waits, bounded, for a stderr line containing want, after the
+// line the last waitLine found.
+func waitLine(t *testing.T, l *logLines, want string) {
 	t.Helper()
 	timeout := time.After(10 * time.Second)
 	for {
-		select {
-		case l, ok := <-lines:
-			if !ok {
-				t.Fatalf("kernel output ended before %q", want)
-			}
-			if strings.Contains(l, want) {
+		l.mu.Lock()
+		for ; l.next < len(l.lines); l.next++ {
+			if strings.Contains(l.lines[l.next], want) {
+				l.next++
+				l.mu.Unlock()
 				return
 			}
+		}
+		ended, changed := l.ended, l.changed
+		l.mu.Unlock()
+		if ended {
+			t.Fatalf("kernel output ended before %q", want)
+		}
+		select {
+		case <-changed:
 		case <-timeout:
 			t.Fatalf("no log line with %q within 10 s", want)
 		}

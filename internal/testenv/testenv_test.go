@@ -85,3 +85,25 @@ func TestReadErr(t *testing.T) {
 		t.Errorf("ReadErr = %q, %v", data, err)
 	}
 }
+
+func TestWaitBlocked(t *testing.T) {
+	release := make(chan struct{})
+	done := make(chan struct{})
+	go func() { waitHere(release); close(done) }()
+	WaitBlocked(t, "testenv.waitHere", 5*time.Second)
+	close(release)
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the waiting goroutine did not end")
+	}
+
+	ft := &fakeTB{TB: t}
+	ft.run(func() { WaitBlocked(ft, "testenv.noSuchFunction", 10*time.Millisecond) })
+	if !ft.failed || !strings.Contains(ft.msg, "noSuchFunction") {
+		t.Errorf("WaitBlocked on a function nobody waits in: failed %v, msg %q", ft.failed, ft.msg)
+	}
+}
+
+//go:noinline
+func waitHere(c chan struct{}) { <-c }

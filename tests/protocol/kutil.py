@@ -3,6 +3,7 @@ and 8.x (the project venv) alike. Every wait here is bounded."""
 from __future__ import annotations
 
 import os
+import selectors
 import signal
 import subprocess
 import tempfile
@@ -18,6 +19,7 @@ from jupyter_client.connect import write_connection_file
 KERNEL_NAME = "iot-micropython"
 TIMEOUT = 30  # seconds; the bound on any single wait for the kernel
 NO_BOARD = "no board connected"
+NO_BOARD_ERROR = "NoBoardError"  # the ename of a board cell run with no board
 
 
 def client_context() -> zmq.Context:
@@ -198,3 +200,25 @@ def drain(get, timeout: float = 0.2) -> list[dict]:
             out.append(get(timeout=timeout))
         except Empty:
             return out
+
+
+def read_line(stream, timeout: float = TIMEOUT) -> str:
+    """The first line a child writes to its pipe, within timeout, or
+    TimeoutError. Reads the descriptor itself: do not read stream after."""
+    fd = stream.fileno()
+    sel = selectors.DefaultSelector()
+    sel.register(fd, selectors.EVENT_READ)
+    deadline = time.monotonic() + timeout
+    buf = b""
+    try:
+        while b"\n" not in buf:
+            left = deadline - time.monotonic()
+            if left <= 0 or not sel.select(left):
+                raise TimeoutError(f"no line within {timeout}s (got {buf!r})")
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                raise EOFError(f"pipe closed after {buf!r}")
+            buf += chunk
+    finally:
+        sel.close()
+    return buf.split(b"\n", 1)[0].decode()

@@ -185,7 +185,7 @@ def test_kernel_exits_when_its_parent_dies(kernel_bin, tmp_path, mode):
     pids: list[int] = []
     kc = None
     try:
-        child = int(launcher.stdout.readline())
+        child = int(kutil.read_line(launcher.stdout))
         pids.append(child)
         # Once the kernel answers, it has recorded who its parent is.
         from jupyter_client import BlockingKernelClient
@@ -303,7 +303,7 @@ def test_sigterm_shuts_down_cleanly(raw):
 def test_8mib_execute_request(km, kc):
     code = "#" * (8 << 20)
     reply, outputs = kutil.execute(kc, code, timeout=120)
-    assert reply["content"]["status"] in ("ok", "error")
+    assert reply["content"]["status"] == "ok"  # a comment needs no board
     inputs = [m for m in outputs if m["msg_type"] == "execute_input"]
     assert len(inputs) == 1 and len(inputs[0]["content"]["code"]) == len(code)
     assert km.is_alive()

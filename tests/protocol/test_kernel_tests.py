@@ -68,7 +68,8 @@ class IoTKernelTests(jkt.KernelTests):
         self.assertEqual([m["msg_type"] for m in outputs], ["error"])
         err = outputs[0]["content"]
         self.assertIn(kutil.NO_BOARD, err["evalue"])
-        self.assertEqual(err["ename"], reply["content"]["ename"])
+        self.assertEqual(err["ename"], kutil.NO_BOARD_ERROR)
+        self.assertEqual(reply["content"]["ename"], kutil.NO_BOARD_ERROR)
         # Front ends such as jupyter console show only the traceback.
         self.assertIn(kutil.NO_BOARD, "\n".join(err["traceback"]))
 

@@ -40,7 +40,7 @@ def test_notebook_runs_with_errors_allowed():
 
     assert [o.output_type for o in board.outputs] == ["error"]
     err = board.outputs[0]
-    assert err.ename and kutil.NO_BOARD in err.evalue
+    assert err.ename == kutil.NO_BOARD_ERROR and kutil.NO_BOARD in err.evalue
     assert kutil.NO_BOARD in "\n".join(err.traceback)
 
     # allow_errors means the next cell still runs (and fails the same way).

@@ -26,7 +26,7 @@ func openPTY(t *testing.T) (*os.File, string) {
 	t.Helper()
 	master, slave, err := pty.Open()
 	if err != nil {
-		t.Skipf("no pty: %v", err)
+		testenv.SkipOrFail(t, "no pty: %v", err)
 	}
 	t.Cleanup(func() { master.Close(); slave.Close() })
 	return master, slave.Name()
@@ -191,7 +191,7 @@ type timedReader interface {
 func TestReadTimeoutAndWake(t *testing.T) {
 	master, slave, err := pty.Open()
 	if err != nil {
-		t.Skipf("no pty: %v", err)
+		testenv.SkipOrFail(t, "no pty: %v", err)
 	}
 	t.Cleanup(func() { master.Close(); slave.Close() })
 	rw := dialPTY(t, slave.Name()).(timedReader)
@@ -232,6 +232,8 @@ func TestReadTimeoutAndWake(t *testing.T) {
 		}
 		done <- err
 	}()
+	// Only once the read waits: an earlier Wake would end it as well.
+	testenv.WaitBlocked(t, "serialport.(*conn).read", bound)
 	rw.Wake()
 	select {
 	case err := <-done:
@@ -251,7 +253,7 @@ func waitQueued(t *testing.T, tty *os.File, n int) {
 	for {
 		q, err := unix.IoctlGetInt(int(tty.Fd()), unix.TIOCINQ)
 		if err != nil {
-			t.Skipf("cannot see the pty's input queue: %v", err)
+			testenv.SkipOrFail(t, "cannot see the pty's input queue (TIOCINQ): %v", err)
 		}
 		if q >= n {
 			return

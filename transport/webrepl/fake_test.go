@@ -68,9 +68,17 @@ func (l recListener) Accept() (net.Conn, error) {
 	return &recConn{Conn: c}, nil
 }
 
-// start serves the board on 127.0.0.1 and returns its ws:// URL.
+// start serves the board on 127.0.0.1 until t ends and returns its ws:// URL.
 func (b *fakeBoard) start(t *testing.T) string {
 	t.Helper()
+	url, stop := b.listen()
+	t.Cleanup(stop)
+	return url
+}
+
+// listen serves the board on 127.0.0.1 and returns its ws:// URL and the
+// function that stops it.
+func (b *fakeBoard) listen() (string, func()) {
 	if b.files == nil {
 		b.files = map[string][]byte{}
 	}
@@ -80,8 +88,7 @@ func (b *fakeBoard) start(t *testing.T) string {
 		return context.WithValue(ctx, rawConnKey{}, c)
 	}
 	srv.Start()
-	t.Cleanup(srv.Close)
-	return "ws://" + srv.Listener.Addr().String() + "/"
+	return "ws://" + srv.Listener.Addr().String() + "/", srv.Close
 }
 
 func (b *fakeBoard) serve(w http.ResponseWriter, r *http.Request) {

@@ -5,6 +5,8 @@ import (
 	"io"
 	"testing"
 	"time"
+
+	"github.com/iot-kernel/iot-kernel/internal/testenv"
 )
 
 func TestBytesBeforeError(t *testing.T) {
@@ -101,7 +103,9 @@ func TestWake(t *testing.T) {
 		_, err := b.ReadTimeout(make([]byte, 8), time.Minute)
 		done <- err
 	}()
-	// The reader may or may not be waiting yet; either way Wake ends it.
+	// Wake only once the reader waits: a Wake before the wait would end
+	// it too, and hide a Wake that cannot end a wait in progress.
+	testenv.WaitBlocked(t, "inbox.(*Inbox).ReadTimeout", 5*time.Second)
 	b.Wake()
 	select {
 	case err := <-done:
