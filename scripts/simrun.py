@@ -29,13 +29,18 @@ def environment(kernel_bin: str):
             yield hosts
 
 
+def serves(cell) -> dict | None:
+    """The cell's `iot.serve` (it serves web pages), or None."""
+    return cell.get("metadata", {}).get("iot", {}).get("serve")
+
+
 def execute(path: pathlib.Path, nb=None, timeout: int = 120):
     """Execute the notebook (inside environment()); returns it and, per
     serving cell, the answers its requests got."""
     pokes = []
 
     def on_cell(client, cell):
-        serve = cell.get("metadata", {}).get("iot", {}).get("serve")
+        serve = serves(cell)
         if serve:
             pokes.append(serverpoke.Poke(client.km.connection_file, serve["port"], serve["paths"]))
 

@@ -35,6 +35,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(ROOT / "tests"))
 import harness  # noqa: E402
+import simrun  # noqa: E402
 import testenv  # noqa: E402
 
 KERNEL = os.environ.get("IOT_KERNEL_BIN", str(ROOT / "bin" / "iot-kernel"))
@@ -51,6 +52,9 @@ _SUBS = [
     (re.compile(r"Connected to (\S+) @ \S+"), r"Connected to \1 @ URL"),
     (re.compile(r"0x[0-9a-fA-F]{4,}"), "0xADDR"),
     (re.compile(r"\b\d+(\.\d+)? ?(ms|s|B/s|KB/s|MB/s)\b"), "TIME"),
+    # An HTTP date (RFC 9110's IMF-fixdate), and a socket address's port.
+    (re.compile(r"\b(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d GMT\b"), "DATE"),
+    (re.compile(r"\('(\d{1,3}(?:\.\d{1,3}){3})', \d+\)"), r"('\1', PORT)"),
 ]
 
 
@@ -129,14 +133,15 @@ def meta(path: pathlib.Path) -> dict:
 
 
 def cases():
-    """One case per notebook and test board it is meant for, and link; on
-    hardware, one per notebook."""
+    """One case per notebook and test board it is meant for, and link (the
+    virtual board has one link: the kernel starts it); on hardware, one per
+    notebook."""
     for nb in NOTEBOOKS:
         if HARDWARE:
             yield pytest.param(nb, "hardware", "hardware", id=f"{nb.stem}-hardware")
             continue
         for kind in meta(nb).get("boards", KINDS):
-            for link in LINKS:
+            for link in (["sim"] if kind == "sim" else LINKS):
                 yield pytest.param(nb, kind, link, id=f"{nb.stem}-{kind}-{link}")
 
 
@@ -145,10 +150,6 @@ def test_replay(path: pathlib.Path, kind: str, link: str, tmp_path):
     missing = set(meta(path).get("requires", [])) - PROVIDES
     if missing and HARDWARE:
         testenv.skip_or_fail(f"{path.name} needs {sorted(missing)} (set IOT_TEST_PROVIDES)")
-    if missing:
-        # TODO(sim): the virtual board (an ESP32 on node, with a network
-        # bridge) gives these; replay the notebook on it and drop this.
-        testenv.skip_or_fail(f"{path.name} needs the virtual board")
     expected = nbformat.read(path, as_version=4)
     # Run a copy in a temp dir, so what a notebook writes on the host stays there.
     shutil.copy(path, tmp_path / path.name)
@@ -159,6 +160,16 @@ def test_replay(path: pathlib.Path, kind: str, link: str, tmp_path):
             device["password"] = os.environ["IOT_TEST_PASSWORD"]
         with harness.jupyter_env(KERNEL, {"board": device}):
             got = harness.execute_notebook(path, timeout=120)
+    elif kind == "sim":
+        # Every board name is a virtual board, google.com a local stand-in,
+        # and a serving cell gets its requests, then its stop (simrun).
+        with simrun.environment(KERNEL):
+            got, served = simrun.execute(path)
+        for answers, cell in zip(served, [c for c in expected.cells if simrun.serves(c)]):
+            paths = simrun.serves(cell)["paths"]
+            assert len(answers) == len(paths)
+            for i, answer in enumerate(answers):
+                assert f"Hello #{i} from MicroPython!".encode() in answer, answer
     else:
         opts = {"webrepl": PASSWORD} if link == "webrepl" else {"rfc2217": link == "rfc2217"}
         with harness.testboard(TESTBOARD, kind, **opts) as tb:
