@@ -40,18 +40,26 @@ test('JupyterLab: the sockets notebook on the virtual board', { timeout: 240_000
 
   await screenshotOnFailure(page, 'sockets', log, async () => {
     await page.goto(`${base}/lab/tree/sockets.ipynb`);
-    await page.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]').first().waitFor();
     const nb = notebookPage(page);
+    // The notebook names its kernel: wait until that kernel is up and idle.
+    await page.waitForFunction(() => {
+      const w = window.jupyterapp?.shell?.currentWidget;
+      return w?.sessionContext?.session?.kernel?.status === 'idle';
+    }, null, { timeout: 90_000 });
     // Start from a notebook without the stored outputs, as a reader who
     // clears them does, so every output seen here is this run's.
-    await page.locator('.jp-Notebook').click();
-    await page.keyboard.press('Escape');
     await page.evaluate(() => window.jupyterapp.commands.execute('notebook:clear-all-cell-outputs'));
     const code = page.locator('.jp-Notebook .jp-CodeCell');
+    // Run the i-th code cell as the Run button would, with it selected.
     async function runCell(i) {
-      await code.nth(i).locator('.jp-InputArea').click();
-      await page.keyboard.press('Escape');
-      await page.keyboard.press('Shift+Enter');
+      await page.evaluate((i) => {
+        const nb = window.jupyterapp.shell.currentWidget.content;
+        const codeCells = nb.widgets.map((c, k) => [c, k]).filter(([c]) => c.model.type === 'code');
+        nb.activeCellIndex = codeCells[i][1];
+        // Not awaited: the command ends when the cell does, and the server
+        // cell runs until it is stopped.
+        void window.jupyterapp.commands.execute('notebook:run-cell');
+      }, i);
     }
     async function outputOf(i, want) {
       const out = code.nth(i).locator('.jp-OutputArea');
