@@ -613,6 +613,10 @@ async function boot(files, raw) {
   next.runPython(SETUP);
   next.globals.get('_tb_setup')(readLine);
   next.globals.delete('_tb_setup');
+  // sys.stdin reads the serial line on every board (the test board too):
+  // left to the port, it read fd 0 behind the input queue's back, so an
+  // answer was taken by it or by input() depending on timing.
+  connectStdin(next.FS);
   if (SIM) simSetup(next);
   if (netModule !== null) await netModule.installNet(next, hooks);
   mp = next;
@@ -746,7 +750,6 @@ function simSetup(m) {
     if (f.dir) FS.mkdir(`${PY_DIR}/${f.rel}`);
     else FS.writeFile(`${PY_DIR}/${f.rel}`, f.data);
   }
-  connectStdin(FS);
   m.registerJsModule('_simboard', boardAPI);
   m.runPython(SIM_SETUP);
 }
