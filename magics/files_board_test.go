@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -56,6 +57,7 @@ type realEnv struct {
 	reg   *Registry
 	dir   string
 	board *countingFS
+	clock *atomic.Pointer[func() time.Time] // the magics' clock
 }
 
 func startRealEnv(t *testing.T, kind testboard.Kind) *realEnv {
@@ -81,12 +83,38 @@ func startRealEnv(t *testing.T, kind testboard.Kind) *realEnv {
 	cb := &countingFS{boardFS: b}
 	dir := t.TempDir()
 	out := &kerneltest.Recorder{}
+	r := &realEnv{t: t, out: out, dir: dir, board: cb, clock: new(atomic.Pointer[func() time.Time])}
+	now := time.Now
+	r.clock.Store(&now)
 	deps := fileDeps{
 		board: func(context.Context, *Env) (boardFS, error) { return cb, nil },
-		now:   time.Now,
+		now:   func() time.Time { return (*r.clock.Load())() },
 	}
-	reg := NewRegistry(fileMagics(deps)...)
-	return &realEnv{t: t, env: &Env{Out: out, Boards: noBoards{}, Host: NewHost(dir, nil), Magics: reg}, out: out, reg: reg, dir: dir, board: cb}
+	r.reg = NewRegistry(fileMagics(deps)...)
+	r.env = &Env{Out: out, Boards: noBoards{}, Host: NewHost(dir, nil), Magics: r.reg}
+	return r
+}
+
+// stepClock makes the magics' clock advance by step at every reading, so
+// that a transfer shows its progress bar however fast it goes.
+func (r *realEnv) stepClock(step time.Duration) {
+	var mu sync.Mutex
+	now := time.Now()
+	f := func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		now = now.Add(step)
+		return now
+	}
+	r.clock.Store(&f)
+}
+
+// in returns r for the subtest t, so that its failures end t, not the
+// test that started the board.
+func (r *realEnv) in(t *testing.T) *realEnv {
+	c := *r
+	c.t = t
+	return &c
 }
 
 func (r *realEnv) run(line string, kind Kind, body string) (string, error) {
@@ -138,6 +166,7 @@ func allBytes(n int) []byte {
 
 // cpRoundTrip copies a text and a binary file to the board and back.
 func cpRoundTrip(t *testing.T, r *realEnv, boardDir string) {
+	r = r.in(t)
 	text := []byte("# héllo\nprint('round trip')\n" + strings.Repeat("x = 1\n", 100))
 	bin := allBytes(1000)
 	r.writeHost("up/t.py", text)
@@ -158,6 +187,7 @@ func cpRoundTrip(t *testing.T, r *realEnv, boardDir string) {
 // rsyncTwice syncs a host folder to boardDir, then again: the second run
 // must send and delete nothing, and -n must change nothing.
 func rsyncTwice(t *testing.T, r *realEnv, boardDir string, withFolders bool) {
+	r = r.in(t)
 	r.writeHost("proj/main.py", []byte("print('main')\n"))
 	r.writeHost("proj/conf.json", []byte(`{"a": 1}`+"\n"))
 	r.writeHost("proj/.hidden", []byte("not sent"))
@@ -209,6 +239,7 @@ func TestBoardFilesWasm(t *testing.T) {
 	t.Run("cp", func(t *testing.T) { cpRoundTrip(t, r, ":/work/") })
 	t.Run("rsync", func(t *testing.T) { rsyncTwice(t, r, ":/sync/", true) })
 	t.Run("rm -r", func(t *testing.T) {
+		r := r.in(t)
 		r.writeHost("tree/a.py", []byte("a\n"))
 		r.writeHost("tree/sub/b.py", []byte("b\n"))
 		r.must("cp -r tree :/del")
@@ -223,6 +254,7 @@ func TestBoardFilesWasm(t *testing.T) {
 		r.must("rm -f :/del")
 	})
 	t.Run("writefile", func(t *testing.T) {
+		r := r.in(t)
 		if _, err := r.run("writefile :/work/w.py", Cell, "a = 1\n"); err != nil {
 			t.Fatal(err)
 		}
@@ -234,6 +266,7 @@ func TestBoardFilesWasm(t *testing.T) {
 		}
 	})
 	t.Run("missing", func(t *testing.T) {
+		r := r.in(t)
 		_, err := r.run("cat :/nope.py", Line, "")
 		wantErr(t, err, "no such file or folder on the board")
 		_, err = r.run("cp :/nope.py .", Line, "")
@@ -245,12 +278,14 @@ func TestBoardFilesMicrobit(t *testing.T) {
 	r := startRealEnv(t, testboard.Microbit)
 	t.Run("cp", func(t *testing.T) { cpRoundTrip(t, r, ":") })
 	t.Run("rsync", func(t *testing.T) {
+		r := r.in(t)
 		// The micro:bit's filesystem is flat: sync a folder of files to
 		// its top. Clear what the cp test left first.
 		r.must("rm -r :")
 		rsyncTwice(t, r, ":", false)
 	})
 	t.Run("full", func(t *testing.T) {
+		r := r.in(t)
 		// About 30 KB of flash: a 40 KB write cannot fit, and the file
 		// it would replace must survive.
 		r.must("rm -r :")
@@ -258,22 +293,25 @@ func TestBoardFilesMicrobit(t *testing.T) {
 			t.Fatal(err)
 		}
 		r.writeHost("huge.bin", allBytes(40_000))
+		r.stepClock(time.Second)
 		_, err := r.run("cp huge.bin :keep.py", Line, "")
 		wantErr(t, err, "board filesystem full")
 		if !errors.Is(err, ErrBoardFull) {
 			t.Errorf("%v does not wrap ErrBoardFull", err)
+		}
+		// The transfer's bar (shown at once: the clock steps a second
+		// at every reading) ends marked as failed.
+		ds := r.out.TakeDisplays()
+		if len(ds) == 0 {
+			t.Error("no progress bar for the failed transfer")
+		} else if txt, _ := ds[len(ds)-1].Data["text/plain"].(string); !strings.Contains(txt, "failed") {
+			t.Errorf("last progress display %q, want it marked as failed", txt)
 		}
 		if out := r.must("cat :keep.py"); out != "kept = True\n" {
 			t.Errorf("keep.py after the failed write = %q", out)
 		}
 		if out := r.must("ls"); out != "      12 B  keep.py\n" {
 			t.Errorf("board after the failed write (no temporary file may stay):\n%s", out)
-		}
-		// Whatever bar the long transfer showed ends marked as failed.
-		if ds := r.out.TakeDisplays(); len(ds) > 0 {
-			if txt, _ := ds[len(ds)-1].Data["text/plain"].(string); !strings.Contains(txt, "failed") {
-				t.Errorf("last progress display %q", txt)
-			}
 		}
 	})
 }

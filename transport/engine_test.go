@@ -550,7 +550,13 @@ func TestConcurrentExecsAreSerialised(t *testing.T) {
 			}
 		}()
 	}
-	wg.Wait()
+	all := make(chan struct{})
+	go func() { wg.Wait(); close(all) }()
+	select {
+	case <-all:
+	case <-time.After(time.Minute):
+		t.Fatal("the concurrent execs did not all return within a minute")
+	}
 	close(errs)
 	for err := range errs {
 		t.Error(err)
