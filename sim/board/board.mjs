@@ -40,6 +40,7 @@ import crypto from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createStore } from './persist.mjs';
+import { createHeapGuard } from './heap.mjs';
 
 const CTRL_A = 0x01, CTRL_B = 0x02, CTRL_C = 0x03, CTRL_D = 0x04, CTRL_E = 0x05;
 const RAW_BANNER = 'raw REPL; CTRL-B to exit\r\n';
@@ -66,8 +67,8 @@ if (!modulePath) {
 }
 const SIM = process.env.IOT_SIM === '1';
 // With IOT_SIM the default heap makes gc.mem_free() right after boot about
-// 110 KB, as on an ESP32 without PSRAM (the port grows its heap on demand
-// beyond that; see README.md).
+// 110 KB, as on an ESP32 without PSRAM, and heap.mjs keeps the port from
+// growing its heap beyond what a board would hold (MemoryError instead).
 const SIM_HEAPSIZE = 116 * 1024;
 const heapsize = parseInt(process.env.IOT_MPY_HEAPSIZE || '', 10) || (SIM ? SIM_HEAPSIZE : 1024 * 1024);
 const simName = process.env.IOT_SIM_NAME || 'sim';
@@ -396,6 +397,7 @@ function takeInterrupt() {
 
 // service does what JavaScript owes the host whenever it has control.
 function service() {
+  heapSafePoint();
   flushOut();
   pollInput();
   serveFiles();
@@ -472,6 +474,18 @@ const WASI_TO_LINUX_ERRNO = {
   55: 39, 32: 40, 58: 95,
 };
 
+// heapGuard bounds the current interpreter's heap (IOT_SIM), or is null;
+// newGuard is the one made for the instance being loaded.
+let heapGuard = null;
+let newGuard = null;
+function heapSafePoint() {
+  if (heapGuard !== null) heapGuard.safePoint();
+}
+// heapTopLevel: a call into the port returned (its collection has run).
+function heapTopLevel() {
+  if (heapGuard !== null) heapGuard.topLevel();
+}
+
 const realInstantiate = WebAssembly.instantiate.bind(WebAssembly);
 let compiled = null;
 WebAssembly.instantiate = async (source, imports) => {
@@ -497,6 +511,7 @@ WebAssembly.instantiate = async (source, imports) => {
   if (typeof imports.env.fd_write === 'function') {
     const write = imports.env.fd_write;
     imports.env.fd_write = (fd, ...rest) => {
+      heapSafePoint();
       const r = write(fd, ...rest);
       if (fd === 1 || fd === 2) flushOut(true);
       return r;
@@ -514,7 +529,11 @@ WebAssembly.instantiate = async (source, imports) => {
   if (compiled === null) {
     compiled = source instanceof WebAssembly.Module ? source : await WebAssembly.compile(source);
   }
+  // With IOT_SIM the heap is bounded as a board's (heap.mjs); boot() arms
+  // the guard once the port has made its heap.
+  const guard = SIM ? createHeapGuard(imports, log) : null;
   const instance = await realInstantiate(compiled, imports);
+  if (guard !== null) newGuard = { guard, instance };
   return { module: compiled, instance };
 };
 
@@ -606,7 +625,13 @@ def _tb_setup(rl):
 // soft reboot (SystemExit).
 async function boot(files, raw) {
   timerHook = null;
+  heapGuard = null;
+  newGuard = null;
   const next = await loadMicroPython({ heapsize, stdout: boardOut, linebuffer: false });
+  if (newGuard !== null) {
+    if (newGuard.guard.arm(newGuard.instance, next._module, heapsize)) heapGuard = newGuard.guard;
+    newGuard = null;
+  }
   tidyRoot(next.FS);
   if (store !== null) store.load(next.FS);
   else if (files) restoreFiles(next.FS, files);
@@ -665,6 +690,7 @@ function callTimers() {
 function runTimers() {
   if (timerHook === null || mp === null || pumping || executing() || inTimers) return;
   callTimers();
+  heapTopLevel();
   flushOut();
   // The callbacks read the clock, which reads stdin into the queue: feed
   // what came (no 'readable' event will say so).
@@ -685,6 +711,8 @@ const boardAPI = {
   // callbacks (None: no timers); it is called while the REPL is idle.
   // The CPU clock (machine.freq()) is hardware state: a soft reboot keeps it.
   get_freq() { return cpuFreq; },
+  // heap_limit() is the board's heap in bytes (0: not bounded).
+  heap_limit() { return heapGuard !== null ? heapGuard.limit : 0; },
   set_freq(hz) { cpuFreq = hz; },
   timer_hook(fn) { timerHook = typeof fn === 'function' ? fn : null; },
   reset(cause) {
@@ -808,6 +836,7 @@ function runFile(name) {
     return false;
   } finally {
     runningFile = false;
+    heapTopLevel();
     flushOut();
   }
 }
@@ -904,6 +933,7 @@ async function softReboot() {
 async function processChar(c) {
   if (rawMode) rawLineEmpty = c === CTRL_A || c === CTRL_C || c === CTRL_D;
   const ret = await mp.replProcessCharWithAsyncify(c);
+  heapTopLevel();
   if (ret !== 0) await softReboot();
 }
 
