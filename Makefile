@@ -148,6 +148,8 @@ bench: build venv node
 	IOT_KERNEL_BIN=$(CURDIR)/bin/iot-kernel $(VPY) bench/kernel_bench.py
 	$(VPY) bench/peers_bench.py --kernel bin/iot-kernel --testboard bin/testboard
 	IOT_TESTBOARD_BIN=$(CURDIR)/bin/testboard $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 20m ./transport/
+	# The virtual board's stop button: Ctrl-C to the end of each blocking call (target 100 ms).
+	$(GO) test -run '^$$' -bench BenchmarkNetInterrupt -benchtime 20x -timeout 10m ./sim/
 
 clean:
 	rm -rf bin sim/runtime
