@@ -229,6 +229,7 @@ func TestStartFailure(t *testing.T) {
 }
 
 func TestMissingNode(t *testing.T) {
+	old := fakeNode(t, "echo v16.20.0\n") // before PATH is emptied: it needs sh
 	t.Setenv("PATH", t.TempDir())
 	t.Setenv(EnvNode, "")
 	_, err := Open(Config{Name: "x", Dir: filepath.Join(t.TempDir(), "x")})
@@ -239,7 +240,6 @@ func TestMissingNode(t *testing.T) {
 	if strings.Count(err.Error(), "\n") > 0 {
 		t.Errorf("not one line: %q", err)
 	}
-	old := fakeNode(t, "echo v16.20.0\n")
 	t.Setenv(EnvNode, old.Node)
 	_, err = Open(Config{Name: "x", Dir: filepath.Join(t.TempDir(), "x")})
 	if !errors.Is(err, ErrNoRuntime) || !strings.Contains(err.Error(), "18 or newer") || !strings.Contains(err.Error(), "v16.20.0") {
