@@ -178,6 +178,9 @@ func (c *conn) handle(ev event, p *parser, replies []byte) []byte {
 		// Other notifications (line and modem state, flow control) are
 		// of no use to a REPL.
 	}
+	if o == optBinary {
+		c.settleIfReady()
+	}
 	return replies
 }
 
@@ -242,7 +245,15 @@ func (c *conn) acknowledge(cmd byte, value []byte) {
 		return
 	}
 	delete(c.pending, cmd-serverOffset)
-	if len(c.pending) == 0 {
+	c.settleIfReady()
+}
+
+// settleIfReady ends the negotiation once every setting is acknowledged and
+// BINARY is decided both ways: data written before that would be encoded
+// for the other mode (a CR sent as CR NUL to a server already in BINARY).
+// c.mu is held.
+func (c *conn) settleIfReady() {
+	if c.pending != nil && len(c.pending) == 0 && c.us[optBinary] != qWant && c.them[optBinary] != qWant {
 		c.settle(nil)
 	}
 }
