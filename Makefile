@@ -18,7 +18,7 @@ BOARD    ?=
 
 # The .go files and what they embed (the wasm board's wrapper, the logos).
 GO_SOURCES := $(shell find . -name '*.go' -not -path './node_modules/*' -not -path './.venv/*') go.mod go.sum \
-	testboard/wasm/board.mjs $(wildcard kernelspec/*.png)
+	$(shell find sim/board -type f) $(wildcard kernelspec/*.png)
 
 export CGO_ENABLED = 0
 

@@ -3,7 +3,6 @@ package testboard
 import (
 	"bytes"
 	"context"
-	_ "embed"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +13,8 @@ import (
 	"strconv"
 	"sync"
 	"syscall"
+
+	"github.com/iot-kernel/iot-kernel/sim"
 )
 
 // Kind names an emulated board.
@@ -61,11 +62,6 @@ type Board struct {
 	cur    *run
 	closed bool
 }
-
-// The wrapper that makes the WebAssembly port a serial board.
-//
-//go:embed wasm/board.mjs
-var boardJS []byte
 
 // microPythonModule is the npm package file the wasm board loads.
 const microPythonModule = "@micropython/micropython-webassembly-pyscript/micropython.mjs"
@@ -133,9 +129,10 @@ func (b *Board) prepare() error {
 		if err != nil {
 			return err
 		}
-		script := filepath.Join(b.dir, "board.mjs")
-		if err := os.WriteFile(script, boardJS, 0o600); err != nil {
-			return fmt.Errorf("write wrapper: %w", err)
+		// The program that makes the WebAssembly port a serial board.
+		script, err := sim.WriteProgram(b.dir)
+		if err != nil {
+			return err
 		}
 		b.argv = []string{node, script}
 		b.env = append(os.Environ(), "IOT_MPY_MODULE="+mod, fileFDsEnv)

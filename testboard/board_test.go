@@ -59,7 +59,7 @@ func TestCtrlCStopsLoop(t *testing.T) {
 		b := startBoard(t, kind)
 		c := openBoard(t, b)
 		c.enterRaw()
-		// A pure busy loop cannot be stopped on wasm (see wasm/README.md):
+		// A pure busy loop cannot be stopped on wasm (see sim/board/README.md):
 		// it is interrupted while it sleeps, as user code usually does.
 		c.write("import time\nprint('running')\nwhile True:\n  time.sleep_ms(10)\n\x04")
 		// Ctrl-C counts only once the code runs: before, it is just input.

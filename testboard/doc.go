@@ -13,13 +13,13 @@
 //     about 2 KB raise MemoryError. No raw-paste (the request is answered
 //     "raw REPL; CTRL-B to exit\r\n>"). Ctrl-C interrupts anything.
 //   - Wasm: MicroPython 1.27's WebAssembly port under node, with the wrapper
-//     wasm/board.mjs (npm package @micropython/micropython-webassembly-pyscript
+//     sim/board/board.mjs (npm package @micropython/micropython-webassembly-pyscript
 //     1.27.0, found in node_modules). It boots in about 100 ms. It refuses
 //     raw-paste ("R\x00"), soft-resets for real, takes Ctrl-C while Python
 //     sleeps but not in a pure busy loop, and input() works. WebREPL file
 //     transfers are served natively beside the REPL, as on a real board
 //     (the micro:bit, which has no WebREPL in reality, moves files through
-//     its raw REPL). wasm/README.md lists what the wrapper supplies.
+//     its raw REPL). sim/board/README.md lists what the wrapper supplies.
 //
 // Both behave like a board on a USB serial port: raw tty, \r\n line ends,
 // the pty survives clients closing and reopening it, and what the board

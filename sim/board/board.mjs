@@ -12,10 +12,30 @@
 // micropython.mjs; IOT_MPY_HEAPSIZE sets the heap in bytes (default 1 MiB);
 // IOT_FILE_FDS="3,4" names the file-transfer channel's pipes (requests in,
 // answers out); without it there is no such channel.
+//
+// With IOT_SIM=1 the board is a virtual ESP32 (see README.md). Its network
+// lives in net.mjs (loaded only then, if present), which exports
+//
+//   installNet(mp, hooks)   (may return a Promise, which is awaited)
+//
+// called after every boot with the fresh interpreter `mp` (the object
+// loadMicroPython returns), before boot.py runs. A call after the first
+// means the previous interpreter is gone (soft reboot): close what it had
+// open. `hooks` is the same object every time:
+//
+//   hooks.interrupted() -> true when a Ctrl-C arrived on stdin while code
+//                          runs; the Ctrl-C is consumed (a board eats it).
+//                          Call it between wait slices of <= 20 ms.
+//   hooks.service()     -> flush the board's output, read stdin into the
+//                          input queue, serve testboard file transfers.
+//   hooks.log(msg)      -> a diagnostic line on stderr.
 
 import fs from 'node:fs';
 import net from 'node:net';
-import { pathToFileURL } from 'node:url';
+import crypto from 'node:crypto';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { createStore } from './persist.mjs';
 
 const CTRL_A = 0x01, CTRL_B = 0x02, CTRL_C = 0x03, CTRL_D = 0x04, CTRL_E = 0x05;
 const RAW_BANNER = 'raw REPL; CTRL-B to exit\r\n';
@@ -33,7 +53,49 @@ if (!modulePath) {
   log('IOT_MPY_MODULE is not set');
   process.exit(2);
 }
-const heapsize = parseInt(process.env.IOT_MPY_HEAPSIZE || '', 10) || 1024 * 1024;
+const SIM = process.env.IOT_SIM === '1';
+// With IOT_SIM the default heap makes gc.mem_free() right after boot about
+// 110 KB, as on an ESP32 without PSRAM (the port grows its heap on demand
+// beyond that; see README.md).
+const SIM_HEAPSIZE = 114 * 1024;
+const heapsize = parseInt(process.env.IOT_MPY_HEAPSIZE || '', 10) || (SIM ? SIM_HEAPSIZE : 1024 * 1024);
+const simName = process.env.IOT_SIM_NAME || 'sim';
+// machine.reset(): exit with EX_TEMPFAIL, "restart me", to the launcher.
+const EXIT_RESET = 75;
+
+// The board's own Python modules live in the interpreter's filesystem under
+// PY_DIR, the last entry of sys.path: importable, never persisted, hidden
+// from os.listdir('/'). They are read once from py/ beside this file.
+const PY_DIR = '/.sim';
+const pyFiles = [];
+if (SIM) {
+  const base = fileURLToPath(new URL('./py/', import.meta.url));
+  const walk = (dir, rel) => {
+    let ents = [];
+    try { ents = fs.readdirSync(dir, { withFileTypes: true }); } catch { return; }
+    for (const e of ents) {
+      const r = rel ? `${rel}/${e.name}` : e.name;
+      if (e.isDirectory()) { pyFiles.push({ rel: r, dir: true }); walk(path.join(dir, e.name), r); }
+      else if (e.name.endsWith('.py')) pyFiles.push({ rel: r, data: fs.readFileSync(path.join(dir, e.name)) });
+    }
+  };
+  walk(base, '');
+}
+const notPersisted = (p) => p === PY_DIR || p.startsWith(`${PY_DIR}/`);
+
+// store keeps the filesystem in IOT_SIM_DIR, or is null (files in memory).
+const store = process.env.IOT_SIM_DIR ? createStore(process.env.IOT_SIM_DIR, notPersisted, log) : null;
+
+// The host folder's .sim (never loaded onto the board) carries the reset
+// cause over a process restart.
+function resetCauseFile() { return store ? path.join(store.dir, '.sim', 'reset-cause') : null; }
+let resetCause = 'PWRON';
+{
+  const f = resetCauseFile();
+  if (f) {
+    try { resetCause = fs.readFileSync(f, 'utf8').trim() || 'PWRON'; fs.unlinkSync(f); } catch { /* power on */ }
+  }
+}
 
 const stdin = process.stdin; // created first: libuv makes fd 0 non-blocking, which pollInput relies on
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
@@ -253,29 +315,77 @@ function writeAll(fd, buf) {
   }
 }
 
+// runningFile is set while boot.py or main.py runs (outside the REPL, which
+// is what enables the interrupt character otherwise).
+let runningFile = false;
+
 function executing() {
-  return mp !== null && mp._module._mp_hal_get_interrupt_char() === CTRL_C;
+  return mp !== null && (runningFile || mp._module._mp_hal_get_interrupt_char() === CTRL_C);
+}
+
+// takeInterrupt removes a pending Ctrl-C from the input, as a board's UART
+// handler consumes the interrupt character, and reports whether there was
+// one. Only while code runs: otherwise Ctrl-C is ordinary REPL input.
+function takeInterrupt() {
+  if (!executing()) return false;
+  const i = q.indexOf(CTRL_C, qHead);
+  if (i < 0) return false;
+  q.splice(i, 1);
+  return true;
+}
+
+// service does what JavaScript owes the host whenever it has control.
+function service() {
+  flushOut();
+  pollInput();
+  serveFiles();
+}
+
+// hooks are what net.mjs may call while it blocks (see the top of the file).
+const hooks = {
+  interrupted() {
+    pollInput();
+    return takeInterrupt();
+  },
+  service,
+  log,
+};
+
+// net is net.mjs's module namespace, or null.
+let netModule = null;
+if (SIM) {
+  const netPath = fileURLToPath(new URL('./net.mjs', import.meta.url));
+  if (fs.existsSync(netPath)) {
+    netModule = await import(pathToFileURL(netPath).href);
+    if (typeof netModule.installNet !== 'function') {
+      log('net.mjs exports no installNet: no network');
+      netModule = null;
+    }
+  }
 }
 
 // onTicks runs inside every call of the port's millisecond clock, which
 // time.sleep() polls in a busy loop. That is the only place where JavaScript
 // gets control while Python runs, so Ctrl-C is looked for here.
+//
+// The interrupt is scheduled first, with the clock unchanged, so that the
+// sleep's loop raises it at its next pending check, inside the sleep, and
+// nothing after the sleep runs. Only if the clock is read again (a loop
+// that does not check, as sleep_us) does it jump, to end that sleep too.
+let jumpPending = false;
 function onTicks() {
   if (mp === null) return;
+  if (jumpPending) {
+    jumpPending = false;
+    ticksSkew += TICKS_JUMP_MS;
+  }
   const now = Date.now();
   if (now - lastPoll >= 2) {
     lastPoll = now;
-    flushOut();
-    pollInput();
-    serveFiles();
-    if (executing()) {
-      const i = q.indexOf(CTRL_C, qHead);
-      if (i >= 0) {
-        // A real board consumes the interrupt character: drop it.
-        q.splice(i, 1);
-        mp._module._mp_sched_keyboard_interrupt();
-        ticksSkew += TICKS_JUMP_MS; // end the current sleep now
-      }
+    service();
+    if (takeInterrupt()) {
+      mp._module._mp_sched_keyboard_interrupt();
+      jumpPending = true;
     }
   }
   // The clock is being polled in a loop (a sleep): give the CPU back.
@@ -311,6 +421,14 @@ WebAssembly.instantiate = async (source, imports) => {
     imports.env[name] = (...args) => {
       const r = f(...args);
       if (typeof r === 'number' && r < 0 && WASI_TO_LINUX_ERRNO[-r]) return -WASI_TO_LINUX_ERRNO[-r];
+      return r;
+    };
+  }
+  if (store !== null && typeof imports.env.fd_sync === 'function') {
+    const sync = imports.env.fd_sync;
+    imports.env.fd_sync = (fd) => {
+      const r = sync(fd);
+      if (r === 0) store.syncFd(fd);
       return r;
     };
   }
@@ -405,18 +523,154 @@ def _tb_setup(rl):
 `;
 
 // boot creates a fresh interpreter. It returns the text the REPL printed.
-async function boot(files) {
+// With IOT_SIM it then runs boot.py, and main.py when the REPL will be the
+// friendly one (as a board does), and returns true if main.py asked for a
+// soft reboot (SystemExit).
+async function boot(files, raw) {
   const next = await loadMicroPython({ heapsize, stdout: boardOut, linebuffer: false });
   tidyRoot(next.FS);
-  if (files) restoreFiles(next.FS, files);
+  if (store !== null) store.load(next.FS);
+  else if (files) restoreFiles(next.FS, files);
   next.runPython(SETUP);
   next.globals.get('_tb_setup')(readLine);
   next.globals.delete('_tb_setup');
+  if (SIM) simSetup(next);
+  if (netModule !== null) await netModule.installNet(next, hooks);
   mp = next;
+  if (SIM) {
+    if (runFile('boot.py') || (!raw && runFile('main.py'))) return true;
+  }
   muted = true;
   mutedText = '';
   mp.replInit();
-  return mutedText;
+  return false;
+}
+
+// ---- the virtual ESP32 (IOT_SIM=1) ---------------------------------------
+
+// uniqueID is the board's 6 bytes (machine.unique_id(), the WLAN MAC),
+// derived from its name: a locally administered unicast MAC.
+const uniqueID = (() => {
+  const h = crypto.createHash('sha256').update(`iot-sim:${simName}`).digest();
+  h[0] = (h[0] & 0xfc) | 0x02;
+  return h.subarray(0, 6).toString('hex');
+})();
+// rtcOffsetMs is what machine.RTC().datetime(...) set, relative to the host
+// clock; it survives a soft reboot, as a board's RTC does.
+let rtcOffsetMs = 0;
+
+// boardAPI is the JS module _simboard the board's Python modules use.
+// Numbers that may exceed 31 bits travel as strings (see HOOKS.md).
+const boardAPI = {
+  name: simName,
+  uid: uniqueID,
+  reset_cause() { return resetCause; },
+  now() { return String((Date.now() + rtcOffsetMs) / 1000); },
+  now_ns() { return ((BigInt(Date.now()) + BigInt(Math.round(rtcOffsetMs))) * 1000000n).toString(); },
+  set_time(secs) { rtcOffsetMs = parseFloat(secs) * 1000 - Date.now(); },
+  sync_time() { rtcOffsetMs = 0; },
+  reset(cause) {
+    const f = resetCauseFile();
+    if (f) {
+      try { fs.mkdirSync(path.dirname(f), { recursive: true }); fs.writeFileSync(f, String(cause || 'HARD')); } catch (e) { log(`reset cause: ${e.message}`); }
+    }
+    flushOut();
+    process.exit(EXIT_RESET);
+  },
+};
+
+// SIM_SETUP runs at every boot with IOT_SIM: the board's modules on
+// sys.path, gc reporting the heap as a board does.
+const SIM_SETUP = `
+def _sim_setup():
+    import sys
+    sys.path.insert(1, '${PY_DIR}')
+    import _simgc
+    sys.modules['gc'] = _simgc
+_sim_setup()
+del _sim_setup
+def _sim_run(name):
+    import sys
+    try:
+        f = open(name)
+    except OSError:
+        return 0
+    with f:
+        src = f.read()
+    try:
+        exec(compile(src, name, 'exec'), __import__('__main__').__dict__)
+    except SystemExit:
+        return 1
+    except BaseException as e:
+        sys.print_exception(e)
+    return 0
+`;
+
+function simSetup(m) {
+  const FS = m.FS;
+  // Hide PY_DIR from the root's listing: a board's root holds only its files.
+  const readdir = FS.readdir;
+  const hidden = PY_DIR.slice(1);
+  FS.readdir = (p) => {
+    const names = readdir.call(FS, p);
+    let root = false;
+    try { root = FS.lookupPath(p).path === '/'; } catch { /* readdir threw already */ }
+    return root ? names.filter((n) => n !== hidden) : names;
+  };
+  FS.mkdir(PY_DIR);
+  for (const f of pyFiles) {
+    if (f.dir) FS.mkdir(`${PY_DIR}/${f.rel}`);
+    else FS.writeFile(`${PY_DIR}/${f.rel}`, f.data);
+  }
+  connectStdin(FS);
+  m.registerJsModule('_simboard', boardAPI);
+  m.runPython(SIM_SETUP);
+}
+
+// connectStdin makes sys.stdin read the serial line, as on a board: no echo
+// (the kernel's input() reads it so), waiting for at least one byte; a
+// Ctrl-C while code runs raises KeyboardInterrupt (the read fails with EINTR
+// after an interrupt is scheduled, and MicroPython's retry loop raises it).
+function connectStdin(FS) {
+  const stream = FS.getStream(0);
+  if (!stream) { log('no stdin stream: sys.stdin stays unconnected'); return; }
+  const WASI_EINTR = 27;
+  stream.stream_ops = {
+    ...stream.stream_ops,
+    read(_stream, buffer, offset, length) {
+      for (;;) {
+        pollInput();
+        if (takeInterrupt()) {
+          mp._module._mp_sched_keyboard_interrupt();
+          throw new FS.ErrnoError(WASI_EINTR);
+        }
+        if (qLen() > 0) {
+          let n = 0;
+          while (n < length && qLen() > 0) buffer[offset + n++] = qShift();
+          return n;
+        }
+        if (stdinEnded) { flushOut(); process.exit(0); }
+        flushOut();
+        serveFiles();
+        pause(2);
+      }
+    },
+  };
+}
+
+// runFile runs boot.py or main.py if present, as a board does at boot; it
+// returns true when the file asked for a soft reboot (SystemExit).
+function runFile(name) {
+  runningFile = true;
+  try {
+    return mp.globals.get('_sim_run')(name) === 1;
+  } catch (e) {
+    log(`running ${name}: ${e && e.message || e}`);
+    return false;
+  } finally {
+    runningFile = false;
+    flushOut();
+  }
 }
 
 function unmute() {
@@ -447,7 +701,7 @@ function tidyRoot(FS) {
 
 // The port's files live in the instance's memory: carry them over a soft
 // reboot, as a board's flash keeps them.
-const SKIP = new Set(['/dev', '/proc']);
+const SKIP = new Set(['/dev', '/proc', PY_DIR]);
 function snapshotFiles(FS) {
   const files = [];
   const walk = (dir) => {
@@ -487,10 +741,14 @@ function restoreFiles(FS, files) {
 // same REPL mode.
 async function softReboot() {
   const wasRaw = rawMode;
-  const files = snapshotFiles(mp.FS);
+  const files = store === null ? snapshotFiles(mp.FS) : null;
   mp = null;
+  resetCause = 'SOFT';
   boardOut(Buffer.from('MPY: soft reboot\n'));
-  await boot(files);
+  while (await boot(files, wasRaw)) {
+    mp = null;
+    boardOut(Buffer.from('MPY: soft reboot\n'));
+  }
   serveFiles(); // requests that came while there was no interpreter
   if (wasRaw) {
     await mp.replProcessCharWithAsyncify(CTRL_A);
@@ -552,7 +810,10 @@ async function pump() {
   }
 }
 
-await boot(null);
+while (await boot(null, false)) {
+  mp = null;
+  boardOut(Buffer.from('MPY: soft reboot\n'));
+}
 boardOut(Buffer.from(unmute().replace(/^\r\n/, ''), 'latin1'));
 flushOut();
 

@@ -1,0 +1,343 @@
+package sim_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/iot-kernel/iot-kernel/transport"
+)
+
+// TestMachine runs tutorial-style calls of the machine, time and ntptime
+// modules and checks what a user would see.
+func TestMachine(t *testing.T) {
+	b := start(t, env{})
+	b.exec("import machine, time, ntptime")
+	year := strconv.Itoa(time.Now().UTC().Year())
+	for _, tc := range []struct {
+		name, code, want string
+	}{
+		{"freq", "print(machine.freq())", "240000000"},
+		{"freq settable", "machine.freq(160000000); print(machine.freq())", "160000000"},
+		{"freq invalid", "try:\n machine.freq(123)\nexcept ValueError: print('ValueError')", "ValueError"},
+		{"unique_id", "print(len(machine.unique_id()), type(machine.unique_id()).__name__)", "6 bytes"},
+		{"output keeps value", "p=machine.Pin(2, machine.Pin.OUT); p.value(1); print(p.value(), machine.Pin(2).value())", "1 1"},
+		{"on off", "p.off(); print(p.value()); p.on(); print(p())", "0\r\n1"},
+		{"input reads 0", "print(machine.Pin(4, machine.Pin.IN).value())", "0"},
+		{"pull-up reads 1", "print(machine.Pin(0, machine.Pin.IN, machine.Pin.PULL_UP).value())", "1"},
+		{"input-only pin", "try:\n machine.Pin(34, machine.Pin.OUT)\nexcept ValueError: print('ValueError')", "ValueError"},
+		{"adc", "a=machine.ADC(machine.Pin(34)); a.atten(machine.ADC.ATTN_11DB); print(a.read(), a.read_u16(), a.read_uv())", "0 0 0"},
+		{"pwm", "w=machine.PWM(machine.Pin(5), freq=1000, duty=512); w.freq(2000); print(w.freq(), w.duty()); w.duty_u16(1000); print(w.duty_u16())", "2000 512\r\n1000"},
+		{"i2c scan", "i=machine.I2C(0, scl=machine.Pin(22), sda=machine.Pin(21)); print(i.scan())", "[]"},
+		{"i2c no device", "try:\n i.readfrom(0x3c, 2)\nexcept OSError as e: print(e.errno == __import__('errno').ENODEV)", "True"},
+		{"soft i2c", "print(machine.SoftI2C(scl=machine.Pin(22), sda=machine.Pin(21)).scan())", "[]"},
+		{"spi", "s=machine.SPI(1, baudrate=1000000); s.write(b'ab'); print(s.read(3)); r=bytearray(b'xy'); s.write_readinto(b'ab', r); print(r)", "b'\\x00\\x00\\x00'\r\nbytearray(b'\\x00\\x00')"},
+		{"signal", "g=machine.Signal(machine.Pin(13, machine.Pin.OUT), invert=True); g.on(); print(machine.Pin(13).value(), g.value())", "0 1"},
+		{"idle", "machine.idle(); print('ok')", "ok"},
+		{"lightsleep", "machine.lightsleep(10); print('ok')", "ok"},
+		{"deepsleep needs a time", "try:\n machine.deepsleep()\nexcept ValueError as e: print('ValueError', 'wake' in str(e))", "ValueError True"},
+		{"reset_cause", "print(machine.reset_cause() == machine.PWRON_RESET)", "True"},
+		{"rtc set", "machine.RTC().datetime((2020, 1, 2, 3, 4, 5, 6, 0)); print(machine.RTC().datetime()[:3], time.localtime()[:4])", "(2020, 1, 2) (2020, 1, 2, 4)"},
+		{"ntptime.settime restores the host clock", "ntptime.settime(); print(time.localtime()[0], machine.RTC().datetime()[0])", year + " " + year},
+		{"time is an int", "print(type(time.time()).__name__, type(time.time_ns()).__name__)", "int int"},
+		{"gmtime", "print(time.gmtime(0))", "(1970, 1, 1, 0, 0, 0, 3, 1)"},
+		{"ticks", "t=time.ticks_ms(); time.sleep_ms(20); print(time.ticks_diff(time.ticks_ms(), t) >= 20)", "True"},
+		{"errno of a missing file", "try:\n open('/nope')\nexcept OSError as e: print(e.errno, e.errno == __import__('errno').ENOENT)", "2 True"},
+		{"board modules hidden from the root", "import os; print([n for n in os.listdir('/') if n.startswith('.')])", "[]"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := strings.TrimRight(b.exec(tc.code), "\r\n")
+			if got != tc.want {
+				t.Errorf("%s\nprinted %q, want %q", tc.code, got, tc.want)
+			}
+		})
+	}
+	// The board's clock is the host's.
+	got, err := strconv.ParseInt(b.eval("time.time()"), 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := got - time.Now().Unix(); d < -120 || d > 120 {
+		t.Errorf("time.time() = %d, host %d", got, time.Now().Unix())
+	}
+}
+
+// TestUniqueID: machine.unique_id() is stable for a name and differs
+// between names.
+func TestUniqueID(t *testing.T) {
+	id := func(name string) string {
+		b := start(t, env{name: name})
+		got := b.eval("__import__('machine').unique_id()")
+		b.stop()
+		return got
+	}
+	a1, a2, other := id("alpha"), id("alpha"), id("beta")
+	if a1 != a2 {
+		t.Errorf("unique_id for the same name: %s, then %s", a1, a2)
+	}
+	if a1 == other {
+		t.Errorf("unique_id is %s for two names", a1)
+	}
+}
+
+// TestHeap: right after boot gc.mem_free() is about 110 KB, an ESP32's;
+// IOT_MPY_HEAPSIZE overrides it.
+func TestHeap(t *testing.T) {
+	free := func(e env) int {
+		b := start(t, e)
+		n, err := strconv.Atoi(b.eval("__import__('gc').mem_free()"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := free(env{}); n < 100_000 || n > 120_000 {
+		t.Errorf("gc.mem_free() after boot = %d, want about 110 KB", n)
+	}
+	if n := free(env{more: []string{"IOT_MPY_HEAPSIZE=300000"}}); n < 250_000 || n > 300_000 {
+		t.Errorf("with IOT_MPY_HEAPSIZE=300000, gc.mem_free() = %d", n)
+	}
+}
+
+// TestInterruptSleep: Ctrl-C stops time.sleep and the interpreter keeps
+// its state.
+func TestInterruptSleep(t *testing.T) {
+	b := start(t, env{})
+	b.exec("import time\nx = 41")
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	defer cancel()
+	w := &watch{want: "sleeping", seen: make(chan struct{})}
+	go func() {
+		select {
+		case <-w.seen:
+			cancel() // the engine interrupts with Ctrl-C
+		case <-ctx.Done():
+		}
+	}()
+	err := b.eng.Exec(ctx, "x += 1\nprint('sleeping')\ntime.sleep(600)\nx = 0", transport.ExecOptions{Stdout: w})
+	var be *transport.BoardError
+	if !errors.As(err, &be) || be.Name != "KeyboardInterrupt" {
+		t.Fatalf("interrupted sleep returned %v, want KeyboardInterrupt", err)
+	}
+	if got := b.eval("x"); got != "42" {
+		t.Errorf("after the interrupt x = %s, want 42 (state kept)", got)
+	}
+}
+
+// watch is an io.Writer that closes seen once want was written.
+type watch struct {
+	buf  bytes.Buffer
+	want string
+	seen chan struct{}
+}
+
+func (w *watch) Write(p []byte) (int, error) {
+	w.buf.Write(p)
+	if w.seen != nil && strings.Contains(w.buf.String(), w.want) {
+		close(w.seen)
+		w.seen = nil
+	}
+	return len(p), nil
+}
+
+// TestInput: the kernel answers input(); the typed line appears once in
+// the output (the program's own print), not echoed by the board.
+func TestInput(t *testing.T) {
+	b := start(t, env{})
+	var out bytes.Buffer
+	var prompts []string
+	err := b.eng.Exec(b.ctx(), "s = input('name? ')\nprint('got', s)", transport.ExecOptions{
+		Stdout: &out,
+		Input: func(prompt string) (string, error) {
+			prompts = append(prompts, prompt)
+			return "zebra", nil
+		},
+	})
+	if err != nil {
+		t.Fatalf("exec: %v (output %q)", err, out.String())
+	}
+	if len(prompts) != 1 || prompts[0] != "name? " {
+		t.Errorf("prompts %q, want [\"name? \"]", prompts)
+	}
+	if got := out.String(); strings.Count(got, "zebra") != 1 || !strings.Contains(got, "got zebra") {
+		t.Errorf("output %q, want the answer once, in 'got zebra'", got)
+	}
+}
+
+// TestFilesPersist: files written on the board reach the host folder at
+// once, and survive a soft reset, machine.reset() (exit 75, a new process)
+// and a kill -9.
+func TestFilesPersist(t *testing.T) {
+	dir := t.TempDir()
+	b := start(t, env{dir: dir})
+	b.exec(`import os
+with open('a.txt', 'w') as f:
+    f.write('one')
+os.mkdir('d')
+with open('d/b.bin', 'wb') as f:
+    f.write(bytes(range(256)))
+with open('gone', 'w') as f:
+    f.write('x')
+os.remove('gone')
+with open('old', 'w') as f:
+    f.write('renamed')
+os.rename('old', 'd/new')
+os.mkdir('empty')
+os.mkdir('e2')
+os.rmdir('e2')`)
+	host := func(name string) string {
+		data, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(name)))
+		if err != nil {
+			return "<" + err.Error() + ">"
+		}
+		return string(data)
+	}
+	checkHost := func(when string) {
+		t.Helper()
+		if got := host("a.txt"); got != "one" {
+			t.Errorf("%s: host a.txt = %q", when, got)
+		}
+		if got := host("d/new"); got != "renamed" {
+			t.Errorf("%s: host d/new = %q", when, got)
+		}
+		if got := host("d/b.bin"); len(got) != 256 || got[255] != 255 {
+			t.Errorf("%s: host d/b.bin has %d bytes", when, len(got))
+		}
+		for _, name := range []string{"gone", "old", "e2", ".sim/machine.py"} {
+			if _, err := os.Stat(filepath.Join(dir, name)); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("%s: host has %s (err %v)", when, name, err)
+			}
+		}
+		if st, err := os.Stat(filepath.Join(dir, "empty")); err != nil || !st.IsDir() {
+			t.Errorf("%s: host folder empty: %v", when, err)
+		}
+	}
+	checkBoard := func(b *board, when string) {
+		t.Helper()
+		got := b.exec(`import os
+print(sorted(os.listdir('/')), sorted(os.listdir('/d')))
+print(open('a.txt').read(), open('d/new').read(), len(open('d/b.bin', 'rb').read()))`)
+		want := "['a.txt', 'd', 'empty'] ['b.bin', 'new']\r\none renamed 256\r\n"
+		if got != want {
+			t.Errorf("%s: board shows %q, want %q", when, got, want)
+		}
+	}
+	checkHost("written")
+
+	if err := b.eng.SoftReset(b.ctx()); err != nil {
+		t.Fatal(err)
+	}
+	checkBoard(b, "after a soft reset")
+
+	b.exec("with open('a.txt', 'a') as f:\n    f.write('+two')")
+	err := b.eng.Exec(b.ctx(), "import machine\nmachine.reset()", transport.ExecOptions{})
+	if err == nil {
+		t.Errorf("machine.reset() returned")
+	}
+	if code := b.waitExit(); code != 75 {
+		t.Errorf("machine.reset(): exit status %d, want 75", code)
+	}
+	if got := host("a.txt"); got != "one+two" {
+		t.Errorf("after machine.reset: host a.txt = %q", got)
+	}
+
+	b = start(t, env{dir: dir})
+	if got := b.eval("__import__('machine').reset_cause() == __import__('machine').HARD_RESET"); got != "True" {
+		t.Errorf("reset_cause after machine.reset() is not HARD_RESET")
+	}
+	b.exec("with open('a.txt', 'w') as f:\n    f.write('one')")
+	checkBoard(b, "after machine.reset()")
+	// A flush is enough: the open file's data so far reaches the host.
+	b.exec("f = open('open.txt', 'w')\nf.write('flushed')\nf.flush()")
+	b.kill()
+	if got := host("open.txt"); got != "flushed" {
+		t.Errorf("after kill: host open.txt = %q", got)
+	}
+	b = start(t, env{dir: dir})
+	b.exec("import os\nos.remove('open.txt')")
+	checkBoard(b, "after kill -9")
+	checkHost("after kill -9")
+}
+
+// TestBootMain: boot.py then main.py run at power-on, their output on the
+// serial line like a board's, their globals left for the REPL; a soft
+// reset from the raw REPL runs boot.py only, as on a board.
+func TestBootMain(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("boot.py", "print('in boot')\nwith open('log', 'a') as f:\n    f.write('boot;')\n")
+	write("main.py", "print('in main')\nwith open('log', 'a') as f:\n    f.write('main;')\nfrom_main = 7\n")
+
+	b := start(t, env{dir: dir})
+	// Read the serial line until the first prompt, before the engine does.
+	got := readUntil(t, b, ">>> ")
+	if i, j := strings.Index(got, "in boot\r\n"), strings.Index(got, "in main\r\n"); i < 0 || j < i || !strings.Contains(got[j:], "MicroPython v1.27") {
+		t.Errorf("boot output %q, want boot.py's, main.py's, then the banner", got)
+	}
+	if got := b.eval("from_main"); got != "7" {
+		t.Errorf("main.py's global from_main = %s", got)
+	}
+	if err := b.eng.SoftReset(b.ctx()); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.eval("open('log').read()"); got != "'boot;main;boot;'" {
+		t.Errorf("log after power-on and a raw soft reset = %s, want boot;main;boot;", got)
+	}
+}
+
+// readUntil reads the process's stdout directly until s appeared.
+func readUntil(t *testing.T, b *board, s string) string {
+	t.Helper()
+	type res struct {
+		text string
+		err  error
+	}
+	ch := make(chan res, 1)
+	go func() {
+		var acc []byte
+		buf := make([]byte, 256)
+		for {
+			n, err := b.out.Read(buf)
+			acc = append(acc, buf[:n]...)
+			if bytes.Contains(acc, []byte(s)) || err != nil {
+				ch <- res{string(acc), err}
+				return
+			}
+		}
+	}()
+	select {
+	case r := <-ch:
+		if r.err != nil {
+			t.Fatalf("reading the board: %v (got %q)", r.err, r.text)
+		}
+		return r.text
+	case <-time.After(opTimeout):
+		b.kill() // ends the reader
+		t.Fatalf("no %q from the board", s)
+		return ""
+	}
+}
+
+// TestInterruptMain: a main.py that loops forever with sleeps is stopped by
+// the Ctrl-C the engine sends when it connects, its globals kept.
+func TestInterruptMain(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "main.py"), []byte("import time\nstarted = 1\nprint('looping')\nwhile True:\n    time.sleep_ms(50)\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b := start(t, env{dir: dir})
+	readUntil(t, b, "looping") // main.py runs
+	if got := b.eval("started"); got != "1" {
+		t.Errorf("main.py's global started = %s", got)
+	}
+}
