@@ -20,6 +20,10 @@ BOARD    ?=
 GO_SOURCES := $(shell find . -name '*.go' -not -path './node_modules/*' -not -path './.venv/*') go.mod go.sum \
 	$(shell find sim/board -type f) $(wildcard kernelspec/*.png)
 
+# The virtual board's runtime, copied from the pinned npm package.
+SIM_RUNTIME_PKG := node_modules/@micropython/micropython-webassembly-pyscript
+SIM_RUNTIME     := sim/runtime/micropython.mjs sim/runtime/micropython.wasm
+
 export CGO_ENABLED = 0
 
 .PHONY: all build install demo notebook test test-go test-race test-load test-lint test-protocol test-protocol-debian \
@@ -35,8 +39,19 @@ build: bin/iot-kernel bin/testboard
 # speaks HTTP/2; leaving net/http's bundled copy out saves 0.4 MB of binary
 # and about as much resident memory, since the kernel's RSS is mostly its
 # own mapped code.
-bin/iot-kernel: $(GO_SOURCES) Makefile
-	$(GO) build -trimpath -tags nethttpomithttp2 -ldflags '$(LDFLAGS)' -o $@ ./cmd/kernel
+#
+# simruntime: the virtual board's runtime (MicroPython's WebAssembly port,
+# two files of the pinned npm package) is embedded in the binary, so
+# `%connect sim` needs only node. sim/runtime is a build product, never
+# committed.
+bin/iot-kernel: $(GO_SOURCES) $(SIM_RUNTIME) Makefile
+	$(GO) build -trimpath -tags nethttpomithttp2,simruntime -ldflags '$(LDFLAGS)' -o $@ ./cmd/kernel
+
+# Order-only: a build never reinstalls node_modules by itself (make node
+# does); make clean drops the copies.
+sim/runtime/%: | node_modules/.installed
+	@mkdir -p sim/runtime
+	cp $(SIM_RUNTIME_PKG)/$* $@
 
 bin/testboard: $(GO_SOURCES)
 	$(GO) build -trimpath -o $@ ./cmd/testboard
@@ -44,8 +59,13 @@ bin/testboard: $(GO_SOURCES)
 bin/staticcheck:
 	GOBIN=$(CURDIR)/bin $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
-install: bin/iot-kernel
+# The runtime also goes where a kernel built without it (go build, go
+# test) looks first: $XDG_DATA_HOME/iot-kernel/runtime.
+SIM_RUNTIME_DIR := $(or $(XDG_DATA_HOME),$(HOME)/.local/share)/iot-kernel/runtime
+install: bin/iot-kernel $(SIM_RUNTIME)
 	bin/iot-kernel install --user
+	mkdir -p $(SIM_RUNTIME_DIR)
+	cp $(SIM_RUNTIME) $(SIM_RUNTIME_DIR)/
 
 ## Environments ---------------------------------------------------------------
 
@@ -130,4 +150,4 @@ bench: build venv node
 	IOT_TESTBOARD_BIN=$(CURDIR)/bin/testboard $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 20m ./transport/
 
 clean:
-	rm -rf bin
+	rm -rf bin sim/runtime

@@ -156,7 +156,7 @@ func (it *Interpreter) Execute(ctx context.Context, req kernel.ExecuteRequest, o
 func (it *Interpreter) KernelInfo() kernel.Info {
 	return kernel.Info{
 		Banner: "iot-kernel: notebook cells run on a MicroPython board.\n" +
-			"%connect TARGET attaches one (a serial port, ws://host, rfc2217://host:port, auto or a registered name); %lsmagic lists the magics.",
+			"%connect TARGET attaches one (sim for a virtual board, a serial port, ws://host, rfc2217://host:port, auto or a registered name); %lsmagic lists the magics.",
 		HelpLinks: []kernel.HelpLink{
 			{Text: "MicroPython", URL: "https://docs.micropython.org/"},
 		},

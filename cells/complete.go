@@ -77,7 +77,7 @@ func (it *Interpreter) Complete(ctx context.Context, code string, cursor int) (k
 		}
 		var matches []string
 		if df, err := it.sess.devices(); err == nil {
-			for _, n := range append(df.Names(), "auto") {
+			for _, n := range append(df.Names(), "auto", "sim") {
 				if strings.HasPrefix(n, word) {
 					matches = append(matches, n)
 				}

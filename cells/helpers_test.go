@@ -12,6 +12,7 @@ import (
 	"github.com/iot-kernel/iot-kernel/internal/testenv"
 	"github.com/iot-kernel/iot-kernel/kernel"
 	"github.com/iot-kernel/iot-kernel/kernel/kerneltest"
+	"github.com/iot-kernel/iot-kernel/sim"
 	"github.com/iot-kernel/iot-kernel/testboard"
 )
 
@@ -20,6 +21,8 @@ import (
 func newInterp(t *testing.T) (*Interpreter, Config) {
 	t.Helper()
 	dir := t.TempDir()
+	// Virtual boards keep their files in the test's directory.
+	t.Setenv(sim.EnvHome, filepath.Join(dir, "sim"))
 	cfg := Config{
 		Logger:      testenv.Logger(t),
 		Level:       new(slog.LevelVar),

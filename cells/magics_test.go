@@ -112,7 +112,7 @@ func TestConnect(t *testing.T) {
 	}
 
 	for code, want := range map[string]string{
-		"%connect sim":              "the virtual board is not available yet",
+		"%connect sim:":             "a virtual board's name is letters",
 		"%connect nosuch":           `unknown target "nosuch"`,
 		"%connect ftp://x":          "unknown kind of board address",
 		"%connect /dev/nonexistent": "nonexistent",
@@ -483,7 +483,7 @@ func TestReattachAfterRestart(t *testing.T) {
 	it2 := New(cfg)
 	shutdownAtEnd(t, it2)
 	out, res := mustRun(t, it2, "survivor")
-	if out.Stdout() != "Reconnected to ttyACM0 @ "+mb.Path()+"\n" || res.Data["text/plain"] != "42" {
+	if out.Stdout() != "Connected to ttyACM0 @ "+mb.Path()+"\n" || res.Data["text/plain"] != "42" {
 		t.Errorf("after restart: stdout %q, result %v", out.Stdout(), res.Data)
 	}
 	mustRun(t, it2, "%disconnect -q")

@@ -24,9 +24,6 @@ import (
 // password for boards the devices file does not list with one.
 const EnvWebREPLPassword = "IOT_WEBREPL_PASSWORD"
 
-// errSim answers %connect sim until the virtual board exists.
-var errSim = errors.New("the virtual board is not available yet; connect a real board (%connect auto, a serial port or ws://host)")
-
 // session is the notebook's set of boards: the current one, and how to find
 // others. It implements magics.Boards.
 type session struct {
@@ -40,11 +37,12 @@ type session struct {
 	discover func() ([]serialport.Port, error)
 	run      func(ctx context.Context, b *transport.Board, code string, out kernel.Output) error
 
-	mu      sync.Mutex
-	cur     *transport.Board
-	names   map[*transport.Board]string // names of the boards this session opened
-	tried   bool                        // the lazy reattach after a restart was tried
-	lastErr error                       // why the reattach failed
+	mu       sync.Mutex
+	cur      *transport.Board
+	names    map[*transport.Board]string // names of the boards this session opened
+	tried    bool                        // the lazy reattach after a restart was tried
+	lastErr  error                       // why the reattach failed
+	lastWhat string                      // what it tried to connect
 }
 
 // target is a resolved %connect target.
@@ -52,8 +50,9 @@ type target struct {
 	url      string
 	name     string
 	password string
-	uid      string // the uid the devices file gives, if any
-	entry    bool   // found in the devices file by name or uid
+	uid      string         // the uid the devices file gives, if any
+	entry    bool           // found in the devices file by name or uid
+	dev      devices.Device // the entry, if any (a virtual board's settings)
 }
 
 // remember is what to reconnect after a restart: a registered board by its
@@ -74,57 +73,55 @@ func (s *session) devices() (*devices.File, error) {
 	return devices.Load(s.devicesPath)
 }
 
-var (
-	hexUID  = regexp.MustCompile(`^[0-9a-fA-F]{8,}$`)
-	comPort = regexp.MustCompile(`^(?i)com\d+$`)
-)
+var hexUID = regexp.MustCompile(`^[0-9a-fA-F]{8,}$`)
 
 // resolve turns what the user typed after %connect into a URL, a name and
-// a password.
+// a password. What is an address is transport's table to say; other words
+// are names or uids of the devices file.
 func (s *session) resolve(ctx context.Context, what string) (target, error) {
 	what = strings.TrimSpace(what)
+	if what == "" {
+		return target{}, errors.New("no target given")
+	}
+	if err := devices.CheckURL(what); err != nil {
+		return target{}, err // before anything can print or log the URL
+	}
 	df, err := s.devices()
 	if err != nil {
 		return target{}, err
 	}
 	withEntry := func(url string) target {
-		t := target{url: url, name: devices.DefaultName(url)}
+		t := target{url: url, name: transport.DefaultName(url)}
 		if d, ok := df.ByURL(url); ok {
-			t.name, t.password = d.Name, d.Password
+			t.name, t.password, t.dev = d.Name, d.Password, d
 		}
 		return t
 	}
+	addr, aerr := transport.ParseAddress(what)
 	switch {
-	case what == "":
-		return target{}, errors.New("no target given")
-	case what == "sim":
-		return target{}, errSim
-	case what == "auto":
+	case aerr == nil && addr.Kind == transport.KindSerial && addr.Target == "auto":
 		path, err := s.autoPort()
 		if err != nil {
 			return target{}, err
 		}
 		return withEntry(path), nil
-	case strings.HasPrefix(what, "."):
+	case aerr == nil && addr.Kind == transport.KindSerial && strings.HasPrefix(what, "."):
 		abs, err := filepath.Abs(what)
 		if err != nil {
 			return target{}, fmt.Errorf("%s: %w", what, err)
 		}
 		return withEntry(abs), nil
-	case strings.Contains(what, "://"):
-		if err := devices.CheckURL(what); err != nil {
-			return target{}, err // before anything can print or log the URL
-		}
-		return withEntry(what), nil
-	case strings.HasPrefix(what, "/"), comPort.MatchString(what):
-		return withEntry(what), nil
+	case aerr == nil:
+		return withEntry(addr.URL), nil
+	case !errors.Is(aerr, transport.ErrNotAddress):
+		return target{}, aerr
 	}
 	d, ok := df.Lookup(what)
 	if !ok {
 		d, ok = df.ByUID(what)
 	}
 	if ok {
-		t := target{url: d.URL, name: d.Name, password: d.Password, uid: d.UID, entry: true}
+		t := target{url: d.URL, name: d.Name, password: d.Password, uid: d.UID, entry: true, dev: d}
 		if t.url == "" {
 			path, err := s.findUID(ctx, d.UID)
 			if err != nil {
@@ -141,7 +138,7 @@ func (s *session) resolve(ctx context.Context, what string) (target, error) {
 		}
 		return withEntry(path), nil
 	}
-	msg := fmt.Sprintf("unknown target %q: not a serial port, a URL (ws://, rfc2217://, serial://), auto, or a device in %s", what, s.devicesPath)
+	msg := fmt.Sprintf("unknown target %q: not a board address (sim, sim:NAME, a serial port, ws://, rfc2217://, serial://, auto), nor a device in %s", what, s.devicesPath)
 	if names := df.Names(); len(names) > 0 {
 		msg += " (registered: " + strings.Join(names, ", ") + ")"
 	}
@@ -183,7 +180,7 @@ func (s *session) findUID(ctx context.Context, uid string) (string, error) {
 		if !p.BoardLike {
 			continue
 		}
-		if cur != nil && devices.SameURL(cur.URL(), p.Path) {
+		if cur != nil && transport.SameAddress(cur.URL(), p.Path) {
 			if got, err := magics.ReadUID(ctx, cur); err == nil && got == uid {
 				return p.Path, nil
 			}
@@ -210,11 +207,11 @@ func (s *session) findUID(ctx context.Context, uid string) (string, error) {
 // not at its port any more (replugged as ttyACM1) is looked for by its uid.
 func (s *session) openTarget(ctx context.Context, t target) (*transport.Board, error) {
 	b, err := s.openURL(ctx, t)
-	if err == nil || t.uid == "" || devices.IsNetwork(t.url) || ctx.Err() != nil {
+	if err == nil || t.uid == "" || transport.AddressKind(t.url) != transport.KindSerial || ctx.Err() != nil {
 		return b, err
 	}
 	path, ferr := s.findUID(ctx, t.uid)
-	if ferr != nil || devices.SameURL(path, t.url) {
+	if ferr != nil || transport.SameAddress(path, t.url) {
 		return nil, err
 	}
 	s.log.Info("board found at another port by its uid", "name", t.name, "was", t.url, "now", path)
@@ -226,7 +223,9 @@ func (s *session) openTarget(ctx context.Context, t target) (*transport.Board, e
 func (s *session) openURL(ctx context.Context, t target) (*transport.Board, error) {
 	opts := s.opts
 	opts.Password = t.password
-	if opts.Password == "" && devices.IsWebREPL(t.url) {
+	opts.Logger = s.log
+	opts.Sim.Heap, opts.Sim.IP, opts.Sim.Expose, opts.Sim.Hosts = t.dev.Heap, t.dev.IP, t.dev.Expose, t.dev.Hosts
+	if opts.Password == "" && transport.AddressKind(t.url) == transport.KindWebREPL {
 		opts.Password = os.Getenv(EnvWebREPLPassword)
 	}
 	b, err := s.open(ctx, t.url, opts)
@@ -246,16 +245,21 @@ func (s *session) Current(ctx context.Context) (*transport.Board, error) {
 	return b, err
 }
 
-// currentNotify is Current that tells out when it reattached a board.
+// currentNotify is Current that tells out when it connected a board by
+// itself, in %connect's words.
 func (s *session) currentNotify(ctx context.Context, out kernel.Output) (*transport.Board, error) {
-	b, reattached, err := s.current(ctx)
-	if reattached {
-		out.Stream("stdout", fmt.Sprintf("Reconnected to %s @ %s\n", s.Name(b), b.URL()))
+	b, auto, err := s.current(ctx)
+	if auto {
+		out.Stream("stdout", magics.ConnectedLine(s.Name(b), b.URL())+"\n")
 	}
 	return b, err
 }
 
-func (s *session) current(ctx context.Context) (b *transport.Board, reattached bool, err error) {
+// current returns the current board. The first time a board is needed
+// with none connected, it connects the notebook's last board (after a
+// kernel restart) or, when the notebook has none, the devices file's
+// default board; auto reports that it did.
+func (s *session) current(ctx context.Context) (b *transport.Board, auto bool, err error) {
 	s.mu.Lock()
 	cur, tried := s.cur, s.tried
 	s.tried = true
@@ -270,34 +274,50 @@ func (s *session) current(ctx context.Context) (b *transport.Board, reattached b
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.lastErr != nil {
-		return nil, false, fmt.Errorf("%w (reconnecting to the last board failed: %v)", magics.ErrNoBoard, s.lastErr)
+	switch {
+	case s.lastErr != nil:
+		return nil, false, fmt.Errorf("%w (connecting to %s failed: %v)", magics.ErrNoBoard, s.lastWhat, s.lastErr)
+	case s.devicesPath != "":
+		return nil, false, fmt.Errorf("%w; or name the board every notebook starts on in %s (%s: NAME)", magics.ErrNoBoard, s.devicesPath, devices.DefaultKey)
 	}
 	return nil, false, magics.ErrNoBoard
 }
 
-// reattach connects the board remembered for this notebook, if any. It
-// returns nil when there is nothing to reattach or that failed; the
-// failure is kept for the no-board error.
+// reattach connects the board remembered for this notebook or, when there
+// is none, the devices file's default board. It returns nil when there is
+// nothing to connect or that failed; the failure is kept for the no-board
+// error.
 func (s *session) reattach(ctx context.Context) *transport.Board {
-	if s.state == nil {
-		return nil
+	what, why := "", ""
+	if s.state != nil {
+		if url, ok := s.state.load(); ok {
+			what, why = url, "the last board"
+		}
 	}
-	url, ok := s.state.load()
-	if !ok {
+	if what == "" {
+		df, err := s.devices()
+		if err != nil {
+			s.mu.Lock()
+			s.lastWhat, s.lastErr = "the default board", err
+			s.mu.Unlock()
+			return nil
+		}
+		what, why = df.Default(), "the default board"
+	}
+	if what == "" {
 		return nil
 	}
 	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	b, err := s.Connect(rctx, url)
+	b, err := s.Connect(rctx, what)
 	if err != nil {
-		s.log.Info("cannot reattach the last board", "url", url, "err", err)
+		s.log.Info("cannot connect "+why, "target", what, "err", err)
 		s.mu.Lock()
-		s.lastErr = err
+		s.lastWhat, s.lastErr = why+" "+what, err
 		s.mu.Unlock()
 		return nil
 	}
-	s.log.Info("reattached the last board", "url", url)
+	s.log.Info("connected "+why, "target", what)
 	return b
 }
 
@@ -320,7 +340,7 @@ func (s *session) Connect(ctx context.Context, what string) (*transport.Board, e
 	s.tried = true
 	s.mu.Unlock()
 	b := cur
-	if cur != nil && devices.SameURL(cur.URL(), t.url) {
+	if cur != nil && transport.SameAddress(cur.URL(), t.url) {
 		s.mu.Lock()
 		s.names[cur] = t.name
 		s.mu.Unlock()
@@ -356,7 +376,7 @@ func (s *session) Open(ctx context.Context, what string) (*transport.Board, func
 	s.mu.Lock()
 	cur := s.cur
 	s.mu.Unlock()
-	if cur != nil && devices.SameURL(cur.URL(), t.url) {
+	if cur != nil && transport.SameAddress(cur.URL(), t.url) {
 		return cur, func() {}, nil
 	}
 	b, err := s.openTarget(ctx, t)
@@ -411,7 +431,7 @@ func (s *session) Name(b *transport.Board) string {
 			return d.Name
 		}
 	}
-	return devices.DefaultName(b.URL())
+	return transport.DefaultName(b.URL())
 }
 
 // RunCode runs code on b as a cell would.

@@ -4,12 +4,27 @@
 // never printed.
 //
 //	# ~/.config/iot-kernel/devices.yaml
+//	# default: the board a notebook's first cell connects to when no
+//	# board is connected and the notebook had none before.
+//	default: esp32
 //	kitchen:
 //	  url: ws://192.168.1.20:8266
 //	  password: secret
 //	bench:
 //	  url: /dev/ttyACM0
 //	  uid: e6614103e7213a2f
+//	esp32:                     # a virtual board (see package sim)
+//	  url: sim:esp32
+//	  heap: 110k               # Python heap: bytes, or with k or m
+//	  ip: 192.168.4.2          # the address its WLAN reports
+//	  expose: false            # true: servers listen on every host interface
+//	  hosts:                   # where its connections go instead
+//	    google.com: 127.0.0.1:18080
+//
+// The key default is reserved: its value is a board's name in this file, or
+// a board address (sim, /dev/ttyACM0, ...). heap, ip, expose and hosts are
+// for virtual boards (url: sim or sim:NAME) only. What an address may be is
+// transport's table (transport.ParseAddress).
 //
 // Editing keeps the file's comments and order: the file is held as a
 // yaml.v3 node tree and only the entries that change are touched.
@@ -19,6 +34,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -27,19 +43,29 @@ import (
 	"strings"
 
 	"github.com/iot-kernel/iot-kernel/internal/atomicfile"
+	"github.com/iot-kernel/iot-kernel/transport"
 	"gopkg.in/yaml.v3"
 )
 
 // EnvPath names the environment variable that overrides the file's path.
 const EnvPath = "IOT_DEVICES"
 
+// DefaultKey is the reserved top-level key that names the default board.
+const DefaultKey = "default"
+
 // Device is one entry of the devices file.
 type Device struct {
 	Name     string // the key of the entry
-	URL      string // serial path or URL (serial://, ws://, rfc2217://)
+	URL      string // a board address (see transport.ParseAddress)
 	UID      string // machine.unique_id() in hex
 	Password string // WebREPL password; never printed
 	Line     int    // line of the entry in the file, 0 if not from a file
+
+	// A virtual board's settings (url: sim or sim:NAME); see sim.Config.
+	Heap   int               // Python heap in bytes; 0: the board's default
+	IP     string            // the address its network interface reports
+	Expose bool              // servers listen on every host interface
+	Hosts  map[string]string // "name[:port]" -> "addr[:port]"
 }
 
 // String shows the device with its password masked.
@@ -55,6 +81,26 @@ func (d Device) String() string {
 	}
 	if d.Password != "" {
 		b.WriteString(" password: ***")
+	}
+	if d.Heap > 0 {
+		b.WriteString(" heap: " + strconv.Itoa(d.Heap))
+	}
+	if d.IP != "" {
+		b.WriteString(" ip: " + d.IP)
+	}
+	if d.Expose {
+		b.WriteString(" expose: true")
+	}
+	if len(d.Hosts) > 0 {
+		keys := make([]string, 0, len(d.Hosts))
+		for k := range d.Hosts {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		b.WriteString(" hosts:")
+		for _, k := range keys {
+			b.WriteString(" " + k + "=" + d.Hosts[k])
+		}
 	}
 	return b.String()
 }
@@ -79,8 +125,13 @@ func DefaultPath() (string, error) {
 type File struct {
 	Path    string
 	devices []Device
+	def     string     // the default board: a name in the file or an address
 	doc     *yaml.Node // document node; nil for a missing or empty file
 }
+
+// Default is the board a notebook connects to when it has none: the name
+// of an entry, or a board address; "" when the file names none.
+func (f *File) Default() string { return f.def }
 
 // Load reads the devices file at path. A missing file is an empty one. A
 // malformed file gives an error naming the file and line ("FILE:LINE: ...").
@@ -115,10 +166,21 @@ func Parse(path string, data []byte) (*File, error) {
 		return nil, f.errorf(root.Line, "expected a mapping of device names to entries (name: {url: ..., uid: ..., password: ...})")
 	}
 	seen := map[string]int{}
+	defLine := 0
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		k, v := root.Content[i], root.Content[i+1]
 		if k.Kind != yaml.ScalarNode || k.Value == "" {
 			return nil, f.errorf(k.Line, "a device name must be a non-empty string")
+		}
+		if k.Value == DefaultKey {
+			if defLine > 0 {
+				return nil, f.errorf(k.Line, "default already given at line %d", defLine)
+			}
+			if v.Kind != yaml.ScalarNode || v.Tag == "!!null" || v.Value == "" {
+				return nil, f.errorf(k.Line, "default names the default board: a device of this file or an address (default: esp32); it is not a device itself")
+			}
+			f.def, defLine = v.Value, k.Line
+			continue
 		}
 		if prev, dup := seen[k.Value]; dup {
 			return nil, f.errorf(k.Line, "device %q already defined at line %d", k.Value, prev)
@@ -129,6 +191,11 @@ func Parse(path string, data []byte) (*File, error) {
 			return nil, err
 		}
 		f.devices = append(f.devices, d)
+	}
+	if f.def != "" && !transport.IsAddress(f.def) {
+		if _, ok := f.Lookup(f.def); !ok {
+			return nil, f.errorf(defLine, "default: %q is neither a device of this file nor a board address", f.def)
+		}
 	}
 	return f, nil
 }
@@ -146,8 +213,17 @@ func (f *File) entry(k, v *yaml.Node) (Device, error) {
 	if v.Kind != yaml.MappingNode {
 		return d, f.errorf(v.Line, "device %q: expected url, uid and password keys", k.Value)
 	}
+	simLine := 0 // the line of a virtual board's setting
 	for i := 0; i+1 < len(v.Content); i += 2 {
 		key, val := v.Content[i], v.Content[i+1]
+		if key.Value == "hosts" {
+			hosts, err := f.hosts(k.Value, val)
+			if err != nil {
+				return d, err
+			}
+			d.Hosts, simLine = hosts, key.Line
+			continue
+		}
 		if val.Kind != yaml.ScalarNode {
 			return d, f.errorf(val.Line, "device %q: %s must be a string", k.Value, key.Value)
 		}
@@ -156,6 +232,23 @@ func (f *File) entry(k, v *yaml.Node) (Device, error) {
 			s = ""
 		}
 		switch key.Value {
+		case "heap":
+			n, err := ParseSize(s)
+			if err != nil {
+				return d, f.errorf(val.Line, "device %q: heap: %v", k.Value, err)
+			}
+			d.Heap, simLine = n, key.Line
+		case "ip":
+			if ip := net.ParseIP(s); ip == nil || ip.To4() == nil {
+				return d, f.errorf(val.Line, "device %q: ip: %q is not an IPv4 address", k.Value, s)
+			}
+			d.IP, simLine = s, key.Line
+		case "expose":
+			b, err := parseBool(s)
+			if err != nil {
+				return d, f.errorf(val.Line, "device %q: expose: %v", k.Value, err)
+			}
+			d.Expose, simLine = b, key.Line
 		case "url":
 			if err := CheckURL(s); err != nil {
 				return d, f.errorf(val.Line, "device %q: %v", k.Value, err)
@@ -166,13 +259,78 @@ func (f *File) entry(k, v *yaml.Node) (Device, error) {
 		case "password":
 			d.Password = s
 		default:
-			return d, f.errorf(key.Line, "device %q: unknown key %q (want url, uid or password)", k.Value, key.Value)
+			return d, f.errorf(key.Line, "device %q: unknown key %q (want url, uid, password, or for a virtual board heap, ip, expose, hosts)", k.Value, key.Value)
 		}
 	}
 	if d.URL == "" && d.UID == "" {
 		return d, f.errorf(k.Line, "device %q has neither url nor uid", k.Value)
 	}
+	if simLine > 0 && transport.AddressKind(d.URL) != transport.KindSim {
+		return d, f.errorf(simLine, "device %q: heap, ip, expose and hosts are for virtual boards (url: sim or sim:NAME)", k.Value)
+	}
 	return d, nil
+}
+
+// hosts reads a virtual board's hosts mapping.
+func (f *File) hosts(dev string, m *yaml.Node) (map[string]string, error) {
+	if m.Kind != yaml.MappingNode {
+		return nil, f.errorf(m.Line, "device %q: hosts must be a mapping of name[:port] to addr[:port] (google.com: 127.0.0.1:18080)", dev)
+	}
+	hosts := map[string]string{}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		k, v := m.Content[i], m.Content[i+1]
+		if k.Kind != yaml.ScalarNode || v.Kind != yaml.ScalarNode || k.Value == "" || v.Value == "" {
+			return nil, f.errorf(k.Line, "device %q: hosts: each entry is name[:port]: addr[:port]", dev)
+		}
+		for _, hp := range []string{k.Value, v.Value} {
+			if err := checkHostPort(hp); err != nil {
+				return nil, f.errorf(k.Line, "device %q: hosts: %v", dev, err)
+			}
+		}
+		hosts[k.Value] = v.Value
+	}
+	return hosts, nil
+}
+
+// checkHostPort accepts "host" and "host:port".
+func checkHostPort(s string) error {
+	if strings.ContainsAny(s, " /") {
+		return fmt.Errorf("%q is not host[:port]", s)
+	}
+	if h, p, ok := strings.Cut(s, ":"); ok {
+		if n, err := strconv.Atoi(p); err != nil || n <= 0 || n > 65535 || h == "" {
+			return fmt.Errorf("%q is not host[:port]", s)
+		}
+	}
+	return nil
+}
+
+// ParseSize reads a size in bytes: a number, or one ending in k or m
+// (KiB, MiB): "110k" is 112640.
+func ParseSize(s string) (int, error) {
+	s = strings.TrimSpace(s)
+	mult := 1
+	switch {
+	case strings.HasSuffix(s, "k"), strings.HasSuffix(s, "K"):
+		mult, s = 1024, s[:len(s)-1]
+	case strings.HasSuffix(s, "m"), strings.HasSuffix(s, "M"):
+		mult, s = 1024*1024, s[:len(s)-1]
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n <= 0 || n > (1<<31)/mult {
+		return 0, fmt.Errorf("%q is not a size (bytes, or a number with k or m: 110k)", s)
+	}
+	return n * mult, nil
+}
+
+func parseBool(s string) (bool, error) {
+	switch strings.ToLower(s) {
+	case "true", "yes", "on":
+		return true, nil
+	case "false", "no", "off", "":
+		return false, nil
+	}
+	return false, fmt.Errorf("%q is not true or false", s)
 }
 
 var yamlLine = regexp.MustCompile(`line (\d+): `)
@@ -236,10 +394,11 @@ func CheckURL(raw string) error {
 	return nil
 }
 
-// ByURL finds the first device whose url is url (compared by SameURL).
+// ByURL finds the first device whose url is url (compared by
+// transport.SameAddress).
 func (f *File) ByURL(url string) (Device, bool) {
 	for _, d := range f.devices {
-		if d.URL != "" && SameURL(d.URL, url) {
+		if d.URL != "" && transport.SameAddress(d.URL, url) {
 			return d, true
 		}
 	}
@@ -257,57 +416,6 @@ func (f *File) ByUID(uid string) (Device, bool) {
 	return Device{}, false
 }
 
-// SameURL reports whether two board URLs name the same board: a bare serial
-// path equals its serial:// URL, and a trailing slash does not count.
-func SameURL(a, b string) bool {
-	return normalize(a) == normalize(b)
-}
-
-func normalize(u string) string {
-	u = strings.TrimSpace(u)
-	if rest, ok := strings.CutPrefix(u, "serial://"); ok {
-		u = rest
-	}
-	return strings.TrimSuffix(u, "/")
-}
-
-// IsWebREPL reports whether url is a WebREPL URL (ws:// or wss://), the
-// one kind of link that takes a password.
-func IsWebREPL(url string) bool {
-	return strings.HasPrefix(url, "ws://") || strings.HasPrefix(url, "wss://")
-}
-
-// IsNetwork reports whether url reaches its board over the network
-// (WebREPL or RFC 2217) rather than a serial port.
-func IsNetwork(url string) bool {
-	return IsWebREPL(url) || strings.HasPrefix(url, "rfc2217://")
-}
-
-// DefaultName is the name a board known only by its URL goes by: the last
-// element of a serial path, or the host of a network URL
-// ("/dev/ttyACM0" → "ttyACM0", "ws://192.168.1.20:8266" → "192.168.1.20").
-func DefaultName(url string) string {
-	u := strings.TrimSuffix(strings.TrimSpace(url), "/")
-	network := false
-	if i := strings.Index(u, "://"); i >= 0 {
-		network = u[:i] != "serial"
-		u = u[i+3:]
-	}
-	if network {
-		u, _, _ = strings.Cut(u, "/")
-		if h, _, ok := strings.Cut(u, ":"); ok && h != "" {
-			u = h
-		}
-	} else if i := strings.LastIndexByte(u, '/'); i >= 0 && i+1 < len(u) {
-		u = u[i+1:]
-	}
-	u, _, _ = strings.Cut(u, "?")
-	if u == "" {
-		return url
-	}
-	return u
-}
-
 // Set adds d or, when an entry of that name exists, replaces its url and
 // uid (and its password when d has one), keeping the rest of the file as
 // it was. Call Save to write it.
@@ -317,6 +425,9 @@ func (f *File) Set(d Device) error {
 	}
 	if strings.ContainsAny(d.Name, " \t\n:") {
 		return fmt.Errorf("devices: bad device name %q (no spaces or colons)", d.Name)
+	}
+	if d.Name == DefaultKey {
+		return fmt.Errorf("devices: %q is reserved for the default board's name; pick another name", d.Name)
 	}
 	root := f.root()
 	var entry *yaml.Node
@@ -344,6 +455,8 @@ func (f *File) Set(d Device) error {
 			if d.Password == "" {
 				d.Password = old.Password
 			}
+			// a virtual board's settings are not touched by Set
+			d.Heap, d.IP, d.Expose, d.Hosts = old.Heap, old.IP, old.Expose, old.Hosts
 			d.Line = old.Line
 			f.devices[i] = d
 			return nil
@@ -390,6 +503,16 @@ func (f *File) Remove(name string) error {
 	}
 	f.devices = append(f.devices[:idx], f.devices[idx+1:]...)
 	root := f.root()
+	if f.def == name {
+		// the default went with its board
+		f.def = ""
+		for i := 0; i+1 < len(root.Content); i += 2 {
+			if root.Content[i].Value == DefaultKey {
+				root.Content = append(root.Content[:i], root.Content[i+2:]...)
+				break
+			}
+		}
+	}
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		if root.Content[i].Value == name {
 			// the comment above the entry goes with it: it was about it

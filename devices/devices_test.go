@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -33,6 +34,22 @@ func TestParse(t *testing.T) {
 		{name: "duplicate", yaml: "a: x\nb: y\na: z\n", wantErr: `devices.yaml:3: device "a" already defined at line 1`},
 		{name: "no url nor uid", yaml: "a:\n  password: p\n", wantErr: `devices.yaml:1: device "a" has neither url nor uid`},
 		{name: "list value", yaml: "a:\n  url: [x]\n", wantErr: `devices.yaml:2: device "a": url must be a string`},
+		{name: "virtual board", yaml: "esp32:\n  url: sim:esp32\n  heap: 110k\n  ip: 192.168.4.2\n  expose: true\n  hosts:\n    google.com: 127.0.0.1:18080\n    google.com:443: 127.0.0.1:18443\n",
+			want: []Device{{Name: "esp32", URL: "sim:esp32", Line: 1, Heap: 110 * 1024, IP: "192.168.4.2", Expose: true,
+				Hosts: map[string]string{"google.com": "127.0.0.1:18080", "google.com:443": "127.0.0.1:18443"}}}},
+		{name: "heap in bytes", yaml: "s:\n  url: sim\n  heap: 200000\n  expose: no\n", want: []Device{{Name: "s", URL: "sim", Line: 1, Heap: 200000}}},
+		{name: "heap in MiB", yaml: "s:\n  url: sim\n  heap: 2M\n", want: []Device{{Name: "s", URL: "sim", Line: 1, Heap: 2 << 20}}},
+		{name: "bad heap", yaml: "s:\n  url: sim\n  heap: lots\n", wantErr: `devices.yaml:3: device "s": heap: "lots" is not a size`},
+		{name: "bad ip", yaml: "s:\n  url: sim\n  ip: 300.1.1.1\n", wantErr: `devices.yaml:3: device "s": ip: "300.1.1.1" is not an IPv4 address`},
+		{name: "bad expose", yaml: "s:\n  url: sim\n  expose: maybe\n", wantErr: `devices.yaml:3: device "s": expose: "maybe" is not true or false`},
+		{name: "hosts not a mapping", yaml: "s:\n  url: sim\n  hosts: x\n", wantErr: `devices.yaml:3: device "s": hosts must be a mapping`},
+		{name: "bad hosts port", yaml: "s:\n  url: sim\n  hosts:\n    a: b:99999\n", wantErr: `devices.yaml:4: device "s": hosts: "b:99999" is not host[:port]`},
+		{name: "sim settings on a serial board", yaml: "s:\n  url: /dev/ttyACM0\n  heap: 100k\n", wantErr: `devices.yaml:3: device "s": heap, ip, expose and hosts are for virtual boards`},
+		{name: "default", yaml: "default: b\nb: sim:b\n", want: []Device{{Name: "b", URL: "sim:b", Line: 2}}},
+		{name: "default address", yaml: "default: sim\n", want: nil},
+		{name: "default unknown", yaml: "default: nosuch\nb: sim:b\n", wantErr: `devices.yaml:1: default: "nosuch" is neither a device of this file nor a board address`},
+		{name: "default mapping", yaml: "default:\n  url: sim\n", wantErr: `devices.yaml:1: default names the default board`},
+		{name: "default twice", yaml: "default: sim\ndefault: sim:x\n", wantErr: `devices.yaml:2: default already given at line 1`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -54,7 +71,7 @@ func TestParse(t *testing.T) {
 				t.Fatalf("devices = %+v, want %+v", got, tt.want)
 			}
 			for i := range got {
-				if got[i] != tt.want[i] {
+				if !reflect.DeepEqual(got[i], tt.want[i]) {
 					t.Errorf("device %d = %+v, want %+v", i, got[i], tt.want[i])
 				}
 			}
@@ -213,40 +230,55 @@ func TestDefaultPath(t *testing.T) {
 	}
 }
 
-func TestDefaultName(t *testing.T) {
-	tests := map[string]string{
-		"/dev/ttyACM0":                    "ttyACM0",
-		"serial:///dev/ttyUSB1?baud=9600": "ttyUSB1",
-		"COM3":                            "COM3",
-		"ws://192.168.1.20:8266":          "192.168.1.20",
-		"ws://board.local/":               "board.local",
-		"rfc2217://localhost:2217":        "localhost",
+func TestDefaultBoard(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "devices.yaml")
+	orig := "# the board notebooks start on\ndefault: esp32 # a virtual one\n\nesp32:\n  url: sim:esp32\n  heap: 110k # like an ESP32 without PSRAM\n  hosts:\n    google.com: 127.0.0.1:18080\nbench: /dev/ttyACM0\n"
+	if err := os.WriteFile(path, []byte(orig), 0o600); err != nil {
+		t.Fatal(err)
 	}
-	for url, want := range tests {
-		if got := DefaultName(url); got != want {
-			t.Errorf("DefaultName(%q) = %q, want %q", url, got, want)
+	f, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Default() != "esp32" {
+		t.Errorf("Default = %q", f.Default())
+	}
+	if got := strings.Join(f.Names(), ","); got != "bench,esp32" {
+		t.Errorf("Names = %q; default is not a device", got)
+	}
+	if err := f.Set(Device{Name: DefaultKey, URL: "sim"}); err == nil {
+		t.Error("Set accepted a device called default")
+	}
+	// an edit keeps the default, the virtual board's settings and the comments
+	if err := f.Set(Device{Name: "esp32", URL: "sim:esp32", UID: "aabbccddeeff"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Save(); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(path)
+	for _, want := range []string{"# the board notebooks start on", "default: esp32 # a virtual one", "heap: 110k # like an ESP32", "google.com: 127.0.0.1:18080", "uid: aabbccddeeff"} {
+		if !strings.Contains(string(data), want) {
+			t.Errorf("after Set, the file lacks %q:\n%s", want, data)
 		}
 	}
-}
-
-func TestURLKinds(t *testing.T) {
-	tests := []struct {
-		url              string
-		webREPL, network bool
-	}{
-		{"/dev/ttyACM0", false, false},
-		{"serial:///dev/ttyUSB1", false, false},
-		{"COM3", false, false},
-		{"ws://192.168.1.20:8266", true, true},
-		{"wss://board.local", true, true},
-		{"rfc2217://localhost:2217", false, true},
+	d, _ := f.Lookup("esp32")
+	if d.Heap != 110*1024 || d.Hosts["google.com"] != "127.0.0.1:18080" {
+		t.Errorf("after Set, esp32 = %+v", d)
 	}
-	for _, tt := range tests {
-		if got := IsWebREPL(tt.url); got != tt.webREPL {
-			t.Errorf("IsWebREPL(%q) = %v, want %v", tt.url, got, tt.webREPL)
-		}
-		if got := IsNetwork(tt.url); got != tt.network {
-			t.Errorf("IsNetwork(%q) = %v, want %v", tt.url, got, tt.network)
-		}
+	// removing the default board removes the default
+	if err := f.Remove("esp32"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Save(); err != nil {
+		t.Fatal(err)
+	}
+	f2, err := Load(path)
+	if err != nil {
+		t.Fatalf("after removing the default board: %v", err)
+	}
+	if f2.Default() != "" {
+		t.Errorf("Default after Remove = %q", f2.Default())
 	}
 }

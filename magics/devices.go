@@ -60,10 +60,17 @@ func (d deviceDeps) load() (*devices.File, error) {
 	return devices.Load(d.devicesPath)
 }
 
+// ConnectedLine is what %connect says once connected, and what a cell
+// says when it connected a board by itself.
+func ConnectedLine(name, url string) string {
+	return fmt.Sprintf("Connected to %s @ %s", name, url)
+}
+
 func connectMagic() *Magic {
 	m := &Magic{
 		Name: "connect", Kind: Line, Args: "TARGET",
-		Summary: "Connect to a board: a serial port (/dev/ttyACM0, serial://...), ws://host[:port] (WebREPL), " +
+		Summary: "Connect to a board: sim or sim:NAME (a virtual board, its files kept between sessions), " +
+			"a serial port (/dev/ttyACM0, serial://...), ws://host[:port] (WebREPL), " +
 			"rfc2217://host:port, auto (the first USB board), a name from the devices file, or a board uid. " +
 			"WebREPL passwords come from the devices file or $IOT_WEBREPL_PASSWORD, never from the notebook.",
 	}
@@ -77,7 +84,7 @@ func connectMagic() *Magic {
 			if err != nil {
 				return err
 			}
-			say(env, fmt.Sprintf("Connected to %s @ %s", boardName(env, b), b.URL()))
+			say(env, ConnectedLine(boardName(env, b), b.URL()))
 			return nil
 		}
 	}
@@ -235,7 +242,7 @@ func discoverMagic(d deviceDeps) *Magic {
 func probeNetwork(ctx context.Context, env *Env, df *devices.File, timeout time.Duration) error {
 	var net []devices.Device
 	for _, dev := range df.Devices() {
-		if devices.IsNetwork(dev.URL) {
+		if transport.IsNetwork(dev.URL) {
 			net = append(net, dev)
 		}
 	}
@@ -314,7 +321,7 @@ func registerMagic(d deviceDeps) *Magic {
 			if err := devices.CheckURL(url); err != nil {
 				return fmt.Errorf("%%register: %w", err)
 			}
-			name := devices.DefaultName(url)
+			name := transport.DefaultName(url)
 			if len(args) == 2 {
 				name = args[1]
 			}
@@ -323,10 +330,10 @@ func registerMagic(d deviceDeps) *Magic {
 				return err
 			}
 			dev := devices.Device{Name: name, URL: url}
-			if old, ok := df.Lookup(name); ok && devices.SameURL(old.URL, url) {
+			if old, ok := df.Lookup(name); ok && transport.SameAddress(old.URL, url) {
 				dev.UID = old.UID
 			}
-			if b, err := env.Boards.Current(ctx); err == nil && devices.SameURL(b.URL(), url) {
+			if b, err := env.Boards.Current(ctx); err == nil && transport.SameAddress(b.URL(), url) {
 				uctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 				if uid, err := ReadUID(uctx, b); err == nil {
 					dev.UID = uid
@@ -341,7 +348,7 @@ func registerMagic(d deviceDeps) *Magic {
 			}
 			saved, _ := df.Lookup(name)
 			msg := fmt.Sprintf("Registered %s in %s\n", saved, df.Path)
-			if devices.IsWebREPL(url) && saved.Password == "" {
+			if transport.AddressKind(url) == transport.KindWebREPL && saved.Password == "" {
 				msg += fmt.Sprintf("Add the WebREPL password as `password: ...` under %s in that file (it is never typed in a notebook).\n", name)
 			}
 			env.Out.Stream("stdout", msg)

@@ -9,7 +9,7 @@ import (
 )
 
 // ErrNoBoard is wrapped by Boards.Current when no board is connected.
-var ErrNoBoard = errors.New("no board connected — use %connect TARGET (a serial port, ws://host, rfc2217://host:port, auto or a registered name)")
+var ErrNoBoard = errors.New("no board connected — use %connect TARGET (sim for a virtual board, a serial port, ws://host, rfc2217://host:port, auto or a registered name)")
 
 // Boards is the session's set of boards, as the magics see it. The cells
 // package implements it.

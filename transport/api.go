@@ -1,6 +1,8 @@
 // Package transport is everything between the kernel and a MicroPython
 // board: the raw REPL engine over any io.ReadWriteCloser, the links that
-// carry it (serial, WebREPL, RFC 2217) and file operations built on exec.
+// carry it (serial, WebREPL, RFC 2217, a virtual board's process), the one
+// table of board addresses (ParseAddress) and file operations built on
+// exec.
 // It knows nothing of Jupyter.
 package transport
 
@@ -9,7 +11,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"time"
+
+	"github.com/iot-kernel/iot-kernel/sim"
 )
 
 // BoardError is an exception raised by code running on the board.
@@ -70,6 +75,18 @@ type Options struct {
 	// Timeout bounds each wait for the board (enter raw REPL, a reply); 0
 	// means a default of a few seconds.
 	Timeout time.Duration
+	// Sim configures a virtual board (a sim or sim:NAME address; its Name
+	// comes from the address). Other links ignore it.
+	Sim sim.Config
+	// Logger receives the board's logs; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+func (o Options) logger() *slog.Logger {
+	if o.Logger != nil {
+		return o.Logger
+	}
+	return slog.Default()
 }
 
 // Dialer opens the byte stream to a board. Engines call it again to

@@ -20,9 +20,23 @@ var ErrClosed = errors.New("board closed")
 // Interrupt is called.
 var ErrInterrupted = errors.New("interrupted")
 
-// ErrReset reports that the board had to be soft-reset to stop the code
-// (it ignored Ctrl-C): its Python state is gone.
-var ErrReset = errors.New("the board was soft-reset")
+// ErrReset is wrapped by the errors that report a reset of the board in
+// the middle of an operation: reset to stop code that ignored Ctrl-C, or
+// by the code itself (machine.reset() on a virtual board). Its Python
+// state is gone.
+var ErrReset = errors.New("the board was reset")
+
+// resetError is an error that says how the board was reset; it wraps
+// ErrReset without repeating it.
+type resetError struct{ msg string }
+
+func (e *resetError) Error() string { return e.msg }
+
+func (e *resetError) Unwrap() error { return ErrReset }
+
+// boardResetter is implemented by errors of a link's stream that mean the
+// board reset itself (sim.ResetError), not that the link failed.
+type boardResetter interface{ BoardReset() bool }
 
 // DefaultTimeout bounds each wait for the board when Options.Timeout is 0.
 const DefaultTimeout = 5 * time.Second
@@ -35,8 +49,12 @@ type Board struct {
 	url       string
 	dial      Dialer
 	resetDial Dialer // opens the link with a hard reset; nil if the link cannot
-	opt       Options
-	log       *slog.Logger
+	// restartable: resetDial is quick and always works (a virtual board's
+	// process is restarted), so an interrupt the board ignores ends in it.
+	restartable bool
+	release     func() error // frees what the dialer holds, on Close; may be nil
+	opt         Options
+	log         *slog.Logger
 
 	// sem is the operation lock; a channel so that waiting for it
 	// honours the caller's context.
@@ -57,7 +75,7 @@ func New(url string, dial Dialer, opt Options) *Board {
 		url:  url,
 		dial: dial,
 		opt:  opt,
-		log:  slog.Default().With("board", url),
+		log:  opt.logger().With("board", url),
 		sem:  make(chan struct{}, 1),
 	}
 }
@@ -117,7 +135,35 @@ func (b *Board) op(ctx context.Context, fn func(context.Context, *link) error) e
 	if err != nil {
 		return err
 	}
-	return b.fail(l, fn(ctx, l))
+	err = fn(ctx, l)
+	if errors.Is(err, errRestart) {
+		return b.restart(ctx, l)
+	}
+	return b.fail(l, err)
+}
+
+// restart ends an interrupt the board ignored on a restartable link: the
+// link is closed (which kills the board's process) and opened again, the
+// board booted afresh with its files. The lock is held.
+func (b *Board) restart(ctx context.Context, l *link) error {
+	b.drop(l)
+	if errors.Is(context.Cause(ctx), ErrClosed) {
+		return ErrClosed // closing: no need for a board again
+	}
+	b.log.Info("the board ignored Ctrl-C: restarting it")
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), b.timeout())
+	defer cancel()
+	rwc, err := b.resetDial(rctx)
+	if err == nil {
+		if l, err = b.adopt(rwc); err == nil {
+			_, err = b.ensure(rctx)
+		}
+	}
+	if err != nil {
+		b.log.Warn("restart after an ignored Ctrl-C failed", "err", err)
+		return &resetError{fmt.Sprintf("the board ignored Ctrl-C, so it was hard-reset, but it did not come back yet (%v): its variables are gone; the next cell tries again", err)}
+	}
+	return &resetError{"the board ignored Ctrl-C, so it was hard-reset (restarted, its files kept): its variables are gone"}
 }
 
 // ensure returns the link, dialled and at the raw prompt.
@@ -155,9 +201,10 @@ func (b *Board) ensure(ctx context.Context) (*link, error) {
 	return l, nil
 }
 
-// probe learns the board's platform and free RAM on a new link. The wasm
-// port's raw-paste hangs the board (its stdin read returns 0 forever), so on
-// it raw-paste is never tried.
+// probe learns the board's platform and free RAM on a new link. It runs in
+// the classic raw REPL; whether the board has raw-paste is learnt by the
+// first exec that asks (the wasm boards answer for themselves: the test
+// board has none, the virtual board may).
 func (b *Board) probe(ctx context.Context, l *link) {
 	var out bytes.Buffer
 	var err error
@@ -180,9 +227,6 @@ func (b *Board) probe(ctx context.Context, l *link) {
 	}
 	l.platform = f[0]
 	l.memFree, _ = strconv.Atoi(f[1])
-	if l.platform == "webassembly" {
-		l.paste = pasteNo
-	}
 }
 
 // fail turns the engine's errors into the package's: a lost link becomes a
@@ -193,7 +237,13 @@ func (b *Board) fail(l *link, err error) error {
 		return nil
 	}
 	var lost *errLost
+	var reset boardResetter
 	switch {
+	case errors.As(err, &reset) && reset.BoardReset():
+		// The board reset itself (machine.reset()); the next operation
+		// reaches it booted afresh.
+		b.drop(l)
+		return &LinkError{URL: b.url, Err: &resetError{reset.(error).Error() + ": its variables are gone (files are kept); the kernel reconnects"}}
 	case errors.As(err, &lost):
 		b.drop(l)
 		return &LinkError{URL: b.url, Err: err}
@@ -210,6 +260,9 @@ func (b *Board) fail(l *link, err error) error {
 // was closed meanwhile.
 func (b *Board) adopt(rwc io.ReadWriteCloser) (*link, error) {
 	l := newLink(rwc, b.timeout())
+	if b.restartable {
+		l.restartable, l.grace = true, restartGrace
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
@@ -363,14 +416,21 @@ func (b *Board) HardReset(ctx context.Context) error {
 }
 
 // Close interrupts any operation, leaves the board in the friendly REPL
-// (Ctrl-B) and closes the link. Later operations return ErrClosed.
-func (b *Board) Close() error {
+// (Ctrl-B) and closes the link (a virtual board's process ends with it).
+// Later operations return ErrClosed.
+func (b *Board) Close() (err error) {
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()
 		return nil
 	}
 	b.closed = true
+	// Last, once the link is closed: free what the dialer holds.
+	defer func() {
+		if rerr := b.releaseDialer(); rerr != nil && err == nil {
+			err = rerr
+		}
+	}()
 	if b.cancel != nil {
 		b.cancel(ErrClosed)
 	}
@@ -410,4 +470,12 @@ func (b *Board) Close() error {
 		b.log.Warn("link reader did not stop after close")
 	}
 	return nil
+}
+
+// releaseDialer frees what the dialer holds (a virtual board's folder).
+func (b *Board) releaseDialer() error {
+	if b.release == nil {
+		return nil
+	}
+	return b.release()
 }

@@ -63,10 +63,16 @@ type link struct {
 	shim     bool      // input() shim installed in this raw-REPL session
 	dirty    bool      // the raw line may hold stray bytes (a late answer)
 	caps     *fsCaps   // filesystem capabilities, probed on first file op
+
+	// grace is how long the board gets to stop after each Ctrl-C.
+	grace time.Duration
+	// restartable: an interrupt the board ignores ends in a restart of
+	// the board (see Board.restart) rather than a soft reset.
+	restartable bool
 }
 
 func newLink(rwc io.ReadWriteCloser, timeout time.Duration) *link {
-	l := &link{rwc: rwc, timeout: timeout, rbuf: make([]byte, 4096)}
+	l := &link{rwc: rwc, timeout: timeout, rbuf: make([]byte, 4096), grace: interruptGrace}
 	if tr, ok := rwc.(TimedReader); ok {
 		l.rd = tr
 	} else {

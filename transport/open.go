@@ -4,30 +4,33 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"strings"
 	"sync/atomic"
 	"time"
 
+	"github.com/iot-kernel/iot-kernel/sim"
 	"github.com/iot-kernel/iot-kernel/transport/rfc2217"
 	"github.com/iot-kernel/iot-kernel/transport/serialport"
 	"github.com/iot-kernel/iot-kernel/transport/webrepl"
 )
 
 // Open connects to the board at url and enters its raw REPL. The link is
-// chosen from the URL:
+// chosen from the URL by the table of addresses (see ParseAddress):
 //
 //	/dev/ttyUSB0, serial:///dev/ttyUSB0?baud=N, COM3, auto   serial port
 //	ws://host:8266/                                          WebREPL (Options.Password)
 //	rfc2217://host:port                                      RFC 2217 (ser2net)
+//	sim, sim:NAME                                            virtual board (Options.Sim)
 func Open(ctx context.Context, url string, opt Options) (*Board, error) {
-	dial, err := DialerFor(url, opt)
+	addr, err := ParseAddress(url)
 	if err != nil {
 		return nil, err
 	}
-	b := New(url, dial, opt)
-	if isSerial(url) {
-		b.resetDial = bounded(opt, resetBound, serialDial(url, opt, func() bool { return true }))
+	l, err := linkFor(addr, opt)
+	if err != nil {
+		return nil, err
 	}
+	b := New(url, l.dial, opt)
+	b.resetDial, b.restartable, b.release = l.resetDial, l.restartable, l.release
 	if err := b.op(ctx, func(context.Context, *link) error { return nil }); err != nil {
 		_ = b.Close()
 		return nil, err
@@ -40,20 +43,34 @@ func Open(ctx context.Context, url string, opt Options) (*Board, error) {
 // for boot output to end and 10 s for the device to come back).
 const resetBound = 20 * time.Second
 
-// DialerFor returns the Dialer for url (see Open). Each dial is bounded by
+// linkKind is what Open needs to know of a kind of link.
+type linkKind struct {
+	dial Dialer
+	// resetDial opens the link with a hard reset of the board; nil when
+	// the link cannot.
+	resetDial Dialer
+	// restartable: the hard reset is quick and works whatever the board
+	// is doing, so an interrupt the board ignores escalates to it.
+	restartable bool
+	// release frees what the dialer holds, once the Board is closed.
+	release func() error
+}
+
+// linkFor returns how to reach the board at addr. Each dial is bounded by
 // its ctx and by Options.Timeout, plus the time a reset takes when
 // Options.HardReset asks for one (only the first dial resets).
-func DialerFor(url string, opt Options) (Dialer, error) {
-	switch {
-	case strings.HasPrefix(url, "ws://"), strings.HasPrefix(url, "wss://"):
-		return bounded(opt, 0, func(ctx context.Context) (io.ReadWriteCloser, error) {
+func linkFor(addr Address, opt Options) (linkKind, error) {
+	url := addr.URL
+	switch addr.Kind {
+	case KindWebREPL:
+		return linkKind{dial: bounded(opt, 0, func(ctx context.Context) (io.ReadWriteCloser, error) {
 			return webrepl.Dial(ctx, url, opt.Password)
-		}), nil
-	case strings.HasPrefix(url, "rfc2217://"):
-		return bounded(opt, 0, func(ctx context.Context) (io.ReadWriteCloser, error) {
+		})}, nil
+	case KindRFC2217:
+		return linkKind{dial: bounded(opt, 0, func(ctx context.Context) (io.ReadWriteCloser, error) {
 			return rfc2217.Dial(ctx, url, rfc2217.Options{Baud: opt.Baud})
-		}), nil
-	case isSerial(url):
+		})}, nil
+	case KindSerial:
 		// HardReset pulses the board on the first open only, not on each
 		// reconnect.
 		var opened atomic.Bool
@@ -61,16 +78,28 @@ func DialerFor(url string, opt Options) (Dialer, error) {
 		if opt.HardReset {
 			extra = resetBound
 		}
-		return bounded(opt, extra, serialDial(url, opt, func() bool {
-			return opt.HardReset && !opened.Swap(true)
-		})), nil
+		return linkKind{
+			dial: bounded(opt, extra, serialDial(url, opt, func() bool {
+				return opt.HardReset && !opened.Swap(true)
+			})),
+			resetDial: bounded(opt, resetBound, serialDial(url, opt, func() bool { return true })),
+		}, nil
+	case KindSim:
+		cfg := opt.Sim
+		cfg.Name = addr.Target
+		if cfg.Logger == nil {
+			cfg.Logger = opt.logger().With("board", url)
+		}
+		sb, err := sim.Open(cfg)
+		if err != nil {
+			return linkKind{}, err
+		}
+		// Closing the stream kills the board's process and a dial starts
+		// it afresh on the same folder: a hard reset that always works.
+		dial := bounded(opt, 0, sb.Dial)
+		return linkKind{dial: dial, resetDial: dial, restartable: true, release: sb.Close}, nil
 	}
-	return nil, fmt.Errorf("%q: unknown kind of board address (want /dev/..., serial://, auto, ws:// or rfc2217://)", url)
-}
-
-func isSerial(url string) bool {
-	return strings.HasPrefix(url, "/") || strings.HasPrefix(url, "serial://") || url == "auto" ||
-		strings.HasPrefix(strings.ToUpper(url), "COM")
+	return linkKind{}, fmt.Errorf("%q: no link for %v addresses", url, addr.Kind)
 }
 
 // serialDial opens the serial port, pulsing RTS when reset says so.

@@ -15,6 +15,11 @@ const (
 	rawBanner = "raw REPL; CTRL-B to exit\r\n>"
 	// interruptGrace is how long the board gets to stop after each Ctrl-C.
 	interruptGrace = time.Second
+	// restartGrace is that for a restartable board: the contract of the
+	// virtual board is that Ctrl-C works within 100 ms when it can work
+	// at all, and the whole escalation, restart included, takes at most
+	// 3 s.
+	restartGrace = 400 * time.Millisecond
 )
 
 // enterRaw brings the board from whatever it is doing to the raw REPL
@@ -112,6 +117,10 @@ type execReq struct {
 // errStuck: the board ignored two Ctrl-C; the caller resets it.
 var errStuck = errors.New("board did not stop after Ctrl-C")
 
+// errRestart: the board ignored two Ctrl-C and its link is restartable:
+// Board.op restarts it.
+var errRestart = errors.New("board did not stop after Ctrl-C; restart it")
+
 // phase of the board's answer to an exec.
 type phase int
 
@@ -180,6 +189,12 @@ func (l *link) run(ctx context.Context, r execReq) error {
 // unstick is the last step of an interrupt: the board ignored Ctrl-C
 // twice, so get back to the raw prompt and soft-reset it.
 func (l *link) unstick(ctx context.Context) error {
+	if l.restartable {
+		// A virtual board's busy loop never reads its input: a soft reset
+		// could not reach it. Restarting it is quick and always works.
+		l.inRaw = false
+		return errRestart
+	}
 	bg := context.WithoutCancel(ctx)
 	if err := l.enterRaw(bg); err != nil {
 		l.inRaw = false
@@ -192,7 +207,7 @@ func (l *link) unstick(ctx context.Context) error {
 	if err := l.softReset(bg); err != nil {
 		return fmt.Errorf("the board ignored Ctrl-C; soft reset failed: %w", err)
 	}
-	return fmt.Errorf("the board ignored Ctrl-C: %w (its variables are gone)", ErrReset)
+	return &resetError{"the board ignored Ctrl-C, so it was soft-reset: its variables are gone"}
 }
 
 // sendRawPaste sends code in raw-paste mode, with the board's flow
@@ -370,7 +385,7 @@ func (l *link) follow(ctx context.Context, ph phase, r execReq, interrupted bool
 	f.phaseDL = time.Now().Add(l.timeout)
 	cancelled := ctx.Done()
 	if interrupted {
-		f.stage, f.stageDL, cancelled = 1, time.Now().Add(interruptGrace), nil
+		f.stage, f.stageDL, cancelled = 1, time.Now().Add(l.grace), nil
 	}
 	bg := context.WithoutCancel(ctx)
 	if cancelled != nil {
@@ -398,7 +413,7 @@ func (l *link) follow(ctx context.Context, ph phase, r execReq, interrupted bool
 			// Ctrl-C also ends an input() in progress: the answer is
 			// abandoned.
 			cancelled, f.inputCh, l.dirty = nil, nil, true
-			f.stage, f.stageDL = 1, time.Now().Add(interruptGrace)
+			f.stage, f.stageDL = 1, time.Now().Add(l.grace)
 			err = l.write([]byte{3})
 		default:
 			deadline := f.stageDL
@@ -426,7 +441,7 @@ func (f *follower) timedOut() error {
 			return errStuck
 		}
 		// \r ends a blocking read so that the pending interrupt fires.
-		f.stage, f.stageDL = 2, time.Now().Add(interruptGrace)
+		f.stage, f.stageDL = 2, time.Now().Add(f.l.grace)
 		return f.l.write([]byte("\r\x03"))
 	}
 	f.l.inRaw = false

@@ -571,7 +571,7 @@ func TestHardResetWithoutModemLines(t *testing.T) {
 // pulse resets it: its variables are gone and it answers again.
 func TestHardResetHardware(t *testing.T) {
 	url := os.Getenv("IOT_TEST_BOARD")
-	if url == "" || !isSerial(url) {
+	if url == "" || AddressKind(url) != KindSerial {
 		t.Skip("needs IOT_TEST_BOARD naming a board on a serial port")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

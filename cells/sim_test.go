@@ -1,0 +1,237 @@
+package cells
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/iot-kernel/iot-kernel/internal/testenv"
+	"github.com/iot-kernel/iot-kernel/kernel"
+	"github.com/iot-kernel/iot-kernel/kernel/kerneltest"
+	"github.com/iot-kernel/iot-kernel/sim"
+)
+
+// needSim skips (or fails, under IOT_TEST_REQUIRE_ALL=1) a test of the
+// virtual board when node or its runtime is missing.
+func needSim(t *testing.T) {
+	t.Helper()
+	if _, err := sim.FindRuntime(); err != nil {
+		testenv.SkipOrFail(t, "virtual board: %v", err)
+	}
+}
+
+// simInterp is an interpreter whose virtual boards live in the test's
+// directory, which it returns.
+func simInterp(t *testing.T) (*Interpreter, Config, string) {
+	t.Helper()
+	needSim(t)
+	it, cfg := newInterp(t)
+	return it, cfg, os.Getenv(sim.EnvHome)
+}
+
+func TestSimConnect(t *testing.T) {
+	it, _, home := simInterp(t)
+	out, _ := mustRun(t, it, "%connect sim")
+	if got := out.Stdout(); got != "Connected to sim @ sim\n" {
+		t.Errorf("%%connect sim said %q", got)
+	}
+	_, res := mustRun(t, it, "x = 6 * 7\nwith open('kept.txt', 'w') as f:\n    f.write('kept')\nx")
+	if res.Data["text/plain"] != "42" {
+		t.Errorf("x = %v", res.Data)
+	}
+	// the board's files are in its folder on the host
+	if data, err := os.ReadFile(filepath.Join(home, "sim", "kept.txt")); err != nil || string(data) != "kept" {
+		t.Errorf("host copy of kept.txt: %q, %v", data, err)
+	}
+
+	// another virtual board has its own variables and files
+	out, _ = mustRun(t, it, "%connect sim:b")
+	if got := out.Stdout(); got != "Connected to b @ sim:b\n" {
+		t.Errorf("%%connect sim:b said %q", got)
+	}
+	if ee, _ := execError(t, it, "x"); ee.Name != "NameError" {
+		t.Errorf("x on sim:b: %+v; want NameError", ee)
+	}
+	if _, res := mustRun(t, it, "import os\n'kept.txt' in os.listdir()"); res.Data["text/plain"] != "False" {
+		t.Errorf("sim:b sees sim's file: %v", res.Data)
+	}
+
+	// back on sim (its process was stopped when sim:b took over): the
+	// variables are gone, the files are kept
+	mustRun(t, it, "%connect -q sim")
+	if _, res := mustRun(t, it, "open('kept.txt').read()"); res.Data["text/plain"] != "'kept'" {
+		t.Errorf("kept.txt after reconnecting: %v", res.Data)
+	}
+	out, _ = mustRun(t, it, "%disconnect")
+	if out.Stdout() != "Disconnected from sim\n" {
+		t.Errorf("%%disconnect said %q", out.Stdout())
+	}
+}
+
+// A virtual board's files survive the kernel; the restarted kernel's
+// first cell reconnects it and says so as %connect does.
+func TestSimKernelRestart(t *testing.T) {
+	it, cfg, _ := simInterp(t)
+	mustRun(t, it, "%connect -q sim:r\nwith open('/boot_count', 'w') as f:\n    f.write('1')\nsurvivor = 1")
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	if err := it.Shutdown(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	it2 := New(cfg)
+	shutdownAtEnd(t, it2)
+	out, res := mustRun(t, it2, "open('/boot_count').read()")
+	if out.Stdout() != "Connected to r @ sim:r\n" || res.Data["text/plain"] != "'1'" {
+		t.Errorf("after restart: stdout %q, result %v", out.Stdout(), res.Data)
+	}
+	if ee, _ := execError(t, it2, "survivor"); ee.Name != "NameError" {
+		t.Errorf("a variable survived the kernel: %+v", ee)
+	}
+}
+
+// Two kernels cannot have the same virtual board.
+func TestSimInUse(t *testing.T) {
+	it, cfg, _ := simInterp(t)
+	mustRun(t, it, "%connect -q sim:shared")
+	other := cfg
+	other.SessionKey = "other.ipynb"
+	it2 := New(other)
+	shutdownAtEnd(t, it2)
+	ee, _ := execError(t, it2, "%connect sim:shared")
+	if !strings.Contains(ee.Value, "in use by another kernel") || !strings.Contains(ee.Value, "sim:OTHER") ||
+		strings.Contains(ee.Value, "\n") {
+		t.Errorf("second kernel's %%connect: %+v", ee)
+	}
+	mustRun(t, it, "%disconnect -q")
+	out, _ := mustRun(t, it2, "%connect sim:shared")
+	if out.Stdout() != "Connected to shared @ sim:shared\n" {
+		t.Errorf("once free: %q", out.Stdout())
+	}
+}
+
+// A busy loop cannot be interrupted inside the virtual board: the stop
+// button restarts the board; its variables are gone, its files kept.
+func TestSimBusyLoopInterrupt(t *testing.T) {
+	it, _, _ := simInterp(t)
+	mustRun(t, it, "%connect -q sim\nwith open('f.txt', 'w') as f:\n    f.write('still here')\nv = 1")
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	out := &kerneltest.Recorder{}
+	var stopped time.Time
+	var mu sync.Mutex
+	out.OnStream = func(_, text string) {
+		if strings.Contains(text, "looping") {
+			// A moment after the sleep that shows the output, the board
+			// is in the busy loop, which never shows anything.
+			time.AfterFunc(time.Second, func() {
+				mu.Lock()
+				stopped = time.Now()
+				mu.Unlock()
+				cancel(kernel.ErrInterrupted)
+			})
+		}
+	}
+	ctx, stop := context.WithTimeout(ctx, 60*time.Second)
+	defer stop()
+	code := "import time\nprint('looping')\ntime.sleep(0.05)\nwhile True:\n    pass"
+	_, err := it.Execute(ctx, kernel.ExecuteRequest{Code: code, ExecutionCount: 4}, out)
+	mu.Lock()
+	defer mu.Unlock()
+	var ee *kernel.ExecError
+	if !errors.As(err, &ee) || ee.Name != "KeyboardInterrupt" || !strings.Contains(ee.Value, "hard-reset") ||
+		!strings.Contains(ee.Value, "variables are gone") {
+		t.Fatalf("error = %v; want a KeyboardInterrupt saying the board was reset", err)
+	}
+	t.Logf("stopped %v after the interrupt: %s", time.Since(stopped), ee.Value)
+	if ee, _ := execError(t, it, "v"); ee.Name != "NameError" {
+		t.Errorf("v after the reset: %+v", ee)
+	}
+	if _, res := mustRun(t, it, "open('f.txt').read()"); res.Data["text/plain"] != "'still here'" {
+		t.Errorf("f.txt after the reset: %v", res.Data)
+	}
+}
+
+// machine.reset() restarts the virtual board: the cell says so, and the
+// next cell runs on the board booted afresh, with its files.
+func TestSimMachineReset(t *testing.T) {
+	it, _, _ := simInterp(t)
+	mustRun(t, it, "%connect -q sim\nwith open('f.txt', 'w') as f:\n    f.write('kept')\nv = 1")
+	ee, out := execError(t, it, "import machine\nprint('bye')\nmachine.reset()\nprint('not reached')")
+	if !strings.Contains(ee.Value, "reset by machine.reset()") || !strings.Contains(ee.Value, "variables are gone") ||
+		strings.Contains(ee.Value, "\n") {
+		t.Errorf("cell that reset: %+v", ee)
+	}
+	if got := out.Stdout(); !strings.Contains(got, "bye") || strings.Contains(got, "not reached") {
+		t.Errorf("its output: %q", got)
+	}
+	if ee, _ := execError(t, it, "v"); ee.Name != "NameError" {
+		t.Errorf("v after machine.reset(): %+v", ee)
+	}
+	if _, res := mustRun(t, it, "open('f.txt').read()"); res.Data["text/plain"] != "'kept'" {
+		t.Errorf("f.txt after machine.reset(): %v", res.Data)
+	}
+}
+
+// With no board, a notebook's first cell connects the notebook's last
+// board, else the devices file's default board, else says how to choose.
+func TestAutoConnect(t *testing.T) {
+	it, cfg, _ := simInterp(t)
+	ee, _ := execError(t, it, "1")
+	if ee.Name != NoBoardError || !strings.Contains(ee.Value, "%connect") || !strings.Contains(ee.Value, "sim") ||
+		!strings.Contains(ee.Value, cfg.DevicesPath) || !strings.Contains(ee.Value, "default: NAME") {
+		t.Errorf("no board, no default: %+v", ee)
+	}
+
+	if err := os.WriteFile(cfg.DevicesPath, []byte("# where notebooks start\ndefault: esp32\nesp32:\n  url: sim:esp32\n  heap: 150k\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	it2 := New(cfg)
+	shutdownAtEnd(t, it2)
+	out, res := mustRun(t, it2, "import gc\ngc.collect()\ngc.mem_free() + gc.mem_alloc() <= 150 * 1024")
+	if out.Stdout() != "Connected to esp32 @ sim:esp32\n" || res.Data["text/plain"] != "True" {
+		t.Errorf("default board: stdout %q, result %v (heap from the devices file)", out.Stdout(), res.Data)
+	}
+	if out, _ := mustRun(t, it2, "1"); out.Stdout() != "" {
+		t.Errorf("second cell said %q", out.Stdout())
+	}
+	// the notebook's last board comes before the default
+	mustRun(t, it2, "%connect -q sim:mine")
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	if err := it2.Shutdown(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	it3 := New(cfg)
+	shutdownAtEnd(t, it3)
+	if out, _ := mustRun(t, it3, "1"); out.Stdout() != "Connected to mine @ sim:mine\n" {
+		t.Errorf("last board: %q", out.Stdout())
+	}
+	// a default that cannot be reached says why, once
+	if err := os.WriteFile(cfg.DevicesPath, []byte("default: /dev/ttyGONE9\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fresh := cfg
+	fresh.SessionKey = "fresh.ipynb"
+	it4 := New(fresh)
+	shutdownAtEnd(t, it4)
+	if ee, _ := execError(t, it4, "1"); ee.Name != NoBoardError || !strings.Contains(ee.Value, "the default board /dev/ttyGONE9") {
+		t.Errorf("unreachable default: %+v", ee)
+	}
+}
+
+// Without node, %connect sim says what to install, on one line.
+func TestSimMissingNode(t *testing.T) {
+	it, _ := newInterp(t)
+	t.Setenv("PATH", t.TempDir())
+	t.Setenv(sim.EnvNode, "")
+	ee, _ := execError(t, it, "%connect sim:x")
+	if !strings.Contains(ee.Value, "connect x: the virtual board needs node") || !strings.Contains(ee.Value, "install") ||
+		strings.Contains(ee.Value, "\n") || len(ee.Traceback) != 1 {
+		t.Errorf("%%connect sim without node: %+v", ee)
+	}
+}
