@@ -175,6 +175,20 @@ func TestSimMachineReset(t *testing.T) {
 	if _, res := mustRun(t, it, "open('f.txt').read()"); res.Data["text/plain"] != "'kept'" {
 		t.Errorf("f.txt after machine.reset(): %v", res.Data)
 	}
+
+	// %hardreset, by machine.reset() or by restarting the process
+	for magic, said := range map[string]string{
+		"%hardreset":       "Hard reset sim; reconnected\n",
+		"%hardreset --pin": "Hard reset sim (its process restarted); reconnected\n",
+	} {
+		mustRun(t, it, "w = 2")
+		if out, _ := mustRun(t, it, magic); out.Stdout() != said {
+			t.Errorf("%s said %q", magic, out.Stdout())
+		}
+		if ee, _ := execError(t, it, "w"); ee.Name != "NameError" {
+			t.Errorf("w after %s: %+v", magic, ee)
+		}
+	}
 }
 
 // With no board, a notebook's first cell connects the notebook's last
@@ -233,5 +247,28 @@ func TestSimMissingNode(t *testing.T) {
 	if !strings.Contains(ee.Value, "connect x: the virtual board needs node") || !strings.Contains(ee.Value, "install") ||
 		strings.Contains(ee.Value, "\n") || len(ee.Traceback) != 1 {
 		t.Errorf("%%connect sim without node: %+v", ee)
+	}
+}
+
+// A devices-file entry's settings reach its virtual board.
+func TestSimDeviceSettings(t *testing.T) {
+	it, cfg, _ := simInterp(t)
+	devs := "esp32:\n  url: sim:esp32\n  ip: 10.9.8.7\n  hosts:\n    google.com: 127.0.0.1:18080\n"
+	if err := os.WriteFile(cfg.DevicesPath, []byte(devs), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, _ := mustRun(t, it, "%connect esp32")
+	if out.Stdout() != "Connected to esp32 @ sim:esp32\n" {
+		t.Errorf("%%connect esp32 said %q", out.Stdout())
+	}
+	out, _ = mustRun(t, it, "import network, socket\nprint(network.WLAN(network.STA_IF).ifconfig()[0])\nprint(socket.getaddrinfo('google.com', 80)[0][-1])")
+	if got := out.Stdout(); got != "10.9.8.7\n('127.0.0.1', 18080)\n" {
+		t.Errorf("the board's ip and hosts: %q", got)
+	}
+	// %connect by its address finds the same entry
+	mustRun(t, it, "%disconnect -q")
+	out, _ = mustRun(t, it, "%connect sim:esp32\nimport network\nprint(network.WLAN(network.STA_IF).ifconfig()[0])")
+	if got := out.Stdout(); got != "Connected to esp32 @ sim:esp32\n10.9.8.7\n" {
+		t.Errorf("%%connect sim:esp32 said %q", got)
 	}
 }

@@ -123,7 +123,7 @@ func softresetMagic() *Magic {
 func hardresetMagic(d boardDeps) *Magic {
 	m := &Magic{Name: "hardreset", Kind: Line,
 		Summary: "Hard-reset the board (machine.reset()) and reconnect once it is back. " +
-			"With --pin, pulse the EN pin through the serial port's RTS line instead: that also resets a board that no longer answers."}
+			"With --pin, pulse the EN pin through the serial port's RTS line instead (a virtual board's process is restarted): that also resets a board that no longer answers."}
 	m.Setup = func(fs *flag.FlagSet) Runner {
 		say := quietFlag(fs)
 		pin := fs.Bool("pin", false, "reset through the serial port's RTS line (ESP32/ESP8266 boards), not machine.reset()")
@@ -132,7 +132,11 @@ func hardresetMagic(d boardDeps) *Magic {
 				if err := b.HardReset(ctx); err != nil {
 					return err // says "hard reset" and why
 				}
-				say(env, "Hard reset "+boardName(env, b)+" by its EN pin; reconnected")
+				how := " by its EN pin"
+				if transport.AddressKind(b.URL()) == transport.KindSim {
+					how = " (its process restarted)" // a virtual board has no pins to pulse
+				}
+				say(env, "Hard reset "+boardName(env, b)+how+"; reconnected")
 				return nil
 			}
 			// Check first, so a board without machine.reset gets a clear

@@ -284,6 +284,7 @@ func (b *Board) start() (*proc, error) {
 	// The board dies with the kernel, and kill reaches its whole group.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
 	p.cmd = cmd
+	p.started = time.Now()
 	err = cmd.Start()
 	_ = inR.Close()
 	_ = outW.Close()
@@ -337,6 +338,11 @@ func (b *Board) restarted(p *proc) {
 	if !ok {
 		return
 	}
+	if lived := time.Since(p.started); lived < resetPause {
+		// A main.py that resets at once would spin node processes: pause
+		// as a board's boot would take.
+		time.Sleep(resetPause - lived)
+	}
 	np, err := b.start()
 	if err != nil {
 		b.log.Warn("virtual board: restart after machine.reset() failed; the next connection tries again", "err", err)
@@ -375,21 +381,25 @@ func (b *Board) Close() error {
 
 // proc is one run of the board program.
 type proc struct {
-	log    *slog.Logger
-	cmd    *exec.Cmd
-	stdin  *os.File
-	stdout *os.File
-	rmu    sync.Mutex // held by the reader of out
-	out    *bufio.Reader
-	stderr *tail
-	done   chan struct{} // closed when the process has exited
-	status error         // cmd.Wait's, once done
-	code   int           // exit code, once done (-1: killed by a signal)
-	byUs   bool          // killed by kill, once done
+	log     *slog.Logger
+	cmd     *exec.Cmd
+	stdin   *os.File
+	stdout  *os.File
+	rmu     sync.Mutex // held by the reader of out
+	out     *bufio.Reader
+	stderr  *tail
+	done    chan struct{} // closed when the process has exited
+	started time.Time
+	status  error // cmd.Wait's, once done
+	code    int   // exit code, once done (-1: killed by a signal)
+	byUs    bool  // killed by kill, once done
 
 	mu     sync.Mutex
 	killed bool
 }
+
+// resetPause is the shortest life of a board process between two resets.
+const resetPause = 500 * time.Millisecond
 
 // startWait bounds how long Dial waits for the board's first output, so a
 // program that fails at once (a broken runtime) is reported by Dial.

@@ -276,3 +276,15 @@ func TestMissingRuntime(t *testing.T) {
 		t.Fatalf("FindRuntime = %+v, %v", rt, err)
 	}
 }
+
+func TestEnvironmentExpose(t *testing.T) {
+	rt := fakeNode(t, "env\n")
+	b := open(t, Config{Name: "e", Dir: filepath.Join(t.TempDir(), "e"), Runtime: rt, Expose: true})
+	data, _ := io.ReadAll(dial(t, b))
+	if !strings.Contains(string(data), "\nIOT_SIM_EXPOSE=1\n") {
+		t.Errorf("IOT_SIM_EXPOSE=1 not in the program's environment:\n%s", data)
+	}
+	if strings.Contains(string(data), "IOT_MPY_HEAPSIZE=") || strings.Contains(string(data), "IOT_SIM_HOSTS=") {
+		t.Errorf("settings not given are passed:\n%s", data)
+	}
+}

@@ -42,6 +42,13 @@ func TestMachine(t *testing.T) {
 		{"idle", "machine.idle(); print('ok')", "ok"},
 		{"lightsleep", "machine.lightsleep(10); print('ok')", "ok"},
 		{"deepsleep needs a time", "try:\n machine.deepsleep()\nexcept ValueError as e: print('ValueError', 'wake' in str(e))", "ValueError True"},
+		{"timer fires in sleep", "n=[0]\ndef cb(t):\n n[0]+=1\nmachine.Timer(0).init(period=10, callback=cb); time.sleep_ms(100); print(n[0] > 0)", "True"},
+		{"timer deinit by number", "machine.Timer(0).deinit(); m=n[0]; time.sleep_ms(50); print(n[0] == m)", "True"},
+		{"one-shot timer", "machine.Timer(1).init(period=1, mode=machine.Timer.ONE_SHOT, callback=lambda t: print('fired')); time.sleep_ms(30)", "fired"},
+		{"esp", "import esp; esp.osdebug(None); print(esp.flash_size())", "4194304"},
+		{"esp32 nvs", "import esp32; n=esp32.NVS('app'); n.set_i32('k', 7); n.commit(); print(n.get_i32('k'))", "7"},
+		{"neopixel", "import neopixel; np=neopixel.NeoPixel(machine.Pin(4), 3); np.fill((1, 2, 3)); np[1]=(9, 8, 7); np.write(); print(np[0], np[1], len(np))", "(1, 2, 3) (9, 8, 7) 3"},
+		{"dht without a sensor", "import dht, errno\ntry:\n dht.DHT22(machine.Pin(4)).measure()\nexcept OSError as e: print(e.errno == errno.ETIMEDOUT)", "True"},
 		{"reset_cause", "print(machine.reset_cause() == machine.PWRON_RESET)", "True"},
 		{"rtc set", "machine.RTC().datetime((2020, 1, 2, 3, 4, 5, 6, 0)); print(machine.RTC().datetime()[:3], time.localtime()[:4])", "(2020, 1, 2) (2020, 1, 2, 4)"},
 		{"ntptime.settime restores the host clock", "ntptime.settime(); print(time.localtime()[0], machine.RTC().datetime()[0])", year + " " + year},
@@ -105,29 +112,48 @@ func TestHeap(t *testing.T) {
 	}
 }
 
-// TestInterruptSleep: Ctrl-C stops time.sleep and the interpreter keeps
-// its state.
+// TestInterruptSleep: Ctrl-C stops time.sleep and a read of sys.stdin;
+// the interpreter keeps its state (nothing after the interrupted call
+// runs) and the traceback shows no frame of the board's own modules.
 func TestInterruptSleep(t *testing.T) {
 	b := start(t, env{})
-	b.exec("import time\nx = 41")
+	b.exec("import time, sys\nx = 40")
+	for _, code := range []string{
+		"x += 1\nprint('waiting')\ntime.sleep(600)\nx = 0",
+		"x += 1\nprint('waiting')\nsys.stdin.read(1)\nx = 0",
+	} {
+		err := interruptAfter(t, b, code, "waiting")
+		var be *transport.BoardError
+		if !errors.As(err, &be) || be.Name != "KeyboardInterrupt" {
+			t.Fatalf("interrupted %q returned %v, want KeyboardInterrupt", code, err)
+		}
+		for _, l := range be.Traceback {
+			if strings.Contains(l, "/.sim/") {
+				t.Errorf("traceback shows the board's module: %q", be.Traceback)
+			}
+		}
+	}
+	if got := b.eval("x"); got != "42" {
+		t.Errorf("after the interrupts x = %s, want 42 (state kept)", got)
+	}
+}
+
+// interruptAfter runs code and interrupts it (the engine sends Ctrl-C) once
+// marker was printed.
+func interruptAfter(t *testing.T, b *board, code, marker string) error {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	defer cancel()
-	w := &watch{want: "sleeping", seen: make(chan struct{})}
+	w := &watch{want: marker, seen: make(chan struct{})}
+	seen := w.seen
 	go func() {
 		select {
-		case <-w.seen:
-			cancel() // the engine interrupts with Ctrl-C
+		case <-seen:
+			cancel()
 		case <-ctx.Done():
 		}
 	}()
-	err := b.eng.Exec(ctx, "x += 1\nprint('sleeping')\ntime.sleep(600)\nx = 0", transport.ExecOptions{Stdout: w})
-	var be *transport.BoardError
-	if !errors.As(err, &be) || be.Name != "KeyboardInterrupt" {
-		t.Fatalf("interrupted sleep returned %v, want KeyboardInterrupt", err)
-	}
-	if got := b.eval("x"); got != "42" {
-		t.Errorf("after the interrupt x = %s, want 42 (state kept)", got)
-	}
+	return b.eng.Exec(ctx, code, transport.ExecOptions{Stdout: w})
 }
 
 // watch is an io.Writer that closes seen once want was written.
@@ -339,5 +365,102 @@ func TestInterruptMain(t *testing.T) {
 	readUntil(t, b, "looping") // main.py runs
 	if got := b.eval("started"); got != "1" {
 		t.Errorf("main.py's global started = %s", got)
+	}
+}
+
+// TestDeepSleep: machine.deepsleep(ms) sleeps, then resets (exit 75); the
+// next run reports the deep-sleep reset and a timer wake.
+func TestDeepSleep(t *testing.T) {
+	dir := t.TempDir()
+	b := start(t, env{dir: dir})
+	if err := b.eng.Exec(b.ctx(), "import machine\nmachine.deepsleep(10)", transport.ExecOptions{}); err == nil {
+		t.Errorf("machine.deepsleep() returned")
+	}
+	if code := b.waitExit(); code != 75 {
+		t.Errorf("deepsleep: exit status %d, want 75", code)
+	}
+	b = start(t, env{dir: dir})
+	if got := b.exec("import machine\nprint(machine.reset_cause() == machine.DEEPSLEEP_RESET, machine.wake_reason() == machine.TIMER_WAKE)"); got != "True True\r\n" {
+		t.Errorf("after deepsleep: %q, want True True", got)
+	}
+	if err := b.eng.SoftReset(b.ctx()); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.eval("__import__('machine').reset_cause() == __import__('machine').SOFT_RESET"); got != "True" {
+		t.Errorf("after a soft reset reset_cause() is not SOFT_RESET")
+	}
+}
+
+// TestTransportFiles: the kernel's file operations work on the virtual
+// board and their results are in the host folder.
+func TestTransportFiles(t *testing.T) {
+	dir := t.TempDir()
+	b := start(t, env{dir: dir})
+	ctx := b.ctx()
+	data := bytes.Repeat([]byte("0123456789abcdef"), 1000)
+	if err := b.eng.Mkdir(ctx, "/lib"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.eng.WriteFile(ctx, "/lib/data.bin", data, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := os.ReadFile(filepath.Join(dir, "lib", "data.bin")); err != nil || !bytes.Equal(got, data) {
+		t.Errorf("host lib/data.bin: %d bytes, err %v; want %d bytes", len(got), err, len(data))
+	}
+	if err := b.eng.Rename(ctx, "/lib/data.bin", "/lib/moved.bin"); err != nil {
+		t.Fatal(err)
+	}
+	infos, err := b.eng.ListDir(ctx, "/lib")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(infos) != 1 || infos[0].Name != "moved.bin" || infos[0].Size != int64(len(data)) {
+		t.Errorf("ListDir(/lib) = %+v, want moved.bin of %d bytes", infos, len(data))
+	}
+	got, err := b.eng.ReadFile(ctx, "/lib/moved.bin", nil)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Errorf("ReadFile: %d bytes, err %v", len(got), err)
+	}
+	if err := b.eng.Remove(ctx, "/lib/moved.bin"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.eng.Stat(ctx, "/lib/moved.bin"); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("Stat of a removed file: %v, want not exist", err)
+	}
+	if ents, err := os.ReadDir(filepath.Join(dir, "lib")); err != nil || len(ents) != 0 {
+		t.Errorf("host lib/ holds %v (err %v), want nothing", ents, err)
+	}
+}
+
+// TestSoftResetInMemory: without IOT_SIM_DIR the files survive a soft
+// reset too, the board's modules are there again, still hidden, and the
+// CPU clock stays as set (hardware state).
+func TestSoftResetInMemory(t *testing.T) {
+	b := start(t, env{})
+	b.exec("with open('keep.txt', 'w') as f:\n    f.write('kept')\nimport machine\nmachine.freq(80000000)")
+	if err := b.eng.SoftReset(b.ctx()); err != nil {
+		t.Fatal(err)
+	}
+	got := b.exec("import os, machine\nprint(os.listdir('/'), open('keep.txt').read(), machine.freq())")
+	if want := "['keep.txt'] kept 80000000\r\n"; got != want {
+		t.Errorf("after a soft reset: %q, want %q", got, want)
+	}
+}
+
+// TestKilledMidWrite: a temporary file left by a process killed while it
+// replaced a host file is not a board file, and goes; the old file stays.
+func TestKilledMidWrite(t *testing.T) {
+	dir := t.TempDir()
+	for name, text := range map[string]string{"a.txt": "old", ".a.txt.sim-tmp": "half"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := start(t, env{dir: dir})
+	if got := b.exec("import os\nprint(os.listdir('/'), open('a.txt').read())"); got != "['a.txt'] old\r\n" {
+		t.Errorf("board shows %q", got)
+	}
+	if _, err := os.Stat(filepath.Join(dir, ".a.txt.sim-tmp")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the temporary file is still there: %v", err)
 	}
 }

@@ -155,7 +155,7 @@ func (b *Board) restart(ctx context.Context, l *link) error {
 	defer cancel()
 	rwc, err := b.resetDial(rctx)
 	if err == nil {
-		if l, err = b.adopt(rwc); err == nil {
+		if _, err = b.adopt(rwc); err == nil {
 			_, err = b.ensure(rctx)
 		}
 	}
@@ -164,6 +164,28 @@ func (b *Board) restart(ctx context.Context, l *link) error {
 		return &resetError{fmt.Sprintf("the board ignored Ctrl-C, so it was hard-reset, but it did not come back yet (%v): its variables are gone; the next cell tries again", err)}
 	}
 	return &resetError{"the board ignored Ctrl-C, so it was hard-reset (restarted, its files kept): its variables are gone"}
+}
+
+// restartWedged restarts a restartable board that does not answer at all
+// (a busy loop left running, which never reads its input), so that the
+// next operation finds it booted afresh. It reports what happened.
+func (b *Board) restartWedged(ctx context.Context, l *link, cause error) error {
+	b.log.Warn("the board does not answer: restarting it", "err", cause)
+	b.drop(l)
+	rctx, cancel := context.WithTimeout(ctx, b.timeout())
+	defer cancel()
+	rwc, err := b.resetDial(rctx)
+	if err != nil {
+		return &LinkError{URL: b.url, Err: fmt.Errorf("the board did not answer, and restarting it failed: %w", err)}
+	}
+	if l, err = b.adopt(rwc); err != nil {
+		return err
+	}
+	if err := l.enterRaw(rctx); err != nil {
+		return b.fail(l, fmt.Errorf("the board did not answer, and not after a hard reset either: %w", err))
+	}
+	b.probe(rctx, l)
+	return &resetError{"the board did not answer (still running earlier code?), so it was hard-reset (restarted, its files kept): its variables are gone; run the cell again"}
 }
 
 // ensure returns the link, dialled and at the raw prompt.
@@ -192,6 +214,9 @@ func (b *Board) ensure(ctx context.Context) (*link, error) {
 	}
 	if !l.inRaw {
 		if err := l.enterRaw(ctx); err != nil {
+			if l.restartable && errors.Is(err, ErrNoResponse) && ctx.Err() == nil {
+				return nil, b.restartWedged(ctx, l, err)
+			}
 			return nil, b.fail(l, err)
 		}
 		// Also after re-entering: the probe's exec takes any interrupt
@@ -239,11 +264,11 @@ func (b *Board) fail(l *link, err error) error {
 	var lost *errLost
 	var reset boardResetter
 	switch {
-	case errors.As(err, &reset) && reset.BoardReset():
+	case errors.As(err, &lost) && errors.As(lost.err, &reset) && reset.BoardReset():
 		// The board reset itself (machine.reset()); the next operation
 		// reaches it booted afresh.
 		b.drop(l)
-		return &LinkError{URL: b.url, Err: &resetError{reset.(error).Error() + ": its variables are gone (files are kept); the kernel reconnects"}}
+		return &LinkError{URL: b.url, Err: &resetError{reset.(error).Error() + ": its variables are gone, its files kept"}}
 	case errors.As(err, &lost):
 		b.drop(l)
 		return &LinkError{URL: b.url, Err: err}

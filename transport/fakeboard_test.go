@@ -26,6 +26,7 @@ type fakeBoard struct {
 	slowPaste bool   // consume raw-paste bytes slowly (forces flow control)
 	bootNoise string // printed when a connection opens
 	deaf      bool   // ignore all input, print noise
+	deafFor   int    // the first deafFor connections are deaf
 	noOK      bool   // swallow code without ever answering
 	memFree   int    // what gc.mem_free() says; 0 means 100000
 	zeroReads bool   // the host side's Read returns (0, nil) between data
@@ -193,7 +194,10 @@ func (f *fakeBoard) serve(dev net.Conn) {
 	if f.bootNoise != "" {
 		out(f.bootNoise)
 	}
-	if f.deaf {
+	f.mu.Lock()
+	deaf := f.deaf || f.dials <= f.deafFor
+	f.mu.Unlock()
+	if deaf {
 		for range in {
 			out("garbage")
 		}

@@ -13,7 +13,11 @@
 // IOT_FILE_FDS="3,4" names the file-transfer channel's pipes (requests in,
 // answers out); without it there is no such channel.
 //
-// With IOT_SIM=1 the board is a virtual ESP32 (see README.md). Its network
+// With IOT_SIM=1 the board is a virtual ESP32 (see README.md): machine,
+// time from the host clock, boot.py and main.py, sys.stdin on the serial
+// line, a heap like an ESP32's; IOT_SIM_NAME names it (machine.unique_id()).
+// IOT_SIM_DIR (with or without IOT_SIM) keeps its files in a host folder,
+// written through at every change (persist.mjs). Its network
 // lives in net.mjs (loaded only then, if present), which exports
 //
 //   installNet(mp, hooks)   (may return a Promise, which is awaited)
@@ -48,6 +52,13 @@ function log(msg) {
   try { fs.writeSync(2, `board.mjs: ${msg}\n`); } catch { /* stderr gone */ }
 }
 
+// A fatal error is one line of stack on stderr: node's own report would
+// quote the package's minified source (one line of 100 KB).
+process.on('uncaughtException', (e) => {
+  log(`fatal: ${e && e.stack || e}`);
+  process.exit(1);
+});
+
 const modulePath = process.env.IOT_MPY_MODULE;
 if (!modulePath) {
   log('IOT_MPY_MODULE is not set');
@@ -64,7 +75,7 @@ const simName = process.env.IOT_SIM_NAME || 'sim';
 const EXIT_RESET = 75;
 
 // The board's own Python modules live in the interpreter's filesystem under
-// PY_DIR, the last entry of sys.path: importable, never persisted, hidden
+// PY_DIR, right after '' in sys.path: importable, never persisted, hidden
 // from os.listdir('/'). They are read once from py/ beside this file.
 const PY_DIR = '/.sim';
 const pyFiles = [];
@@ -84,7 +95,15 @@ if (SIM) {
 const notPersisted = (p) => p === PY_DIR || p.startsWith(`${PY_DIR}/`);
 
 // store keeps the filesystem in IOT_SIM_DIR, or is null (files in memory).
-const store = process.env.IOT_SIM_DIR ? createStore(process.env.IOT_SIM_DIR, notPersisted, log) : null;
+let store = null;
+if (process.env.IOT_SIM_DIR) {
+  try {
+    store = createStore(process.env.IOT_SIM_DIR, notPersisted, log);
+  } catch (e) {
+    log(`IOT_SIM_DIR: cannot use ${process.env.IOT_SIM_DIR} as the board's filesystem: ${e.message}`);
+    process.exit(2);
+  }
+}
 
 // The host folder's .sim (never loaded onto the board) carries the reset
 // cause over a process restart.
@@ -120,6 +139,12 @@ function writeRaw(bytes) {
 }
 
 function flushOut() {
+  if (frameHeld.length > 0) {
+    outChunks.push(Buffer.from(frameHeld));
+    outLen += frameHeld.length;
+    frameHeld = [];
+    atLineStart = false;
+  }
   if (outLen === 0) return;
   const buf = outChunks.length === 1 ? outChunks[0] : Buffer.concat(outChunks, outLen);
   outChunks = [];
@@ -136,11 +161,42 @@ function flushOut() {
   }
 }
 
+// hideFrames drops the traceback lines of the board's own modules
+// ('  File "/.sim/socket.py", line 99, in accept'): on an ESP32 they are C
+// and never show. A line start that may become one is held back until it
+// does or does not; flushOut releases it (a traceback line is printed in
+// one go, so it is complete by then).
+const FRAME_PREFIX = Buffer.from('  File "/.sim/');
+let frameHeld = [];
+let frameDrop = false;
+let atLineStart = true;
+function hideFrames(bytes) {
+  const out = [];
+  for (const b of bytes) {
+    if (frameDrop) {
+      if (b === 0x0a) { frameDrop = false; atLineStart = true; }
+      continue;
+    }
+    if (frameHeld.length > 0 || (atLineStart && b === FRAME_PREFIX[0])) {
+      if (b === FRAME_PREFIX[frameHeld.length]) {
+        frameHeld.push(b);
+        if (frameHeld.length === FRAME_PREFIX.length) { frameHeld = []; frameDrop = true; }
+        continue;
+      }
+      out.push(...frameHeld);
+      frameHeld = [];
+    }
+    out.push(b);
+    atLineStart = b === 0x0a;
+  }
+  return out;
+}
+
 // The REPL's own text is already \r\n; Python's print uses a bare \n, which a
 // real board's "cooked" output turns into \r\n.
 function boardOut(bytes) {
   const res = [];
-  for (const b of bytes) {
+  for (const b of SIM ? hideFrames(bytes) : bytes) {
     if (b === 0x0a && !lastOutCR) res.push(0x0d);
     res.push(b);
     lastOutCR = b === 0x0d;
@@ -527,6 +583,7 @@ def _tb_setup(rl):
 // friendly one (as a board does), and returns true if main.py asked for a
 // soft reboot (SystemExit).
 async function boot(files, raw) {
+  timerHook = null;
   const next = await loadMicroPython({ heapsize, stdout: boardOut, linebuffer: false });
   tidyRoot(next.FS);
   if (store !== null) store.load(next.FS);
@@ -558,6 +615,27 @@ const uniqueID = (() => {
 // rtcOffsetMs is what machine.RTC().datetime(...) set, relative to the host
 // clock; it survives a soft reboot, as a board's RTC does.
 let rtcOffsetMs = 0;
+let cpuFreq = 240000000;
+
+// timerHook runs the due machine.Timer callbacks of the current
+// interpreter, or is null. A new interpreter has none.
+let timerHook = null;
+const TIMER_POLL_MS = 5;
+
+// runTimers is called by the event loop: the REPL is idle, unless a
+// character is being processed (pumping) or code runs.
+function runTimers() {
+  if (timerHook === null || mp === null || pumping || executing()) return;
+  try {
+    timerHook();
+  } catch (e) {
+    log(`timer callback: ${e && e.message || e}`);
+  }
+  flushOut();
+  // The callbacks read the clock, which reads stdin into the queue: feed
+  // what came (no 'readable' event will say so).
+  if (qLen() > 0 || stdinEnded) startPump();
+}
 
 // boardAPI is the JS module _simboard the board's Python modules use.
 // Numbers that may exceed 31 bits travel as strings (see HOOKS.md).
@@ -569,6 +647,12 @@ const boardAPI = {
   now_ns() { return ((BigInt(Date.now()) + BigInt(Math.round(rtcOffsetMs))) * 1000000n).toString(); },
   set_time(secs) { rtcOffsetMs = parseFloat(secs) * 1000 - Date.now(); },
   sync_time() { rtcOffsetMs = 0; },
+  // timer_hook(fn) gives the function that runs due machine.Timer
+  // callbacks (None: no timers); it is called while the REPL is idle.
+  // The CPU clock (machine.freq()) is hardware state: a soft reboot keeps it.
+  get_freq() { return cpuFreq; },
+  set_freq(hz) { cpuFreq = hz; },
+  timer_hook(fn) { timerHook = typeof fn === 'function' ? fn : null; },
   reset(cause) {
     const f = resetCauseFile();
     if (f) {
@@ -602,7 +686,14 @@ def _sim_run(name):
     except SystemExit:
         return 1
     except BaseException as e:
-        sys.print_exception(e)
+        # The traceback as a board prints it: without this function's frame.
+        import io
+        s = io.StringIO()
+        sys.print_exception(e, s)
+        t = s.getvalue().split('\\n')
+        if len(t) > 1 and '_sim_run' in t[1]:
+            del t[1]
+        print('\\n'.join(t), end='')
     return 0
 `;
 
@@ -817,9 +908,15 @@ while (await boot(null, false)) {
 boardOut(Buffer.from(unmute().replace(/^\r\n/, ''), 'latin1'));
 flushOut();
 
+if (SIM) setInterval(runTimers, TIMER_POLL_MS);
+
+function startPump() {
+  pump().catch((e) => { log(`fatal: ${e && e.stack || e}`); process.exit(1); });
+}
+
 stdin.on('readable', () => {
   pollInput();
-  pump().catch((e) => { log(`fatal: ${e && e.stack || e}`); process.exit(1); });
+  startPump();
 });
 if (ctl !== null) {
   ctl.on('readable', serveFiles);

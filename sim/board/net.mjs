@@ -40,6 +40,8 @@ let inbox = null; // the received payload, read through the device
 let inboxOff = 0;
 let outbox = null; // the payload last written to the device, for the next request
 let devSeq = 0;
+let lastLook = 0; // when call last looked for a Ctrl-C
+const LOOK_MS = 5;
 
 function ensureWorker() {
   if (worker !== null) return;
@@ -51,6 +53,7 @@ function ensureWorker() {
     transferList: [ch.port2],
   });
   worker.unref();
+  port.unref(); // replies are read with receiveMessageOnPort, never as events
   worker.on('error', (err) => log(`network worker: ${err && err.stack || err}`));
 }
 
@@ -84,24 +87,47 @@ function call(msg, transfer) {
   port.postMessage(msg, transfer || []);
   for (;;) {
     const rep = waitReply(id, SLICE_MS);
-    if (rep !== null) return rep;
-    let stop = false;
-    try {
-      stop = hooks.interrupted();
-    } catch (err) {
-      log(`hooks.interrupted: ${err}`);
+    if (rep !== null) {
+      // A loop of calls that never wait must still see a Ctrl-C (and
+      // show its output): the interrupt is raised in Python right after
+      // this call, as between two statements on a board.
+      const now = Date.now();
+      if (now - lastLook >= LOOK_MS) {
+        lastLook = now;
+        if (lookInterrupted()) mp._module._mp_sched_keyboard_interrupt();
+        service();
+      }
+      return rep;
     }
-    if (stop) {
+    lastLook = Date.now();
+    if (lookInterrupted()) {
       port.postMessage({ op: 'cancel', cancel: id });
       const late = waitReply(id, 2000);
       if (late !== null) undo(late);
       return { id, r: INTERRUPTED };
     }
-    try {
-      hooks.service();
-    } catch (err) {
-      log(`hooks.service: ${err}`);
-    }
+    service();
+  }
+}
+
+function lookInterrupted() {
+  try {
+    return hooks.interrupted();
+  } catch (err) {
+    log(`hooks.interrupted: ${err}`);
+    return false;
+  }
+}
+
+// service lets board.mjs do its chores; hooks.timers, when board.mjs gives
+// it, runs due machine.Timer callbacks (a board runs them while a socket
+// call waits).
+function service() {
+  try {
+    hooks.service();
+    if (typeof hooks.timers === 'function') hooks.timers();
+  } catch (err) {
+    log(`hooks.service: ${err}`);
   }
 }
 
@@ -225,7 +251,8 @@ const api = {
  * Python modules find it as js.iotnet). board.mjs calls it after creating
  * each interpreter, with hooks = { interrupted(): boolean (a Ctrl-C
  * arrived; consumed), service(): void (flush output, serve file
- * transfers) }. On a later call (a soft reboot) every socket of the
+ * transfers), and optionally timers(): void (run due machine.Timer
+ * callbacks) }. On a later call (a soft reboot) every socket of the
  * previous interpreter is closed, as on the board.
  */
 export function installNet(interp, h) {

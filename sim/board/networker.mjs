@@ -191,17 +191,27 @@ function add(e) {
 
 function attach(e, s) {
   e.sock = s;
-  s.on('data', (b) => {
-    if (e.state === 'closed') return;
-    e.rq.push(b);
-    e.rqLen += b.length;
-    if (e.rqLen > HIGH) s.pause();
-    settle();
-  });
-  s.on('end', () => { e.eof = true; settle(); });
-  s.on('error', (err) => { if (!e.err) e.err = errnoOf(err); e.errObj = err; settle(); });
-  s.on('close', () => { e.eof = true; settle(); });
-  s.on('drain', settle);
+  e.on = {
+    data: (b) => {
+      if (e.state === 'closed') return;
+      e.rq.push(b);
+      e.rqLen += b.length;
+      if (e.rqLen > HIGH) s.pause();
+      settle();
+    },
+    end: () => { e.eof = true; settle(); },
+    error: (err) => { if (!e.err) e.err = errnoOf(err); e.errObj = err; settle(); },
+    close: () => { e.eof = true; settle(); },
+    drain: settle,
+  };
+  for (const [ev, f] of Object.entries(e.on)) s.on(ev, f);
+}
+
+// detach removes attach's listeners (node's own stay).
+function detach(e) {
+  if (!e.sock || !e.on) return;
+  for (const [ev, f] of Object.entries(e.on)) e.sock.removeListener(ev, f);
+  e.on = null;
 }
 
 // take removes the first n bytes of e's receive queue into a fresh array
@@ -261,8 +271,8 @@ function closeEntry(e) {
   e.state = 'closed';
   if (e.sock) {
     const s = e.sock;
-    s.removeAllListeners('data');
-    s.on('data', () => {});
+    detach(e);
+    s.on('data', () => {}); // drain what still comes
     s.on('error', () => {});
     s.end();
     setTimeout(() => s.destroy(), 2000).unref();
@@ -334,18 +344,15 @@ function udpSocket(e) {
 
 // A Duplex over the TCP socket, so that bytes already received (a client's
 // hello that came with the connection) reach the TLS layer first.
-function rawStream(s, pre, ended) {
+function rawStream(e, pre, ended) {
+  const s = e.sock;
+  detach(e);
   const d = new Duplex({
     read() { s.resume(); },
     write(chunk, enc, cb) { s.write(chunk, cb); },
     final(cb) { s.end(); cb(); },
     destroy(err, cb) { s.destroy(); cb(err); },
   });
-  s.removeAllListeners('data');
-  s.removeAllListeners('end');
-  s.removeAllListeners('close');
-  s.removeAllListeners('drain');
-  s.removeAllListeners('error');
   if (pre.length > 0) d.push(pre);
   if (ended) d.push(null);
   s.on('data', (b) => { if (!d.push(b)) s.pause(); });
@@ -652,7 +659,7 @@ const ops = {
       return reply(m.id, '!V invalid cert');
     }
     const pre = e.rqLen > 0 ? Buffer.from(take(e, e.rqLen)) : Buffer.alloc(0);
-    const raw = rawStream(e.sock, pre, e.eof);
+    const raw = rawStream(e, pre, e.eof);
     e.eof = false;
     e.err = 0;
     e.errObj = null;

@@ -143,7 +143,10 @@ export function createStore(dir, skip, log) {
     };
     FS.truncate = (p, len) => {
       const r = truncate.call(FS, p, len);
-      try { syncNode(FS.lookupPath(abs(p)).node); } catch { /* gone */ }
+      // FS.open truncates by node (O_TRUNC); its close writes the file.
+      if (typeof p === 'string') {
+        try { syncNode(FS.lookupPath(abs(p)).node); } catch { /* gone */ }
+      }
       return r;
     };
     FS.ftruncate = (fd, len) => {

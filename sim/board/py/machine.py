@@ -21,7 +21,6 @@ DEEPSLEEP = 4
 
 _CAUSES = {"PWRON": PWRON_RESET, "HARD": HARD_RESET, "SOFT": SOFT_RESET, "DEEPSLEEP": DEEPSLEEP_RESET}
 _FREQS = (20000000, 40000000, 80000000, 160000000, 240000000)
-_freq = [240000000]
 
 
 def unique_id():
@@ -30,10 +29,10 @@ def unique_id():
 
 def freq(hz=None):
     if hz is None:
-        return _freq[0]
+        return _b.get_freq()
     if hz not in _FREQS:
         raise ValueError("frequency must be 20MHz, 40MHz, 80Mhz, 160MHz or 240MHz")
-    _freq[0] = hz
+    _b.set_freq(hz)
 
 
 def reset():
@@ -53,7 +52,7 @@ def wake_reason():
 
 
 def idle():
-    _time.sleep_us(100)
+    _time.sleep_ms(1)
 
 
 def lightsleep(ms=None):
@@ -397,16 +396,25 @@ class Timer:
     ONE_SHOT = 0
     PERIODIC = 1
 
-    # The virtual board has no interrupts: callbacks are not called (yet).
+    # Callbacks run while the board sleeps (time.sleep*, lightsleep) or the
+    # REPL waits for input, not in the middle of other code.
     def __init__(self, id=-1, **kw):
+        self._id = id
         if kw:
             self.init(**kw)
 
     def init(self, *, mode=PERIODIC, period=-1, freq=-1, callback=None):
-        self._callback = callback
+        if freq > 0:
+            period = max(1, 1000 // freq)
+        if period < 0:
+            raise ValueError("period or freq needed")
+        if callback is None:
+            _time._timer_del(self)
+        else:
+            _time._timer_set(self, period, mode == Timer.PERIODIC, callback)
 
     def deinit(self):
-        self._callback = None
+        _time._timer_del(self)
 
     def value(self):
         return 0

@@ -1,7 +1,7 @@
 # network for the virtual board, as on an ESP32: the station interface is
 # up and connected (the host's network) from boot, as if boot.py had joined
 # a WLAN. Its address is IOT_SIM_IP (default 127.0.0.1), its MAC the
-# board's unique id (machine.unique_id()).
+# board's unique id (machine.unique_id()). Kept small: it lives in the heap.
 import js
 
 STA_IF = 0
@@ -19,13 +19,6 @@ AUTH_WEP = 1
 AUTH_WPA_PSK = 2
 AUTH_WPA2_PSK = 3
 AUTH_WPA_WPA2_PSK = 4
-AUTH_WPA2_ENTERPRISE = 5
-AUTH_WPA3_PSK = 6
-AUTH_WPA2_WPA3_PSK = 7
-MODE_11B = 1
-MODE_11G = 2
-MODE_11N = 4
-PHY_LAN8720 = 0
 
 _ip, _nm = js.iotnet.info().split("\n", 1)
 try:
@@ -34,14 +27,13 @@ try:
     _mac = bytes.fromhex(_simboard.uid)
 except ImportError:
     _mac = b"\x02\x00\x00\x00\x00\x01"
-_host = ["mpy-" + _nm]
 _gw = _ip.rsplit(".", 1)[0] + ".1"
-# Per interface: active, connected, essid, and the AP's own settings.
-_st = [
-    {"a": True, "c": True, "essid": "sim", "ip": (_ip, "255.255.255.0", _gw, _gw)},
-    {"a": False, "c": False, "essid": "mpy-" + _nm, "ip": ("192.168.4.1", "255.255.255.0", "192.168.4.1", "0.0.0.0")},
-]
-_dns = [_gw]
+_host = ["mpy-" + _nm]
+# Per interface: [active, connected, essid, (ip, mask, gateway, dns)]
+_st = (
+    [True, True, "sim", (_ip, "255.255.255.0", _gw, _gw)],
+    [False, False, "mpy-" + _nm, ("192.168.4.1", "255.255.255.0", "192.168.4.1", "0.0.0.0")],
+)
 
 
 def hostname(name=None):
@@ -50,134 +42,101 @@ def hostname(name=None):
     _host[0] = name
 
 
-def country(c=None):
-    if c is None:
-        return "XX"
-
-
-def phy_mode(m=None):
-    if m is None:
-        return MODE_11B | MODE_11G | MODE_11N
-
-
-def ipconfig(*a, **kw):
-    if a:
-        if a[0] == "dns":
-            return _dns[0]
-        if a[0] == "prefer":
-            return 4
+def ipconfig(k=None, **kw):
+    if k == "dns":
+        return _st[0][3][3]
+    if k == "prefer":
+        return 4
+    if k is not None:
         raise ValueError("unexpected key")
-    if "dns" in kw:
-        _dns[0] = kw["dns"]
 
 
 class WLAN:
-    def __init__(self, interface_id=STA_IF):
-        if interface_id not in (STA_IF, AP_IF):
-            raise ValueError("invalid WLAN interface identifier")
-        self._id = interface_id
-        self._s = _st[interface_id]
-
-    def __repr__(self):
-        return "<WLAN>"
-
-    def active(self, is_active=None):
-        if is_active is None:
-            return self._s["a"]
-        self._s["a"] = bool(is_active)
-        if not is_active:
-            self._s["c"] = False
-        elif self._id == AP_IF:
-            self._s["c"] = True
-
-    def connect(self, ssid=None, key=None, *, bssid=None):
-        if not self._s["a"]:
-            raise OSError("STA must be active")
-        if ssid is not None:
-            self._s["essid"] = ssid
-        self._s["c"] = True
-
-    def disconnect(self):
-        self._s["c"] = False
-
-    def isconnected(self):
-        if self._id == AP_IF:
-            return False
-        return self._s["a"] and self._s["c"]
-
-    def status(self, param=None):
-        if param == "rssi":
-            return -50
-        if param == "stations":
-            return []
-        if param is not None:
-            raise ValueError("unknown status param")
-        if self._id == AP_IF:
-            return STAT_IDLE
-        return STAT_GOT_IP if self.isconnected() else STAT_IDLE
-
-    def scan(self):
-        if not self._s["a"]:
-            raise OSError("STA must be active")
-        return [(b"sim", b"\x02\x00\x00\x00\x00\x02", 6, -50, AUTH_WPA2_PSK, False)]
-
-    def ifconfig(self, config=None):
-        if config is None:
-            return self._s["ip"]
-        self._s["ip"] = tuple(config)
-
-    def ipconfig(self, *a, **kw):
-        ip = self._s["ip"]
-        if a:
-            k = a[0]
-            if k == "addr4":
-                return (ip[0], ip[1])
-            if k == "gw4":
-                return ip[2]
-            if k == "dhcp4":
-                return True
-            if k == "addr6":
-                return []
-            raise ValueError("unexpected key")
-        if "addr4" in kw:
-            v = kw["addr4"]
-            if isinstance(v, str):
-                a, _, m = v.partition("/")
-                n = int(m or 24)
-                m = (0xFFFFFFFF << (32 - n)) & 0xFFFFFFFF
-                v = (a, ".".join(str((m >> s) & 255) for s in (24, 16, 8, 0)))
-            self._s["ip"] = (v[0], v[1], ip[2], ip[3])
-        if "gw4" in kw:
-            self._s["ip"] = (ip[0], ip[1], kw["gw4"], ip[3])
-
-    def config(self, *a, **kw):
-        if a:
-            k = a[0]
-            if k == "mac":
-                if self._id == AP_IF:
-                    return _mac[:5] + bytes([(_mac[5] + 1) & 255])
-                return _mac
-            if k in ("essid", "ssid"):
-                return self._s["essid"]
-            if k in ("hostname", "dhcp_hostname"):
-                return _host[0]
-            if k == "channel":
-                return 6
-            if k == "txpower":
-                return 20
-            if k == "security":
-                return AUTH_WPA2_PSK
-            if k == "reconnects":
-                return -1
-            if k == "pm":
-                return 1
-            raise ValueError("unknown config param")
-        for k, v in kw.items():
-            if k in ("essid", "ssid"):
-                self._s["essid"] = v
-            elif k in ("hostname", "dhcp_hostname"):
-                _host[0] = v
-
     PM_NONE = 0
     PM_PERFORMANCE = 1
     PM_POWERSAVE = 2
+
+    def __init__(self, interface_id=STA_IF):
+        self._i = interface_id
+        self._s = _st[interface_id]
+
+    def active(self, a=None):
+        s = self._s
+        if a is None:
+            return s[0]
+        s[0] = bool(a)
+        s[1] = s[0] and self._i == AP_IF
+
+    def connect(self, ssid=None, key=None, *, bssid=None):
+        if not self._s[0]:
+            raise OSError("STA must be active")
+        if ssid is not None:
+            self._s[2] = ssid
+        self._s[1] = True
+
+    def disconnect(self):
+        self._s[1] = False
+
+    def isconnected(self):
+        return self._i == STA_IF and self._s[0] and self._s[1]
+
+    def status(self, p=None):
+        if p == "rssi":
+            return -50
+        if p == "stations":
+            return []
+        if p is not None:
+            raise ValueError("unknown status param")
+        return STAT_GOT_IP if self.isconnected() else STAT_IDLE
+
+    def scan(self):
+        return [(b"sim", b"\x02\x00\x00\x00\x00\x02", 6, -50, AUTH_WPA2_PSK, False)]
+
+    def ifconfig(self, c=None):
+        if c is None:
+            return self._s[3]
+        self._s[3] = tuple(c)
+
+    def ipconfig(self, k=None, **kw):
+        ip = self._s[3]
+        if k == "addr4":
+            return ip[:2]
+        if k == "gw4":
+            return ip[2]
+        if k == "dhcp4":
+            return True
+        if k is not None:
+            raise ValueError("unexpected key")
+        if "addr4" in kw:
+            v = kw["addr4"]
+            if isinstance(v, str):  # "a.b.c.d/bits"
+                a, _, b = v.partition("/")
+                m = 0xFFFFFFFF << (32 - int(b or 24))
+                v = (a, "%d.%d.%d.%d" % (m >> 24 & 255, m >> 16 & 255, m >> 8 & 255, m & 255))
+            ip = (v[0], v[1]) + ip[2:]
+        if "gw4" in kw:
+            ip = ip[:2] + (kw["gw4"], ip[3])
+        self._s[3] = ip
+
+    def config(self, k=None, **kw):
+        if k == "mac":
+            return _mac if self._i == STA_IF else _mac[:5] + bytes([(_mac[5] + 1) & 255])
+        if k in ("essid", "ssid"):
+            return self._s[2]
+        if k in ("hostname", "dhcp_hostname"):
+            return _host[0]
+        if k == "channel":
+            return 6
+        if k == "txpower":
+            return 20
+        if k == "security":
+            return AUTH_WPA2_PSK
+        if k == "pm":
+            return 1
+        if k is not None:
+            raise ValueError("unknown config param")
+        for k, v in kw.items():
+            if k in ("essid", "ssid"):
+                self._s[2] = v
+            elif k in ("hostname", "dhcp_hostname"):
+                _host[0] = v

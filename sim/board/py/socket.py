@@ -56,7 +56,7 @@ def _addr(s):
 
 
 def getaddrinfo(host, port, af=0, type=0, proto=0, flags=0):
-    a = _addr(_x(_n.gai(host, port)))
+    a = _addr(_x(_n.gai(host, int(port))))
     return [(AF_INET, type or SOCK_STREAM, proto, host, a)]
 
 
@@ -67,7 +67,7 @@ class socket(io.IOBase):
         self._t = -1
 
     def __repr__(self):
-        return "<socket %s timeout=%d>" % (self._s, self._t)
+        return "<socket state=%d timeout=%d incoming=0 off=0>" % (0 if self._s else -1, self._t)
 
     def __enter__(self):
         return self
@@ -81,7 +81,7 @@ class socket(io.IOBase):
             self._s = 0
 
     def settimeout(self, t):
-        self._t = -1 if t is None else int(t * 1000)
+        self._t = -1 if t is None else min(int(t * 1000), 0x7FFFFFFF)
 
     def setblocking(self, f):
         self._t = -1 if f else 0

@@ -33,20 +33,89 @@ def localtime(secs=None):
 # The port's sleeps never check for a pending exception, so a Ctrl-C
 # during one would be raised only at the caller's next jump, after more of
 # its code ran. The `if` below is a jump: the interrupt is raised here, as a
-# board raises it inside the sleep.
+# board raises it inside the sleep. While machine.Timer callbacks are due,
+# sleeps are cut into slices and the callbacks run between them.
 def sleep(s):
+    if _timers:
+        return sleep_ms(int(s * 1000))
     _t.sleep(s)
     if _t:
         pass
 
 
 def sleep_ms(ms):
-    _t.sleep_ms(ms)
-    if _t:
-        pass
+    if not _timers:
+        _t.sleep_ms(ms)
+        if _t:
+            pass
+        return
+    end = _t.ticks_add(_t.ticks_ms(), ms)
+    while True:
+        now = _t.ticks_ms()
+        left = _t.ticks_diff(end, now)
+        if left <= 0:
+            break
+        for e in _timers:
+            left = min(left, max(0, _t.ticks_diff(e[0], now)))
+        _t.sleep_ms(left)
+        _run_timers()
 
 
 def sleep_us(us):
     _t.sleep_us(us)
     if _t:
         pass
+
+
+# machine.Timer's callbacks: [due ticks_ms, period ms (0: one shot),
+# callback, timer]. They run in sleeps (above) and, through the hook given
+# to board.mjs, while the REPL waits for input: never in the middle of
+# other code (there are no interrupts).
+_timers = []
+
+
+# A timer is its hardware number (Timer(0) twice is the same timer), or the
+# object for virtual timers (id -1).
+def _same(a, b):
+    return a is b or (a._id >= 0 and a._id == b._id)
+
+
+def _timer_set(timer, period, periodic, callback):
+    _timer_del(timer)
+    _timers.append([_t.ticks_add(_t.ticks_ms(), period), period if periodic else 0, callback, timer])
+    _b.timer_hook(_run_timers)
+
+
+def _timer_del(timer):
+    for e in _timers:
+        if _same(e[3], timer):
+            _timers.remove(e)
+            break
+    if not _timers:
+        _b.timer_hook(None)
+
+
+def _run_timers():
+    now = _t.ticks_ms()
+    for e in _timers[:]:
+        if _t.ticks_diff(now, e[0]) < 0:
+            continue
+        if e[1]:
+            e[0] = _t.ticks_add(e[0], e[1])
+            if _t.ticks_diff(now, e[0]) >= 0:  # fell behind: no burst
+                e[0] = _t.ticks_add(now, e[1])
+        else:
+            _timer_del(e[3])
+        try:
+            e[2](e[3])
+        except Exception as x:
+            _print_exception(x)
+
+
+# _print_exception prints a traceback without this module's frames.
+def _print_exception(x):
+    import sys, io
+
+    s = io.StringIO()
+    sys.print_exception(x, s)
+    print("\n".join(l for l in s.getvalue().split("\n") if '"/.sim/' not in l), end="")
