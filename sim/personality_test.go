@@ -29,6 +29,7 @@ func TestMachine(t *testing.T) {
 		{"unique_id", "print(len(machine.unique_id()), type(machine.unique_id()).__name__)", "6 bytes"},
 		{"output keeps value", "p=machine.Pin(2, machine.Pin.OUT); p.value(1); print(p.value(), machine.Pin(2).value())", "1 1"},
 		{"on off", "p.off(); print(p.value()); p.on(); print(p())", "0\r\n1"},
+		{"irq on an output's edges", "e=[]\nq=machine.Pin(15, machine.Pin.OUT, value=0); q.irq(lambda p: e.append(p is q), machine.Pin.IRQ_RISING); q.on(); q.off(); q.on(); time.sleep_ms(1); print(e)", "[True, True]"},
 		{"input reads 0", "print(machine.Pin(4, machine.Pin.IN).value())", "0"},
 		{"pull-up reads 1", "print(machine.Pin(0, machine.Pin.IN, machine.Pin.PULL_UP).value())", "1"},
 		{"input-only pin", "try:\n machine.Pin(34, machine.Pin.OUT)\nexcept ValueError: print('ValueError')", "ValueError"},
@@ -112,15 +113,17 @@ func TestHeap(t *testing.T) {
 	}
 }
 
-// TestInterruptSleep: Ctrl-C stops time.sleep and a read of sys.stdin;
+// TestInterruptSleep: Ctrl-C stops time.sleep, a read of sys.stdin and a
+// poll of it (which finds nothing to read before);
 // the interpreter keeps its state (nothing after the interrupted call
 // runs) and the traceback shows no frame of the board's own modules.
 func TestInterruptSleep(t *testing.T) {
 	b := start(t, env{})
-	b.exec("import time, sys\nx = 40")
+	b.exec("import time, sys\nx = 39")
 	for _, code := range []string{
 		"x += 1\nprint('waiting')\ntime.sleep(600)\nx = 0",
 		"x += 1\nprint('waiting')\nsys.stdin.read(1)\nx = 0",
+		"x += 1\nimport select\np = select.poll()\np.register(sys.stdin, select.POLLIN)\nprint('waiting', p.poll(0))\np.poll(600000)\nx = 0",
 	} {
 		err := interruptAfter(t, b, code, "waiting")
 		var be *transport.BoardError

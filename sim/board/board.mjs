@@ -726,8 +726,15 @@ function connectStdin(FS) {
   const stream = FS.getStream(0);
   if (!stream) { log('no stdin stream: sys.stdin stays unconnected'); return; }
   const WASI_EINTR = 27;
+  const POLLIN = 1, POLLOUT = 4;
   stream.stream_ops = {
     ...stream.stream_ops,
+    // select/poll on sys.stdin: readable only when a byte is waiting (the
+    // TTY's own poll says always).
+    poll() {
+      pollInput();
+      return POLLOUT | (qLen() > 0 ? POLLIN : 0);
+    },
     read(_stream, buffer, offset, length) {
       for (;;) {
         pollInput();

@@ -41,6 +41,10 @@ let inboxOff = 0;
 let outbox = null; // the payload last written to the device, for the next request
 let devSeq = 0;
 let lastLook = 0; // when call last looked for a Ctrl-C
+// Calls in progress: more than one when a Timer callback run during a wait
+// makes a call of its own; replies to the outer ones wait in stash.
+const active = new Set();
+const stash = new Map();
 const LOOK_MS = 5;
 
 function ensureWorker() {
@@ -58,15 +62,22 @@ function ensureWorker() {
 }
 
 // waitReply waits up to ms for the reply to id. Replies to requests given
-// up on earlier are dropped, after putting back what they took.
+// up on earlier are dropped, after putting back what they took; replies to
+// outer calls in progress are kept for them.
 function waitReply(id, ms) {
   const end = Date.now() + ms;
+  const kept = stash.get(id);
+  if (kept !== undefined) {
+    stash.delete(id);
+    return kept;
+  }
   for (;;) {
     const v = Atomics.load(sig, 0);
     let m;
     while ((m = receiveMessageOnPort(port)) !== undefined) {
       if (m.message.id === id) return m.message;
-      undo(m.message);
+      if (active.has(m.message.id)) stash.set(m.message.id, m.message);
+      else undo(m.message);
     }
     if (Atomics.load(sig, 1) === 2) return { id, r: EIO };
     const left = end - Date.now();
@@ -84,6 +95,16 @@ function call(msg, transfer) {
   ensureWorker();
   const id = ++seq;
   msg.id = id;
+  active.add(id);
+  try {
+    return wait(id, msg, transfer);
+  } finally {
+    active.delete(id);
+    stash.delete(id);
+  }
+}
+
+function wait(id, msg, transfer) {
   port.postMessage(msg, transfer || []);
   for (;;) {
     const rep = waitReply(id, SLICE_MS);

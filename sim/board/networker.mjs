@@ -111,7 +111,7 @@ function connectHost(ip) {
   return ip === SIM_IP || ip === '0.0.0.0' ? '127.0.0.1' : ip;
 }
 
-// ---- replies and the one pending request ----------------------------------
+// ---- replies and pending requests ------------------------------------------
 
 function reply(id, r, data, undo) {
   const msg = { id, r };
@@ -122,21 +122,23 @@ function reply(id, r, data, undo) {
   Atomics.notify(sig, 0);
 }
 
-// The main thread waits for one reply at a time, so at most one request
-// is pending; every event that may change an answer calls settle.
-let pending = null;
+// Requests waiting for an event: usually one (the main thread waits for
+// each reply), more when a Timer callback run during a wait makes its own
+// call. Every event that may change an answer calls settle.
+const pending = new Map(); // id -> { check, timer }
 
 function settle() {
-  if (pending === null) return;
-  const out = pending.check();
-  if (out !== undefined) finish(out);
+  for (const [id, p] of pending) {
+    const out = p.check();
+    if (out !== undefined) finish(id, out);
+  }
 }
 
-function finish(out) {
-  const p = pending;
-  pending = null;
+function finish(id, out) {
+  const p = pending.get(id);
+  pending.delete(id);
   if (p.timer) clearTimeout(p.timer);
-  reply(p.id, out[0], out[1], out[2]);
+  reply(id, out[0], out[1], out[2]);
 }
 
 // start answers at once when check can, else waits for tmo ms (-1: for
@@ -148,7 +150,7 @@ function start(id, tmo, check, onTimeout) {
     return;
   }
   const expire = () => {
-    pending = null;
+    pending.delete(id);
     const t = onTimeout ? onTimeout() : undefined;
     if (t !== undefined) reply(id, t[0], t[1], t[2]);
     else reply(id, tmo === 0 ? -E.EAGAIN : -E.ETIMEDOUT);
@@ -157,8 +159,9 @@ function start(id, tmo, check, onTimeout) {
     expire();
     return;
   }
-  pending = { id, check };
-  if (tmo > 0) pending.timer = setTimeout(expire, tmo);
+  const p = { check };
+  if (tmo > 0) p.timer = setTimeout(expire, tmo);
+  pending.set(id, p);
 }
 
 // ---- sockets --------------------------------------------------------------
@@ -713,17 +716,16 @@ const ops = {
   },
 
   cancel(m) {
-    if (pending !== null && pending.id === m.cancel) {
-      const p = pending;
-      pending = null;
-      if (p.timer) clearTimeout(p.timer);
-      reply(p.id, CANCELLED);
-    }
+    const p = pending.get(m.cancel);
+    if (p === undefined) return; // answered already
+    pending.delete(m.cancel);
+    if (p.timer) clearTimeout(p.timer);
+    reply(m.cancel, CANCELLED);
   },
 
   // A soft reboot: every socket closes, as on the board.
   reset(m) {
-    if (pending !== null) ops.cancel({ cancel: pending.id });
+    for (const id of [...pending.keys()]) ops.cancel({ cancel: id });
     for (const e of socks.values()) closeEntry(e);
     socks.clear();
     setImmediate(() => reply(m.id, 0));

@@ -90,6 +90,19 @@ def bootloader(*args):
 _levels = {}
 _modes = {}
 _pulls = {}
+_irqs = {}  # pin number -> (handler, trigger, Pin)
+
+
+def _set_level(id, v):
+    old = _levels.get(id, 0)
+    _levels[id] = v
+    irq = _irqs.get(id)
+    # An ESP32 output is also an input: its own edges trigger its IRQ.
+    if irq and old != v and _modes.get(id) in (Pin.OUT, Pin.OPEN_DRAIN):
+        if irq[1] & (Pin.IRQ_RISING if v else Pin.IRQ_FALLING):
+            import micropython
+
+            micropython.schedule(irq[0], irq[2])
 _VALID = set(range(0, 20)) | {21, 22, 23, 25, 26, 27} | set(range(32, 40))
 
 
@@ -129,11 +142,11 @@ class Pin:
         if pull != -1:
             _pulls[self._id] = pull
         if value is not None:
-            _levels[self._id] = 1 if value else 0
+            _set_level(self._id, 1 if value else 0)
 
     def value(self, x=None):
         if x is not None:
-            _levels[self._id] = 1 if x else 0
+            _set_level(self._id, 1 if x else 0)
             return None
         if _modes.get(self._id) in (Pin.OUT, Pin.OPEN_DRAIN):
             return _levels.get(self._id, 0)
@@ -142,17 +155,20 @@ class Pin:
     __call__ = value
 
     def on(self):
-        _levels[self._id] = 1
+        _set_level(self._id, 1)
 
     def off(self):
-        _levels[self._id] = 0
+        _set_level(self._id, 0)
 
     def toggle(self):
-        _levels[self._id] = 1 - _levels.get(self._id, 0)
+        _set_level(self._id, 1 - _levels.get(self._id, 0))
 
-    def irq(self, handler=None, trigger=3, wake=None):
-        # The level never changes, so the handler is never called.
-        self._handler = handler
+    def irq(self, handler=None, trigger=3, wake=None, hard=False):
+        # Inputs never change level; an output's own edges call handler.
+        if handler is None:
+            _irqs.pop(self._id, None)
+        else:
+            _irqs[self._id] = (handler, trigger, self)
         return _PinIRQ(self)
 
     def __repr__(self):
