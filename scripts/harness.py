@@ -83,10 +83,11 @@ def testboard(binary: str, kind: str = "microbit", webrepl: str | None = None,
 
 
 @contextlib.contextmanager
-def jupyter_env(kernel_bin: str, devices: dict[str, dict] | None = None):
+def jupyter_env(kernel_bin: str, devices: dict[str, dict] | None = None, default: str | None = None):
     """Install the kernelspec into a private Jupyter path and write a devices
-    file; yields the environment to run clients with (also applied to
-    os.environ for in-process clients, and restored afterwards)."""
+    file (default names the board a first cell connects to); yields the
+    environment to run clients with (also applied to os.environ for
+    in-process clients, and restored afterwards)."""
     with tempfile.TemporaryDirectory(prefix="iot-kernel-") as tmp:
         tmp = pathlib.Path(tmp)
         data = tmp / "jupyter"
@@ -103,11 +104,11 @@ def jupyter_env(kernel_bin: str, devices: dict[str, dict] | None = None):
         full = dict(os.environ, **env)
         subprocess.run([kernel_bin, "install", "--user"], env=full, check=True,
                        stdout=subprocess.DEVNULL, timeout=30)
-        lines = []
+        lines = [f"default: {json.dumps(default)}"] if default else []
         for name, entry in (devices or {}).items():
             lines.append(f"{name}:")
             for k, v in entry.items():
-                lines.append(f"  {k}: {json.dumps(v)}")  # JSON strings are YAML strings
+                lines.append(f"  {k}: {json.dumps(v)}")  # JSON is YAML (strings, flow maps)
         (tmp / "devices.yaml").write_text("\n".join(lines) + "\n")
         saved = {k: os.environ.get(k) for k in env}
         os.environ.update(env)
@@ -128,10 +129,12 @@ def interrupt_after(cell) -> float | None:
     return cell.get("metadata", {}).get("iot", {}).get("interrupt_after")
 
 
-def execute_notebook(path: pathlib.Path, timeout: int = 60, allow_errors: bool = False, nb=None):
+def execute_notebook(path: pathlib.Path, timeout: int = 60, allow_errors: bool = False, nb=None,
+                     on_cell=None):
     """Execute a notebook (or nb, read from path) with nbclient in a fresh
     iot-kernel; returns it. A cell with `iot.interrupt_after` is
-    interrupted after that many seconds."""
+    interrupted after that many seconds; on_cell(client, cell) is called
+    as each cell starts."""
     import nbformat
     from nbclient import NotebookClient
 
@@ -141,6 +144,8 @@ def execute_notebook(path: pathlib.Path, timeout: int = 60, allow_errors: bool =
                             allow_errors=allow_errors, interrupt_on_timeout=True,
                             timeout_func=lambda cell: interrupt_after(cell) or timeout,
                             resources={"metadata": {"path": str(path.parent)}})
+    if on_cell is not None:
+        client.on_cell_execute = lambda cell, cell_index: on_cell(client, cell)
     client.execute()
     return nb
 
