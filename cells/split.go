@@ -29,8 +29,10 @@ type part struct {
 // physical lines through brackets, strings or a trailing backslash.
 type lline struct {
 	start, end int // byte offsets in the cell; end excludes the newline
-	line       int // 1-based cell line of its first character
-	indented   bool
+	// codeEnd is where its code ends: end without a trailing comment.
+	codeEnd  int
+	line     int // 1-based cell line of its first character
+	indented bool
 	// what the scanner saw outside brackets and strings:
 	assign    bool   // '=' that is not a comparison, or an augmented assignment
 	colon     bool   // ':' (a block header, an annotation or a lambda)
@@ -38,6 +40,8 @@ type lline struct {
 	trailSemi bool   // ends with ';'
 	firstWord string // leading identifier, e.g. "def", "x"
 	lambda    bool   // the word lambda
+	comma     bool   // ',' (a tuple, as an expression)
+	compFor   bool   // the word for after the start: a bare generator expression
 }
 
 // split cuts a cell into parts. Lines whose first column holds '%' or '!'
@@ -170,8 +174,11 @@ func (s *scanner) logical() (ll lline, ok bool) {
 				if ll.firstWord == "" && w == ll.start {
 					ll.firstWord = word
 				}
-				if word == "lambda" {
+				switch {
+				case word == "lambda":
 					ll.lambda = true
+				case word == "for" && w != ll.start:
+					ll.compFor = true
 				}
 			}
 			prev2, prev, lastSig = prev, 'a', s.pos-1
@@ -200,6 +207,8 @@ func (s *scanner) logical() (ll lline, ok bool) {
 			}
 		case depth == 0 && c == ':':
 			ll.colon = true
+		case depth == 0 && c == ',':
+			ll.comma = true
 		}
 		prev2, prev, lastSig = prev, c, s.pos
 		s.pos++
@@ -209,6 +218,7 @@ end:
 		return ll, false
 	}
 	ll.end = lastSig + 1
+	ll.codeEnd = ll.end
 	// extend end over a trailing comment so the code text stays whole
 	if i := strings.IndexByte(src[ll.end:], '\n'); i >= 0 {
 		ll.end += i
@@ -303,6 +313,9 @@ func (ll lline) isExpression(src string) bool {
 	}
 	if ll.colon && !ll.lambda {
 		return false
+	}
+	if ll.compFor {
+		return false // not an expression: the board says why (SyntaxError)
 	}
 	switch src[ll.start] {
 	case '@', '*':
