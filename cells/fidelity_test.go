@@ -139,7 +139,7 @@ func (c countingConn) Write(p []byte) (int, error) {
 }
 
 // countedInterp is an interpreter whose boards count what is sent to them.
-func countedInterp(t *testing.T, kind testboard.Kind) (it *Interpreter, sent, execs *atomic.Int64) {
+func countedInterp(t testing.TB, kind testboard.Kind) (it *Interpreter, sent, execs *atomic.Int64) {
 	t.Helper()
 	b := startBoard(t, kind)
 	it, _ = newInterp(t)

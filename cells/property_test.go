@@ -19,14 +19,14 @@ import (
 // bareREPL is the simplest raw REPL client: code, Ctrl-D, and the board's
 // answer cut at its two Ctrl-Ds. It is what the cells are compared with.
 type bareREPL struct {
-	t    *testing.T
+	t    testing.TB
 	rd   transport.TimedReader
 	w    io.Writer
 	pace bool // the micro:bit's 64-byte receive buffer
 	buf  []byte
 }
 
-func newBareREPL(t *testing.T, b *testboard.Board) *bareREPL {
+func newBareREPL(t testing.TB, b *testboard.Board) *bareREPL {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

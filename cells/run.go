@@ -100,7 +100,7 @@ func (it *Interpreter) runCode(ctx context.Context, b *transport.Board, cell str
 	}
 	var repr string
 	shown := false
-	if ll := p.lines[len(p.lines)-1]; last && ll.isExpression(cell) {
+	if ll := p.lines[len(p.lines)-1]; last && ll.isExpression(cell) && !isPrintCall(cell[ll.start:ll.codeEnd]) {
 		// The expression keeps its line, so its errors keep their line
 		// numbers; a trailing comment is left out.
 		expr := cell[ll.start:ll.codeEnd]
