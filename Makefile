@@ -148,6 +148,7 @@ bench: build venv node
 	IOT_KERNEL_BIN=$(CURDIR)/bin/iot-kernel $(VPY) bench/kernel_bench.py
 	$(VPY) bench/peers_bench.py --kernel bin/iot-kernel --testboard bin/testboard
 	IOT_TESTBOARD_BIN=$(CURDIR)/bin/testboard $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 20m ./transport/
+	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 10m ./cells/
 
 clean:
 	rm -rf bin sim/runtime
