@@ -43,7 +43,7 @@ type Config struct {
 // DefaultMaxMessageBytes is the default bound on a received message: a
 // cell of millions of characters fits, and a message at the bound keeps
 // the kernel's memory within a few tens of MB while it is handled.
-const DefaultMaxMessageBytes = 8 << 20
+const DefaultMaxMessageBytes = 16 << 20
 
 // Server is a Jupyter kernel core: it owns the five sockets, the execution
 // counter and the protocol, and hands code to an Interpreter.

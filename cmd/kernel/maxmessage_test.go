@@ -13,7 +13,7 @@ func TestMaxMessageBytes(t *testing.T) {
 		want int
 		ok   bool
 	}{
-		{nil, "", 8 << 20, true},
+		{nil, "", 16 << 20, true},
 		{nil, "64", 64 << 20, true},
 		{[]string{"-max-message-mb", "2"}, "64", 2 << 20, true}, // the flag wins
 		{nil, "lots", 0, false},
