@@ -4,6 +4,8 @@ import (
 	"flag"
 	"io"
 	"testing"
+
+	"github.com/iot-kernel/iot-kernel/kernel"
 )
 
 func TestMaxMessageBytes(t *testing.T) {
@@ -21,7 +23,7 @@ func TestMaxMessageBytes(t *testing.T) {
 	} {
 		fs := flag.NewFlagSet("run", flag.ContinueOnError)
 		fs.SetOutput(io.Discard)
-		mb := fs.Int("max-message-mb", 8, "")
+		mb := fs.Int("max-message-mb", kernel.DefaultMaxMessageBytes>>20, "")
 		if err := fs.Parse(tc.args); err != nil {
 			t.Fatal(err)
 		}
