@@ -150,6 +150,7 @@ bench: build venv node
 	IOT_TESTBOARD_BIN=$(CURDIR)/bin/testboard $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 20m ./transport/
 	# The virtual board's stop button: Ctrl-C to the end of each blocking call (target 100 ms).
 	$(GO) test -run '^$$' -bench BenchmarkNetInterrupt -benchtime 20x -timeout 10m ./sim/
+	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 10m ./cells/
 
 clean:
 	rm -rf bin sim/runtime

@@ -26,6 +26,8 @@ Metrics (one `BENCH kernel.<metric> ...` line each; targets are the issue's):
   goroutines_idle    iot-kernel's goroutines before the executes, info
   goroutines_after   iot-kernel's goroutines after them        <= goroutines_idle + 2
   threads_idle, threads_after   OS threads, info
+  rss_big_message_mb iot-kernel only: RSS after a signed 64 MiB execute_request
+                     (over its message limit: dropped) and one more cell  <= 20 MB
 
 iot-kernel's goroutine count comes from its `runtime stats` log line, which
 it writes to stderr on SIGUSR1 (`iot-kernel help run`); the bench captures
@@ -372,6 +374,12 @@ def main() -> int:
             time.sleep(args.settle)  # what a kernel does once a burst of work is over
             r["settle_cpu_ms"] = (k.cpu_s() - c0) * 1000
             r["rss_settled_mb"] = k.rss_mb()
+            if name == "iot":
+                # Over the kernel's message limit: read past and dropped.
+                # The cell after it is answered on the same connection.
+                k.execute("x" * (64 << 20))
+                k.run("")
+                r["rss_big_message_mb"] = k.rss_mb()
     finally:
         for r in results.values():
             k = r.pop("_kernel", None)
@@ -398,6 +406,7 @@ def main() -> int:
         ("goroutines_after", "", "max", iot["goroutines_idle"] + 2, f"goroutines after {args.execs} executes: no growth"),
         ("threads_idle", "", "info", None, "OS threads when idle"),
         ("threads_after", "", "info", None, f"OS threads after {args.execs} executes"),
+        ("rss_big_message_mb", "MB", "max", 20.0, "RSS after a signed 64 MiB message (dropped) and a cell"),
     ]
     print(f"\n{'metric':<17} {'iot-kernel':>11} {'ipykernel':>11} {'ratio':>8} {'target':>10}  what")
     lines = []

@@ -39,6 +39,11 @@ peer that cannot do the job shows peer=NA and the reason under "findings"):
                    (so process start is excluded); median of R
   kcp_<size>_ms    the same upload with iot-kernel 0.5.28's `%cp`
   rss_peak_mb      VmHWM of the kernel process after the warm cells and uploads
+  raw_ms           print(1) through a bare raw REPL exchange (pyserial, paced
+                   like the kernel for the micro:bit), median of N, taken on
+                   the same board in the same run
+  cell_over_raw    (rt_ms - empty_ms) / raw_ms: what the board part of a
+                   print(1) cell costs against the bare exchange; target <= 1.3
 
 The micro:bit board runs with `-pace 115200` (host-to-board bytes at the
 rate of a real micro:bit's 115200-baud UART behind its USB interface chip):
@@ -305,6 +310,49 @@ def kernel_turn(kind: str, name: str, spec: str, connect_cell: str, cp_cell: str
     return res
 
 
+# ---- a bare raw REPL exchange -----------------------------------------------------
+
+def raw_turn(kind: str, path: str, args, findings: list[str]) -> dict:
+    """print(1) through the simplest raw REPL client: code, Ctrl-D, read to
+    the closing "\x04>". The micro:bit gets the kernel's pacing (32 bytes,
+    then 2 ms), which a 9-byte exchange never reaches."""
+    import serial  # pyserial, mpremote's dependency
+    res: dict = {}
+    try:
+        with serial.Serial(path, 115200, timeout=WAIT) as s:
+            s.write(b"\r\x03\x03")
+            time.sleep(0.2)  # let the board settle before draining
+            s.reset_input_buffer()
+            s.write(b"\r\x01")
+            buf = b""
+            deadline = time.perf_counter() + WAIT
+            while not buf.endswith(b"raw REPL; CTRL-B to exit\r\n>"):
+                if time.perf_counter() > deadline:
+                    raise TimeoutError(f"no raw REPL prompt: {buf[-80:]!r}")
+                buf += s.read(s.in_waiting or 1)
+
+            def once() -> float:
+                t = time.perf_counter()
+                s.write(b"print(1)\x04")
+                got = b""
+                while not (got.count(b"\x04") >= 2 and got.endswith(b"\x04>")):
+                    chunk = s.read(s.in_waiting or 1)
+                    if not chunk:
+                        raise TimeoutError(f"no answer: {got!r}")
+                    got += chunk
+                if b"OK1\r\n\x04\x04>" not in got:
+                    raise RuntimeError(f"unexpected answer {got!r}")
+                return time.perf_counter() - t
+
+            for _ in range(20):
+                once()
+            res["raw_ms"] = median_ms([once() for _ in range(args.n)])
+            s.write(b"\x02")  # back to the friendly REPL for the next tool
+    except Exception as e:  # noqa: BLE001  (a report: record, go on)
+        findings.append(f"{kind}: bare raw exchange: {type(e).__name__}: {e}")
+    return res
+
+
 # ---- mpremote -------------------------------------------------------------------
 
 def mpremote(path: str, *cmd: str, timeout: float = WAIT) -> tuple[float, subprocess.CompletedProcess]:
@@ -426,6 +474,8 @@ def bench_board(kind: str, args, tmp: pathlib.Path, results: dict, findings: lis
             if "cp_ms" in ours and n != size:
                 findings.append(f"{kind}: our %cp left {n} bytes on the board, want {size}")
             print(f"  iot-kernel done in {time.perf_counter() - t:.1f}s: {fmt(ours)}", flush=True)
+            raw = raw_turn(kind, tb.path, args, findings)
+            print(f"  bare raw exchange: {fmt(raw)}", flush=True)
 
             # The peer writes ~/.iot49_connect_rc and reads $IOT_PROJECTS:
             # keep both in the temporary dir. No secrets.py, so its UDP
@@ -480,6 +530,9 @@ def bench_board(kind: str, args, tmp: pathlib.Path, results: dict, findings: lis
     rows.append((f"cp_{label}_ms", ours.get("cp_ms"), mp.get("cp_ms"), MPREMOTE))
     rows.append((f"kcp_{label}_ms", ours.get("cp_ms"), peer.get("cp_ms"), peer_name))
     rows.append(("rss_peak_mb", ours.get("rss_peak_mb"), peer.get("rss_peak_mb"), peer_name))
+    # The board part of a print(1) cell against the bare exchange: <= 1.3.
+    board_part = (ours["rt_ms"] - ours["empty_ms"]) if "rt_ms" in ours and "empty_ms" in ours else None
+    rows.append(("cell_over_raw", board_part, raw.get("raw_ms"), "bare raw exchange (target ratio <= 1.3)"))
 
 
 def peer_connect_finding(kind: str, path: str, penv: dict, tmp: pathlib.Path, findings: list[str]) -> None:

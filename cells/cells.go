@@ -140,7 +140,7 @@ func (it *Interpreter) Magics() *magics.Registry { return it.reg }
 func (it *Interpreter) Execute(ctx context.Context, req kernel.ExecuteRequest, out kernel.Output) (kernel.Result, error) {
 	it.busy.Lock()
 	defer it.busy.Unlock()
-	code := strings.ReplaceAll(req.Code, "\r\n", "\n")
+	code := normalizeNewlines(req.Code)
 	if strings.TrimSpace(code) == "" {
 		return kernel.Result{}, nil
 	}

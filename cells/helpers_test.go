@@ -18,7 +18,7 @@ import (
 
 // newInterp returns an Interpreter whose devices file and state live in
 // the test's temporary directory.
-func newInterp(t *testing.T) (*Interpreter, Config) {
+func newInterp(t testing.TB) (*Interpreter, Config) {
 	t.Helper()
 	dir := t.TempDir()
 	// Virtual boards keep their files in the test's directory.
@@ -38,7 +38,7 @@ func newInterp(t *testing.T) (*Interpreter, Config) {
 
 // shutdownAtEnd shuts it down when the test ends, with a bound of its own:
 // the test's context is already cancelled when cleanups run.
-func shutdownAtEnd(t *testing.T, it *Interpreter) {
+func shutdownAtEnd(t testing.TB, it *Interpreter) {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -50,7 +50,7 @@ func shutdownAtEnd(t *testing.T, it *Interpreter) {
 
 // startBoard starts a test board for one test, skipping when its emulator
 // is not installed, and stops it when the test ends.
-func startBoard(t *testing.T, kind testboard.Kind) *testboard.Board {
+func startBoard(t testing.TB, kind testboard.Kind) *testboard.Board {
 	t.Helper()
 	tool := map[testboard.Kind]string{testboard.Microbit: "qemu-system-arm", testboard.Wasm: "node"}[kind]
 	if _, err := exec.LookPath(tool); err != nil {
@@ -76,7 +76,7 @@ func startBoard(t *testing.T, kind testboard.Kind) *testboard.Board {
 var kinds = []testboard.Kind{testboard.Microbit, testboard.Wasm}
 
 // run executes one cell with a bound.
-func run(t *testing.T, it *Interpreter, code string, out *kerneltest.Recorder) (kernel.Result, error) {
+func run(t testing.TB, it *Interpreter, code string, out *kerneltest.Recorder) (kernel.Result, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -84,7 +84,7 @@ func run(t *testing.T, it *Interpreter, code string, out *kerneltest.Recorder) (
 }
 
 // mustRun executes a cell that must succeed and returns its output.
-func mustRun(t *testing.T, it *Interpreter, code string) (*kerneltest.Recorder, kernel.Result) {
+func mustRun(t testing.TB, it *Interpreter, code string) (*kerneltest.Recorder, kernel.Result) {
 	t.Helper()
 	out := &kerneltest.Recorder{}
 	res, err := run(t, it, code, out)
@@ -107,7 +107,7 @@ func execError(t *testing.T, it *Interpreter, code string) (*kernel.ExecError, *
 }
 
 // connected returns an interpreter connected to a fresh board of kind.
-func connected(t *testing.T, kind testboard.Kind) (*Interpreter, *testboard.Board) {
+func connected(t testing.TB, kind testboard.Kind) (*Interpreter, *testboard.Board) {
 	t.Helper()
 	b := startBoard(t, kind)
 	it, _ := newInterp(t)

@@ -11,13 +11,16 @@ import (
 	"github.com/iot-kernel/iot-kernel/transport"
 )
 
-// resultVar holds a cell's last value on the board between the cell's code
-// and the code that shows it.
-const resultVar = "__iot_r"
-
-// showCode sets _ like the REPL does and prints the value's repr; None
-// prints nothing, as in IPython.
-const showCode = "if " + resultVar + " is not None:\n _=" + resultVar + "\n print(repr(_))\ndel " + resultVar
+// normalizeNewlines makes every line ending of a cell "\n": "\r\n" (Windows),
+// and a bare "\r" (old Mac files, some editors, text pasted from a board's
+// own output), as Python reads source. Cells, their magics' bodies
+// (%%writefile, %%host) and %%connect bodies all go through it.
+func normalizeNewlines(s string) string {
+	if !strings.Contains(s, "\r") {
+		return s
+	}
+	return strings.ReplaceAll(strings.ReplaceAll(s, "\r\n", "\n"), "\r", "\n")
+}
 
 // runCell runs a whole cell against env's boards. It returns the
 // execute_result data of a trailing bare expression, if any.
@@ -73,20 +76,16 @@ func currentBoard(ctx context.Context, env *magics.Env) (*transport.Board, error
 	return env.Boards.Current(ctx)
 }
 
-// runCode runs one code part of cell on b. When last is set and the part
-// ends in a bare expression, its repr is returned as text/plain.
+// runCode runs one code part of cell on b, in one exchange with the board.
+// When last is set and the part ends in a bare expression, its value goes
+// to the board's display hook in the same exchange, and its repr is
+// returned as text/plain. A reset of the board that the exchange noticed
+// is told on stderr.
 func (it *Interpreter) runCode(ctx context.Context, b *transport.Board, cell string, p part, last bool, count int, out kernel.Output) (kernel.MIMEBundle, error) {
 	// Padding with newlines puts every line where it is in the cell, so
 	// the board's line numbers are the cell's.
 	pad := strings.Repeat("\n", p.line-1)
 	code := pad + p.text
-	var expr *lline
-	if ll := p.lines[len(p.lines)-1]; last && ll.isExpression(cell) {
-		expr = &ll
-		// The expression keeps its line; the ')' goes on a line of its own
-		// so a trailing comment cannot swallow it.
-		code = pad + cell[p.start:ll.start] + resultVar + "=(" + cell[ll.start:ll.end] + "\n)"
-	}
 	w := newStreamWriter(out, "stdout")
 	opts := transport.ExecOptions{
 		Stdout: w,
@@ -94,21 +93,30 @@ func (it *Interpreter) runCode(ctx context.Context, b *transport.Board, cell str
 			w.Flush()
 			return out.Input(ctx, prompt, false)
 		},
+		Reset: func(note string) {
+			w.Flush()
+			out.Stream("stderr", note+"\n")
+		},
+	}
+	var repr string
+	shown := false
+	if ll := p.lines[len(p.lines)-1]; last && ll.isExpression(cell) && !isPrintCall(cell[ll.start:ll.codeEnd]) {
+		// The expression keeps its line, so its errors keep their line
+		// numbers; a trailing comment is left out.
+		expr := cell[ll.start:ll.codeEnd]
+		if ll.comma {
+			expr = "(" + expr + ")"
+		}
+		code = pad + cell[p.start:ll.start] + transport.ShowValue(expr)
+		opts.Result = func(r string) { repr, shown = r, true }
 	}
 	err := b.Exec(ctx, code, opts)
 	w.Flush()
 	if err != nil {
 		return nil, it.boardError(ctx, err, cell, count)
 	}
-	if expr == nil {
-		return nil, nil
-	}
-	var val strings.Builder
-	if err := b.Exec(ctx, showCode, transport.ExecOptions{Stdout: &val}); err != nil {
-		return nil, it.boardError(ctx, err, cell, count)
-	}
-	text := strings.TrimRight(strings.ReplaceAll(val.String(), "\r\n", "\n"), "\n")
-	if text == "" {
+	text := strings.TrimRight(strings.ReplaceAll(repr, "\r\n", "\n"), "\n")
+	if !shown || text == "" {
 		return nil, nil
 	}
 	return kernel.MIMEBundle{"text/plain": text}, nil
@@ -119,8 +127,7 @@ func (it *Interpreter) runCode(ctx context.Context, b *transport.Board, cell str
 // b. A trailing value is displayed.
 func (it *Interpreter) runOn(ctx context.Context, b *transport.Board, code string, out kernel.Output) error {
 	env := &magics.Env{Out: out, Boards: pinned{session: it.sess, b: b}, Host: it.host, Magics: it.reg}
-	code = strings.ReplaceAll(code, "\r\n", "\n")
-	data, err := it.runCell(ctx, env, code, 0)
+	data, err := it.runCell(ctx, env, normalizeNewlines(code), 0)
 	if err != nil {
 		return err
 	}

@@ -29,8 +29,10 @@ type part struct {
 // physical lines through brackets, strings or a trailing backslash.
 type lline struct {
 	start, end int // byte offsets in the cell; end excludes the newline
-	line       int // 1-based cell line of its first character
-	indented   bool
+	// codeEnd is where its code ends: end without a trailing comment.
+	codeEnd  int
+	line     int // 1-based cell line of its first character
+	indented bool
 	// what the scanner saw outside brackets and strings:
 	assign    bool   // '=' that is not a comparison, or an augmented assignment
 	colon     bool   // ':' (a block header, an annotation or a lambda)
@@ -38,6 +40,8 @@ type lline struct {
 	trailSemi bool   // ends with ';'
 	firstWord string // leading identifier, e.g. "def", "x"
 	lambda    bool   // the word lambda
+	comma     bool   // ',' (a tuple, as an expression)
+	compFor   bool   // the word for after the start: a bare generator expression
 }
 
 // split cuts a cell into parts. Lines whose first column holds '%' or '!'
@@ -170,8 +174,11 @@ func (s *scanner) logical() (ll lline, ok bool) {
 				if ll.firstWord == "" && w == ll.start {
 					ll.firstWord = word
 				}
-				if word == "lambda" {
+				switch {
+				case word == "lambda":
 					ll.lambda = true
+				case word == "for" && w != ll.start:
+					ll.compFor = true
 				}
 			}
 			prev2, prev, lastSig = prev, 'a', s.pos-1
@@ -200,6 +207,8 @@ func (s *scanner) logical() (ll lline, ok bool) {
 			}
 		case depth == 0 && c == ':':
 			ll.colon = true
+		case depth == 0 && c == ',':
+			ll.comma = true
 		}
 		prev2, prev, lastSig = prev, c, s.pos
 		s.pos++
@@ -209,6 +218,7 @@ end:
 		return ll, false
 	}
 	ll.end = lastSig + 1
+	ll.codeEnd = ll.end
 	// extend end over a trailing comment so the code text stays whole
 	if i := strings.IndexByte(src[ll.end:], '\n'); i >= 0 {
 		ll.end += i
@@ -304,9 +314,46 @@ func (ll lline) isExpression(src string) bool {
 	if ll.colon && !ll.lambda {
 		return false
 	}
+	if ll.compFor {
+		return false // not an expression: the board says why (SyntaxError)
+	}
 	switch src[ll.start] {
 	case '@', '*':
 		return false // a decorator; a starred expression cannot stand alone
 	}
 	return true
+}
+
+// isPrintCall reports whether expr is exactly one call of print, which
+// returns None: such a last line has no value to show, so it goes to the
+// board as it is, without the display hook's bytes (a cell ending in
+// print() is common, and on a 115200-baud link every byte costs 87 us).
+// A program that rebinds print to something that returns a value loses
+// its display.
+func isPrintCall(expr string) bool {
+	const head = "print("
+	if !strings.HasPrefix(expr, head) || !strings.HasSuffix(expr, ")") {
+		return false
+	}
+	sc := scanner{src: expr, pos: len(head)}
+	depth := 1
+	for sc.pos < len(expr) {
+		c := expr[sc.pos]
+		switch {
+		case c == '"' || c == '\'':
+			sc.skipString()
+			continue
+		case c == '#':
+			return false // a comment inside the call: leave it to the hook
+		case c == '(' || c == '[' || c == '{':
+			depth++
+		case c == ')' || c == ']' || c == '}':
+			depth--
+			if depth == 0 {
+				return sc.pos == len(expr)-1
+			}
+		}
+		sc.pos++
+	}
+	return false
 }

@@ -109,3 +109,22 @@ func TestLastExpression(t *testing.T) {
 		}
 	}
 }
+
+func TestIsPrintCall(t *testing.T) {
+	for expr, want := range map[string]bool{
+		"print(1)":               true,
+		"print('a)', x[1], (2))": true,
+		"print(1, end=')')":      true,
+		"print(1) + 1":           false,
+		"print(1)(2)":            false,
+		"print(1).x":             false,
+		"print":                  false,
+		"printer(1)":             false,
+		"(print(1))":             false,
+		"print(1); 2":            false,
+	} {
+		if got := isPrintCall(expr); got != want {
+			t.Errorf("isPrintCall(%q) = %v, want %v", expr, got, want)
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/iot-kernel/iot-kernel/kernel"
+	"github.com/iot-kernel/iot-kernel/transport"
 )
 
 // stdinFrame matches a traceback frame of code sent through the REPL.
@@ -41,6 +42,9 @@ func cellTraceback(tb []string, cell string, count int) []string {
 			}
 			out = append(out, l)
 			continue
+		}
+		if m[3] == ", in "+transport.DisplayHook {
+			continue // the kernel's display hook (a repr that raised): not the user's code
 		}
 		out = append(out, fmt.Sprintf("%s%s, line %s%s", m[1], label, m[2], m[3]))
 		n, _ := strconv.Atoi(m[2])

@@ -36,6 +36,8 @@ type router struct {
 	done chan struct{}
 	once sync.Once
 
+	maxMessage int // bytes; a larger inbound message is dropped
+
 	seq  atomic.Uint64 // messages read so far
 	anon atomic.Uint32 // counter for generated identities
 
@@ -51,13 +53,14 @@ type routerPeer struct {
 	wmu sync.Mutex
 }
 
-func newRouter(name string, ln net.Listener, log *slog.Logger) *router {
+func newRouter(name string, ln net.Listener, log *slog.Logger, maxMessage int) *router {
 	r := &router{
-		name:  name,
-		log:   log.With("channel", name),
-		in:    make(chan inbound, 1024),
-		done:  make(chan struct{}),
-		peers: map[string]*routerPeer{},
+		name:       name,
+		maxMessage: maxMessage,
+		log:        log.With("channel", name),
+		in:         make(chan inbound, 1024),
+		done:       make(chan struct{}),
+		peers:      map[string]*routerPeer{},
 	}
 	r.acc = newAcceptor(name, zmq4.Router, ln, log)
 	r.acc.handle = r.handle
@@ -88,7 +91,14 @@ func (r *router) handle(c net.Conn, id []byte) {
 
 	br := bufio.NewReaderSize(c, 4<<10) // larger frames bypass the buffer
 	for {
-		m, err := readMessage(br)
+		m, err := readMessageLimit(br, r.maxMessage)
+		var dropped *droppedError
+		if errors.As(err, &dropped) {
+			// Like any malformed message: dropped, logged, the peer kept.
+			r.log.Error("dropping message", "err", err,
+				"hint", "a larger limit: iot-kernel run --max-message-mb N, or IOT_MAX_MESSAGE_MB=N in the kernel's environment")
+			continue
+		}
 		if err != nil {
 			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 				r.log.Debug("peer read failed", "err", err)

@@ -34,7 +34,16 @@ type Config struct {
 	Version string
 	// IOPubQueueBytes bounds each IOPub subscriber's queue; 0 means 32 MiB.
 	IOPubQueueBytes int
+	// MaxMessageBytes bounds a message received on the shell, control and
+	// stdin channels (all its frames); a larger one is dropped with a
+	// logged error, as a malformed one is. 0 means DefaultMaxMessageBytes.
+	MaxMessageBytes int
 }
+
+// DefaultMaxMessageBytes is the default bound on a received message: a
+// cell of millions of characters fits, and a message at the bound keeps
+// the kernel's memory within a few tens of MB while it is handled.
+const DefaultMaxMessageBytes = 16 << 20
 
 // Server is a Jupyter kernel core: it owns the five sockets, the execution
 // counter and the protocol, and hands code to an Interpreter.
@@ -104,15 +113,19 @@ func NewServer(cfg Config) (*Server, error) {
 		lns = append(lns, ln)
 	}
 
+	maxMsg := cfg.MaxMessageBytes
+	if maxMsg <= 0 {
+		maxMsg = DefaultMaxMessageBytes
+	}
 	s := &Server{
 		cfg:     cfg,
 		log:     log,
 		conn:    ci,
 		sess:    wire.NewSession("kernel", sign),
-		shell:   newRouter("shell", lns[0], log),
+		shell:   newRouter("shell", lns[0], log, maxMsg),
 		iopub:   newPublisher(lns[1], log, cfg.IOPubQueueBytes),
-		stdin:   newRouter("stdin", lns[2], log),
-		control: newRouter("control", lns[3], log),
+		stdin:   newRouter("stdin", lns[2], log, maxMsg),
+		control: newRouter("control", lns[3], log, maxMsg),
 		hb:      newHeartbeat(lns[4], log),
 		stop:    make(chan struct{}),
 	}

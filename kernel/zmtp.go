@@ -25,9 +25,14 @@ const (
 	flagLong    = 0x02
 	flagCommand = 0x04
 
-	// maxMessageBytes bounds one inbound ZMTP message (all frames). Larger
+	// maxMessageBytes bounds one inbound ZMTP message (all frames) on the
+	// heartbeat and IOPub sockets, whose messages are small. Larger
 	// messages close the connection instead of exhausting memory.
 	maxMessageBytes = 256 << 20
+	// maxSkipBytes bounds a frame that readMessageLimit reads past to drop
+	// its message; a longer one is no Jupyter message and closes the
+	// connection.
+	maxSkipBytes = 1 << 40
 	// maxFrames bounds the number of frames of one inbound message.
 	maxFrames = 4096
 
@@ -35,6 +40,19 @@ const (
 )
 
 var errMessageTooLarge = errors.New("zmtp: message too large")
+
+// droppedError reports a message over the bound that was read past and
+// dropped, without keeping it: the connection goes on.
+type droppedError struct {
+	size  uint64 // bytes of the message
+	limit int
+}
+
+func (e *droppedError) Error() string {
+	return fmt.Sprintf("message of %d bytes is over the limit of %d bytes: dropped", e.size, e.limit)
+}
+
+func (e *droppedError) Unwrap() error { return errMessageTooLarge }
 
 // zmtpMessage is one inbound ZMTP message or command.
 type zmtpMessage struct {
@@ -44,12 +62,26 @@ type zmtpMessage struct {
 
 // readMessage reads one ZMTP message (or command) with bounded allocation.
 func readMessage(r *bufio.Reader) (zmtpMessage, error) {
+	m, err := readMessageLimit(r, maxMessageBytes)
+	var d *droppedError
+	if errors.As(err, &d) {
+		err = errMessageTooLarge
+	}
+	return m, err
+}
+
+// readMessageLimit reads one ZMTP message (or command) of at most limit
+// bytes. A larger message is read to its end without being kept, and
+// returned as a *droppedError, so the connection can go on; a frame too
+// long to skip returns errMessageTooLarge.
+func readMessageLimit(r *bufio.Reader, limit int) (zmtpMessage, error) {
 	var msg zmtpMessage
-	total := 0
-	for {
+	total := uint64(0)
+	dropping := false
+	for frames := 0; ; frames++ {
 		flags, err := r.ReadByte()
 		if err != nil {
-			if len(msg.frames) > 0 {
+			if frames > 0 {
 				return msg, unexpected(err)
 			}
 			return msg, err
@@ -68,21 +100,30 @@ func readMessage(r *bufio.Reader) (zmtpMessage, error) {
 			}
 			size = uint64(b)
 		}
-		if size > uint64(maxMessageBytes-total) || len(msg.frames) >= maxFrames {
+		if size > maxSkipBytes || frames >= maxFrames {
 			return msg, errMessageTooLarge
 		}
-		frame := make([]byte, size)
-		if _, err := io.ReadFull(r, frame); err != nil {
-			return msg, unexpected(err)
+		total += size
+		if !dropping && total > uint64(limit) {
+			dropping, msg.frames = true, nil
 		}
-		total += int(size)
-		msg.frames = append(msg.frames, frame)
-		if flags&flagCommand != 0 {
-			msg.command = true
+		if dropping {
+			if _, err := io.CopyN(io.Discard, r, int64(size)); err != nil {
+				return msg, unexpected(err)
+			}
+		} else {
+			frame := make([]byte, size)
+			if _, err := io.ReadFull(r, frame); err != nil {
+				return msg, unexpected(err)
+			}
+			msg.frames = append(msg.frames, frame)
+		}
+		if flags&flagCommand != 0 || flags&flagMore == 0 {
+			msg.command = flags&flagCommand != 0
+			if dropping {
+				return zmtpMessage{}, &droppedError{size: total, limit: limit}
+			}
 			return msg, nil // commands are a single frame
-		}
-		if flags&flagMore == 0 {
-			return msg, nil
 		}
 	}
 }

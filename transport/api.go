@@ -61,6 +61,18 @@ type ExecOptions struct {
 	// Input, when set, answers input() calls on the board. When nil, input()
 	// on the board raises an error instead of hanging.
 	Input InputFunc
+	// Result, when set, receives the repr of the value that the code gave
+	// the display hook (see ShowValue), in the same exchange as the code:
+	// only when the code ran to its end without an exception, and not for
+	// None. What the program prints cannot pass for it.
+	Result func(repr string)
+	// Reset, when set, is told once of each reset of the board that the
+	// kernel noticed by its banner (a SystemExit that soft-resets the
+	// board, machine.soft_reset(), the reset button, a watchdog): before
+	// the code runs for a reset since the last Exec, after it for one at
+	// its end. The kernel's own state on the board (input(), the display
+	// hook) is restored either way.
+	Reset func(note string)
 }
 
 // Options configure how a board is opened.

@@ -312,27 +312,70 @@ func (b *Board) drop(l *link) {
 // Exec runs code on the board, streaming its output to opt.Stdout. An
 // exception raised by the code comes back as a *BoardError. Cancelling ctx
 // interrupts the code (Ctrl-C); Exec then returns the board's
-// KeyboardInterrupt, or an error saying how the board was stopped.
+// KeyboardInterrupt, or an error saying how the board was stopped. The
+// code goes to the board in one exchange, its value (opt.Result) included.
 func (b *Board) Exec(ctx context.Context, code string, opt ExecOptions) error {
 	return b.op(ctx, func(ctx context.Context, l *link) error {
-		if opt.Input != nil && !l.shim {
-			if err := l.run(ctx, execReq{code: []byte(inputShim(l.platform))}); err != nil {
-				return fmt.Errorf("installing input(): %w", err)
+		tellReset(l, opt.Reset)
+		if (opt.Input != nil || opt.Result != nil) && !l.shim {
+			if err := l.run(ctx, execReq{code: []byte(kernelHelpers(l.platform, l.nonce))}); err != nil {
+				return fmt.Errorf("installing input() and the display hook: %w", err)
 			}
 			l.shim = true
 		}
-		return l.run(ctx, execReq{code: []byte(code), stdout: opt.Stdout, input: opt.Input})
+		err := l.run(ctx, execReq{code: []byte(code), stdout: opt.Stdout, input: opt.Input, value: opt.Result})
+		tellReset(l, opt.Reset)
+		var be *BoardError
+		if opt.Result != nil && errors.As(err, &be) && be.Name == "NameError" && strings.Contains(be.Value, DisplayHook) {
+			// Gone from the board behind the kernel's back (a reset whose
+			// banner never came): installed again by the next Exec.
+			l.shim = false
+			return &resetError{"the kernel's display hook was gone from the board (was it reset?); it is back now: run the cell again"}
+		}
+		return err
 	})
 }
 
-// inputShim returns code that replaces input() on the board by one that
-// asks the host: it prints inputMarker, the prompt and inputEnd, then reads
-// a line from stdin without echo; \x00-\x04 (or end of input) raise
-// EOFError, and Ctrl-C works as during any read. It is small, for the
-// micro:bit's RAM. The micro:bit has no sys.stdin, so there it reads the
-// UART (the same bytes); a board whose stdin cannot be read falls back to
-// its own input() (which echoes).
-func inputShim(platform string) string {
+// tellReset passes on, once, a reset the link noticed.
+func tellReset(l *link, tell func(string)) {
+	if tell != nil && l.resetSeen != "" {
+		tell(l.resetSeen)
+		l.resetSeen = ""
+	}
+}
+
+// DisplayHook is the name of the function on the board that shows a value: it sets _
+// as the REPL does and, unless the value is None, prints its repr framed
+// by the link's value marker.
+const DisplayHook = "_iotv"
+
+// ShowValue returns code that evaluates expr and gives its value to the
+// display hook, for ExecOptions.Result. expr is one Python expression,
+// possibly over several lines, without a trailing comment; a tuple must be
+// in parentheses.
+func ShowValue(expr string) string { return DisplayHook + "(" + expr + ")" }
+
+// kernelHelpers returns the code that installs the kernel's helpers on the
+// board: the input() shim and the display hook, whose marker carries
+// nonce.
+//
+// The shim replaces input() on the board by one that asks the host: it
+// prints inputMarker, the prompt and inputEnd, then reads a line from
+// stdin without echo; \x00-\x04 (or end of input) raise EOFError, and
+// Ctrl-C works as during any read. It is small, for the micro:bit's RAM.
+// The micro:bit has no sys.stdin, so there it reads the UART (the same
+// bytes); a board whose stdin cannot be read falls back to its own input()
+// (which echoes).
+//
+// Both go in builtins where they can be set (name lookups find them there
+// from any scope), else in the globals.
+func kernelHelpers(platform, nonce string) string {
+	hook := `def _iotv(v):
+ global _
+ if v is not None:
+  r=repr(v);_=v
+  print('` + valueMarkerEsc + nonce + `;'+r+'\x07',end='')
+`
 	if platform == "microbit" {
 		return `def _iotin(p=''):
  from microbit import uart as u
@@ -344,12 +387,13 @@ func inputShim(platform string) string {
   if c<5:raise EOFError
   if c in(10,13):return str(r,'utf-8')
   r.append(c)
-__import__('builtins').input=_iotin
-del _iotin
+` + hook + `b=__import__('builtins')
+b.input=_iotin
+b._iotv=_iotv
+del _iotin,_iotv,b
 `
 	}
-	// _iotin0 keeps the board's own input(), in builtins where they can be
-	// set (name lookups find it there), else in the globals.
+	// _iotin0 keeps the board's own input().
 	return `def _iotin(p='',s=__import__('sys').stdin):
  print('\x1b]iot-input;%s\x07'%p,end='')
  r=''
@@ -359,12 +403,12 @@ del _iotin
   if c<'\x05':raise EOFError
   if c in'\r\n':return r
   r+=c
-_iotb=__import__('builtins')
+` + hook + `_iotb=__import__('builtins')
 try:_iotin0
 except NameError:
  try:_iotb._iotin0=input
  except:_iotin0=input
-try:_iotb.input=_iotin
+try:_iotb.input=_iotin;_iotb._iotv=_iotv;del _iotv
 except:input=_iotin
 del _iotin,_iotb
 `

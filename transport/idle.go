@@ -25,6 +25,9 @@ type drain struct {
 	quit chan struct{}
 	done chan struct{}
 	err  error // why reading failed; read once done is closed
+	// watch notices a reset banner among what is dropped; read once
+	// done is closed.
+	watch resetWatch
 }
 
 func (d *drain) run() {
@@ -53,6 +56,7 @@ func (d *drain) run() {
 			if n == 0 {
 				break
 			}
+			d.watch.see(buf[:n])
 			got = true
 		}
 		if got {
@@ -76,6 +80,7 @@ func (d *drain) halt(bound time.Duration) {
 		if d.err != nil {
 			d.l.fail(d.err)
 		}
+		d.l.noticeReset(d.watch.kind, false)
 	case <-t.C:
 		d.l.close()
 		d.l.fail(errPollStuck)

@@ -60,9 +60,13 @@ type link struct {
 	paste    pasteMode // raw-paste support
 	platform string    // sys.platform
 	memFree  int       // gc.mem_free() when the link opened; 0 unknown
-	shim     bool      // input() shim installed in this raw-REPL session
-	dirty    bool      // the raw line may hold stray bytes (a late answer)
-	caps     *fsCaps   // filesystem capabilities, probed on first file op
+	shim     bool      // input() shim and display hook installed in this raw-REPL session
+	nonce    string    // the link's part of the value marker (see displayHook)
+	// resetSeen tells of a reset the kernel noticed by the board's banner,
+	// until an Exec tells the user.
+	resetSeen string
+	dirty     bool    // the raw line may hold stray bytes (a late answer)
+	caps      *fsCaps // filesystem capabilities, probed on first file op
 
 	// grace is how long the board gets to stop after each Ctrl-C.
 	grace time.Duration
@@ -72,7 +76,7 @@ type link struct {
 }
 
 func newLink(rwc io.ReadWriteCloser, timeout time.Duration) *link {
-	l := &link{rwc: rwc, timeout: timeout, rbuf: make([]byte, 4096), grace: interruptGrace}
+	l := &link{rwc: rwc, timeout: timeout, rbuf: make([]byte, 4096), grace: interruptGrace, nonce: newNonce()}
 	if tr, ok := rwc.(TimedReader); ok {
 		l.rd = tr
 	} else {
@@ -225,12 +229,17 @@ func (l *link) noResponse(what string) error {
 // never stops printing cannot hold an operation there.
 const discardMax = 64
 
-// discard drops everything received so far that nobody asked for.
+// discard drops everything received so far that nobody asked for,
+// noticing a reset banner among it.
 func (l *link) discard() {
+	var w resetWatch
+	w.see(l.pend)
 	l.pend = l.pend[:0]
 	for i := 0; i < discardMax && l.poll(); i++ {
+		w.see(l.pend)
 		l.pend = l.pend[:0]
 	}
+	l.noticeReset(w.kind, false)
 }
 
 // wait receives more bytes into pend. It returns errTimeout at the

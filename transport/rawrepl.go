@@ -108,9 +108,12 @@ func (l *link) softReset(ctx context.Context) error {
 
 // execReq is one piece of code to run.
 type execReq struct {
-	code    []byte
-	stdout  io.Writer
-	input   InputFunc
+	code   []byte
+	stdout io.Writer
+	input  InputFunc
+	// value receives the repr the display hook printed, when the code
+	// ran to its end; nil: no value is looked for.
+	value   func(repr string)
 	classic bool // never try raw-paste (used for the link's first probe)
 }
 
@@ -374,6 +377,7 @@ type follower struct {
 	stage   int              // Ctrl-C sent so far
 	stageDL time.Time        // when to escalate the interrupt
 	phaseDL time.Time        // bound for the phases that cannot take long
+	after   []byte           // what came between the answer's end and the prompt
 }
 
 // follow reads the board's answer from phase ph on: output streamed to
@@ -382,6 +386,9 @@ type follower struct {
 // still busy after that, follow returns errStuck.
 func (l *link) follow(ctx context.Context, ph phase, r execReq, interrupted bool) error {
 	f := &follower{l: l, r: r, ph: ph, out: &outFilter{w: r.stdout, markers: l.shim}}
+	if r.value != nil && l.shim {
+		f.out.value = []byte(valueMarkerPrefix + l.nonce + ";")
+	}
 	f.phaseDL = time.Now().Add(l.timeout)
 	cancelled := ctx.Done()
 	if interrupted {
@@ -430,6 +437,9 @@ func (l *link) follow(ctx context.Context, ph phase, r execReq, interrupted bool
 	}
 	if len(f.stderr) > 0 {
 		return parseTraceback(string(f.stderr))
+	}
+	if f.out.err == nil && f.out.hasValue {
+		r.value(f.out.repr)
 	}
 	return f.out.err
 }
@@ -496,6 +506,9 @@ func (f *follower) consume() error {
 				continue
 			}
 			if i < 0 {
+				if endsInBanner(l.tail) {
+					return f.resetDuring()
+				}
 				return nil
 			}
 			f.out.flush()
@@ -512,16 +525,59 @@ func (f *follower) consume() error {
 			l.pend = l.pend[i+1:]
 			f.ph = phasePrompt
 		case phasePrompt:
-			i := bytes.IndexByte(l.pend, '>')
-			if i < 0 {
-				l.pend = l.pend[:0]
+			if !f.prompt() {
 				return nil
 			}
-			l.pend = l.pend[i+1:]
 			f.ph = phaseDone
 		}
 	}
 	return nil
+}
+
+// resetDuring ends an exec whose board printed its boot banner while the
+// code ran: it was reset (the reset button, a watchdog, machine.reset()),
+// and it waits at its friendly REPL.
+func (f *follower) resetDuring() error {
+	f.out.flush()
+	f.l.pend = f.l.pend[:0]
+	f.l.shim, f.l.inRaw = false, false
+	return &resetError{"the board was reset while the code ran (it printed its boot banner: the reset button, a watchdog or machine.reset()): its variables are gone, its files kept"}
+}
+
+// prompt consumes the raw REPL's ">" that ends an answer, and reports
+// whether it came. Before it, where nothing else ever comes, a board that
+// soft-resets at the end of the code (SystemExit on MicroPython 1.27, as
+// on an ESP32) prints "soft reboot", boot.py's output and the banner of
+// the REPL it returns to: the kernel's helpers on the board are gone.
+func (f *follower) prompt() bool {
+	l := f.l
+	if len(f.after) == 0 && len(l.pend) > 0 && l.pend[0] == '>' {
+		l.pend = l.pend[1:]
+		return true
+	}
+	f.after = append(f.after, l.pend...)
+	l.pend = l.pend[:0]
+	switch {
+	case bytes.Contains(f.after, []byte(rawBanner)):
+		i := bytes.Index(f.after, []byte(rawBanner)) + len(rawBanner)
+		l.pend = append(l.pend, f.after[i:]...)
+		l.noticeReset(softReset, true)
+		return true
+	case bytes.Contains(f.after, []byte(friendlyPrompt)):
+		// Back at the friendly REPL: enter the raw one again next time.
+		i := bytes.Index(f.after, []byte(friendlyPrompt)) + len(friendlyPrompt)
+		l.pend = append(l.pend, f.after[i:]...)
+		l.noticeReset(hardReset, true)
+		return true
+	case bytes.Contains(f.after, []byte(softRebootLine)):
+		return false // rebooting; its prompt follows (phaseDL bounds the wait)
+	}
+	i := bytes.IndexByte(f.after, '>')
+	if i < 0 {
+		return false
+	}
+	l.pend = append(l.pend, f.after[i+1:]...)
+	return true
 }
 
 // ask answers an input() request from the board's shim.

@@ -14,15 +14,35 @@ const (
 	// maxPrompt bounds how much output is held back waiting for inputEnd;
 	// past it the "marker" is passed through as ordinary output.
 	maxPrompt = 4096
+	// valueEnd ends the frame the board's display hook prints (see
+	// valueMarker).
+	valueEnd = '\x07'
+	// maxValue bounds how much output is held back after a value marker,
+	// waiting for the end of the output; past it the frame is passed
+	// through as ordinary output.
+	maxValue = 16 << 20
 )
 
+// valueMarkerPrefix starts the frame the display hook prints: the marker is
+// this, the link's nonce and ';', so no program prints it by accident.
+const valueMarkerPrefix = "\x1b]iot-v"
+
+// valueMarkerEsc is valueMarkerPrefix as a Python string literal's text.
+const valueMarkerEsc = `\x1b]iot-v`
+
 // outFilter passes the board's stdout to w as it arrives, never splitting
-// a UTF-8 character across two writes, and picks out input() requests.
+// a UTF-8 character across two writes, and picks out input() requests and
+// the value of the code's last expression.
 type outFilter struct {
 	w       io.Writer
 	markers bool   // look for input markers
+	value   []byte // the value marker to look for; nil: none
+	holding bool   // a value marker came: all that follows is held to the end
 	buf     []byte // held back: a partial character or marker
 	err     error  // first write error; output is then discarded
+
+	repr     string // the value's repr, once found by flush
+	hasValue bool
 }
 
 // feed adds p and writes out what is safe to write. It stops at the first
@@ -30,36 +50,76 @@ type outFilter struct {
 // go on with the bytes after the marker.
 func (f *outFilter) feed(p []byte) (prompt string, found bool) {
 	f.buf = append(f.buf, p...)
-	if f.markers {
-		if i := bytes.Index(f.buf, []byte(inputMarker)); i >= 0 {
-			f.emit(f.buf[:i])
-			rest := f.buf[i+len(inputMarker):]
-			if j := bytes.IndexByte(rest, inputEnd); j >= 0 {
-				prompt = string(rest[:j])
-				f.buf = append(f.buf[:0], rest[j+1:]...)
-				return prompt, true
-			}
-			if len(rest) <= maxPrompt {
-				f.buf = append(f.buf[:0], f.buf[i:]...)
-				return "", false
-			}
-			// Too long to be ours: let it through as text.
-			f.emit(f.buf[i : i+1])
-			f.buf = append(f.buf[:0], f.buf[i+1:]...)
-			return f.feed(nil)
+	if f.holding {
+		if len(f.buf) > maxValue {
+			// Not a frame of ours after all: let it through.
+			f.holding = false
+			f.emit(f.buf)
+			f.buf = f.buf[:0]
 		}
+		return "", false
+	}
+	vi := -1
+	if f.value != nil {
+		vi = bytes.Index(f.buf, f.value)
+	}
+	ii := -1
+	if f.markers {
+		ii = bytes.Index(f.buf, []byte(inputMarker))
+	}
+	if vi >= 0 && (ii < 0 || vi < ii) {
+		// The display hook runs after the program: what follows is its
+		// frame, decided at the end of the output (flush).
+		f.emit(f.buf[:vi])
+		f.buf = append(f.buf[:0], f.buf[vi:]...)
+		f.holding = true
+		return "", false
+	}
+	if ii >= 0 {
+		i := ii
+		f.emit(f.buf[:i])
+		rest := f.buf[i+len(inputMarker):]
+		if j := bytes.IndexByte(rest, inputEnd); j >= 0 {
+			prompt = string(rest[:j])
+			f.buf = append(f.buf[:0], rest[j+1:]...)
+			return prompt, true
+		}
+		if len(rest) <= maxPrompt {
+			f.buf = append(f.buf[:0], f.buf[i:]...)
+			return "", false
+		}
+		// Too long to be ours: let it through as text.
+		f.emit(f.buf[i : i+1])
+		f.buf = append(f.buf[:0], f.buf[i+1:]...)
+		return f.feed(nil)
 	}
 	cut := len(f.buf) - utf8Incomplete(f.buf)
 	if f.markers {
-		cut = min(cut, len(f.buf)-markerPrefix(f.buf))
+		cut = min(cut, len(f.buf)-markerPrefix(f.buf, inputMarker))
+	}
+	if f.value != nil {
+		cut = min(cut, len(f.buf)-markerPrefix(f.buf, string(f.value)))
 	}
 	f.emit(f.buf[:cut])
 	f.buf = append(f.buf[:0], f.buf[cut:]...)
 	return "", false
 }
 
-// flush writes everything held back (the output has ended).
+// flush writes everything held back (the output has ended). Held bytes
+// that end in the display hook's frame give the value instead.
 func (f *outFilter) flush() {
+	if f.holding {
+		f.holding = false
+		// The hook prints last: its frame is the last marker, and it ends
+		// the output. Anything else was the program's own text.
+		if k := bytes.LastIndex(f.buf, f.value); k >= 0 && len(f.buf) > k+len(f.value) && f.buf[len(f.buf)-1] == valueEnd {
+			f.emit(f.buf[:k])
+			f.repr = string(f.buf[k+len(f.value) : len(f.buf)-1])
+			f.hasValue = true
+			f.buf = f.buf[:0]
+			return
+		}
+	}
 	f.emit(f.buf)
 	f.buf = f.buf[:0]
 }
@@ -100,10 +160,10 @@ func utf8Incomplete(p []byte) int {
 }
 
 // markerPrefix is the length of the longest suffix of p that is a proper
-// prefix of inputMarker.
-func markerPrefix(p []byte) int {
-	for n := min(len(inputMarker)-1, len(p)); n > 0; n-- {
-		if bytes.HasSuffix(p, []byte(inputMarker[:n])) {
+// prefix of marker.
+func markerPrefix(p []byte, marker string) int {
+	for n := min(len(marker)-1, len(p)); n > 0; n-- {
+		if bytes.HasSuffix(p, []byte(marker[:n])) {
 			return n
 		}
 	}

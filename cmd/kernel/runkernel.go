@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -38,11 +40,17 @@ The kernel also stops when the process that started it exits (the one in
 JPY_PARENT_PID, or its parent process).
 `
 
+// envMaxMessage names the environment variable that sets --max-message-mb
+// (a kernelspec's argv is fixed, its env is easy to edit).
+const envMaxMessage = "IOT_MAX_MESSAGE_MB"
+
 func runFlags(e *env) (*flag.FlagSet, func(context.Context) int) {
 	fs := newFlagSet(e, "run")
 	connFile := fs.String("f", "", "the connection `file` Jupyter wrote (required)")
 	level := new(slog.LevelVar)
 	fs.TextVar(level, "log-level", level, "log `level` on stderr: debug, info, warn or error")
+	maxMB := fs.Int("max-message-mb", kernel.DefaultMaxMessageBytes>>20,
+		"drop (with a logged error) a received message larger than this many `MiB`, e.g. a huge cell; default from $"+envMaxMessage)
 	return fs, func(ctx context.Context) int {
 		if *connFile == "" {
 			fmt.Fprintln(e.stderr, "iot-kernel run: -f CONNECTION_FILE is required")
@@ -50,7 +58,12 @@ func runFlags(e *env) (*flag.FlagSet, func(context.Context) int) {
 			return exitUsage
 		}
 		log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
-		if err := serve(ctx, *connFile, level, log); err != nil {
+		limit, err := maxMessageBytes(fs, *maxMB, os.Getenv(envMaxMessage))
+		if err != nil {
+			fmt.Fprintln(e.stderr, "iot-kernel run:", err)
+			return exitUsage
+		}
+		if err := serve(ctx, *connFile, level, log, limit); err != nil {
 			log.Error("iot-kernel run failed", "err", err)
 			return exitError
 		}
@@ -61,7 +74,26 @@ func runFlags(e *env) (*flag.FlagSet, func(context.Context) int) {
 // serve runs the kernel until a client shuts it down, ctx ends, SIGTERM or
 // SIGHUP arrives, or the process that started it dies. SIGINT interrupts the
 // running cell, as interrupt_request does; SIGUSR1 logs runtime stats.
-func serve(ctx context.Context, connFile string, level *slog.LevelVar, log *slog.Logger) error {
+// maxMessageBytes is the bound on a received message: --max-message-mb
+// when given, else $IOT_MAX_MESSAGE_MB when set, else the default.
+func maxMessageBytes(fs *flag.FlagSet, flagMB int, envMB string) (int, error) {
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == "max-message-mb" })
+	mb := flagMB
+	if !given && envMB != "" {
+		n, err := strconv.Atoi(strings.TrimSpace(envMB))
+		if err != nil {
+			return 0, fmt.Errorf("%s=%q: not a whole number of MiB", envMaxMessage, envMB)
+		}
+		mb = n
+	}
+	if mb < 1 || mb > 1<<20 {
+		return 0, fmt.Errorf("the message limit must be 1 to %d MiB, not %d", 1<<20, mb)
+	}
+	return mb << 20, nil
+}
+
+func serve(ctx context.Context, connFile string, level *slog.LevelVar, log *slog.Logger, maxMessage int) error {
 	conn, err := kernel.ReadConnectionFile(connFile)
 	if err != nil {
 		return err // already says which file and why
@@ -73,6 +105,8 @@ func serve(ctx context.Context, connFile string, level *slog.LevelVar, log *slog
 		Interp:  interp,
 		Logger:  log,
 		Version: versionString(),
+		// A message over the bound is dropped and logged, never kept.
+		MaxMessageBytes: maxMessage,
 	})
 	if err != nil {
 		return fmt.Errorf("start kernel: %w", err)
