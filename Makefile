@@ -3,6 +3,7 @@
 #   make demo   build, set up, and run notebooks/getting-started.ipynb on the
 #               virtual board (or on hardware: make demo BOARD=/dev/ttyUSB0)
 #   make test   everything CI checks
+#   make fuzz   every fuzz target for FUZZTIME each (default 1m)
 #   make bench  speed and memory, as ratios against peers measured in the same run
 
 GO       ?= go
@@ -27,7 +28,7 @@ SIM_RUNTIME     := sim/runtime/micropython.mjs sim/runtime/micropython.wasm
 export CGO_ENABLED = 0
 
 .PHONY: all build install demo notebook test test-go test-race test-load test-lint test-protocol test-protocol-debian \
-        test-notebooks test-browser bench venv node clean
+        test-notebooks test-browser test-fuzz test-soak fuzz bench venv node clean
 
 all: build
 
@@ -99,7 +100,7 @@ notebook: install venv
 
 ## Tests -----------------------------------------------------------------------
 
-test: test-lint test-go test-race test-protocol test-protocol-debian test-notebooks test-browser
+test: test-lint test-go test-race test-fuzz test-soak test-protocol test-protocol-debian test-notebooks test-browser
 
 test-lint: bin/staticcheck
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
@@ -124,6 +125,39 @@ LOAD_RUNS ?= 10
 test-load: node venv
 	IOT_TEST_PYTHON=$(VPY) scripts/under-load.sh $(LOAD_RUNS) \
 		$(GO) test -count=1 -timeout 20m ./transport ./magics ./testboard ./cells
+
+# Fuzz targets, as package:target (go test -fuzz takes one of each per
+# run). Their seed corpora are in each package's testdata/fuzz/<target>/;
+# what a run finds is written there too, so a failure found once stays a
+# test.
+FUZZ_TARGETS := ./kernel/wire:FuzzDecode \
+	./transport:FuzzRawREPLStream ./transport:FuzzRawREPLAnswer ./transport:FuzzParseTraceback \
+	./transport/webrepl:FuzzWebREPLRecords \
+	./cells:FuzzSplit ./cells:FuzzCellTraceback \
+	./devices:FuzzParse
+FUZZTIME ?= 1m
+# -run '^$$': only the target (its seeds first), not the package's tests.
+define fuzz-each
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; echo "fuzz $$pkg $$name for $(1)"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(1) -fuzzminimizetime $(2) $$pkg; \
+	done
+endef
+
+fuzz:
+	$(call fuzz-each,$(FUZZTIME),1m)
+
+# In make test: each target for a short, bounded time (8 targets, about a
+# minute and a half in all with their builds).
+test-fuzz:
+	$(call fuzz-each,6s,5s)
+
+# The soak: SOAK_CELLS cells on the virtual board and as many on the wasm
+# test board, with resets and link drops (cells/soak_test.go), in about a
+# minute; plain go test runs a short one.
+SOAK_CELLS ?= 10000
+test-soak: node
+	IOT_TEST_SOAK=$(SOAK_CELLS) $(GO) test -count=1 -timeout 10m -run '^TestSoak' -v ./cells
 
 test-protocol: build venv node
 	IOT_KERNEL_BIN=$(CURDIR)/bin/iot-kernel IOT_TESTBOARD_BIN=$(CURDIR)/bin/testboard \

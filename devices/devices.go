@@ -204,6 +204,9 @@ func (f *File) entry(k, v *yaml.Node) (Device, error) {
 	d := Device{Name: k.Value, Line: k.Line}
 	if v.Kind == yaml.ScalarNode && v.Tag != "!!null" {
 		// "name: URL" is accepted as a short form.
+		if strings.TrimSpace(v.Value) == "" {
+			return d, f.errorf(v.Line, "device %q has an empty address: give its url (name: /dev/ttyUSB0) or a url or uid key", k.Value)
+		}
 		if err := CheckURL(v.Value); err != nil {
 			return d, f.errorf(v.Line, "device %q: %v", k.Value, err)
 		}

@@ -33,6 +33,8 @@ func TestParse(t *testing.T) {
 		{name: "unknown key", yaml: "a:\n  url: x\n  pasword: y\n", wantErr: `devices.yaml:3: device "a": unknown key "pasword"`},
 		{name: "duplicate", yaml: "a: x\nb: y\na: z\n", wantErr: `devices.yaml:3: device "a" already defined at line 1`},
 		{name: "no url nor uid", yaml: "a:\n  password: p\n", wantErr: `devices.yaml:1: device "a" has neither url nor uid`},
+		{name: "empty short form", yaml: "a: ''\n", wantErr: `devices.yaml:1: device "a" has an empty address`},
+		{name: "tagged empty short form", yaml: "a: !x\n", wantErr: `devices.yaml:1: device "a" has an empty address`},
 		{name: "list value", yaml: "a:\n  url: [x]\n", wantErr: `devices.yaml:2: device "a": url must be a string`},
 		{name: "virtual board", yaml: "esp32:\n  url: sim:esp32\n  heap: 110k\n  ip: 192.168.4.2\n  expose: true\n  hosts:\n    google.com: 127.0.0.1:18080\n    google.com:443: 127.0.0.1:18443\n",
 			want: []Device{{Name: "esp32", URL: "sim:esp32", Line: 1, Heap: 110 * 1024, IP: "192.168.4.2", Expose: true,
