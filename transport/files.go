@@ -292,7 +292,17 @@ func readFile(ctx context.Context, l *link, c *fsCaps, p string, progress Progre
 func readOnce(ctx context.Context, l *link, c *fsCaps, p string, progress Progress) ([]byte, error) {
 	bp := c.boardPath(p)
 	if ft, ok := l.rwc.(fileTransferer); ok {
-		data, err := ft.GetFile(ctx, bp, progress)
+		// The size first: WebREPL announces none, and MicroPython's C
+		// WebREPL ends the session on a GET of a missing file.
+		fi, err := stat(ctx, l, c, p)
+		if err != nil {
+			return nil, err
+		}
+		prog := progress
+		if prog != nil {
+			prog = func(done, _ int64) { progress(done, fi.Size) }
+		}
+		data, err := ft.GetFile(ctx, bp, prog)
 		if err != nil {
 			// WebREPL's status says nothing of why: ask the board.
 			if _, serr := stat(ctx, l, c, p); serr != nil {
