@@ -116,7 +116,7 @@ func Start(ctx context.Context, spec *Spec, opts Options) (*Client, error) {
 		if err == nil {
 			return c, nil
 		}
-		if attempt == 3 || !strings.Contains(err.Error(), "Address already in use") {
+		if attempt == 3 || !errors.Is(err, errPortTaken) {
 			return nil, err
 		}
 		opts.Logger.Debug("host kernel port clash, retrying", "err", err)
@@ -194,10 +194,14 @@ func start(ctx context.Context, spec *Spec, opts Options) (_ *Client, err error)
 			c.Close()
 		}
 	}()
-	if err := c.connect(ctx, ci); err != nil {
-		return nil, err
+	err = c.connect(ctx, ci)
+	if err == nil {
+		err = c.waitReady(ctx)
 	}
-	if err := c.waitReady(ctx); err != nil {
+	if errors.Is(err, ErrDied) && portTaken(ci) {
+		return nil, fmt.Errorf("%w: %w", errPortTaken, err)
+	}
+	if err != nil {
 		return nil, err
 	}
 	return c, nil

@@ -4,13 +4,16 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/iot-kernel/iot-kernel/kernel"
 )
@@ -91,4 +94,24 @@ func (t *tail) suffix() string {
 		lines = lines[len(lines)-10:]
 	}
 	return ":\n" + strings.Join(lines, "\n")
+}
+
+// errPortTaken marks a start that failed because another process took one
+// of the kernel's ports between our pick and its bind.
+var errPortTaken = errors.New("a port picked for the host kernel was taken by another process")
+
+// portTaken reports whether one of ci's ports is bound by someone else
+// now, asked of the system (EADDRINUSE), not read from the kernel's
+// output.
+func portTaken(ci *kernel.ConnectionInfo) bool {
+	for _, port := range []int{ci.ShellPort, ci.IOPubPort, ci.StdinPort, ci.ControlPort, ci.HBPort} {
+		l, err := net.Listen("tcp", net.JoinHostPort(ci.IP, strconv.Itoa(port)))
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return true
+		}
+		if err == nil {
+			l.Close()
+		}
+	}
+	return false
 }

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -333,5 +335,25 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A port clash at start is recognised by asking the system whether one of
+// the kernel's ports is bound by someone else, not by the kernel's text.
+func TestPortTaken(t *testing.T) {
+	ci, err := newConnInfo()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if portTaken(ci) {
+		t.Fatal("fresh ports reported taken")
+	}
+	l, err := net.Listen("tcp", net.JoinHostPort(ci.IP, strconv.Itoa(ci.StdinPort)))
+	if err != nil {
+		t.Fatalf("take the stdin port: %v", err)
+	}
+	defer l.Close()
+	if !portTaken(ci) {
+		t.Error("a port bound by another listener is not reported taken")
 	}
 }

@@ -297,7 +297,7 @@ func shortCause(err error) string {
 	switch {
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return "connection refused"
-	case strings.Contains(msg, "another WebREPL client"): // the board just hangs up: no sentinel to match
+	case errors.Is(err, webrepl.ErrHungUp):
 		return "busy: another WebREPL client is connected"
 	case errors.Is(err, webrepl.ErrAccessDenied):
 		return "wrong or missing password"

@@ -373,32 +373,14 @@ func walkSide(ctx context.Context, s side, root string, skip func(e entry) bool,
 // the board's filesystem.
 var ErrBoardFull = errors.New("board filesystem full")
 
+// isNoSpace and isNotExist ask the error's type, never its text: the
+// engine turns a board's OSError into a typed *transport.OSError once,
+// with the board's own errno numbers.
 func isNoSpace(err error) bool {
-	if errors.Is(err, transport.ErrNoSpace) || errors.Is(err, syscall.ENOSPC) {
-		return true
-	}
-	return osErrorIs(err, 28, "ENOSPC")
+	return errors.Is(err, transport.ErrNoSpace) || errors.Is(err, syscall.ENOSPC)
 }
 
-func isNotExist(err error) bool {
-	if errors.Is(err, fs.ErrNotExist) {
-		return true
-	}
-	return osErrorIs(err, 2, "ENOENT")
-}
-
-// osErrorIs reports whether err is an OSError raised on the board with
-// errno code (MicroPython prints it as "OSError: 28", "[Errno 28] ENOSPC"
-// or "OSError: ENOSPC" depending on the port).
-func osErrorIs(err error, code int, name string) bool {
-	var be *transport.BoardError
-	if !errors.As(err, &be) || be.Name != "OSError" {
-		return false
-	}
-	v := strings.TrimSpace(be.Value)
-	num := fmt.Sprint(code)
-	return v == num || strings.HasPrefix(v, "[Errno "+num+"]") || strings.Contains(v, name)
-}
+func isNotExist(err error) bool { return errors.Is(err, fs.ErrNotExist) }
 
 // ---- formatting ----
 

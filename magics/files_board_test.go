@@ -315,3 +315,70 @@ func TestBoardFilesMicrobit(t *testing.T) {
 		}
 	})
 }
+
+// A 6 MB download over WebREPL, whose link reports every 256-byte chunk,
+// sends a bounded number of update_display_data messages: at most about
+// five a second, and only when the bar changes.
+func TestWebREPLBigDownloadProgressIsRateLimited(t *testing.T) {
+	if testing.Short() {
+		t.Skip("test boards are skipped in -short mode")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	tb, err := testboard.Start(ctx, testboard.Wasm, testboard.Options{})
+	if testenv.Missing(err) {
+		testenv.SkipOrFail(t, "cannot start the wasm test board here: %v", err)
+	}
+	if err != nil {
+		t.Fatalf("start the wasm test board: %v", err)
+	}
+	t.Cleanup(func() { _ = tb.Close() })
+	s, err := testboard.StartWebREPL(ctx, tb, "pw")
+	if err != nil {
+		t.Fatalf("start WebREPL: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	b, err := transport.Open(ctx, s.URL(), transport.Options{Password: "pw"})
+	if err != nil {
+		t.Fatalf("open the board over WebREPL: %v", err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	dir := t.TempDir()
+	out := &kerneltest.Recorder{}
+	reg := NewRegistry(fileMagics(fileDeps{
+		board: func(context.Context, *Env) (boardFS, error) { return b, nil },
+		now:   time.Now,
+	})...)
+	r := &realEnv{t: t, env: &Env{Out: out, Boards: noBoards{}, Host: NewHost(dir, nil), Magics: reg}, out: out, reg: reg, dir: dir}
+	data := make([]byte, 6<<20)
+	for i := range data {
+		data[i] = byte(i * 31 >> 8)
+	}
+	r.writeHost("big.bin", data)
+	r.must("cp big.bin :big.bin")
+	out.TakeDisplays()
+	start := time.Now()
+	r.must("cp :big.bin back.bin")
+	elapsed := time.Since(start)
+	if got := r.readHost("back.bin"); len(got) != len(data) || string(got) != string(data) {
+		t.Fatalf("the download differs from the upload (%d bytes of %d)", len(got), len(data))
+	}
+	ds := out.TakeDisplays()
+	updates := 0
+	for _, d := range ds {
+		if d.Update {
+			updates++
+		}
+	}
+	// The first display, then at most 5 a second, and the last.
+	limit := 2 + int(5*elapsed.Seconds()+1)
+	t.Logf("download of 6 MB in %v: %d displays, %d updates (limit %d)", elapsed, len(ds), updates, limit)
+	if updates > limit {
+		t.Errorf("%d update_display_data in %v, want at most %d", updates, elapsed, limit)
+	}
+	if len(ds) > 0 {
+		if txt := ds[len(ds)-1].Data["text/plain"].(string); !strings.Contains(txt, "100%") {
+			t.Errorf("the last bar is %q, want it at 100%%", txt)
+		}
+	}
+}

@@ -184,7 +184,7 @@ func (m *memBoard) WriteFile(_ context.Context, p string, data []byte, prog tran
 	}
 	if !m.parentOK(p) || m.dirs[p] {
 		m.mu.Unlock()
-		return &transport.BoardError{Name: "OSError", Value: "[Errno 2] ENOENT"}
+		return oserr("write", p, 2, "[Errno 2] ENOENT")
 	}
 	// The engine writes a temporary file then renames it, so the old
 	// file counts until the end.
@@ -236,10 +236,10 @@ func (m *memBoard) Mkdir(_ context.Context, p string) error {
 	}
 	p = clean(p)
 	if _, ok := m.files[p]; ok || m.dirs[p] {
-		return &transport.BoardError{Name: "OSError", Value: "[Errno 17] EEXIST"}
+		return oserr("mkdir", p, 17, "[Errno 17] EEXIST")
 	}
 	if !m.parentOK(p) {
-		return &transport.BoardError{Name: "OSError", Value: "[Errno 2] ENOENT"}
+		return oserr("mkdir", p, 2, "[Errno 2] ENOENT")
 	}
 	m.dirs[p] = true
 	return nil

@@ -13,7 +13,12 @@ import (
 )
 
 // Progress bar timing: a transfer gets a bar once it has taken showAfter,
-// and the bar is redrawn at most every redrawEvery (and once at 100 %).
+// and the bar is redrawn at most every redrawEvery, only when what it
+// shows (the percentage, or the bytes done when the total is unknown)
+// changed, and once at the end. This is the one place that limits the
+// updates of every transfer over every link: a link may report progress
+// thousands of times a second (WebREPL reports each 256-byte chunk of a
+// download), and each report would be an update_display_data message.
 const (
 	showAfter   = time.Second
 	redrawEvery = 200 * time.Millisecond
@@ -34,7 +39,8 @@ type progress struct {
 	drawn     time.Time
 	done      int64
 	total     int64
-	drawnDone int64 // done as last drawn
+	drawnDone int64  // done as last drawn
+	shown     string // the shown value as last drawn (see shownValue)
 }
 
 func newProgress(out kernel.Output, now func() time.Time, label string) *progress {
@@ -55,9 +61,18 @@ func (p *progress) update(done, total int64) {
 		}
 		p.id = newDisplayID()
 		p.draw(now, false, "")
-	case done >= total && p.drawnDone != done, now.Sub(p.drawn) >= redrawEvery:
+	case now.Sub(p.drawn) >= redrawEvery && shownValue(done, total) != p.shown:
 		p.draw(now, true, "")
 	}
+}
+
+// shownValue is what a bar shows of done out of total, apart from the
+// rate: the whole percentage, or the size done when total is unknown.
+func shownValue(done, total int64) string {
+	if total <= 0 {
+		return formatSize(done)
+	}
+	return fmt.Sprint(min(max(done*100/total, 0), 100))
 }
 
 // finish ends the transfer: a shown bar is brought to its final state (100 %,
@@ -72,8 +87,10 @@ func (p *progress) finish(err error) {
 		p.draw(p.now(), true, "failed")
 		return
 	}
-	if p.drawnDone != p.total || p.done != p.total {
+	if p.total >= 0 && p.done != p.total {
 		p.done = p.total
+	}
+	if p.drawnDone != p.done {
 		p.draw(p.now(), true, "")
 	}
 }
@@ -82,6 +99,7 @@ func (p *progress) finish(err error) {
 func (p *progress) draw(now time.Time, update bool, note string) {
 	p.drawn = now
 	p.drawnDone = p.done
+	p.shown = shownValue(p.done, p.total)
 	text, htm := renderProgress(p.done, p.total, now.Sub(p.start), p.label, note)
 	p.out.Display(kernel.MIMEBundle{"text/plain": text, "text/html": htm}, nil, p.id, update)
 }

@@ -106,3 +106,31 @@ func TestCpShowsProgress(t *testing.T) {
 		t.Errorf("a quick copy published %d displays", len(ds))
 	}
 }
+
+// A link that reports progress thousands of times a second, with or
+// without a known total (WebREPL reports every 256-byte chunk), gets at
+// most about five redraws a second, and none while the bar shows the
+// same value.
+func TestProgressRateLimited(t *testing.T) {
+	for _, total := range []int64{-1, 6 << 20} {
+		out := &kerneltest.Recorder{}
+		clock := newFakeClock()
+		p := newProgress(out, clock.now, "read big.bin")
+		const calls = 13934 // the 6 MB download, in 2.2 s
+		for i := int64(1); i <= calls; i++ {
+			clock.advance(2200 * time.Millisecond / calls)
+			p.update(i*256, total)
+		}
+		// Then the same value again and again: nothing new to show.
+		for range 1000 {
+			clock.advance(time.Millisecond)
+			p.update(calls*256, total)
+		}
+		p.finish(nil)
+		ds := out.TakeDisplays()
+		// 3.2 s: shown after 1 s, then at most 5 a second, and the end.
+		if len(ds) == 0 || len(ds) > 2+5*3 {
+			t.Errorf("total %d: %d displays for %d progress reports in 3.2 s, want 1 to 17", total, len(ds), calls+1000)
+		}
+	}
+}

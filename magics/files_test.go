@@ -311,14 +311,16 @@ func wantUntouched(t *testing.T, b *memBoard, before string) {
 	}
 }
 
+// The magics classify board errors by type only: the engine's typed
+// OSError (whatever the board's errno numbers) and Go's errors, never an
+// exception's text.
 func TestBoardErrorClassification(t *testing.T) {
 	b := &boardSide{}
 	full := []error{
 		fmt.Errorf("x: %w", syscall.ENOSPC),
-		&transport.BoardError{Name: "OSError", Value: "28"},
-		&transport.BoardError{Name: "OSError", Value: "[Errno 28] ENOSPC"},
-		fmt.Errorf("write: %w", &transport.BoardError{Name: "OSError", Value: "ENOSPC"}),
 		oserr("write", "x", 28, "28"),
+		// A board numbering ENOSPC its own way: the engine named it.
+		&fs.PathError{Op: "write", Path: "x", Err: &transport.OSError{Errno: 51, Code: "ENOSPC", Board: &transport.BoardError{Name: "OSError", Value: "51"}}},
 	}
 	for _, e := range full {
 		err := b.err("write", "x", e)
@@ -328,9 +330,8 @@ func TestBoardErrorClassification(t *testing.T) {
 	}
 	missing := []error{
 		fmt.Errorf("x: %w", fs.ErrNotExist),
-		&transport.BoardError{Name: "OSError", Value: "2"},
-		&transport.BoardError{Name: "OSError", Value: "[Errno 2] ENOENT"},
 		oserr("open", "x", 2, "file not found"),
+		&fs.PathError{Op: "open", Path: "x", Err: &transport.OSError{Errno: 44, Code: "ENOENT", Board: &transport.BoardError{Name: "OSError", Value: "44"}}},
 	}
 	for _, e := range missing {
 		err := b.err("read", "x", e)
@@ -338,15 +339,23 @@ func TestBoardErrorClassification(t *testing.T) {
 			t.Errorf("%v classified as %v", e, err)
 		}
 	}
-	other := &transport.BoardError{Name: "OSError", Value: "[Errno 22] EINVAL"}
+	// An untyped exception is not read for numbers: "OSError: 28" from
+	// user code, or 28 meaning something else on another port.
+	for _, e := range []error{
+		&transport.BoardError{Name: "OSError", Value: "28"},
+		&transport.BoardError{Name: "OSError", Value: "[Errno 2] ENOENT"},
+		&transport.BoardError{Name: "ValueError", Value: "28"},
+	} {
+		if err := b.err("read", "x", e); errors.Is(err, fs.ErrNotExist) || errors.Is(err, ErrBoardFull) || !errors.As(err, new(*transport.BoardError)) {
+			t.Errorf("untyped %v classified as %v", e, err)
+		}
+	}
+	other := oserr("read", "x", 22, "[Errno 22] EINVAL")
 	if err := b.err("read", "x", other); errors.Is(err, fs.ErrNotExist) || errors.Is(err, ErrBoardFull) || !errors.As(err, new(*transport.BoardError)) {
 		t.Errorf("EINVAL classified as %v", err)
 	}
 	if err := b.err("read", "x", oserr("read", "x", 2, "[Errno 2] ENOENT")); !errors.As(err, new(*transport.OSError)) {
 		t.Errorf("the engine's error is not reachable in %v", err)
-	}
-	if err := b.err("read", "x", &transport.BoardError{Name: "ValueError", Value: "28"}); errors.Is(err, ErrBoardFull) {
-		t.Errorf("ValueError 28 taken for ENOSPC: %v", err)
 	}
 }
 

@@ -626,7 +626,7 @@ func TestOSErrorMapping(t *testing.T) {
 		{"[Errno 28] ENOSPC", ErrNoSpace},
 		{"[Errno 13] EACCES", fs.ErrPermission},
 	} {
-		err := osError("open", "x", &BoardError{Name: "OSError", Value: tc.value})
+		err := osError(nil, "open", "x", &BoardError{Name: "OSError", Value: tc.value})
 		if !errors.Is(err, tc.target) {
 			t.Errorf("%q: %v is not %v", tc.value, err, tc.target)
 		}
@@ -635,7 +635,7 @@ func TestOSErrorMapping(t *testing.T) {
 			t.Errorf("%q: board error not reachable", tc.value)
 		}
 	}
-	if err := osError("open", "x", &BoardError{Name: "OSError", Value: "[Errno 28] ENOSPC"}); !strings.Contains(err.Error(), "no space left on the board") {
+	if err := osError(nil, "open", "x", &BoardError{Name: "OSError", Value: "[Errno 28] ENOSPC"}); !strings.Contains(err.Error(), "no space left on the board") {
 		t.Errorf("ENOSPC message: %v", err)
 	}
 }

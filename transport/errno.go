@@ -12,49 +12,98 @@ import (
 // ErrNoSpace reports that the board's filesystem is full.
 var ErrNoSpace = errors.New("no space left on the board")
 
-// MicroPython's errno numbers (py/mperrno.h), the same as Linux's.
-var errnoNames = map[int]string{
+// errnoNames are the errno names the kernel understands. Their numbers are
+// read from the board's own errno module once per connection (see
+// capsProbe): MicroPython's ports need not number them as Linux does (the
+// webassembly port's ENOENT is 44).
+var errnoNames = []string{
+	"EPERM", "ENOENT", "EIO", "EBADF", "ENOMEM", "EACCES", "EEXIST", "ENODEV",
+	"ENOTDIR", "EISDIR", "EINVAL", "ENOSPC", "EROFS", "ENOTEMPTY", "ETIMEDOUT",
+}
+
+// linuxErrno is MicroPython's default numbering (py/mperrno.h, Linux's),
+// used for a board without an errno module.
+var linuxErrno = errnoTable{
 	1: "EPERM", 2: "ENOENT", 5: "EIO", 9: "EBADF", 12: "ENOMEM", 13: "EACCES",
 	17: "EEXIST", 19: "ENODEV", 20: "ENOTDIR", 21: "EISDIR", 22: "EINVAL",
 	28: "ENOSPC", 30: "EROFS", 39: "ENOTEMPTY", 110: "ETIMEDOUT",
 }
 
-var errnoText = map[int]string{
-	1: "operation not permitted", 2: "no such file or directory", 5: "I/O error",
-	12: "out of memory", 13: "permission denied", 17: "file exists",
-	19: "no such device", 20: "not a directory", 21: "is a directory",
-	22: "invalid argument", 28: ErrNoSpace.Error(), 30: "read-only filesystem",
-	39: "directory not empty",
+var errnoText = map[string]string{
+	"EPERM": "operation not permitted", "ENOENT": "no such file or directory", "EIO": "I/O error",
+	"ENOMEM": "out of memory", "EACCES": "permission denied", "EEXIST": "file exists",
+	"ENODEV": "no such device", "ENOTDIR": "not a directory", "EISDIR": "is a directory",
+	"EINVAL": "invalid argument", "ENOSPC": ErrNoSpace.Error(), "EROFS": "read-only filesystem",
+	"ENOTEMPTY": "directory not empty",
 }
 
-// OSError is an OSError raised on the board, with its errno. errors.Is
-// matches it against fs.ErrNotExist (ENOENT), fs.ErrExist (EEXIST),
-// fs.ErrPermission (EACCES, EPERM) and ErrNoSpace (ENOSPC); errors.As
-// reaches the *BoardError.
+// errnoTable maps a board's errno numbers to their names.
+type errnoTable map[int]string
+
+// parseErrnoTable reads the probe's "NAME=N NAME=N ..." line; an empty or
+// unreadable line gives nil (the board has no errno module).
+func parseErrnoTable(line string) errnoTable {
+	t := errnoTable{}
+	for _, f := range strings.Fields(line) {
+		name, num, ok := strings.Cut(f, "=")
+		n, err := strconv.Atoi(num)
+		if ok && err == nil {
+			t[n] = name
+		}
+	}
+	if len(t) == 0 {
+		return nil
+	}
+	return t
+}
+
+// name gives the errno name of a board's number: from the board's own
+// table when it has one, else Linux's.
+func (t errnoTable) name(n int) string {
+	if t != nil {
+		return t[n]
+	}
+	return linuxErrno[n]
+}
+
+// OSError is an OSError raised on the board, made a typed error once, here:
+// callers ask it with errors.Is, which matches fs.ErrNotExist (ENOENT),
+// fs.ErrExist (EEXIST), fs.ErrPermission (EACCES, EPERM) and ErrNoSpace
+// (ENOSPC), never its text. errors.As reaches the *BoardError.
 type OSError struct {
-	Errno int // 0 when the board gave none
+	Errno int    // the board's number; 0 when the board gave none
+	Code  string // its name by the board's own errno module ("ENOENT"); "" if unknown
 	Board *BoardError
 }
 
+// code is the errno name: Code, or for an OSError built without one, the
+// name of Errno in Linux's numbering.
+func (e *OSError) code() string {
+	if e.Code != "" {
+		return e.Code
+	}
+	return linuxErrno[e.Errno]
+}
+
 func (e *OSError) Error() string {
-	name := errnoNames[e.Errno]
-	if t, ok := errnoText[e.Errno]; ok {
-		return fmt.Sprintf("%s (%s)", t, name)
+	code := e.code()
+	if t, ok := errnoText[code]; ok {
+		return fmt.Sprintf("%s (%s)", t, code)
 	}
 	return e.Board.Error()
 }
 
 // Is maps the errno onto the standard errors.
 func (e *OSError) Is(target error) bool {
-	switch target {
+	switch code := e.code(); target {
 	case fs.ErrNotExist:
-		return e.Errno == 2
+		return code == "ENOENT"
 	case fs.ErrExist:
-		return e.Errno == 17
+		return code == "EEXIST"
 	case fs.ErrPermission:
-		return e.Errno == 13 || e.Errno == 1
+		return code == "EACCES" || code == "EPERM"
 	case ErrNoSpace:
-		return e.Errno == 28
+		return code == "ENOSPC"
 	}
 	return false
 }
@@ -63,33 +112,41 @@ func (e *OSError) Is(target error) bool {
 func (e *OSError) Unwrap() error { return e.Board }
 
 // errnoMessages are OSError texts without a number (micro:bit 1.9.2).
-var errnoMessages = map[string]int{"file not found": 2}
+var errnoMessages = map[string]string{"file not found": "ENOENT"}
 
-var errnoRe = regexp.MustCompile(`^\[Errno (\d+)\]|^(\d+)$|^(E[A-Z]+)$`)
+var errnoRe = regexp.MustCompile(`^\[Errno (\d+)\](?: (E[A-Z]+))?|^(\d+)$|^(E[A-Z]+)$`)
 
-// osError turns a board OSError into a *fs.PathError holding an *OSError;
-// other errors pass unchanged.
-func osError(op, path string, err error) error {
+// osError turns a board OSError into a *fs.PathError holding an *OSError,
+// numbers read by the board's errno table (nil: Linux's); other errors
+// pass unchanged.
+func osError(t errnoTable, op, path string, err error) error {
 	var be *BoardError
 	if !errors.As(err, &be) || be.Name != "OSError" {
 		return err
 	}
 	oe := &OSError{Board: be}
-	if n, ok := errnoMessages[strings.TrimSpace(be.Value)]; ok {
-		oe.Errno = n
-	} else if m := errnoRe.FindStringSubmatch(strings.TrimSpace(be.Value)); m != nil {
+	v := strings.TrimSpace(be.Value)
+	if name, ok := errnoMessages[v]; ok {
+		oe.Code = name
+	} else if m := errnoRe.FindStringSubmatch(v); m != nil {
 		switch {
 		case m[1] != "":
+			// "[Errno 2] ENOENT": the board named it itself.
 			oe.Errno, _ = strconv.Atoi(m[1])
-		case m[2] != "":
-			oe.Errno, _ = strconv.Atoi(m[2])
+			oe.Code = m[2]
+		case m[3] != "":
+			oe.Errno, _ = strconv.Atoi(m[3])
 		default:
-			for n, name := range errnoNames {
-				if name == m[3] {
-					oe.Errno = n
-				}
-			}
+			oe.Code = m[4]
+		}
+		if oe.Code == "" {
+			oe.Code = t.name(oe.Errno)
 		}
 	}
 	return &fs.PathError{Op: op, Path: path, Err: oe}
+}
+
+// osError is the method form, with the board's errno table.
+func (c *fsCaps) osError(op, path string, err error) error {
+	return osError(c.errno, op, path, err)
 }

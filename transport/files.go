@@ -7,11 +7,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/adler32"
 	"io/fs"
 	"path"
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // File operations are small Python snippets run through exec, like
@@ -32,7 +34,8 @@ const partSuffix = ".iotpart"
 // fsCaps is what the board's os module offers, probed once per link.
 type fsCaps struct {
 	ilistdir, mkdir, rename, stat, sha256 bool
-	chunk                                 int // file bytes per exec
+	chunk                                 int        // file bytes per exec
+	errno                                 errnoTable // the board's errno numbers; nil: Linux's
 }
 
 // flat reports a filesystem without directories (the micro:bit's).
@@ -44,14 +47,25 @@ func fnSnippet(body string) string {
 	return "def _iotf():\n" + body + "try:_iotf()\nfinally:del _iotf\n"
 }
 
-const capsProbe = ` import os,gc
+// capsProbe prints the capabilities on one line and the board's errno
+// numbers ("ENOENT=2 ...", empty without an errno module) on the next.
+var capsProbe = ` import os,gc
  h=0
  for n in ('hashlib','uhashlib'):
   try:
    h=hasattr(__import__(n),'sha256');break
   except ImportError:pass
+ e=''
+ for n in ('errno','uerrno'):
+  try:
+   m=__import__(n)
+   for k in '` + strings.Join(errnoNames, " ") + `'.split():
+    if hasattr(m,k):e+=' %s=%d'%(k,getattr(m,k))
+   break
+  except ImportError:pass
  gc.collect()
  print(int(hasattr(os,'ilistdir')),int(hasattr(os,'mkdir')),int(hasattr(os,'rename')),int(hasattr(os,'stat')),int(h),gc.mem_free())
+ print(e)
 `
 
 func (b *Board) capsFor(ctx context.Context, l *link) (*fsCaps, error) {
@@ -62,11 +76,13 @@ func (b *Board) capsFor(ctx context.Context, l *link) (*fsCaps, error) {
 	if err != nil {
 		return nil, fmt.Errorf("probing the board's filesystem: %w", err)
 	}
-	f := strings.Fields(out)
+	first, rest, _ := strings.Cut(strings.ReplaceAll(out, "\r\n", "\n"), "\n")
+	f := strings.Fields(first)
 	if len(f) != 6 {
 		return nil, fmt.Errorf("probing the board's filesystem: unexpected answer %q", out)
 	}
-	c := &fsCaps{ilistdir: f[0] == "1", mkdir: f[1] == "1", rename: f[2] == "1", stat: f[3] == "1", sha256: f[4] == "1"}
+	c := &fsCaps{ilistdir: f[0] == "1", mkdir: f[1] == "1", rename: f[2] == "1", stat: f[3] == "1", sha256: f[4] == "1",
+		errno: parseErrnoTable(rest)}
 	memFree, _ := strconv.Atoi(f[5])
 	// A chunk is held about four times over (source line, literal, bytes
 	// object, parse); keep it well inside the free RAM.
@@ -131,7 +147,7 @@ func (b *Board) ListDir(ctx context.Context, dir string) ([]FileInfo, error) {
 		}
 		out, err := l.capture(ctx, fnSnippet(body))
 		if err != nil {
-			return osError("listdir", dir, err)
+			return c.osError("listdir", dir, err)
 		}
 		for _, line := range strings.Split(strings.ReplaceAll(out, "\r\n", "\n"), "\n") {
 			if line == "" {
@@ -185,7 +201,7 @@ func stat(ctx context.Context, l *link, c *fsCaps, p string) (FileInfo, error) {
 	}
 	out, err := l.capture(ctx, fnSnippet(body))
 	if err != nil {
-		return fi, osError("stat", p, err)
+		return fi, c.osError("stat", p, err)
 	}
 	f := strings.Fields(out)
 	if len(f) != 2 {
@@ -194,6 +210,58 @@ func stat(ctx context.Context, l *link, c *fsCaps, p string) (FileInfo, error) {
 	fi.IsDir = f[0] == "1"
 	fi.Size, _ = strconv.ParseInt(f[1], 10, 64)
 	return fi, nil
+}
+
+// Content checks. Every transfer is checked by content, on every board: by
+// sha256 where the board has hashlib, else by an Adler-32 that board code
+// computes. A damaged chunk or file is sent again, a bounded number of
+// times.
+const (
+	chunkTries = 3 // sends of one damaged chunk of an exec upload
+	fileTries  = 3 // transfers of a damaged file
+)
+
+// damagedError reports a transfer whose content arrived changed.
+type damagedError struct{ what string }
+
+func (e *damagedError) Error() string { return e.what }
+
+// sumBody is function-body Python (see fnSnippet) that leaves in d the
+// content checksum of board file bp: hex sha256 with hashlib, else
+// Adler-32 as 8 hex digits (the sums stay small ints, reduced every 256
+// bytes, so a micro:bit needs no long ints).
+func (c *fsCaps) sumBody(bp string) string {
+	if c.sha256 {
+		return c.sha256Body(bp)
+	}
+	return fmt.Sprintf(` a=1;s=0;f=open(%s,'rb')
+ while 1:
+  b=f.read(256)
+  if not b:break
+  for x in b:
+   a+=x;s+=a
+  a%%=65521;s%%=65521
+ f.close()
+ d='%%04x%%04x'%%(s,a)
+`, PyStr(bp))
+}
+
+// sumOf is what sumBody computes, for data on the host.
+func (c *fsCaps) sumOf(data []byte) string {
+	if c.sha256 {
+		h := sha256.Sum256(data)
+		return hex.EncodeToString(h[:])
+	}
+	return fmt.Sprintf("%08x", adler32.Checksum(data))
+}
+
+// byteSum is the sum of p's bytes, which the board computes in C (sum()).
+func byteSum(p []byte) int {
+	n := 0
+	for _, b := range p {
+		n += int(b)
+	}
+	return n
 }
 
 // ReadFile reads a file from the board, calling progress after every chunk.
@@ -207,9 +275,34 @@ func (b *Board) ReadFile(ctx context.Context, p string, progress Progress) ([]by
 	return data, err
 }
 
+// readFile reads p, checked by content, again when it arrived damaged.
 func readFile(ctx context.Context, l *link, c *fsCaps, p string, progress Progress) ([]byte, error) {
+	for try := 1; ; try++ {
+		data, err := readOnce(ctx, l, c, p, progress)
+		var d *damagedError
+		if !errors.As(err, &d) || try == fileTries || ctx.Err() != nil {
+			if d != nil {
+				return nil, fmt.Errorf("read %s: %w (%d tries)", p, err, try)
+			}
+			return data, err
+		}
+	}
+}
+
+func readOnce(ctx context.Context, l *link, c *fsCaps, p string, progress Progress) ([]byte, error) {
+	bp := c.boardPath(p)
 	if ft, ok := l.rwc.(fileTransferer); ok {
-		data, err := ft.GetFile(ctx, c.boardPath(p), progress)
+		// The size first: WebREPL announces none, and MicroPython's C
+		// WebREPL ends the session on a GET of a missing file.
+		fi, err := stat(ctx, l, c, p)
+		if err != nil {
+			return nil, err
+		}
+		prog := progress
+		if prog != nil {
+			prog = func(done, _ int64) { progress(done, fi.Size) }
+		}
+		data, err := ft.GetFile(ctx, bp, prog)
 		if err != nil {
 			// WebREPL's status says nothing of why: ask the board.
 			if _, serr := stat(ctx, l, c, p); serr != nil {
@@ -217,36 +310,42 @@ func readFile(ctx context.Context, l *link, c *fsCaps, p string, progress Progre
 			}
 			return nil, fmt.Errorf("read %s: %w", p, err)
 		}
+		out, err := l.capture(ctx, fnSnippet(c.sumBody(bp)+" print(d)\n"))
+		if err != nil {
+			return nil, c.osError("read", p, err)
+		}
+		if strings.TrimSpace(out) != c.sumOf(data) {
+			return nil, &damagedError{"the file arrived damaged (its checksum differs from the board's)"}
+		}
 		return data, nil
 	}
-	bp := PyStr(c.boardPath(p))
-	size := c.sizeExpr(c.boardPath(p))
 	// One exec streams the whole file: the size, then one repr() of a
-	// chunk per line (binary-safe, and text stays near its size).
+	// chunk per line with the sum of its bytes (binary-safe, text stays
+	// near its size, and a changed byte shows).
 	body := fmt.Sprintf(` import os
  f=open(%s,'rb')
  print(%s)
  while 1:
   b=f.read(%d)
   if not b:break
-  print(repr(b))
+  print(repr(b),sum(b))
  f.close()
-`, bp, size, c.chunk)
+`, PyStr(bp), c.sizeExpr(bp), c.chunk)
 	w := &chunkLines{progress: progress, total: -1}
 	err := l.run(ctx, execReq{code: []byte(fnSnippet(body)), stdout: w})
 	if err == nil {
 		err = w.err
 	}
 	if err != nil {
-		return nil, osError("read", p, err)
+		return nil, c.osError("read", p, err)
 	}
 	if w.total >= 0 && int64(len(w.data)) != w.total {
-		return nil, fmt.Errorf("read %s: got %d bytes of %d", p, len(w.data), w.total)
+		return nil, &damagedError{fmt.Sprintf("got %d bytes of %d", len(w.data), w.total)}
 	}
 	return w.data, nil
 }
 
-// chunkLines decodes readFile's output as it streams in.
+// chunkLines decodes readOnce's output as it streams in.
 type chunkLines struct {
 	buf      []byte
 	data     []byte
@@ -271,9 +370,15 @@ func (w *chunkLines) Write(p []byte) (int, error) {
 			w.total, w.err = strconv.ParseInt(line, 10, 64)
 			continue
 		}
-		chunk, err := parsePyLit(line)
-		if err != nil {
-			w.err = err
+		sp := strings.LastIndexByte(line, ' ')
+		if sp < 0 {
+			w.err = &damagedError{fmt.Sprintf("a damaged line %q", line)}
+			continue
+		}
+		chunk, err := parsePyLit(line[:sp])
+		sum, serr := strconv.Atoi(line[sp+1:])
+		if err != nil || serr != nil || sum != byteSum(chunk) {
+			w.err = &damagedError{"a chunk arrived damaged"}
 			continue
 		}
 		w.data = append(w.data, chunk...)
@@ -283,108 +388,212 @@ func (w *chunkLines) Write(p []byte) (int, error) {
 	}
 }
 
-// WriteFile writes data to a file on the board: to path+".iotpart" first,
-// in chunks, checked (size, and sha256 where the board has hashlib), then
-// renamed over path. progress is called after every chunk.
+// WriteFile writes data to a file on the board without ever losing it: to
+// path+".iotpart" first, in chunks (each checked; a damaged one is sent
+// again), then checked by content (size, and sha256 or a checksum the
+// board computes) and sent again if damaged, then renamed over path (or,
+// without os.rename, copied over it and checked again). Once the data is
+// verified on the board, putting it in place finishes even if ctx is
+// cancelled, within a bound. An error says what is on the board: path is
+// unchanged, or the verified data is kept under the temporary name, which
+// is then never removed. progress is called after every chunk.
 func (b *Board) WriteFile(ctx context.Context, p string, data []byte, progress Progress) error {
 	return b.fileOp(ctx, func(ctx context.Context, l *link, c *fsCaps) error {
-		err := writeFile(ctx, l, c, p, data, progress)
-		if err != nil && !l.dead() {
-			// Best effort: close and remove the temporary file; the real
-			// file is untouched.
-			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*l.timeout)
-			_, _ = l.capture(cctx, fmt.Sprintf("try:\n _iotw.close()\n del _iotw\nexcept:pass\ntry:__import__('os').remove(%s)\nexcept:pass\n",
-				PyStr(c.boardPath(p)+partSuffix)))
-			cancel()
-		}
-		return err
+		return writeFile(ctx, l, c, p, data, progress)
 	})
+}
+
+// placeError is a failure after the upload was verified: the new data is
+// on the board under the temporary name, which is kept.
+type placeError struct {
+	p, tmp string
+	err    error
+	// maybePartial: the real file may have been half replaced (a copy
+	// was under way), else it still holds the old data.
+	maybePartial bool
+}
+
+func (e *placeError) Error() string {
+	state := "it still holds its old contents"
+	switch {
+	case e.maybePartial:
+		state = "it may be incomplete"
+	case errors.Is(e.err, ErrLinkLost) || errors.Is(e.err, ErrNoResponse):
+		// The rename may or may not have happened.
+		return fmt.Sprintf("write %s: the board stopped answering while the verified upload was renamed into place (%v): %s holds the old or the new contents; if %s is still there, it holds the new data",
+			e.p, e.err, e.p, e.tmp)
+	}
+	return fmt.Sprintf("write %s: the new data is on the board, verified, as %s, but putting it in place failed (%v); %s: copy it again to finish",
+		e.p, e.tmp, e.err, state)
+}
+
+func (e *placeError) Unwrap() error { return e.err }
+
+// commitBound bounds the steps of an upload that run on after a stop:
+// the check and the rename or copy on the board.
+func commitBound(l *link, n int) time.Duration {
+	return min(4*l.timeout+time.Duration(n)*250*time.Microsecond, time.Minute)
 }
 
 func writeFile(ctx context.Context, l *link, c *fsCaps, p string, data []byte, progress Progress) error {
 	bp := c.boardPath(p)
 	tmp := bp + partSuffix
+	for try := 1; ; try++ {
+		err := sendTemp(ctx, l, c, p, tmp, data, progress)
+		if err == nil {
+			// All the data is on the board: finish, stop or not.
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitBound(l, len(data)))
+			err = commitUpload(cctx, l, c, p, tmp, bp, data)
+			if err == nil && !c.rename {
+				err = placeByCopy(cctx, l, c, p, tmp, bp, data)
+			}
+			cancel()
+			var pe *placeError
+			if err == nil || errors.As(err, &pe) {
+				return err
+			}
+		}
+		var d *damagedError
+		if errors.As(err, &d) && try < fileTries && ctx.Err() == nil && !l.dead() {
+			continue
+		}
+		if d != nil {
+			err = fmt.Errorf("%w (%d tries)", err, try)
+		}
+		return abandonTemp(ctx, l, c, p, tmp, err)
+	}
+}
+
+// abandonTemp ends an upload that failed before its data was verified:
+// the temporary file, which holds nothing the user needs, is removed, and
+// the error says the real file is unchanged.
+func abandonTemp(ctx context.Context, l *link, c *fsCaps, p, tmp string, err error) error {
+	left := ""
+	if l.dead() || errors.Is(err, errRestart) {
+		left = fmt.Sprintf("; a partial %s may be left on the board (the next upload replaces it)", tmp)
+	} else {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*l.timeout)
+		_, cerr := l.capture(cctx, fmt.Sprintf("try:\n _iotw.close()\n del _iotw\nexcept:pass\ntry:__import__('os').remove(%s)\nexcept OSError:pass\n", PyStr(tmp)))
+		cancel()
+		if cerr != nil {
+			left = fmt.Sprintf("; a partial %s may be left on the board (the next upload replaces it)", tmp)
+		}
+	}
+	return &fileWriteError{msg: fmt.Sprintf("write %s: %v: %s is unchanged%s", p, err, p, left), err: err}
+}
+
+// fileWriteError is an upload that left the real file unchanged.
+type fileWriteError struct {
+	msg string
+	err error
+}
+
+func (e *fileWriteError) Error() string { return e.msg }
+func (e *fileWriteError) Unwrap() error { return e.err }
+
+// sendTemp sends data to the board file tmp: over the link's own file
+// transfer, or in chunks through exec, each checked by its length and
+// byte sum and sent again when damaged.
+func sendTemp(ctx context.Context, l *link, c *fsCaps, p, tmp string, data []byte, progress Progress) error {
 	total := int64(len(data))
 	if ft, ok := l.rwc.(fileTransferer); ok {
 		if err := ft.PutFile(ctx, tmp, data, progress); err != nil {
-			return fmt.Errorf("write %s: %w", p, err)
+			return err
 		}
-	} else {
-		if _, err := l.capture(ctx, fmt.Sprintf("_iotw=open(%s,'wb')\n", PyStr(tmp))); err != nil {
-			return osError("write", p, err)
+		return nil
+	}
+	if _, err := l.capture(ctx, fmt.Sprintf("_iotw=open(%s,'wb')\n", PyStr(tmp))); err != nil {
+		return c.osError("write", p, err)
+	}
+	if progress != nil {
+		progress(0, total)
+	}
+	for off := 0; off < len(data); off += c.chunk {
+		end := min(off+c.chunk, len(data))
+		chunk := data[off:end]
+		code := fmt.Sprintf("_iotb=%s\nif len(_iotb)==%d and sum(_iotb)==%d:_iotw.write(_iotb);print('W')\nelse:print('BAD')\ndel _iotb\n",
+			pyBytes(chunk), len(chunk), byteSum(chunk))
+		for try := 1; ; try++ {
+			out, err := l.capture(ctx, code)
+			if err == nil && strings.TrimSpace(out) == "W" {
+				break
+			}
+			var be *BoardError
+			damaged := err == nil || errors.As(err, &be) && be.Name == "SyntaxError"
+			if !damaged {
+				return c.osError("write", p, err)
+			}
+			if try == chunkTries || ctx.Err() != nil {
+				return &damagedError{fmt.Sprintf("a chunk at byte %d arrived damaged %d times", off, try)}
+			}
 		}
 		if progress != nil {
-			progress(0, total)
-		}
-		for off := 0; off < len(data); off += c.chunk {
-			end := min(off+c.chunk, len(data))
-			if _, err := l.capture(ctx, "_iotw.write("+pyBytes(data[off:end])+")"); err != nil {
-				return osError("write", p, err)
-			}
-			if progress != nil {
-				progress(int64(end), total)
-			}
-		}
-		if _, err := l.capture(ctx, "_iotw.close()\ndel _iotw\n"); err != nil {
-			return osError("write", p, err)
+			progress(int64(end), total)
 		}
 	}
-	if err := commitUpload(ctx, l, c, p, tmp, bp, data); err != nil || c.rename {
-		return err
-	}
-	// No os.rename (micro:bit): copy on the board, then drop the
-	// temporary file. If this fails, the data is still in tmp.
-	if err := copyOnBoard(ctx, l, c, tmp, bp); err != nil {
-		return fmt.Errorf("write %s: the data is on the board as %s but could not be put in place: %w", p, tmp, err)
+	if _, err := l.capture(ctx, "_iotw.close()\ndel _iotw\n"); err != nil {
+		return c.osError("write", p, err)
 	}
 	return nil
 }
 
-// commitUpload checks the uploaded temporary file's size (and sha256, when
-// the board can) and, on boards with os.rename, renames it into place, all
-// in one exec: over WiFi every exec is a round trip of tens of milliseconds.
+// commitUpload checks the uploaded temporary file's size and content and,
+// on boards with os.rename, renames it into place, all in one exec: over
+// WiFi every exec is a round trip of tens of milliseconds.
 func commitUpload(ctx context.Context, l *link, c *fsCaps, p, tmp, bp string, data []byte) error {
 	var body strings.Builder
 	fmt.Fprintf(&body, " import os\n n=%s\n if n!=%d:\n  print('SIZE',n);return\n", c.sizeExpr(tmp), len(data))
-	if c.sha256 {
-		want := sha256.Sum256(data)
-		fmt.Fprintf(&body, "%s if d!=%s:\n  print('SHA',d);return\n", c.sha256Body(tmp), PyStr(hex.EncodeToString(want[:])))
-	}
+	fmt.Fprintf(&body, "%s if d!=%s:\n  print('SUM',d);return\n", c.sumBody(tmp), PyStr(c.sumOf(data)))
 	if c.rename {
-		fmt.Fprintf(&body, " os.rename(%s,%s)\n", PyStr(tmp), PyStr(bp))
+		fmt.Fprintf(&body, " print('CHECKED')\n os.rename(%s,%s)\n", PyStr(tmp), PyStr(bp))
 	}
 	body.WriteString(" print('OK')\n")
 	out, err := l.capture(ctx, fnSnippet(body.String()))
-	if err != nil {
-		return osError("write", p, err)
-	}
-	switch f := strings.Fields(out); {
-	case len(f) == 1 && f[0] == "OK":
+	f := strings.Fields(out)
+	switch {
+	case err != nil && len(f) > 0 && f[0] == "CHECKED":
+		// Verified, but the rename failed or did not finish.
+		return &placeError{p: p, tmp: tmp, err: c.osError("rename", p, err)}
+	case err != nil:
+		return c.osError("write", p, err)
+	case len(f) > 0 && f[len(f)-1] == "OK":
 		return nil
 	case len(f) == 2 && f[0] == "SIZE":
-		return fmt.Errorf("write %s: upload damaged: the board has %s bytes, sent %d (kept as %s)", p, f[1], len(data), tmp)
-	case len(f) == 2 && f[0] == "SHA":
-		return fmt.Errorf("write %s: upload damaged: sha256 differs (kept as %s)", p, tmp)
+		return &damagedError{fmt.Sprintf("upload damaged: the board has %s bytes, sent %d", f[1], len(data))}
+	case len(f) == 2 && f[0] == "SUM":
+		return &damagedError{"upload damaged: its checksum differs"}
 	}
 	return fmt.Errorf("write %s: unexpected answer %q", p, out)
 }
 
-// copyOnBoard replaces dst by a copy of src and removes src.
-func copyOnBoard(ctx context.Context, l *link, c *fsCaps, src, dst string) error {
+// placeByCopy puts a verified upload in place on a board without
+// os.rename: tmp is copied over dst, the copy checked, then tmp removed.
+// Any failure leaves tmp, which still holds the data.
+func placeByCopy(ctx context.Context, l *link, c *fsCaps, p, tmp, bp string, data []byte) error {
+	if err := copyOnBoard(ctx, l, c, tmp, bp, c.sumOf(data)); err != nil {
+		return &placeError{p: p, tmp: tmp, err: err, maybePartial: true}
+	}
+	return nil
+}
+
+// copyOnBoard replaces dst by a copy of src, checks the copy against sum
+// (the content checksum of src, see sumBody) and removes src.
+func copyOnBoard(ctx context.Context, l *link, c *fsCaps, src, dst, sum string) error {
 	body := fmt.Sprintf(` import os
  try:os.remove(%[2]s)
  except OSError:pass
  s=open(%[1]s,'rb');d=open(%[2]s,'wb')
- while 1:
-  b=s.read(%[3]d)
-  if not b:break
-  d.write(b)
- s.close();d.close()
- if %[4]s!=%[5]s:raise OSError(5)
- os.remove(%[1]s)
-`, PyStr(src), PyStr(dst), c.chunk, c.sizeExpr(src), c.sizeExpr(dst))
+ try:
+  while 1:
+   b=s.read(%[3]d)
+   if not b:break
+   d.write(b)
+ finally:
+  s.close();d.close()
+`, PyStr(src), PyStr(dst), c.chunk)
+	body += c.sumBody(dst) + fmt.Sprintf(" if d!=%s:raise OSError(5)\n os.remove(%s)\n", PyStr(sum), PyStr(src))
 	_, err := l.capture(ctx, fnSnippet(body))
-	return osError("copy", dst, err)
+	return c.osError("copy", dst, err)
 }
 
 // sizeExpr is Python for the size of board file bp (with os imported).
@@ -404,7 +613,7 @@ func (b *Board) Remove(ctx context.Context, p string) error {
 			body = fmt.Sprintf(" import os\n if os.stat(%[1]s)[0]&0x4000:os.rmdir(%[1]s)\n else:os.remove(%[1]s)\n", bp)
 		}
 		_, err := l.capture(ctx, fnSnippet(body))
-		return osError("remove", p, err)
+		return c.osError("remove", p, err)
 	})
 }
 
@@ -416,7 +625,7 @@ func (b *Board) Mkdir(ctx context.Context, p string) error {
 			return fmt.Errorf("mkdir %s: directories are not supported by this board: %w", p, errors.ErrUnsupported)
 		}
 		_, err := l.capture(ctx, fmt.Sprintf("__import__('os').mkdir(%s)", PyStr(p)))
-		return osError("mkdir", p, err)
+		return c.osError("mkdir", p, err)
 	})
 }
 
@@ -426,12 +635,20 @@ func (b *Board) Rename(ctx context.Context, from, to string) error {
 	return b.fileOp(ctx, func(ctx context.Context, l *link, c *fsCaps) error {
 		if c.rename {
 			_, err := l.capture(ctx, fmt.Sprintf("__import__('os').rename(%s,%s)", PyStr(c.boardPath(from)), PyStr(c.boardPath(to))))
-			return osError("rename", from, err)
+			return c.osError("rename", from, err)
 		}
 		if _, err := stat(ctx, l, c, from); err != nil {
 			return err
 		}
-		return copyOnBoard(ctx, l, c, c.boardPath(from), c.boardPath(to))
+		// The copy finishes even if stopped: from is removed only once the
+		// copy is checked, and a half copy is not left under to.
+		out, err := l.capture(ctx, fnSnippet(c.sumBody(c.boardPath(from))+" print(d)\n"))
+		if err != nil {
+			return c.osError("rename", from, err)
+		}
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitBound(l, 0))
+		defer cancel()
+		return copyOnBoard(cctx, l, c, c.boardPath(from), c.boardPath(to), strings.TrimSpace(out))
 	})
 }
 
@@ -443,7 +660,7 @@ func (b *Board) Sha256(ctx context.Context, p string) (string, error) {
 		if c.sha256 {
 			var err error
 			sum, err = boardSha256(ctx, l, c, c.boardPath(p))
-			return osError("sha256", p, err)
+			return c.osError("sha256", p, err)
 		}
 		data, err := readFile(ctx, l, c, p, nil)
 		if err != nil {

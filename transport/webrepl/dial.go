@@ -21,6 +21,11 @@ const DefaultPort = "8266"
 // ErrAccessDenied reports that the board refused the password.
 var ErrAccessDenied = errors.New("wrong WebREPL password")
 
+// ErrHungUp reports that the board closed the connection during the login:
+// MicroPython's WebREPL takes one client at a time and hangs up on the
+// others, saying nothing.
+var ErrHungUp = errors.New("the board closed the connection during the login (is another WebREPL client connected?)")
+
 // Texts of the login dialogue (extmod/modwebrepl.c).
 const (
 	passwordPrompt = "Password: "
@@ -178,7 +183,7 @@ func readMore(ctx context.Context, ws *websocket.Conn, got *[]byte, waiting stri
 		if ctx.Err() != nil {
 			return fmt.Errorf("waiting for %s: %w", waiting, ctx.Err())
 		}
-		return fmt.Errorf("connection closed while waiting for %s (is another WebREPL client connected?): %w", waiting, err)
+		return fmt.Errorf("waiting for %s: %w (%v)", waiting, ErrHungUp, err)
 	}
 	*got = append(*got, data...)
 	return nil

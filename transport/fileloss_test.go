@@ -1,0 +1,203 @@
+package transport
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/iot-kernel/iot-kernel/testboard"
+	"github.com/iot-kernel/iot-kernel/transport/serialport"
+)
+
+// faultBoard starts a test board of kind and a Board on its serial port
+// whose link goes through a faultConn; conn gives the current one (each
+// dial makes a new one, set up by setup).
+func faultBoard(t *testing.T, kind testboard.Kind, setup func(*faultConn)) (*Board, *testboard.Board, func() *faultConn) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	tb, err := testboard.Start(ctx, kind, testboard.Options{})
+	if err != nil {
+		skipIfMissing(t, err)
+		t.Fatalf("start %s board: %v", kind, err)
+	}
+	t.Cleanup(func() { _ = tb.Close() })
+	var mu sync.Mutex
+	var cur *faultConn
+	b := New(tb.Path(), func(ctx context.Context) (io.ReadWriteCloser, error) {
+		rwc, err := serialport.Dial(ctx, tb.Path(), serialport.Options{})
+		if err != nil {
+			return nil, err
+		}
+		c := newFaultConn(rwc)
+		if setup != nil {
+			setup(c)
+		}
+		mu.Lock()
+		cur = c
+		mu.Unlock()
+		return c.stream(), nil
+	}, Options{})
+	t.Cleanup(func() { _ = b.Close() })
+	return b, tb, func() *faultConn {
+		mu.Lock()
+		defer mu.Unlock()
+		return cur
+	}
+}
+
+// boardFiles reads every file on the board's top folder; one that cannot
+// be read holds a note saying so.
+func boardFiles(t *testing.T, ctx context.Context, b *Board) map[string][]byte {
+	t.Helper()
+	list, err := b.ListDir(ctx, "")
+	if err != nil {
+		t.Fatalf("ListDir: %v", err)
+	}
+	files := map[string][]byte{}
+	for _, fi := range list {
+		if fi.IsDir {
+			continue
+		}
+		data, err := b.ReadFile(ctx, fi.Name, nil)
+		if err != nil {
+			// Once more: a stop may leave the board a moment behind.
+			t.Logf("ReadFile %s: %v", fi.Name, err)
+			if data, err = b.ReadFile(ctx, fi.Name, nil); err != nil {
+				t.Logf("%s cannot be read back: %v", fi.Name, err)
+				data = []byte("unreadable: " + err.Error())
+			}
+		}
+		files[fi.Name] = data
+	}
+	return files
+}
+
+// checkTruth checks what a write of name that ended in err left on the
+// board: the file holds the old or the new data, a temporary file is
+// there only if the message names it, and one the message names holds the
+// new data.
+func checkTruth(t *testing.T, files map[string][]byte, name string, old, new []byte, err error) {
+	t.Helper()
+	tmp := name + partSuffix
+	msg := ""
+	if err != nil {
+		msg = err.Error()
+	}
+	got, ok := files[name]
+	switch {
+	case err == nil && !bytes.Equal(got, new):
+		t.Errorf("the write succeeded but %s holds %d bytes (present %v), not the %d written", name, len(got), ok, len(new))
+	case !ok:
+		t.Errorf("%s is gone after a write that failed with: %v", name, err)
+	case !bytes.Equal(got, old) && !bytes.Equal(got, new):
+		t.Errorf("%s holds %d bytes, neither the old %d nor the new %d, after: %v", name, len(got), len(old), len(new), err)
+	}
+	tdata, tok := files[tmp]
+	named := strings.Contains(msg, tmp)
+	switch {
+	case named && !tok:
+		t.Errorf("the message names %s, which is not on the board: %v", tmp, err)
+	case named && !bytes.Equal(tdata, new):
+		t.Errorf("the message names %s, which holds %d bytes, not the %d written: %v", tmp, len(tdata), len(new), err)
+	case tok && !named:
+		t.Errorf("%s was left on the board without a word: %v", tmp, err)
+	}
+}
+
+// lastCode is the code of the last exec in what was sent: the bytes
+// between the last two \x04.
+func lastCode(sent []byte) []byte {
+	end := bytes.LastIndexByte(sent, 4)
+	if end < 0 {
+		return nil
+	}
+	return sent[bytes.LastIndexByte(sent[:end], 4)+1 : end]
+}
+
+// On the micro:bit, which has no os.rename, a stop that arrives while the
+// board copies the verified upload into place must not lose the file: the
+// copy finishes, and whatever is reported is true. The stop is timed from
+// the board's "OK" to the copy's code (the copy runs in the 3-5 ms after
+// it on the test board), 0-4 ms later, which is how the issue found it.
+func TestMicrobitUploadStoppedDuringCopy(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs the micro:bit test board")
+	}
+	var mu sync.Mutex
+	var armed bool
+	var stop func() // schedules the stop; set per try
+	b, _, _ := faultBoard(t, testboard.Microbit, func(c *faultConn) {
+		c.onWrite = func(c *faultConn, p []byte) ([]byte, bool) {
+			// The copy's code ends with \x04: arm on it.
+			if bytes.IndexByte(p, 4) >= 0 && bytes.Contains(lastCode(c.sentTail(2000)), []byte("d.write(b)")) {
+				mu.Lock()
+				armed = stop != nil
+				mu.Unlock()
+			}
+			return p, false
+		}
+		c.onRead = func(c *faultConn, p []byte) {
+			mu.Lock()
+			defer mu.Unlock()
+			if armed && stop != nil && bytes.Contains(p, []byte("OK")) {
+				armed = false
+				stop()
+				stop = nil
+			}
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	const name = "f.bin"
+	old := bytes.Repeat([]byte("old data "), 400)
+	tries, stopped := 0, 0
+	for round := 0; round < 2; round++ {
+		for delay := time.Duration(0); delay <= 4*time.Millisecond; delay += time.Millisecond {
+			tries++
+			if err := b.WriteFile(ctx, name, old, nil); err != nil {
+				t.Fatalf("try %d: writing the old file: %v", tries, err)
+			}
+			sent := make(chan struct{})
+			mu.Lock()
+			stop = func() {
+				time.AfterFunc(delay, func() { _ = b.Interrupt(ctx); close(sent) })
+			}
+			mu.Unlock()
+			new := []byte(strings.Repeat(fmt.Sprintf("new data %d ", tries), 300))
+			err := b.WriteFile(ctx, name, new, nil)
+			mu.Lock()
+			if stop == nil {
+				stopped++
+				mu.Unlock()
+				<-sent
+			} else {
+				stop, armed = nil, false
+				mu.Unlock()
+				t.Logf("try %d: the copy's OK was not seen", tries)
+			}
+			t.Logf("try %d (stop %v after the copy's OK): %v", tries, delay, err)
+			files := boardFiles(t, ctx, b)
+			checkTruth(t, files, name, old, new, err)
+			if t.Failed() {
+				t.Fatalf("try %d (stop %v after the copy's OK) lost the file", tries, delay)
+			}
+			if _, ok := files[name+partSuffix]; ok {
+				_ = b.Remove(ctx, name+partSuffix)
+			}
+		}
+	}
+	if stopped == 0 {
+		t.Fatal("no try was stopped during the copy")
+	}
+	if _, err := b.Stat(ctx, name+partSuffix); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("temporary file left: %v", err)
+	}
+}
