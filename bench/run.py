@@ -25,8 +25,10 @@ import os
 import platform
 import re
 import shlex
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -207,6 +209,10 @@ def main() -> int:
     ap.add_argument("--out", default=str(ROOT / "bench/RESULTS.md"))
     args = ap.parse_args()
     env = dict(os.environ)
+    # The kernels the benches start remember their last board: in a folder
+    # of the run's, not the user's.
+    state = tempfile.mkdtemp(prefix="iot-bench-state-")
+    env["IOT_STATE_DIR"] = state
     env.setdefault("IOT_KERNEL_BIN", str(ROOT / "bin/iot-kernel"))
     env.setdefault("IOT_TESTBOARD_BIN", str(ROOT / "bin/testboard"))
     todo = [s for s in steps(sys.executable) if args.only.lower() in s.title.lower()]
@@ -240,6 +246,7 @@ def main() -> int:
     missed = [r.name for _, rows, *_ in results for r in rows if r.verdict == "MISSED"]
     md += ["", "## Targets missed", ""]
     md += [f"- `{m}`" for m in missed] or ["None."]
+    shutil.rmtree(state, ignore_errors=True)
     Path(args.out).write_text("\n".join(md) + "\n")
     print(f"\nwrote {os.path.relpath(args.out)}: {len(missed)} targets missed, {failed} steps failed")
     return 1 if failed else 0
