@@ -214,7 +214,7 @@ func uidMagic() *Magic {
 
 func nameMagic(d boardDeps) *Magic {
 	m := &Magic{Name: "name", Kind: Line,
-		Summary: "Show the board's name in the devices file (found by URL, then by uid), else its uid."}
+		Summary: "Show the board's name in the devices file (the one it was connected by, else found by URL, then by uid), else its uid."}
 	m.Setup = func(fs *flag.FlagSet) Runner {
 		return noArgs(m, func(ctx context.Context, env *Env, b *transport.Board) error {
 			var df *devices.File
@@ -226,6 +226,14 @@ func nameMagic(d boardDeps) *Magic {
 				df = f
 			} else {
 				df = &devices.File{}
+			}
+			// The name the board was connected by comes first: a URL may be
+			// registered under several names.
+			if o, ok := env.Boards.(BoardOpener); ok {
+				if dev, ok := df.Lookup(o.Name(b)); ok && dev.URL != "" && transport.SameAddress(dev.URL, b.URL()) {
+					env.Out.Stream("stdout", dev.Name+"\n")
+					return nil
+				}
 			}
 			if dev, ok := df.ByURL(b.URL()); ok {
 				env.Out.Stream("stdout", dev.Name+"\n")
