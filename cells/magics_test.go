@@ -375,7 +375,7 @@ func TestRegister(t *testing.T) {
 func TestBoardMagics(t *testing.T) {
 	for _, kind := range kinds {
 		t.Run(string(kind), func(t *testing.T) {
-			it, _ := connected(t, kind)
+			it, tb := connected(t, kind)
 			mb := kind == testboard.Microbit
 
 			mustRun(t, it, "gone = 1")
@@ -435,6 +435,21 @@ func TestBoardMagics(t *testing.T) {
 				if out, _ := mustRun(t, it, "print(6*7)"); out.Stdout() != "42\n" {
 					t.Errorf("after %%hardreset --pin failed: %q", out.Stdout())
 				}
+				// With no board connected, --pin opens the port itself (the
+				// one %connect last tried), and says the same of a pty.
+				mustRun(t, it, "%disconnect -q")
+				if ee, _ := execError(t, it, "%connect /dev/ttyIOTNONE9"); ee.Value == "" {
+					t.Errorf("%%connect of a missing port: %+v", ee)
+				}
+				ee, _ = execError(t, it, "%hardreset --pin")
+				if !strings.Contains(ee.Value, "ttyIOTNONE9") {
+					t.Errorf("%%hardreset --pin after a failed %%connect: %+v", ee)
+				}
+				ee, _ = execError(t, it, "%hardreset --pin "+tb.Path())
+				if !strings.Contains(ee.Value, "cannot drive DTR/RTS (a pty has none)") {
+					t.Errorf("%%hardreset --pin PTY with no board: %+v", ee)
+				}
+				mustRun(t, it, "%connect -q "+tb.Path())
 			} else {
 				ee, _ := execError(t, it, "%uid")
 				if !strings.Contains(ee.Value, "this board has no unique id") {
