@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/iot-kernel/iot-kernel/devices"
+	"github.com/iot-kernel/iot-kernel/kernel/kerneltest"
 	"github.com/iot-kernel/iot-kernel/testboard"
 	"github.com/iot-kernel/iot-kernel/transport/serialport"
 )
@@ -46,7 +47,7 @@ func TestMagicsHelpAndUsage(t *testing.T) {
 		})
 	}
 	out, _ := mustRun(t, it, "%%connect -h")
-	if !strings.HasPrefix(out.Stdout(), "Usage: %%connect [--all] NAME...") {
+	if !strings.HasPrefix(out.Stdout(), "Usage: %%connect [--all] [--seq] NAME...") {
 		t.Errorf("%%%%connect help = %q", out.Stdout())
 	}
 	for _, name := range boardMagics {
@@ -481,7 +482,8 @@ func TestCellConnect(t *testing.T) {
 	}
 	mustRun(t, it, "%connect -q bit\nmine = 'kept'")
 
-	out, res := mustRun(t, it, "\n%%connect bit web\nimport sys\nprint('on', sys.platform)\nsys.platform")
+	// --seq: one board after the other, their output streamed in turn.
+	out, res := mustRun(t, it, "\n%%connect --seq bit web\nimport sys\nprint('on', sys.platform)\nsys.platform")
 	if res.Data != nil {
 		t.Errorf("result = %v", res.Data)
 	}
@@ -491,6 +493,17 @@ func TestCellConnect(t *testing.T) {
 	}
 	if ds := out.Displays(); len(ds) != 2 || ds[0].Data["text/plain"] != "'microbit'" || ds[1].Data["text/plain"] != "'webassembly'" {
 		t.Errorf("displays = %+v", ds)
+	}
+
+	// By default all at once: each board's output and value in a section
+	// of its own, in the order named.
+	out, res = mustRun(t, it, "%%connect bit web\nimport sys\nprint('on', sys.platform)\nsys.platform")
+	if res.Data != nil || out.Stdout() != "" {
+		t.Errorf("result = %v, stdout %q", res.Data, out.Stdout())
+	}
+	if got := sections(t, out); len(got) != 2 || got[0] != "── bit ──  done\non microbit\n'microbit'\n" ||
+		got[1] != "── web ──  done\non webassembly\n'webassembly'\n" {
+		t.Errorf("sections = %q", got)
 	}
 	// the current board is still the micro:bit, untouched
 	_, res = mustRun(t, it, "mine")
@@ -503,17 +516,45 @@ func TestCellConnect(t *testing.T) {
 	if !strings.Contains(ee.Value, "the cell failed on 1 of 2 boards: bit") {
 		t.Errorf("error %+v", ee)
 	}
-	if !strings.Contains(out.Stderr(), "ZeroDivisionError") || !strings.Contains(out.Stdout(), "── web ──\nfine\n") {
-		t.Errorf("stdout %q stderr %q", out.Stdout(), out.Stderr())
+	if got := sections(t, out); len(got) != 2 || !strings.HasPrefix(got[0], "── bit ──  failed\n") || !strings.Contains(got[0], "ZeroDivisionError") ||
+		got[1] != "── web ──  done\nfine\n" {
+		t.Errorf("sections = %q", got)
 	}
 	ee, _ = execError(t, it, "%%connect bit nosuch\n1")
 	if !strings.Contains(ee.Value, "1 of 2 boards: nosuch") {
 		t.Errorf("%+v", ee)
 	}
 	_, out = execError(t, it, "%%connect web\n%connect bit")
-	if !strings.Contains(out.Stderr(), "cannot change the board inside %%connect") {
-		t.Errorf("stderr %q", out.Stderr())
+	if got := sections(t, out); len(got) != 1 || !strings.Contains(got[0], "cannot change the board inside %%connect") {
+		t.Errorf("sections = %q", got)
 	}
+}
+
+// sections returns what a concurrent %%connect finally shows in each of
+// its displays, in the order they first appeared, checking that every one
+// was first shown and then only updated.
+func sections(t *testing.T, out *kerneltest.Recorder) []string {
+	t.Helper()
+	var order []string
+	last := map[string]string{}
+	for _, d := range out.Displays() {
+		if d.DisplayID == "" {
+			continue
+		}
+		text, _ := d.Data["text/plain"].(string)
+		if _, seen := last[d.DisplayID]; seen != d.Update {
+			t.Errorf("display %s: update=%v, seen before=%v", d.DisplayID, d.Update, seen)
+		}
+		if !d.Update {
+			order = append(order, d.DisplayID)
+		}
+		last[d.DisplayID] = text
+	}
+	got := make([]string, len(order))
+	for i, id := range order {
+		got[i] = last[id]
+	}
+	return got
 }
 
 func TestReattachAfterRestart(t *testing.T) {

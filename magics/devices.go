@@ -94,11 +94,12 @@ func connectMagic() *Magic {
 func connectCellMagic(d deviceDeps) *Magic {
 	m := &Magic{
 		Name: "connect", Kind: Cell, Args: "NAME...",
-		Summary: "Run the cell on each named board in turn (connecting as needed; the current board stays current), " +
-			"each board's output headed by its name.",
+		Summary: "Run the cell on every named board at once (connecting as needed; the current board stays current), " +
+			"each board's output in a section of its own headed by its name and updated as it comes; a stop stops them all.",
 	}
 	m.Setup = func(fs *flag.FlagSet) Runner {
 		all := fs.Bool("all", false, "run on every device in the devices file")
+		seq := fs.Bool("seq", false, "one board after another, for boards that share a resource")
 		return func(ctx context.Context, env *Env, args []string, body string) error {
 			targets := args
 			if *all {
@@ -119,11 +120,19 @@ func connectCellMagic(d deviceDeps) *Magic {
 			if len(targets) == 0 {
 				return Usagef(m, "name at least one board")
 			}
+			n := len(targets)
 			opener, ok := env.Boards.(BoardOpener)
 			if !ok {
 				return errors.New("%%connect: this session cannot open several boards")
 			}
 			var failed []string
+			if !*seq {
+				failed = runConcurrently(ctx, env, opener, targets, body)
+				if ctx.Err() != nil {
+					return context.Cause(ctx)
+				}
+				targets = nil
+			}
 			for i, t := range targets {
 				if i > 0 {
 					env.Out.Stream("stdout", "\n")
@@ -141,7 +150,7 @@ func connectCellMagic(d deviceDeps) *Magic {
 				}
 			}
 			if len(failed) > 0 {
-				return fmt.Errorf("the cell failed on %d of %d boards: %s", len(failed), len(targets), strings.Join(failed, ", "))
+				return fmt.Errorf("the cell failed on %d of %d boards: %s", len(failed), n, strings.Join(failed, ", "))
 			}
 			return nil
 		}
