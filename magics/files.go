@@ -28,6 +28,7 @@ type boardFS interface {
 	WriteFile(ctx context.Context, path string, data []byte, p transport.Progress) error
 	Remove(ctx context.Context, path string) error
 	Mkdir(ctx context.Context, path string) error
+	HasFolders(ctx context.Context) (bool, error)
 	Sha256(ctx context.Context, path string) (string, error)
 }
 

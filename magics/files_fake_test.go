@@ -183,6 +183,12 @@ func (m *memBoard) ReadFileHead(_ context.Context, p string, n int64, prog trans
 	return append([]byte(nil), d...), size, nil
 }
 
+func (m *memBoard) HasFolders(context.Context) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return !m.noMkdir, nil
+}
+
 func (m *memBoard) used() int {
 	n := 0
 	for _, d := range m.files {

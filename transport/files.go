@@ -657,6 +657,17 @@ func (b *Board) Remove(ctx context.Context, p string) error {
 	})
 }
 
+// HasFolders reports whether folders can be made on the board's
+// filesystem: the micro:bit's is flat.
+func (b *Board) HasFolders(ctx context.Context) (bool, error) {
+	var ok bool
+	err := b.fileOp(ctx, func(ctx context.Context, l *link, c *fsCaps) error {
+		ok = c.mkdir
+		return nil
+	})
+	return ok, err
+}
+
 // Mkdir makes a directory. Boards with a flat filesystem (micro:bit) give
 // an error wrapping errors.ErrUnsupported.
 func (b *Board) Mkdir(ctx context.Context, p string) error {
