@@ -144,12 +144,19 @@ func (it *Interpreter) Execute(ctx context.Context, req kernel.ExecuteRequest, o
 	if strings.TrimSpace(code) == "" {
 		return kernel.Result{}, nil
 	}
-	env := &magics.Env{Out: out, Boards: it.sess, Host: it.host, Magics: it.reg}
+	var res kernel.Result
+	env := &magics.Env{Out: out, Boards: it.sess, Host: it.host, Magics: it.reg, Count: req.ExecutionCount,
+		Result: func(data kernel.MIMEBundle, metadata map[string]any) {
+			res = kernel.Result{Data: data, Metadata: metadata} // a cell magic's value (%%host)
+		}}
 	data, err := it.runCell(ctx, env, code, req.ExecutionCount)
 	if err != nil {
 		return kernel.Result{}, err
 	}
-	return kernel.Result{Data: data}, nil
+	if data != nil {
+		res = kernel.Result{Data: data}
+	}
+	return res, nil
 }
 
 // KernelInfo adds the banner to kernel_info_reply.

@@ -1,0 +1,57 @@
+"""Notebook conventions IPython users expect, through nbclient (as
+`jupyter nbconvert --execute` and papermill run notebooks): %%host values
+as the cell's own execute_result, host tracebacks naming the notebook's
+cells, the last statement of a line shown, input() without stdin."""
+from __future__ import annotations
+
+import re
+
+from nbclient import NotebookClient
+from nbformat.v4 import new_code_cell, new_notebook
+
+import kutil
+
+
+def run(cells, **kw):
+    nb = new_notebook(
+        cells=[new_code_cell(c) for c in cells],
+        metadata={"kernelspec": {"name": kutil.KERNEL_NAME, "display_name": "IoT", "language": "python"}},
+    )
+    NotebookClient(nb, kernel_name=kutil.KERNEL_NAME, timeout=kutil.TIMEOUT,
+                   startup_timeout=kutil.TIMEOUT, allow_errors=True, **kw).execute()
+    return nb
+
+
+def test_host_cells_count_as_notebook_cells():
+    # Three cells first, so the notebook's counts run ahead of the host
+    # kernel's own.
+    nb = run(["!true", "!true", "!true",
+              "%%host\nx = 6 * 7",
+              "%%host\nx",
+              "%%host\ndef f():\n    return 1 / 0",
+              "%%host\nf()"])
+    value, define, call = nb.cells[4], nb.cells[5], nb.cells[6]
+    assert [o.output_type for o in value.outputs] == ["execute_result"], value.outputs
+    assert value.outputs[0].data["text/plain"] == "42"
+    assert value.outputs[0].execution_count == value.execution_count == 5
+
+    [err] = call.outputs
+    assert err.output_type == "error" and err.ename == "ZeroDivisionError"
+    named = set(re.findall(r"Cell In\[(\d+)\]", "\n".join(err.traceback)))
+    # the failing cell and the one that defined f, by the notebook's counts
+    assert named == {str(call.execution_count), str(define.execution_count)}, err.traceback
+
+
+def test_input_without_stdin_and_semicolons(tmp_path, monkeypatch):
+    monkeypatch.setenv("IOT_SIM_HOME", str(tmp_path))
+    nb = run(["%connect sim -q",
+              "import sys; sys.platform",
+              "name = input('Name? ')"])
+    shown, ask = nb.cells[1], nb.cells[2]
+    assert [o.output_type for o in shown.outputs] == ["execute_result"], shown.outputs
+    assert shown.outputs[0].data["text/plain"].strip("'") != ""
+
+    [err] = ask.outputs
+    assert (err.ename, err.evalue) == ("EOFError", "input() needs a front end with stdin")
+    tb = "\n".join(err.traceback)
+    assert "_iot" not in tb and tb.count("Cell In[") == 1, tb
