@@ -62,6 +62,8 @@ type Interpreter struct {
 	// busy is held while a cell runs; completion and inspection only try
 	// it, so they never wait behind a cell or talk over it to the board.
 	busy sync.Mutex
+	// sources keeps the code cells ran on the board, for inspection.
+	sources sourceLog
 }
 
 // New returns an Interpreter with no board connected. It does not touch

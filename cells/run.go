@@ -118,6 +118,7 @@ func (it *Interpreter) runCode(ctx context.Context, b *transport.Board, cell str
 	}
 	err := b.Exec(ctx, code, opts)
 	w.Flush()
+	it.sources.add(b, p.text) // its definitions are on the board now, even if it failed later
 	if err != nil {
 		if noStdin.Load() {
 			err = noStdinError(err)
