@@ -104,3 +104,49 @@ func TestInspectOnBoard(t *testing.T) {
 		})
 	}
 }
+
+// Completion knows the board's modules after import and from, and a
+// module's names after "from MODULE import "; it imports no module file.
+func TestCompleteImports(t *testing.T) {
+	for _, kind := range kinds {
+		t.Run(string(kind), func(t *testing.T) {
+			it, _ := connected(t, kind)
+			mustRun(t, it, "with open('mything.py', 'w') as fh:\n    fh.write('ran = 1\\nprint(1)\\n')")
+			// the board's own module list, as the user would look it up
+			out, _ := mustRun(t, it, "help('modules')")
+			builtin := "micropython"
+			if !strings.Contains(out.Stdout(), builtin) {
+				t.Fatalf("help('modules') lacks %s:\n%s", builtin, out.Stdout())
+			}
+			c := complete(t, it, "import micro")
+			if !has(c.Matches, "micropython") || c.CursorStart != 7 {
+				t.Errorf("import micro: %+v", c)
+			}
+			c = complete(t, it, "import os, mythi")
+			if strings.Join(c.Matches, ",") != "mything" || c.CursorStart != 11 {
+				t.Errorf("a module file: %+v", c)
+			}
+			c = complete(t, it, "from micropython import mem_")
+			if !has(c.Matches, "mem_info") || c.CursorStart != 24 {
+				t.Errorf("from micropython import mem_: %+v", c)
+			}
+			c = complete(t, it, "from micropython import ")
+			if !has(c.Matches, "const") || has(c.Matches, "__name__") {
+				t.Errorf("from micropython import: %+v", c)
+			}
+			// completion does not run a module file to list its names
+			complete(t, it, "from mything import ")
+			if ee, out := execError(t, it, "ran"); ee.Name != "NameError" || out.Stdout() != "" {
+				t.Errorf("after completing from mything: %+v %q", ee, out.Stdout())
+			}
+			if _, res := mustRun(t, it, "import sys\n'mything' in getattr(sys, 'modules', {})"); res.Data["text/plain"] != "False" {
+				t.Errorf("mything imported by completion: %v", res.Data)
+			}
+			// once the notebook imported it, its names complete
+			mustRun(t, it, "import mything")
+			if c := complete(t, it, "from mything import r"); strings.Join(c.Matches, ",") != "ran" {
+				t.Errorf("from an imported module file: %+v", c)
+			}
+		})
+	}
+}
