@@ -4,6 +4,7 @@ as the cell's own execute_result, host tracebacks naming the notebook's
 cells, the last statement of a line shown, input() without stdin."""
 from __future__ import annotations
 
+import os
 import re
 
 from nbclient import NotebookClient
@@ -55,3 +56,30 @@ def test_input_without_stdin_and_semicolons(tmp_path, monkeypatch):
     assert (err.ename, err.evalue) == ("EOFError", "input() needs a front end with stdin")
     tb = "\n".join(err.traceback)
     assert "_iot" not in tb and tb.count("Cell In[") == 1, tb
+
+
+def test_shift_tab_and_import_completion(tmp_path):
+    """inspect_request after `f(` shows f's parameters; complete_request
+    after `from MODULE import ` lists the module's names."""
+    km = kutil.start_manager(env={**os.environ, "IOT_SIM_HOME": str(tmp_path)})
+    kc = km.client()
+    kc.start_channels()
+    try:
+        kc.wait_for_ready(timeout=kutil.TIMEOUT)
+        reply, _ = kutil.execute(kc, "%connect sim -q\ndef scale(value, factor=2, *, clip=None):\n    return value * factor")
+        assert reply["content"]["status"] == "ok", reply["content"]
+        code = "y = scale("
+        r = kutil.request(kc, "shell", "inspect_request", {"code": code, "cursor_pos": len(code), "detail_level": 0})
+        c = r["content"]
+        assert c["status"] == "ok" and c["found"], c
+        text = c["data"]["text/plain"]
+        assert text.startswith("Signature: scale(value, factor=2, *, clip=None)\n"), text
+        assert re.search(r"^Type: +function$", text, re.M), text
+
+        code = "from micropython import "
+        r = kutil.request(kc, "shell", "complete_request", {"code": code, "cursor_pos": len(code)})
+        c = r["content"]
+        assert "const" in c["matches"] and c["cursor_start"] == len(code), c
+    finally:
+        kc.stop_channels()
+        kutil.stop_manager(km)
