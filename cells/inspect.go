@@ -103,13 +103,10 @@ func unclosedParen(src string) int {
 		}
 		sc.pos++
 	}
-	for i := len(stack) - 1; i >= 0; i-- {
-		if src[stack[i]] == '(' {
-			return stack[i]
-		}
-		return -1 // inside a list or a dict, not a call
+	if n := len(stack); n > 0 && src[stack[n-1]] == '(' {
+		return stack[n-1]
 	}
-	return -1
+	return -1 // in no bracket, or in a list or a dict: not a call
 }
 
 // Inspect answers inspect_request (Shift-Tab) with what the board knows of
