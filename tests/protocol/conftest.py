@@ -49,6 +49,9 @@ def pytest_configure(config):
         "IPYTHONDIR": os.path.join(tmp, "ipython"),
         # The kernel's own config (devices.yaml) is looked up here.
         "XDG_CONFIG_HOME": os.path.join(tmp, "xdg-config"),
+        # The last board of each notebook is remembered here, not in the
+        # user's state directory.
+        "IOT_STATE_DIR": os.path.join(tmp, "state"),
     }
     os.environ.update(env)
     os.environ.pop("JUPYTER_PLATFORM_DIRS", None)

@@ -43,8 +43,15 @@ def test_host_cells_count_as_notebook_cells():
     assert named == {str(call.execution_count), str(define.execution_count)}, err.traceback
 
 
+def own_dirs(tmp_path) -> dict:
+    """A virtual board's files, and the memory of the last board, of this
+    test's own: a later kernel must not reattach its virtual board."""
+    return {"IOT_SIM_HOME": str(tmp_path / "sim"), "IOT_STATE_DIR": str(tmp_path / "state")}
+
+
 def test_input_without_stdin_and_semicolons(tmp_path, monkeypatch):
-    monkeypatch.setenv("IOT_SIM_HOME", str(tmp_path))
+    for k, v in own_dirs(tmp_path).items():
+        monkeypatch.setenv(k, v)
     nb = run(["%connect sim -q",
               "import sys; sys.platform",
               "name = input('Name? ')"])
@@ -61,7 +68,7 @@ def test_input_without_stdin_and_semicolons(tmp_path, monkeypatch):
 def test_shift_tab_and_import_completion(tmp_path):
     """inspect_request after `f(` shows f's parameters; complete_request
     after `from MODULE import ` lists the module's names."""
-    km = kutil.start_manager(env={**os.environ, "IOT_SIM_HOME": str(tmp_path)})
+    km = kutil.start_manager(env={**os.environ, **own_dirs(tmp_path)})
     kc = km.client()
     kc.start_channels()
     try:
