@@ -62,6 +62,8 @@ type Interpreter struct {
 	// busy is held while a cell runs; completion and inspection only try
 	// it, so they never wait behind a cell or talk over it to the board.
 	busy sync.Mutex
+	// sources keeps the code cells ran on the board, for inspection.
+	sources sourceLog
 }
 
 // New returns an Interpreter with no board connected. It does not touch
@@ -144,12 +146,19 @@ func (it *Interpreter) Execute(ctx context.Context, req kernel.ExecuteRequest, o
 	if strings.TrimSpace(code) == "" {
 		return kernel.Result{}, nil
 	}
-	env := &magics.Env{Out: out, Boards: it.sess, Host: it.host, Magics: it.reg}
+	var res kernel.Result
+	env := &magics.Env{Out: out, Boards: it.sess, Host: it.host, Magics: it.reg, Count: req.ExecutionCount,
+		Result: func(data kernel.MIMEBundle, metadata map[string]any) {
+			res = kernel.Result{Data: data, Metadata: metadata} // a cell magic's value (%%host)
+		}}
 	data, err := it.runCell(ctx, env, code, req.ExecutionCount)
 	if err != nil {
 		return kernel.Result{}, err
 	}
-	return kernel.Result{Data: data}, nil
+	if data != nil {
+		res = kernel.Result{Data: data}
+	}
+	return res, nil
 }
 
 // KernelInfo adds the banner to kernel_info_reply.

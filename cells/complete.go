@@ -2,6 +2,7 @@ package cells
 
 import (
 	"context"
+	"fmt"
 	"path"
 	"regexp"
 	"sort"
@@ -24,6 +25,11 @@ var (
 	quoted = regexp.MustCompile(`'([^'\\]*)'`)
 	// magicPrefix is a magic name being typed at the start of a line.
 	magicPrefix = regexp.MustCompile(`^(%%?)(\w*)$`)
+	// fromImport is "from MODULE import A, B" being typed: the module and
+	// the name at the cursor.
+	fromImport = regexp.MustCompile(`^\s*from\s+([A-Za-z_][\w.]*)\s+import\s+\(?(?:\w+(?:\s+as\s+\w+)?\s*,\s*)*(\w*)$`)
+	// importing is a module name being typed after import or from.
+	importing = regexp.MustCompile(`^\s*(?:import\s+(?:[\w.]+(?:\s+as\s+\w+)?\s*,\s*)*|from\s+)([\w.]*)$`)
 )
 
 // askBoard lends the connected board for a quick question (completion,
@@ -105,6 +111,27 @@ func (it *Interpreter) Complete(ctx context.Context, code string, cursor int) (k
 			none.CursorStart = cursor - runeLen(word)
 			return none, nil
 		}
+		return none, nil
+	}
+
+	if m := fromImport.FindStringSubmatch(line); m != nil {
+		// from MODULE import NA: the module's names
+		names, err := moduleAttrs(ctx, b, m[1], m[2])
+		if err != nil {
+			it.log.Debug("completion", "err", err)
+		}
+		none.Matches = names
+		none.CursorStart = cursor - runeLen(m[2])
+		return none, nil
+	}
+	if m := importing.FindStringSubmatch(line); m != nil {
+		// import MA, from MA: the modules the board has
+		names, err := moduleNames(ctx, b, m[1])
+		if err != nil {
+			it.log.Debug("completion", "err", err)
+		}
+		none.Matches = names
+		none.CursorStart = cursor - runeLen(m[1])
 		return none, nil
 	}
 
@@ -229,54 +256,101 @@ func boardPaths(ctx context.Context, b *transport.Board, partial string) []strin
 	return out
 }
 
-// inspectCode prints the type, the repr and the docstring (where the port
-// keeps them) of %s.
-const inspectCode = `def __iot_i(o):
- print(type(o))
- print(repr(o)[:500])
- d=getattr(o,'__doc__',None)
- if d:print(d)
-try:
- __iot_i(%s)
-finally:
- del __iot_i
+// moduleAttrsCode prints the names in module N that start with P: of the
+// module loaded (sys.modules, or a global: the micro:bit has no
+// sys.modules), else of a built-in one, imported and taken out of
+// sys.modules again so the board is left as it was. A module file not yet
+// imported is not: it would run, which completion must never cause.
+const moduleAttrsCode = `def _iotc(n,p):
+ import sys,os
+ M=getattr(sys,'modules',{})
+ t=n.split('.')[0]
+ m=M.get(t) or globals().get(t)
+ if type(m) is not type(sys):
+  for d in getattr(sys,'path',['']):
+   try:L=os.listdir(d) if d else os.listdir()
+   except Exception:continue
+   if t+'.py' in L or t+'.mpy' in L or t in L:return
+  m=__import__(t)
+  if t in M:del M[t]
+ for a in n.split('.')[1:]:m=getattr(m,a)
+ print(sorted([k for k in dir(m) if k.startswith(p)]))
+try:_iotc(%s,%s)
+finally:del _iotc
 `
 
-// Inspect answers inspect_request with what the board knows of the name at
-// the cursor: its type, its repr and its docstring where the port keeps
-// docstrings (most do not).
-func (it *Interpreter) Inspect(ctx context.Context, code string, cursor, detail int) (kernel.Inspection, error) {
-	none := kernel.Inspection{Data: kernel.MIMEBundle{}, Metadata: map[string]any{}}
-	before, cursor := beforeCursor(code, cursor)
-	after := string([]rune(code)[cursor:])
-	name := trailingName(before)
-	for i := 0; i < len(after) && (isIdent(after[i]) || after[i] == '.'); i++ {
-		name += string(after[i])
-	}
-	name = strings.Trim(name, ".")
-	if !dottedName.MatchString(name) {
-		return none, nil
-	}
-	ctx, b, done := it.askBoard(ctx)
-	if b == nil {
-		return none, nil
-	}
-	defer done()
+// moduleAttrs lists the names of module mod that start with prefix, for
+// "from mod import pre".
+func moduleAttrs(ctx context.Context, b *transport.Board, mod, prefix string) ([]string, error) {
 	var out strings.Builder
-	if err := b.Exec(ctx, strings.Replace(inspectCode, "%s", name, 1), transport.ExecOptions{Stdout: &out}); err != nil {
-		return none, nil // not defined on the board: nothing to show
+	code := fmt.Sprintf(moduleAttrsCode, transport.PyStr(mod), transport.PyStr(prefix))
+	if err := b.Exec(ctx, code, transport.ExecOptions{Stdout: &out}); err != nil {
+		return []string{}, err
 	}
-	lines := strings.SplitN(strings.ReplaceAll(strings.TrimRight(out.String(), "\r\n"), "\r\n", "\n"), "\n", 3)
-	if len(lines) < 2 {
-		return none, nil
+	names := []string{}
+	for _, m := range quoted.FindAllStringSubmatch(out.String(), -1) {
+		if n := m[1]; !strings.HasPrefix(n, "_") || strings.HasPrefix(prefix, "_") {
+			names = append(names, n)
+		}
 	}
-	// "<class 'int'>" → "int"; the micro:bit's types have no __name__
-	typ := strings.TrimSuffix(strings.TrimPrefix(lines[0], "<class '"), "'>")
-	text := "Type:  " + typ + "\nValue: " + lines[1]
-	if len(lines) == 3 {
-		text += "\n\n" + lines[2]
+	return names, nil
+}
+
+// moduleNamesCode prints the board's built-in modules (help('modules')),
+// then, after a \x1e line, the modules loaded (after '>') and the entries
+// of the folders of sys.path, one a line.
+const moduleNamesCode = `try:help('modules')
+except Exception:pass
+def _iotc():
+ import sys,os
+ print('\x1e')
+ for k in getattr(sys,'modules',{}):print('>'+k)
+ for d in getattr(sys,'path',['']):
+  try:L=os.listdir(d) if d else os.listdir()
+  except Exception:continue
+  for f in L:print(f)
+try:_iotc()
+finally:del _iotc
+`
+
+// moduleNames lists the modules the board could import whose names start
+// with prefix.
+func moduleNames(ctx context.Context, b *transport.Board, prefix string) ([]string, error) {
+	var out strings.Builder
+	if err := b.Exec(ctx, moduleNamesCode, transport.ExecOptions{Stdout: &out}); err != nil {
+		return []string{}, err
 	}
-	none.Found = true
-	none.Data["text/plain"] = text
-	return none, nil
+	builtin, files, _ := strings.Cut(strings.ReplaceAll(out.String(), "\r\n", "\n"), "\x1e\n")
+	seen := map[string]bool{}
+	add := func(n string) {
+		if n != "" && dottedName.MatchString(n) && strings.HasPrefix(n, prefix) &&
+			(!strings.HasPrefix(n, "_") || strings.HasPrefix(prefix, "_")) {
+			seen[n] = true
+		}
+	}
+	for _, l := range strings.Split(builtin, "\n") {
+		if strings.Contains(l, "modules on the filesystem") {
+			continue
+		}
+		for _, w := range strings.Fields(l) {
+			add(strings.ReplaceAll(strings.TrimSuffix(w, "/__init__"), "/", "."))
+		}
+	}
+	for _, l := range strings.Split(files, "\n") {
+		l = strings.TrimSpace(l)
+		switch {
+		case strings.HasPrefix(l, ">"):
+			add(l[1:]) // a loaded module, maybe of a package ("os.path")
+		case strings.HasSuffix(l, ".py"), strings.HasSuffix(l, ".mpy"):
+			add(l[:strings.LastIndexByte(l, '.')])
+		case !strings.Contains(l, "."):
+			add(l) // a folder: a package, as far as a listing can tell
+		}
+	}
+	names := make([]string, 0, len(seen))
+	for n := range seen {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names, nil
 }

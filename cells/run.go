@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 
 	"github.com/iot-kernel/iot-kernel/kernel"
 	"github.com/iot-kernel/iot-kernel/magics"
@@ -87,11 +88,16 @@ func (it *Interpreter) runCode(ctx context.Context, b *transport.Board, cell str
 	pad := strings.Repeat("\n", p.line-1)
 	code := pad + p.text
 	w := newStreamWriter(out, "stdout")
+	var noStdin atomic.Bool // an input() the frontend could not answer
 	opts := transport.ExecOptions{
 		Stdout: w,
 		Input: func(prompt string) (string, error) {
 			w.Flush()
-			return out.Input(ctx, prompt, false)
+			s, err := out.Input(ctx, prompt, false)
+			if errors.Is(err, kernel.ErrNoStdin) {
+				noStdin.Store(true)
+			}
+			return s, err
 		},
 		Reset: func(note string) {
 			w.Flush()
@@ -100,7 +106,7 @@ func (it *Interpreter) runCode(ctx context.Context, b *transport.Board, cell str
 	}
 	var repr string
 	shown := false
-	if ll := p.lines[len(p.lines)-1]; last && ll.isExpression(cell) && !isPrintCall(cell[ll.start:ll.codeEnd]) {
+	if ll, ok := p.lines[len(p.lines)-1].shown(cell); last && ok && !isPrintCall(cell[ll.start:ll.codeEnd]) {
 		// The expression keeps its line, so its errors keep their line
 		// numbers; a trailing comment is left out.
 		expr := cell[ll.start:ll.codeEnd]
@@ -112,7 +118,11 @@ func (it *Interpreter) runCode(ctx context.Context, b *transport.Board, cell str
 	}
 	err := b.Exec(ctx, code, opts)
 	w.Flush()
+	it.sources.add(b, p.text) // its definitions are on the board now, even if it failed later
 	if err != nil {
+		if noStdin.Load() {
+			err = noStdinError(err)
+		}
 		return nil, it.boardError(ctx, err, cell, count)
 	}
 	text := strings.TrimRight(strings.ReplaceAll(repr, "\r\n", "\n"), "\n")
@@ -197,4 +207,25 @@ func (it *Interpreter) magicError(ctx context.Context, err error) error {
 		return errorOf("TimeoutError", err)
 	}
 	return errorOf("Error", err)
+}
+
+// ErrNoStdinText is the message of the EOFError that input() raises on the
+// board when the frontend has no stdin (nbclient, papermill).
+const ErrNoStdinText = "input() needs a front end with stdin"
+
+// noStdinError gives the board's bare EOFError from an input() that the
+// frontend could not answer its message. An exception the user's code
+// raised on its own (not an EOFError) is left as it is.
+func noStdinError(err error) error {
+	var be *transport.BoardError
+	if !errors.As(err, &be) || be.Name != "EOFError" || be.Value != "" {
+		return err
+	}
+	e := *be
+	e.Value = ErrNoStdinText
+	e.Traceback = append([]string(nil), be.Traceback...)
+	if n := len(e.Traceback); n > 0 && strings.TrimRight(e.Traceback[n-1], ": ") == "EOFError" {
+		e.Traceback[n-1] = "EOFError: " + ErrNoStdinText
+	}
+	return &e
 }

@@ -37,6 +37,7 @@ type lline struct {
 	assign    bool   // '=' that is not a comparison, or an augmented assignment
 	colon     bool   // ':' (a block header, an annotation or a lambda)
 	semicolon bool   // ';' that is not the last token
+	tail      int    // with semicolon: where the statement after the last such ';' starts
 	trailSemi bool   // ends with ';'
 	firstWord string // leading identifier, e.g. "def", "x"
 	lambda    bool   // the word lambda
@@ -153,6 +154,7 @@ func (s *scanner) logical() (ll lline, ok bool) {
 		}
 		if semiPending(src, lastSig) && depth == 0 {
 			ll.semicolon = true // a ';' followed by more code
+			ll.tail = s.pos
 		}
 		switch {
 		case c == '"' || c == '\'':
@@ -299,6 +301,45 @@ var statementWords = map[string]bool{
 	"del": true, "global": true, "nonlocal": true, "raise": true,
 	"assert": true, "break": true, "continue": true, "yield": true,
 	"async": true, "await": true, "match": true, "case": true,
+}
+
+// compoundWords start compound statements: after one, the statements that
+// follow a ';' on the same line are its body, not the module's.
+var compoundWords = map[string]bool{
+	"def": true, "class": true, "if": true, "elif": true, "else": true,
+	"for": true, "while": true, "try": true, "except": true, "finally": true,
+	"with": true, "async": true,
+}
+
+// lastStatement returns the statement of ll whose value a cell shows: the
+// last of the statements on the line ("import sys; sys.platform" shows
+// sys.platform, as IPython does), or ll itself when it has only one. ok is
+// false when the statements after a ';' are the body of a compound
+// statement ("if x: a; b").
+func (ll lline) lastStatement(src string) (st lline, ok bool) {
+	if !ll.semicolon {
+		return ll, true
+	}
+	if compoundWords[ll.firstWord] || (ll.firstWord == "match" || ll.firstWord == "case") && ll.colon {
+		return ll, false
+	}
+	sc := scanner{src: src, pos: ll.tail, line: ll.line}
+	st, ok = sc.logical()
+	if !ok {
+		return ll, false
+	}
+	st.indented = ll.indented
+	return st, true
+}
+
+// shown returns the statement whose value a cell ending in ll shows, and
+// whether there is one: see lastStatement and isExpression.
+func (ll lline) shown(src string) (lline, bool) {
+	st, ok := ll.lastStatement(src)
+	if !ok || !st.isExpression(src) {
+		return lline{}, false
+	}
+	return st, true
 }
 
 // isExpression reports whether ll is a bare expression whose value the

@@ -52,6 +52,7 @@ func FuzzSplit(f *testing.F) {
 				}
 				if exact {
 					_ = ll.isExpression(cell) // must not panic
+					_, _ = ll.shown(cell)
 				}
 			}
 			if exact {

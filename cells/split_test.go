@@ -78,7 +78,21 @@ func TestLastExpression(t *testing.T) {
 		{"x >>= 1", false},
 		{"x: int = 1", false},
 		{"x;", false},
-		{"x = 1; x", false},
+		{"x = 1; x", true},
+		{"import sys; sys.platform", true},
+		{"import sys; sys.platform;", false},
+		{"a; b = 1", false},
+		{"s = 'a; b'", false},
+		{"'a; b'", true},
+		{"x  # a; b = 1", true},
+		{"x = 1  # ; x", false},
+		{"if x: a; b", false},
+		{"for i in r: a; i", false},
+		{"f = lambda: 1; f()", true},
+		{"x: int = 1; x", true},
+		{"d = {1: 2}; d[1]", true},
+		{"a = 1; import os", false},
+		{"  x = 1; x", false},
 		{"import os", false},
 		{"from os import listdir", false},
 		{"def f(): pass", false},
@@ -103,7 +117,7 @@ func TestLastExpression(t *testing.T) {
 			t.Fatalf("%q: %d parts", tt.code, len(ps))
 		}
 		lls := ps[0].lines
-		got := lls[len(lls)-1].isExpression(tt.code)
+		_, got := lls[len(lls)-1].shown(tt.code)
 		if got != tt.want {
 			t.Errorf("isExpression(%q) = %v, want %v (%+v)", tt.code, got, tt.want, lls[len(lls)-1])
 		}

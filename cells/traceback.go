@@ -43,8 +43,8 @@ func cellTraceback(tb []string, cell string, count int) []string {
 			out = append(out, l)
 			continue
 		}
-		if m[3] == ", in "+transport.DisplayHook {
-			continue // the kernel's display hook (a repr that raised): not the user's code
+		if m[3] == ", in "+transport.DisplayHook || m[3] == ", in "+transport.InputHelper {
+			continue // the kernel's display hook (a repr that raised) or input(): not the user's code
 		}
 		out = append(out, fmt.Sprintf("%s%s, line %s%s", m[1], label, m[2], m[3]))
 		n, _ := strconv.Atoi(m[2])

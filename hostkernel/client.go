@@ -63,6 +63,13 @@ type Request struct {
 	Silent bool
 	// StoreHistory records the code in the kernel's history (In[n]).
 	StoreHistory bool
+	// Count is the execution count the caller's notebook shows for this
+	// code, 0 for none. Tracebacks then name the host kernel's cells by
+	// their callers' counts ("Cell In[7]"), not by the host kernel's own.
+	Count int
+	// Result, when set, receives the execute_result, which the caller
+	// then publishes as its own; otherwise it goes to out as display_data.
+	Result func(data kernel.MIMEBundle, metadata map[string]any)
 }
 
 // Client drives one running kernel process. Its methods are safe for
@@ -80,6 +87,9 @@ type Client struct {
 
 	mu    sync.Mutex
 	calls map[string]*call // by request msg_id
+	// counts maps the host kernel's execution counts to the callers'
+	// (Request.Count), for the cell names in tracebacks.
+	counts map[int]int
 
 	exited  chan struct{} // closed when the process has exited
 	exitErr error         // cmd.Wait's result, set before exited closes
@@ -185,6 +195,7 @@ func start(ctx context.Context, spec *Spec, opts Options) (_ *Client, err error)
 		tmp:     tmp,
 		out:     out,
 		calls:   make(map[string]*call),
+		counts:  make(map[int]int),
 		exited:  make(chan struct{}),
 		execSem: make(chan struct{}, 1),
 		closed:  make(chan struct{}),

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -102,6 +103,15 @@ func (c *Client) Run(ctx context.Context, req Request, out kernel.Output) (strin
 				if json.Unmarshal(m.Content, &e) == nil {
 					iopubErr = execError(e.Ename, e.Evalue, e.Traceback)
 				}
+			case wire.MsgExecuteResult:
+				if req.Result == nil {
+					forward(m, out, c.log)
+					continue
+				}
+				var d wire.DisplayData
+				if err := json.Unmarshal(m.Content, &d); err == nil {
+					req.Result(d.Data, d.Metadata)
+				}
 			default:
 				forward(m, out, c.log)
 			}
@@ -128,6 +138,11 @@ func (c *Client) Run(ctx context.Context, req Request, out kernel.Output) (strin
 			return "", ErrClosed
 		}
 	}
+	if req.Count > 0 && req.StoreHistory && !req.Silent && reply.ExecutionCount > 0 {
+		c.mu.Lock()
+		c.counts[reply.ExecutionCount] = req.Count
+		c.mu.Unlock()
+	}
 	switch reply.Status {
 	case wire.StatusOK:
 		return reply.Status, nil
@@ -136,6 +151,7 @@ func (c *Client) Run(ctx context.Context, req Request, out kernel.Output) (strin
 		if e.Name == "" && iopubErr != nil {
 			e = iopubErr
 		}
+		c.relabel(e.Traceback)
 		return reply.Status, e
 	default:
 		return reply.Status, fmt.Errorf("host kernel: execution %s", reply.Status)
@@ -272,6 +288,26 @@ func (c *Client) diedError(when string) error {
 		when = " " + when
 	}
 	return fmt.Errorf("%w%s (%s)%s", ErrDied, when, c.Exited(), c.out.suffix())
+}
+
+// hostCell is how IPython names a cell in a traceback.
+var hostCell = regexp.MustCompile(`Cell In\[(\d+)\]`)
+
+// relabel renames, in place, the host kernel's cells in traceback lines to
+// the counts their callers gave them. Cells run without one keep the host
+// kernel's name.
+func (c *Client) relabel(tb []string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, l := range tb {
+		tb[i] = hostCell.ReplaceAllStringFunc(l, func(s string) string {
+			n, err := strconv.Atoi(hostCell.FindStringSubmatch(s)[1])
+			if mine, ok := c.counts[n]; ok && err == nil {
+				return "Cell In[" + strconv.Itoa(mine) + "]"
+			}
+			return s
+		})
+	}
 }
 
 // execError turns error content into an ExecError without ANSI codes.

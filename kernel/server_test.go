@@ -240,9 +240,16 @@ func TestStopOnErrorAbortsQueued(t *testing.T) {
 				wantStatus = "ok"
 			}
 			for _, id := range []string{b, d} {
-				r := content[wire.ExecuteReplyAborted](t, c.recv(ctx, c.shellIn, id))
+				m := c.recv(ctx, c.shellIn, id)
+				r := content[wire.ExecuteReplyAborted](t, m)
 				if r.Status != wantStatus {
 					t.Errorf("queued cell status %q, want %q", r.Status, wantStatus)
+				}
+				// A skipped cell must not look as if it ran: no count of
+				// its own (ipykernel sends none either).
+				raw := content[map[string]any](t, m)
+				if _, has := raw["execution_count"]; stop && has {
+					t.Errorf("aborted reply carries an execution count: %s", m.Content)
 				}
 				if got := types(c.outputs(ctx, id)); stop && got != "status:busy status:idle" {
 					t.Errorf("aborted cell iopub = %s", got)

@@ -126,7 +126,7 @@ func (s *Server) execute(msg *wire.Message, in inbound) response {
 	}
 	if in.seq <= s.abortMark {
 		s.log.Info("aborting execute_request queued before an error", "msg_id", msg.Header.MsgID)
-		return response{typ: wire.MsgExecuteReply, content: wire.ExecuteReplyAborted{Status: wire.StatusAborted, ExecutionCount: s.count}}
+		return response{typ: wire.MsgExecuteReply, content: wire.ExecuteReplyAborted{Status: wire.StatusAborted}}
 	}
 	if !req.Silent {
 		s.count++

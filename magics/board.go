@@ -316,11 +316,18 @@ const infoCode = `def __iot_info(v):
   f=gc.mem_free();a=gc.mem_alloc()
   print('memory:', f, 'bytes free of', f+a)
  except Exception:pass
- try:
-  import os
-  s=os.statvfs('/')
-  print('filesystem:', s[0]*s[3], 'bytes free of', s[0]*s[2])
- except Exception:pass
+ try:import os
+ except ImportError:os=0
+ if os:
+  try:
+   s=os.statvfs('/')
+   print('filesystem:', s[0]*s[3], 'bytes free of', s[0]*s[2])
+  except Exception:
+   try:
+    t=n=0
+    for f in os.listdir():t+=os.size(f);n+=1
+    print('filesystem:', t, 'bytes used by', n, 'files; its total size is unknown (this port has no os.statvfs)')
+   except Exception:print('filesystem: use unknown (this port has no os.statvfs)')
  if v:
   try:print('sys.version:', sys.version)
   except Exception:pass

@@ -31,4 +31,10 @@ type Env struct {
 	Boards Boards        // the session's boards
 	Host   *Host         // the host computer: working directory, shell, host kernel
 	Magics *Registry     // the registry itself, for %lsmagic
+	// Count is the execution count of the cell being run, 0 for none
+	// (a body run by %%connect).
+	Count int
+	// Result, when set, takes a cell magic's value as the cell's
+	// execute_result; when nil the magic displays it.
+	Result func(data kernel.MIMEBundle, metadata map[string]any)
 }

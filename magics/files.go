@@ -24,9 +24,11 @@ type boardFS interface {
 	ListDir(ctx context.Context, path string) ([]transport.FileInfo, error)
 	Stat(ctx context.Context, path string) (transport.FileInfo, error)
 	ReadFile(ctx context.Context, path string, p transport.Progress) ([]byte, error)
+	ReadFileHead(ctx context.Context, path string, n int64, p transport.Progress) ([]byte, int64, error)
 	WriteFile(ctx context.Context, path string, data []byte, p transport.Progress) error
 	Remove(ctx context.Context, path string) error
 	Mkdir(ctx context.Context, path string) error
+	HasFolders(ctx context.Context) (bool, error)
 	Sha256(ctx context.Context, path string) (string, error)
 }
 
@@ -151,8 +153,17 @@ func noFlags(run boardRunner) func(*flag.FlagSet) boardRunner {
 
 // ---- %cat ----
 
+// What %cat reads: the start of a file is enough to tell text from binary
+// and to show a binary file's hex preview; a text file is shown up to
+// catTextMax bytes. A large file on a 115200-baud link takes seconds per
+// 10 KB, so %cat reads no more than it shows.
+const (
+	catPreview = 256
+	catTextMax = 16 << 10
+)
+
 func catMagic(d fileDeps) *Magic {
-	const summary = "Print a file stored on the board (the ':' is optional). Binary files are shown as a hex dump."
+	const summary = "Print a file stored on the board (the ':' is optional), up to 16 KB of it. Binary files are shown as a hex dump of their start."
 	return boardMagic(d, "cat", ":PATH", summary, onePath, noFlags(func(ctx context.Context, env *Env, b *boardSide, paths []string) error {
 		p := paths[0]
 		st, err := b.stat(ctx, p)
@@ -162,35 +173,72 @@ func catMagic(d fileDeps) *Magic {
 		if st.isDir {
 			return fmt.Errorf("%s is a folder (list it with %%ls %s)", b.label(p), b.label(p))
 		}
-		data, err := b.read(ctx, p)
+		data, size, err := b.readHead(ctx, p, catPreview)
 		if err != nil {
 			return err
 		}
-		env.Out.Stream("stdout", catText(b.label(p), data))
+		if int64(len(data)) < size && isText(wholeRunes(data)) {
+			// text that goes on: read what will be shown
+			if data, size, err = b.readHead(ctx, p, catTextMax); err != nil {
+				return err
+			}
+		}
+		env.Out.Stream("stdout", catText(b.label(p), data, size))
 		return nil
 	}))
 }
 
-// catText renders a file for %cat: text as it is (ending in a newline), and
-// binary data as a notice plus a hex dump of its start.
-func catText(label string, data []byte) string {
-	if isText(data) {
-		s := string(data)
+// catText renders a file for %cat from its first bytes, data, and its
+// size: text as it is (ending in a newline, and cut after a whole line when
+// the file goes on, saying how much more there is), and binary data as a
+// notice with its size plus a hex dump of its start.
+func catText(label string, data []byte, size int64) string {
+	more := size > int64(len(data))
+	text := data
+	if more {
+		text = wholeRunes(data)
+	}
+	if isText(text) {
+		s := string(text)
+		if more {
+			if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+				s = s[:i+1]
+			}
+		}
+		shown := int64(len(s))
 		if s != "" && !strings.HasSuffix(s, "\n") {
 			s += "\n"
 		}
+		if more {
+			s += fmt.Sprintf("[%%cat showed %d of %d bytes, %d more (%s in all); copy it all to the host with %%cp %s HOST_PATH]\n",
+				shown, size, size-shown, formatSize(size), label)
+		}
 		return s
 	}
-	const shown = 256
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s is binary (%s); copy it to the host with %%cp %s HOST_PATH\n", label, formatSize(int64(len(data))), label)
-	if len(data) > shown {
-		fmt.Fprintf(&b, "first %d bytes:\n", shown)
-		b.WriteString(hex.Dump(data[:shown]))
-	} else {
-		b.WriteString(hex.Dump(data))
+	fmt.Fprintf(&b, "%s is binary (%s); copy it to the host with %%cp %s HOST_PATH\n", label, formatSize(size), label)
+	if len(data) > catPreview {
+		data = data[:catPreview]
 	}
+	if int64(len(data)) < size {
+		fmt.Fprintf(&b, "first %d bytes:\n", len(data))
+	}
+	b.WriteString(hex.Dump(data))
 	return b.String()
+}
+
+// wholeRunes is data without a UTF-8 sequence cut off at its end, for data
+// that is the start of a longer file.
+func wholeRunes(data []byte) []byte {
+	for k := 1; k <= utf8.UTFMax && k <= len(data); k++ {
+		if utf8.RuneStart(data[len(data)-k]) {
+			if !utf8.FullRune(data[len(data)-k:]) {
+				return data[:len(data)-k]
+			}
+			break
+		}
+	}
+	return data
 }
 
 // isText reports whether data reads as text: valid UTF-8 without NULs or

@@ -68,7 +68,9 @@ type memBoard struct {
 	writes   []string // paths written, in order
 	hashes   int      // Sha256 calls
 	removed  []string // paths removed
-	failNext map[string]error
+	// headReads are the byte limits of ReadFileHead calls
+	headReads []int64
+	failNext  map[string]error
 }
 
 func newMemBoard() *memBoard {
@@ -164,6 +166,27 @@ func (m *memBoard) ReadFile(_ context.Context, p string, prog transport.Progress
 	}
 	m.progress(len(d), prog)
 	return append([]byte(nil), d...), nil
+}
+
+func (m *memBoard) ReadFileHead(_ context.Context, p string, n int64, prog transport.Progress) ([]byte, int64, error) {
+	m.mu.Lock()
+	p = clean(p)
+	d, ok := m.files[p]
+	m.headReads = append(m.headReads, n)
+	m.mu.Unlock()
+	if !ok {
+		return nil, 0, oserr("read", p, 2, "[Errno 2] ENOENT")
+	}
+	size := int64(len(d))
+	d = d[:min(int64(len(d)), n)]
+	m.progress(len(d), prog)
+	return append([]byte(nil), d...), size, nil
+}
+
+func (m *memBoard) HasFolders(context.Context) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return !m.noMkdir, nil
 }
 
 func (m *memBoard) used() int {

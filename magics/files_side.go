@@ -239,6 +239,18 @@ func (b *boardSide) read(ctx context.Context, p string) ([]byte, error) {
 	return data, nil
 }
 
+// readHead reads at most n bytes from the start of p and returns them with
+// p's size.
+func (b *boardSide) readHead(ctx context.Context, p string, n int64) ([]byte, int64, error) {
+	bar := newProgress(b.out, b.now, "read "+b.base(p))
+	data, size, err := b.fs.ReadFileHead(ctx, p, n, bar.update)
+	bar.finish(err)
+	if err != nil {
+		return nil, 0, b.err("read", p, err)
+	}
+	return data, size, nil
+}
+
 func (b *boardSide) write(ctx context.Context, p string, data []byte) error {
 	bar := newProgress(b.out, b.now, "write "+b.base(p))
 	err := b.fs.WriteFile(ctx, p, data, bar.update)

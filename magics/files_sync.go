@@ -369,6 +369,9 @@ func rsyncMagic(d fileDeps) *Magic {
 			}
 			h, hostDir, b, boardDir := t.host, t.hostDir, t.board, t.boardDir
 			ops := t.plan(*keepExtra)
+			if err := t.checkFolders(ctx, ops); err != nil {
+				return fmt.Errorf("%%rsync: %w", err)
+			}
 			if len(ops) == 0 && !t.boardMissing {
 				env.Out.Stream("stdout", fmt.Sprintf("%s is up to date with %s\n", b.label(boardDir), h.label(hostDir)))
 				return nil
@@ -409,6 +412,37 @@ func rsyncMagic(d fileDeps) *Magic {
 		}
 	}
 	return m
+}
+
+// checkFolders fails, before anything changed, when ops would create
+// folders on a board whose filesystem has none (the micro:bit's), naming
+// them; a dry run says so too instead of promising what cannot be done.
+func (t *syncTree) checkFolders(ctx context.Context, ops []syncOp) error {
+	var dirs []string
+	if t.boardMissing {
+		dirs = append(dirs, t.board.label(t.boardDir)+"/")
+	}
+	for _, op := range ops {
+		if op.kind == syncMkdir {
+			dirs = append(dirs, t.board.label(t.boardPath(op.rel))+"/")
+		}
+	}
+	if len(dirs) == 0 {
+		return nil
+	}
+	ok, err := t.board.fs.HasFolders(ctx)
+	if err != nil || ok {
+		return err
+	}
+	const most = 3
+	list := strings.Join(dirs[:min(len(dirs), most)], ", ")
+	if len(dirs) > most {
+		list += fmt.Sprintf(" and %d more", len(dirs)-most)
+	}
+	return &fileError{
+		what: fmt.Sprintf("this board's filesystem has no folders, so it cannot create %s; nothing changed (sync a folder of files only, to :)", list),
+		errs: []error{errors.ErrUnsupported},
+	}
 }
 
 // summary counts what ops do (or would do, when dry).

@@ -155,12 +155,25 @@ func TestRsyncFlatBoard(t *testing.T) {
 	f.writeHost("src/a.py", "a")
 	f.writeHost("src/lib/b.py", "b")
 	before := f.board.snapshot()
-	_, err := f.run("rsync src :")
-	wantErr(t, err, "%rsync: create folder :lib: this board's filesystem has no folders")
-	if !errors.Is(err, errors.ErrUnsupported) {
-		t.Errorf("%v does not wrap errors.ErrUnsupported", err)
+	for _, line := range []string{"rsync src :", "rsync -n src :"} {
+		out, err := f.run(line)
+		wantErr(t, err, "%rsync: this board's filesystem has no folders, so it cannot create :lib/; nothing changed")
+		if !errors.Is(err, errors.ErrUnsupported) {
+			t.Errorf("%v does not wrap errors.ErrUnsupported", err)
+		}
+		if out != "" {
+			t.Errorf("%%%s printed %q before failing", line, out)
+		}
+		if got := f.board.snapshot(); got != before {
+			t.Errorf("the failed %%%s changed the board:\n%s", line, got)
+		}
 	}
-	if got := f.board.snapshot(); got != before {
-		t.Errorf("the failed rsync changed the board:\n%s", got)
+	// a board folder that does not exist would have to be made too
+	f.writeHost("flat/a.py", "a")
+	_, err := f.run("rsync -n flat :app")
+	wantErr(t, err, "cannot create :app/; nothing changed")
+	// a folder of files syncs to the top
+	if out := f.must("rsync -n flat :"); !strings.Contains(out, "+ a.py") {
+		t.Errorf("dry run of a flat folder:\n%s", out)
 	}
 }

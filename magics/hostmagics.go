@@ -260,7 +260,9 @@ func hostMagic() *Magic {
 			if err != nil {
 				return fmt.Errorf("%%%%host: %w", err)
 			}
-			_, err = k.Execute(ctx, body, env.Out)
+			// Its value is the cell's execute_result, and its tracebacks
+			// name the cell by the notebook's count.
+			_, err = k.Run(ctx, hostkernel.Request{Code: body, StoreHistory: true, Count: env.Count, Result: env.Result}, env.Out)
 			return missingModuleHint(hostError(err), k.Python())
 		}
 	}

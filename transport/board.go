@@ -349,6 +349,11 @@ func tellReset(l *link, tell func(string)) {
 // by the link's value marker.
 const DisplayHook = "_iotv"
 
+// InputHelper is the name of the kernel's input() on the board (see
+// kernelHelpers): its frames in a traceback are the kernel's, not the
+// user's.
+const InputHelper = "_iotin"
+
 // ShowValue returns code that evaluates expr and gives its value to the
 // display hook, for ExecOptions.Result. expr is one Python expression,
 // possibly over several lines, without a trailing comment; a tuple must be

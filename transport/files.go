@@ -319,30 +319,70 @@ func readOnce(ctx context.Context, l *link, c *fsCaps, p string, progress Progre
 		}
 		return data, nil
 	}
-	// One exec streams the whole file: the size, then one repr() of a
-	// chunk per line with the sum of its bytes (binary-safe, text stays
-	// near its size, and a changed byte shows).
+	data, _, err := readStream(ctx, l, c, p, -1, progress)
+	return data, err
+}
+
+// readStream reads p in one exec, at most limit bytes of it (all of it
+// when limit < 0), and returns them with the file's size. The board sends
+// the size, then one repr() of a chunk per line with the sum of its bytes
+// (binary-safe, text stays near its size, and a changed byte shows).
+func readStream(ctx context.Context, l *link, c *fsCaps, p string, limit int64, progress Progress) ([]byte, int64, error) {
+	bp := c.boardPath(p)
 	body := fmt.Sprintf(` import os
  f=open(%s,'rb')
  print(%s)
- while 1:
-  b=f.read(%d)
+ n=%d
+ while n:
+  b=f.read(%d if n<0 else min(n,%d))
   if not b:break
+  n-=len(b) if n>0 else 0
   print(repr(b),sum(b))
  f.close()
-`, PyStr(bp), c.sizeExpr(bp), c.chunk)
+`, PyStr(bp), c.sizeExpr(bp), limit, c.chunk, c.chunk)
 	w := &chunkLines{progress: progress, total: -1}
 	err := l.run(ctx, execReq{code: []byte(fnSnippet(body)), stdout: w})
 	if err == nil {
 		err = w.err
 	}
 	if err != nil {
-		return nil, c.osError("read", p, err)
+		return nil, 0, c.osError("read", p, err)
 	}
-	if w.total >= 0 && int64(len(w.data)) != w.total {
-		return nil, &damagedError{fmt.Sprintf("got %d bytes of %d", len(w.data), w.total)}
+	want := w.total
+	if limit >= 0 && limit < want {
+		want = limit
 	}
-	return w.data, nil
+	if w.total >= 0 && int64(len(w.data)) != want {
+		return nil, 0, &damagedError{fmt.Sprintf("got %d bytes of %d", len(w.data), want)}
+	}
+	return w.data, w.total, nil
+}
+
+// ReadFileHead reads at most n bytes from the start of a file on the board,
+// and returns them with the file's whole size: a preview that costs no
+// more than it shows.
+func (b *Board) ReadFileHead(ctx context.Context, p string, n int64, progress Progress) ([]byte, int64, error) {
+	var data []byte
+	var size int64
+	n = max(n, 0)
+	prog := progress
+	if prog != nil {
+		prog = func(done, total int64) { progress(done, min(total, n)) }
+	}
+	err := b.fileOp(ctx, func(ctx context.Context, l *link, c *fsCaps) error {
+		for try := 1; ; try++ {
+			var err error
+			data, size, err = readStream(ctx, l, c, p, n, prog)
+			var d *damagedError
+			if !errors.As(err, &d) || try == fileTries || ctx.Err() != nil {
+				if d != nil {
+					return fmt.Errorf("read %s: %w (%d tries)", p, err, try)
+				}
+				return err
+			}
+		}
+	})
+	return data, size, err
 }
 
 // chunkLines decodes readOnce's output as it streams in.
@@ -615,6 +655,17 @@ func (b *Board) Remove(ctx context.Context, p string) error {
 		_, err := l.capture(ctx, fnSnippet(body))
 		return c.osError("remove", p, err)
 	})
+}
+
+// HasFolders reports whether folders can be made on the board's
+// filesystem: the micro:bit's is flat.
+func (b *Board) HasFolders(ctx context.Context) (bool, error) {
+	var ok bool
+	err := b.fileOp(ctx, func(ctx context.Context, l *link, c *fsCaps) error {
+		ok = c.mkdir
+		return nil
+	})
+	return ok, err
 }
 
 // Mkdir makes a directory. Boards with a flat filesystem (micro:bit) give

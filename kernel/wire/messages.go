@@ -138,10 +138,11 @@ type ExecuteReplyError struct {
 	Traceback      []string `json:"traceback"`
 }
 
-// ExecuteReplyAborted is execute_reply content with status "aborted".
+// ExecuteReplyAborted is execute_reply content with status "aborted". It
+// has no execution_count, as the messaging spec and ipykernel have it: the
+// request did not run, so it took no count of its own.
 type ExecuteReplyAborted struct {
-	Status         string `json:"status"`
-	ExecutionCount int    `json:"execution_count"`
+	Status string `json:"status"`
 }
 
 // ErrorReply is the generic reply content for a failed request.
