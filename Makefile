@@ -134,7 +134,7 @@ FUZZ_TARGETS := ./kernel/wire:FuzzDecode \
 	./transport:FuzzRawREPLStream ./transport:FuzzRawREPLAnswer ./transport:FuzzParseTraceback \
 	./transport/webrepl:FuzzWebREPLRecords \
 	./cells:FuzzSplit ./cells:FuzzCellTraceback \
-	./devices:FuzzParse
+	./devices:FuzzParse ./plot:FuzzParse
 FUZZTIME ?= 1m
 # -run '^$$': only the target (its seeds first), not the package's tests.
 define fuzz-each
@@ -147,7 +147,7 @@ endef
 fuzz:
 	$(call fuzz-each,$(FUZZTIME),1m)
 
-# In make test: each target for a short, bounded time (8 targets, about a
+# In make test: each target for a short, bounded time (9 targets, about a
 # minute and a half in all with their builds).
 test-fuzz:
 	$(call fuzz-each,6s,5s)
