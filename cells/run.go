@@ -45,6 +45,16 @@ func (it *Interpreter) runCell(ctx context.Context, env *magics.Env, cell string
 					Usage: "Move %" + name + " to the top of a cell of its own."}
 				break
 			}
+			name, _, _ := strings.Cut(p.text, " ")
+			if m, ok := it.reg.Lookup(name, magics.Line); ok && m.RestOfCell {
+				// The rest of the cell is the magic's body; padded, its
+				// lines keep their numbers.
+				err = it.reg.Run(ctx, env, p.text, magics.Line, restOfCell(cell, p.line))
+				if err != nil {
+					return nil, it.magicError(ctx, err)
+				}
+				return nil, nil
+			}
 			err = it.reg.Run(ctx, env, p.text, magics.Line, "")
 		case partShell:
 			err = magics.RunShell(ctx, env, p.text)
@@ -65,6 +75,20 @@ func (it *Interpreter) runCell(ctx context.Context, env *magics.Env, cell string
 		}
 	}
 	return nil, nil
+}
+
+// restOfCell is cell after its line n (1-based), padded with n newlines
+// so that each line keeps its number.
+func restOfCell(cell string, n int) string {
+	rest := cell
+	for range n {
+		i := strings.IndexByte(rest, '\n')
+		if i < 0 {
+			return strings.Repeat("\n", n)
+		}
+		rest = rest[i+1:]
+	}
+	return strings.Repeat("\n", n) + rest
 }
 
 // currentBoard is env's current board; the session's own says so when it

@@ -19,6 +19,9 @@ type Options struct {
 	XLabel string
 	// Title is written above the chart ("" for none).
 	Title string
+	// ID makes the chart's element ids unique among the charts of one
+	// page (SVG drawn inline shares the page's ids).
+	ID string
 }
 
 const (
@@ -152,8 +155,12 @@ func Render(series []Series, o Options) []byte {
 	fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="none" stroke="#999"/>`, left, top, right-left, bottom-top)
 
 	// the lines, clipped to the plot area (fixed bounds may cut them)
-	fmt.Fprintf(&b, `<clipPath id="area"><rect x="%.1f" y="%.1f" width="%.1f" height="%.1f"/></clipPath>`, left, top, right-left, bottom-top)
-	b.WriteString(`<g clip-path="url(#area)" fill="none" stroke-width="1.6" stroke-linejoin="round">`)
+	clip := "plot-area"
+	if o.ID != "" {
+		clip = esc(o.ID) + "-area"
+	}
+	fmt.Fprintf(&b, `<clipPath id="%s"><rect x="%.1f" y="%.1f" width="%.1f" height="%.1f"/></clipPath>`, clip, left, top, right-left, bottom-top)
+	fmt.Fprintf(&b, `<g clip-path="url(#%s)" fill="none" stroke-width="1.6" stroke-linejoin="round">`, clip)
 	cols := int(right - left)
 	for i, s := range series {
 		pts := Decimate(s.Points, xlo, xhi, cols)
