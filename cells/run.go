@@ -110,7 +110,7 @@ func (it *Interpreter) runCode(ctx context.Context, b *transport.Board, cell str
 	// the board's line numbers are the cell's.
 	pad := strings.Repeat("\n", p.line-1)
 	code := pad + p.text
-	w := newStreamWriter(out, "stdout")
+	w := kernel.NewStreamWriter(out, "stdout")
 	opts := transport.ExecOptions{
 		Stdout: w,
 		Input: func(prompt string) (string, error) {
