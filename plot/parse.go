@@ -22,7 +22,12 @@ type Value struct {
 // by commas, spaces or tabs, and numbers inside text ("T = 21.5 C" gives
 // T). nan, inf and -inf are numbers. A line with no number gives nil.
 func ParseLine(line string) []Value {
-	var out []Value
+	return AppendValues(nil, line)
+}
+
+// AppendValues appends the numbers of line to out, as ParseLine finds
+// them, so a caller can reuse one slice for every line.
+func AppendValues(out []Value, line string) []Value {
 	for i := 0; i < len(line); {
 		if !canStart(line, i) {
 			i++

@@ -3,6 +3,7 @@ package plot
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 )
 
@@ -36,6 +37,7 @@ type Window struct {
 	seq     int // lines with numbers so far
 	series  []*ring
 	byLabel map[string]int
+	added   []int // the series of the line being added, reused
 	dropped int // values whose series did not fit under MaxSeries
 }
 
@@ -73,7 +75,7 @@ func (w *Window) Add(x float64, vals []Value) {
 		return
 	}
 	w.seq++
-	seen := make(map[int]bool, len(vals))
+	w.added = w.added[:0]
 	for i, v := range vals {
 		label := seriesLabel(v, i)
 		k, ok := w.byLabel[label]
@@ -86,10 +88,10 @@ func (w *Window) Add(x float64, vals []Value) {
 			w.byLabel[label] = k
 			w.series = append(w.series, &ring{label: label})
 		}
-		if seen[k] {
+		if slices.Contains(w.added, k) {
 			continue
 		}
-		seen[k] = true
+		w.added = append(w.added, k)
 		w.series[k].add(Point{Seq: w.seq, X: x, Y: v.V}, w.n)
 	}
 }
