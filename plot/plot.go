@@ -37,7 +37,7 @@ type Plot struct {
 	start time.Time
 
 	mu      sync.Mutex
-	partial []byte // the start of a line whose end has not come
+	partial []byte  // the start of a line whose end has not come
 	vals    []Value // the values of the line being parsed, reused
 	win     *Window
 	version uint64 // bumped on every change of win

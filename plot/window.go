@@ -38,7 +38,7 @@ type Window struct {
 	series  []*ring
 	byLabel map[string]int
 	added   []int // the series of the line being added, reused
-	dropped int // values whose series did not fit under MaxSeries
+	dropped int   // values whose series did not fit under MaxSeries
 }
 
 type ring struct {
