@@ -90,6 +90,18 @@ func Render(series []Series, o Options) []byte {
 	if fixedHi {
 		yhi = o.YMax
 	}
+	// Beyond ±1e300 the span would overflow; values that far out are
+	// drawn at the edge, clipped.
+	clamp := func(v float64) float64 { return math.Max(-1e300, math.Min(v, 1e300)) }
+	ylo, yhi = clamp(ylo), clamp(yhi)
+	if !fixedLo && !fixedHi && yhi > ylo {
+		// a span too narrow for float64 to place ticks in widens around
+		// its middle
+		if minSpan := math.Max(math.Max(math.Abs(ylo), math.Abs(yhi))*1e-12, 1e-200); yhi-ylo < minSpan {
+			c := ylo/2 + yhi/2
+			ylo, yhi = c-minSpan/2, c+minSpan/2
+		}
+	}
 	if !(yhi > ylo) {
 		switch {
 		case fixedLo && !fixedHi:
@@ -97,8 +109,9 @@ func Render(series []Series, o Options) []byte {
 		case fixedHi && !fixedLo:
 			ylo = yhi - 1
 		default:
-			c := (ylo + yhi) / 2
-			ylo, yhi = c-1, c+1
+			c := ylo/2 + yhi/2
+			d := math.Max(1, math.Abs(c)*1e-6)
+			ylo, yhi = c-d, c+d
 		}
 	}
 	bottom := h - 40
@@ -253,8 +266,11 @@ func ticksAt(lo, hi, step float64) tickSet {
 	dec := max(0, int(-math.Floor(math.Log10(step)+1e-9)))
 	for k := math.Ceil(lo/step - 1e-9); k*step <= hi+step*1e-9 && len(t.vals) < 100; k++ {
 		v := k * step
+		if n := len(t.vals); n > 0 && v <= t.vals[n-1] {
+			break // beyond float64's precision: no progress
+		}
 		t.vals = append(t.vals, v)
-		t.labels = append(t.labels, formatTick(v, dec))
+		t.labels = append(t.labels, formatTick(v, step, dec))
 	}
 	return t
 }
@@ -279,12 +295,19 @@ func niceStep(raw float64, whole bool) float64 {
 	return step
 }
 
-func formatTick(v float64, dec int) string {
+// formatTick writes a tick value with dec decimals, or, for very large or
+// very small values, in e notation with enough digits to tell ticks step
+// apart.
+func formatTick(v, step float64, dec int) string {
 	if v == 0 {
 		v = 0 // never "-0"
 	}
 	if a := math.Abs(v); a >= 1e7 || dec > 6 {
-		return strconv.FormatFloat(v, 'g', 4, 64)
+		prec := 4
+		if a > 0 {
+			prec = max(prec, int(math.Floor(math.Log10(a))-math.Floor(math.Log10(step)+1e-9))+1)
+		}
+		return strconv.FormatFloat(v, 'g', min(prec, 17), 64)
 	}
 	return strconv.FormatFloat(v, 'f', dec, 64)
 }

@@ -268,3 +268,32 @@ func hasText(doc svgDoc, s string) bool {
 	}
 	return false
 }
+
+// Extreme values still give distinct ticks and a path without NaN.
+func TestRenderExtremeValues(t *testing.T) {
+	for _, ys := range [][]float64{{1e308, -1e308}, {1e17, 1e17 + 16}, {math.MaxFloat64, math.MaxFloat64}, {5e-324, 0}} {
+		s := Series{Label: "a"}
+		for i, y := range ys {
+			s.Points = append(s.Points, Point{Seq: i + 1, X: float64(i + 1), Y: y})
+		}
+		svg := Render([]Series{s}, Options{})
+		doc := parseSVG(t, svg)
+		if strings.Contains(string(svg), "NaN") || strings.Contains(string(svg), "Inf") {
+			t.Fatalf("%v: NaN or Inf in the chart", ys)
+		}
+		seen := map[string]bool{}
+		n := 0
+		for _, tx := range doc.texts {
+			if tx.anchor == "end" {
+				n++
+				if seen[tx.text] {
+					t.Fatalf("%v: y tick %q twice", ys, tx.text)
+				}
+				seen[tx.text] = true
+			}
+		}
+		if n < 2 {
+			t.Fatalf("%v: %d y ticks", ys, n)
+		}
+	}
+}
