@@ -179,8 +179,19 @@ func TestPlotLineMagic(t *testing.T) {
 	if ee.Name != "ZeroDivisionError" || !strings.Contains(strings.Join(ee.Traceback, "\n"), "line 4") {
 		t.Errorf("error %s, traceback %q; want ZeroDivisionError on line 4", ee.Name, ee.Traceback)
 	}
-	if ee, _ := execError(t, it, "%plot -x sideways\nprint(1)"); ee.Name != "UsageError" || !strings.Contains(ee.Value, "-x is index or time") {
-		t.Errorf("bad -x: %+v", ee)
+	for flags, want := range map[string]string{
+		"-x sideways":            "-x is index or time",
+		"-n 0":                   "-n is from 1 to",
+		"-n 100000000":           "-n is from 1 to",
+		"--ymin 2 --ymax 1":      "--ymin must be below --ymax",
+		"--ymin low":             "not a number",
+		"extra":                  "takes no arguments",
+		"--csv /nonexistent/d/x": "cannot write /nonexistent/d/x",
+	} {
+		ee, out := execError(t, it, "%plot "+flags+"\nprint('ran')")
+		if !strings.Contains(ee.Value, want) || out.Stdout() != "" {
+			t.Errorf("%%plot %s: %s %q, stdout %q; want %q and the code not run", flags, ee.Name, ee.Value, out.Stdout(), want)
+		}
 	}
 }
 

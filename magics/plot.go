@@ -26,6 +26,9 @@ func PlotMagics() []*Magic {
 	return []*Magic{cell, line}
 }
 
+// maxPlotWindow bounds -n: 32 series of 100,000 points are 77 MB.
+const maxPlotWindow = 100_000
+
 func plotSetup(m *Magic) func(fs *flag.FlagSet) Runner {
 	return func(fs *flag.FlagSet) Runner {
 		n := fs.Int("n", plot.DefaultWindow, "keep the last `N` samples")
@@ -39,8 +42,9 @@ func plotSetup(m *Magic) func(fs *flag.FlagSet) Runner {
 			switch {
 			case len(args) > 0:
 				return Usagef(m, "takes no arguments (the code to run is the rest of the cell)")
-			case *n <= 0:
-				return Usagef(m, "-n must be positive")
+			case *n <= 0 || *n > maxPlotWindow:
+				// the window is kept for every series: bounded, so is memory
+				return Usagef(m, "-n is from 1 to %d", maxPlotWindow)
 			case *x != "index" && *x != "time":
 				return Usagef(m, "-x is index or time, not %q", *x)
 			case o.FixYMin && o.FixYMax && o.YMin >= o.YMax:
