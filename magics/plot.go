@@ -114,7 +114,6 @@ func runPlot(env *Env, r plotRun, run func(kernel.Output) error) (err error) {
 		r.cfg.Text = func(line string) { env.Out.Stream("stdout", line+"\n") }
 	}
 	id := "plot-" + uuid.NewString()
-	r.cfg.Render.ID = id
 	p := plot.New(r.cfg)
 	tap.p = p
 	shown := false

@@ -2,6 +2,7 @@ package plot
 
 import (
 	"fmt"
+	"hash/fnv"
 	"math"
 	"strconv"
 	"strings"
@@ -19,8 +20,9 @@ type Options struct {
 	XLabel string
 	// Title is written above the chart ("" for none).
 	Title string
-	// ID makes the chart's element ids unique among the charts of one
-	// page (SVG drawn inline shares the page's ids).
+	// ID prefixes the chart's element ids, which must be unique among the
+	// charts of one page (SVG drawn inline shares the page's ids); ""
+	// derives them from the chart itself.
 	ID string
 }
 
@@ -168,7 +170,11 @@ func Render(series []Series, o Options) []byte {
 	fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="none" stroke="#999"/>`, left, top, right-left, bottom-top)
 
 	// the lines, clipped to the plot area (fixed bounds may cut them)
-	clip := "plot-area"
+	// Without an ID, the chart's own hash makes one (set below): the same
+	// data gives the same SVG, so a notebook saved twice does not differ,
+	// and two charts on a page share an id only when they are the same.
+	const placeholder = "\x00clip"
+	clip := placeholder
 	if o.ID != "" {
 		clip = esc(o.ID) + "-area"
 	}
@@ -184,7 +190,13 @@ func Render(series []Series, o Options) []byte {
 		fmt.Fprintf(&b, `<path stroke="%s"%s d="%s"/>`, Colour(i), dashAttr(i), d)
 	}
 	b.WriteString(`</g></svg>`)
-	return []byte(b.String())
+	out := b.String()
+	if clip == placeholder {
+		h := fnv.New64a()
+		h.Write([]byte(out))
+		out = strings.ReplaceAll(out, placeholder, fmt.Sprintf("plot-%016x", h.Sum64()))
+	}
+	return []byte(out)
 }
 
 func dashAttr(i int) string {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -295,5 +296,27 @@ func TestRenderExtremeValues(t *testing.T) {
 		if n < 2 {
 			t.Fatalf("%v: %d y ticks", ys, n)
 		}
+	}
+}
+
+// The same data gives the same SVG (a notebook saved twice does not
+// differ); other data gets other element ids.
+func TestRenderDeterministicIDs(t *testing.T) {
+	a1 := Render([]Series{sine("a", 50, 1)}, Options{})
+	a2 := Render([]Series{sine("a", 50, 1)}, Options{})
+	b := Render([]Series{sine("a", 50, 2)}, Options{})
+	if string(a1) != string(a2) {
+		t.Fatal("the same data rendered twice differs")
+	}
+	id := regexp.MustCompile(`clipPath id="([^"]+)"`)
+	ia, ib := id.FindStringSubmatch(string(a1)), id.FindStringSubmatch(string(b))
+	if ia == nil || ib == nil || ia[1] == ib[1] {
+		t.Fatalf("clip ids %v and %v, want two different ones", ia, ib)
+	}
+	if !strings.Contains(string(a1), `url(#`+ia[1]+`)`) {
+		t.Fatal("the lines do not use the chart's clip path")
+	}
+	if strings.Contains(string(a1), "\x00") {
+		t.Fatal("a placeholder is left in the chart")
 	}
 }
