@@ -249,6 +249,10 @@ func TestPlotConnectTwoBoards(t *testing.T) {
 		t.Fatal(err)
 	}
 	out, _ := mustRun(t, it, "%%connect left right\n%%plot\nfor i in range(20):\n    print('x=%d' % i)")
+	ee, _ := execError(t, it, "%%plot\n%%connect left right\nprint(1)")
+	if !strings.Contains(ee.Value, "put %%plot after %%connect") {
+		t.Errorf("%%%%plot around %%%%connect: %+v", ee)
+	}
 	cs, _ := charts(t, out)
 	if len(cs) != 2 || cs[0].id == cs[1].id {
 		t.Fatalf("%d charts, want 2 with ids of their own", len(cs))

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/google/uuid"
 	"github.com/iot-kernel/iot-kernel/internal/atomicfile"
@@ -49,6 +50,9 @@ func plotSetup(m *Magic) func(fs *flag.FlagSet) Runner {
 				return Usagef(m, "-x is index or time, not %q", *x)
 			case o.FixYMin && o.FixYMax && o.YMin >= o.YMax:
 				return Usagef(m, "--ymin must be below --ymax")
+			case strings.HasPrefix(strings.TrimLeft(body, " \t\n"), "%%connect"):
+				// the boards' numbers would mix in one chart
+				return Usagef(m, "put %%%%plot after %%%%connect, for a chart per board: %%%%connect a b, then %%%%plot on the next line")
 			}
 			b, err := env.Boards.Current(ctx)
 			if err != nil {
