@@ -178,17 +178,10 @@ test-browser: build venv node
 
 ## Benchmarks ------------------------------------------------------------------
 
+# Every benchmark in turn (bench/run.py lists them with their targets);
+# bench/RESULTS.md gets the figures and the command that made each.
 bench: build venv node
-	IOT_KERNEL_BIN=$(CURDIR)/bin/iot-kernel $(VPY) bench/kernel_bench.py
-	$(VPY) bench/peers_bench.py --kernel bin/iot-kernel --testboard bin/testboard
-	IOT_TESTBOARD_BIN=$(CURDIR)/bin/testboard $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 20m ./transport/
-	# The virtual board's stop button: Ctrl-C to the end of each blocking call (target 100 ms).
-	$(GO) test -run '^$$' -bench BenchmarkNetInterrupt -benchtime 20x -timeout 10m ./sim/
-	# Cells against bare exchanges, and %%plot on a board printing as fast as it can
-	# (lines/s with and without it, kernel CPU per 1,000 lines, bytes/s to the front end, lag).
-	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 10m ./cells/
-	# The plot's own costs: a line parsed on the reading goroutine, a frame drawn.
-	$(GO) test -run '^$$' -bench . -benchmem ./plot/
+	$(VPY) bench/run.py
 
 clean:
 	rm -rf bin sim/runtime

@@ -96,6 +96,15 @@ func TestGeneralMagics(t *testing.T) {
 	if ee.Name != "UsageError" || !strings.Contains(ee.Value, "did you mean %lsmagic") {
 		t.Errorf("%+v", ee)
 	}
+	// A name far from every magic suggests none (it once got %lsmagic).
+	ee, _ = execError(t, it, "%nosuchmagic")
+	if ee.Name != "UsageError" || strings.Contains(ee.Value, "did you mean") || !strings.Contains(ee.Value, "%lsmagic lists the magics") {
+		t.Errorf("%%nosuchmagic: %+v", ee)
+	}
+	ee, _ = execError(t, it, "%softrest")
+	if !strings.Contains(ee.Value, "did you mean %softreset") {
+		t.Errorf("%%softrest: %+v", ee)
+	}
 }
 
 func TestConnect(t *testing.T) {
@@ -164,6 +173,14 @@ func TestConnect(t *testing.T) {
 		t.Errorf("%%name = %q", out.Stdout())
 	}
 	mustRun(t, it, "%disconnect -q")
+	// Two names for one board: %name says the one it was connected by.
+	mustRun(t, it, "%register "+mb.Path()+" zbench")
+	mustRun(t, it, "%connect -q zbench")
+	if out, _ = mustRun(t, it, "%name"); out.Stdout() != "zbench\n" {
+		t.Errorf("%%name after %%connect zbench = %q", out.Stdout())
+	}
+	mustRun(t, it, "%disconnect -q")
+	mustRun(t, it, "%unregister zbench")
 
 	it.sess.discover = func() ([]serialport.Port, error) {
 		return []serialport.Port{{Path: "/dev/ttyS0"}, {Path: mb.Path(), Chip: "test", BoardLike: true}}, nil
@@ -311,11 +328,29 @@ func TestRegister(t *testing.T) {
 			t.Errorf("devices file lacks %q:\n%s", want, data)
 		}
 	}
+	// An existing name is replaced only with --force; the same URL again
+	// just updates the entry.
+	ee, _ := execError(t, it, "%register /dev/ttyACM4 lab")
+	if !strings.Contains(ee.Value, "lab is already registered as /dev/ttyACM3") || !strings.Contains(ee.Value, "--force") {
+		t.Errorf("re-register: %+v", ee)
+	}
+	if df, _ := devices.Load(cfg.DevicesPath); df != nil {
+		if d, _ := df.Lookup("lab"); d.URL != "/dev/ttyACM3" {
+			t.Errorf("a refused %%register changed lab to %+v", d)
+		}
+	}
+	mustRun(t, it, "%register /dev/ttyACM3 lab")
+	mustRun(t, it, "%register --force /dev/ttyACM4 lab")
+	if df, _ := devices.Load(cfg.DevicesPath); df != nil {
+		if d, _ := df.Lookup("lab"); d.URL != "/dev/ttyACM4" {
+			t.Errorf("%%register --force left lab as %+v", d)
+		}
+	}
 	out, _ = mustRun(t, it, "%unregister lab")
 	if out.Stdout() != "Unregistered lab from "+cfg.DevicesPath+"\n" {
 		t.Errorf("%q", out.Stdout())
 	}
-	ee, _ := execError(t, it, "%unregister lab")
+	ee, _ = execError(t, it, "%unregister lab")
 	if !strings.Contains(ee.Value, `no such device "lab"`) || !strings.Contains(ee.Value, "registered: localhost, old") {
 		t.Errorf("%+v", ee)
 	}
@@ -340,7 +375,7 @@ func TestRegister(t *testing.T) {
 func TestBoardMagics(t *testing.T) {
 	for _, kind := range kinds {
 		t.Run(string(kind), func(t *testing.T) {
-			it, _ := connected(t, kind)
+			it, tb := connected(t, kind)
 			mb := kind == testboard.Microbit
 
 			mustRun(t, it, "gone = 1")
@@ -400,6 +435,21 @@ func TestBoardMagics(t *testing.T) {
 				if out, _ := mustRun(t, it, "print(6*7)"); out.Stdout() != "42\n" {
 					t.Errorf("after %%hardreset --pin failed: %q", out.Stdout())
 				}
+				// With no board connected, --pin opens the port itself (the
+				// one %connect last tried), and says the same of a pty.
+				mustRun(t, it, "%disconnect -q")
+				if ee, _ := execError(t, it, "%connect /dev/ttyIOTNONE9"); ee.Value == "" {
+					t.Errorf("%%connect of a missing port: %+v", ee)
+				}
+				ee, _ = execError(t, it, "%hardreset --pin")
+				if !strings.Contains(ee.Value, "ttyIOTNONE9") {
+					t.Errorf("%%hardreset --pin after a failed %%connect: %+v", ee)
+				}
+				ee, _ = execError(t, it, "%hardreset --pin "+tb.Path())
+				if !strings.Contains(ee.Value, "cannot drive DTR/RTS (a pty has none)") {
+					t.Errorf("%%hardreset --pin PTY with no board: %+v", ee)
+				}
+				mustRun(t, it, "%connect -q "+tb.Path())
 			} else {
 				ee, _ := execError(t, it, "%uid")
 				if !strings.Contains(ee.Value, "this board has no unique id") {

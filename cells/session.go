@@ -43,6 +43,9 @@ type session struct {
 	tried    bool                        // the lazy reattach after a restart was tried
 	lastErr  error                       // why the reattach failed
 	lastWhat string                      // what it tried to connect
+	// lastTarget is what the last %connect asked for, even if it failed:
+	// %hardreset --pin resets that board when none is connected.
+	lastTarget string
 }
 
 // target is a resolved %connect target.
@@ -53,6 +56,7 @@ type target struct {
 	uid      string         // the uid the devices file gives, if any
 	entry    bool           // found in the devices file by name or uid
 	dev      devices.Device // the entry, if any (a virtual board's settings)
+	reset    bool           // open it with a hard reset by the serial port's RTS line
 }
 
 // remember is what to reconnect after a restart: a registered board by its
@@ -225,6 +229,7 @@ func (s *session) openURL(ctx context.Context, t target) (*transport.Board, erro
 	opts.Password = t.password
 	opts.Logger = s.log
 	opts.Sim.Heap, opts.Sim.IP, opts.Sim.Expose, opts.Sim.Hosts = t.dev.Heap, t.dev.IP, t.dev.Expose, t.dev.Hosts
+	opts.HardReset = t.reset
 	if opts.Password == "" && transport.AddressKind(t.url) == transport.KindWebREPL {
 		opts.Password = os.Getenv(EnvWebREPLPassword)
 	}
@@ -331,14 +336,47 @@ func (s *session) connected() *transport.Board {
 // Connect makes the board target names the current one, closing the one
 // before unless it is the same board.
 func (s *session) Connect(ctx context.Context, what string) (*transport.Board, error) {
+	return s.connect(ctx, what, false)
+}
+
+// ConnectReset is Connect with a hard reset of the board first, by the
+// serial port's RTS line (a virtual board's process is restarted), so that
+// a board that does not answer can be connected.
+func (s *session) ConnectReset(ctx context.Context, what string) (*transport.Board, error) {
+	return s.connect(ctx, what, true)
+}
+
+// LastTarget is what the last %connect asked for, connected or not.
+func (s *session) LastTarget() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lastTarget
+}
+
+func (s *session) connect(ctx context.Context, what string, reset bool) (*transport.Board, error) {
+	s.mu.Lock()
+	s.lastTarget = what
+	s.mu.Unlock()
 	t, err := s.resolve(ctx, what)
 	if err != nil {
 		return nil, err
 	}
+	// A serial port resets as it opens; a virtual board opened anew is a
+	// fresh process, so it needs nothing more; other links cannot reset.
+	kind := transport.AddressKind(t.url)
+	if reset && kind != transport.KindSerial && kind != transport.KindSim {
+		return nil, fmt.Errorf("%s: %w", t.name, transport.ErrNoHardReset)
+	}
+	t.reset = reset && kind == transport.KindSerial
 	s.mu.Lock()
 	cur := s.cur
 	s.tried = true
 	s.mu.Unlock()
+	if cur != nil && reset && transport.SameAddress(cur.URL(), t.url) {
+		if err := cur.HardReset(ctx); err != nil {
+			return nil, err
+		}
+	}
 	b := cur
 	if cur != nil && transport.SameAddress(cur.URL(), t.url) {
 		s.mu.Lock()

@@ -189,6 +189,20 @@ func TestSimMachineReset(t *testing.T) {
 			t.Errorf("w after %s: %+v", magic, ee)
 		}
 	}
+
+	// --pin resets a board that is not connected, then connects it: the
+	// one named, or else the one %connect last tried.
+	mustRun(t, it, "%disconnect -q")
+	for _, magic := range []string{"%hardreset --pin sim", "%hardreset --pin"} {
+		out, _ := mustRun(t, it, magic)
+		if got := out.Stdout(); !strings.HasPrefix(got, "Hard reset sim (its process restarted); Connected to sim @ sim") {
+			t.Errorf("%s with no board connected said %q", magic, got)
+		}
+		if out, _ := mustRun(t, it, "print(6*7)"); out.Stdout() != "42\n" {
+			t.Errorf("after %s: %q", magic, out.Stdout())
+		}
+		mustRun(t, it, "%disconnect -q")
+	}
 }
 
 // With no board, a notebook's first cell connects the notebook's last

@@ -99,6 +99,14 @@ type call struct {
 // Start launches the kernel described by spec and waits until it answers
 // on every channel. ctx bounds the start only, not the kernel's life: call
 // Close to stop it.
+// Python is the interpreter the kernel runs (its spec's first argument).
+func (c *Client) Python() string {
+	if c.spec == nil || len(c.spec.Argv) == 0 {
+		return ""
+	}
+	return c.spec.Argv[0]
+}
+
 func Start(ctx context.Context, spec *Spec, opts Options) (*Client, error) {
 	if opts.StartTimeout <= 0 {
 		opts.StartTimeout = defaultStartTimeout

@@ -121,13 +121,14 @@ func softresetMagic() *Magic {
 }
 
 func hardresetMagic(d boardDeps) *Magic {
-	m := &Magic{Name: "hardreset", Kind: Line,
+	m := &Magic{Name: "hardreset", Kind: Line, Args: "[TARGET]",
 		Summary: "Hard-reset the board (machine.reset()) and reconnect once it is back. " +
-			"With --pin, pulse the EN pin through the serial port's RTS line instead (a virtual board's process is restarted): that also resets a board that no longer answers."}
+			"With --pin, pulse the EN pin through the serial port's RTS line instead (a virtual board's process is restarted): " +
+			"that also resets a board that does not answer, one that could not be connected (TARGET, or what %connect last tried) included."}
 	m.Setup = func(fs *flag.FlagSet) Runner {
 		say := quietFlag(fs)
 		pin := fs.Bool("pin", false, "reset through the serial port's RTS line (ESP32/ESP8266 boards), not machine.reset()")
-		return noArgs(m, func(ctx context.Context, env *Env, b *transport.Board) error {
+		withBoard := noArgs(m, func(ctx context.Context, env *Env, b *transport.Board) error {
 			if *pin {
 				if err := b.HardReset(ctx); err != nil {
 					return err // says "hard reset" and why
@@ -165,8 +166,49 @@ func hardresetMagic(d boardDeps) *Magic {
 			say(env, "Hard reset "+boardName(env, b)+"; reconnected")
 			return nil
 		})
+		return func(ctx context.Context, env *Env, args []string, body string) error {
+			rc, ok := env.Boards.(ResetConnector)
+			if !*pin || !ok {
+				return withBoard(ctx, env, args, body)
+			}
+			if len(args) > 1 {
+				return Usagef(m, "want at most one TARGET")
+			}
+			// A board that cannot be connected is when the pin is needed:
+			// reset it as its port opens, then connect.
+			var target string
+			if len(args) == 1 {
+				target = args[0]
+			} else if _, err := env.Boards.Current(ctx); err != nil {
+				if target = rc.LastTarget(); target == "" {
+					return fmt.Errorf("%%hardreset --pin: no board connected or tried; name one, for example %%hardreset --pin /dev/ttyUSB0")
+				}
+			} else {
+				return withBoard(ctx, env, nil, body)
+			}
+			b, err := rc.ConnectReset(ctx, target)
+			if err != nil {
+				return err
+			}
+			how := " by its EN pin"
+			if transport.AddressKind(b.URL()) == transport.KindSim {
+				how = " (its process restarted)"
+			}
+			say(env, "Hard reset "+boardName(env, b)+how+"; "+ConnectedLine(boardName(env, b), b.URL()))
+			return nil
+		}
 	}
 	return m
+}
+
+// ResetConnector is implemented by Boards that can open a board with a hard
+// reset, for %hardreset --pin on a board that cannot be connected. The
+// cells package's session implements it.
+type ResetConnector interface {
+	// ConnectReset is Connect with a hard reset as the board's link opens.
+	ConnectReset(ctx context.Context, target string) (*transport.Board, error)
+	// LastTarget is what the last Connect asked for, even if it failed.
+	LastTarget() string
 }
 
 // waitBack retries a trivial exec until the board answers again, for at
@@ -214,7 +256,7 @@ func uidMagic() *Magic {
 
 func nameMagic(d boardDeps) *Magic {
 	m := &Magic{Name: "name", Kind: Line,
-		Summary: "Show the board's name in the devices file (found by URL, then by uid), else its uid."}
+		Summary: "Show the board's name in the devices file (the one it was connected by, else found by URL, then by uid), else its uid."}
 	m.Setup = func(fs *flag.FlagSet) Runner {
 		return noArgs(m, func(ctx context.Context, env *Env, b *transport.Board) error {
 			var df *devices.File
@@ -226,6 +268,14 @@ func nameMagic(d boardDeps) *Magic {
 				df = f
 			} else {
 				df = &devices.File{}
+			}
+			// The name the board was connected by comes first: a URL may be
+			// registered under several names.
+			if o, ok := env.Boards.(BoardOpener); ok {
+				if dev, ok := df.Lookup(o.Name(b)); ok && dev.URL != "" && transport.SameAddress(dev.URL, b.URL()) {
+					env.Out.Stream("stdout", dev.Name+"\n")
+					return nil
+				}
 			}
 			if dev, ok := df.ByURL(b.URL()); ok {
 				env.Out.Stream("stdout", dev.Name+"\n")

@@ -310,9 +310,11 @@ func shortCause(err error) string {
 
 func registerMagic(d deviceDeps) *Magic {
 	m := &Magic{Name: "register", Kind: Line, Args: "URL [NAME]",
-		Summary: "Add a board to the devices file (or update it) under NAME (default: the last part of URL). " +
-			"When URL is the connected board, its uid is recorded too. Add a WebREPL password by editing the file."}
+		Summary: "Add a board to the devices file under NAME (default: the last part of URL); a name already " +
+			"registered for another URL needs --force. When URL is the connected board, its uid is recorded too. " +
+			"Add a WebREPL password by editing the file."}
 	m.Setup = func(fs *flag.FlagSet) Runner {
+		force := fs.Bool("force", false, "replace a board already registered under NAME")
 		return func(ctx context.Context, env *Env, args []string, _ string) error {
 			if len(args) < 1 || len(args) > 2 {
 				return Usagef(m, "want URL and an optional NAME")
@@ -330,8 +332,18 @@ func registerMagic(d deviceDeps) *Magic {
 				return err
 			}
 			dev := devices.Device{Name: name, URL: url}
-			if old, ok := df.Lookup(name); ok && transport.SameAddress(old.URL, url) {
-				dev.UID = old.UID
+			if old, ok := df.Lookup(name); ok {
+				switch {
+				case old.URL != "" && transport.SameAddress(old.URL, url):
+					dev.UID = old.UID
+				case !*force:
+					was := old.URL
+					if was == "" {
+						was = "uid " + old.UID
+					}
+					return fmt.Errorf("%%register: %s is already registered as %s in %s; add --force to replace it, or choose another name",
+						name, was, df.Path)
+				}
 			}
 			if b, err := env.Boards.Current(ctx); err == nil && transport.SameAddress(b.URL(), url) {
 				uctx, cancel := context.WithTimeout(ctx, 3*time.Second)

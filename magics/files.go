@@ -215,20 +215,29 @@ func rmMagic(d fileDeps) *Magic {
 		recursive := fs.Bool("r", false, "remove folders and everything in them")
 		force := fs.Bool("f", false, "no error for paths that do not exist")
 		return func(ctx context.Context, _ *Env, b *boardSide, paths []string) error {
+			// As rm does: a path that fails is reported, the others are
+			// still removed.
+			var errs []error
 			for _, p := range paths {
 				if err := rmOne(ctx, b, p, *recursive, *force); err != nil {
-					return err
+					if ctx.Err() != nil {
+						return err
+					}
+					errs = append(errs, err)
 				}
 			}
-			return nil
+			return errors.Join(errs...)
 		}
 	})
 }
 
 func rmOne(ctx context.Context, b *boardSide, p string, recursive, force bool) error {
 	st, err := b.stat(ctx, p)
-	if errors.Is(err, fs.ErrNotExist) && force {
-		return nil
+	if errors.Is(err, fs.ErrNotExist) {
+		if force {
+			return nil
+		}
+		return fmt.Errorf("cannot remove %s: no such file or folder on the board", b.label(p))
 	}
 	if err != nil {
 		return err

@@ -406,8 +406,17 @@ func TestRm(t *testing.T) {
 		t.Errorf("board after rm -r:\n%s", snap)
 	}
 	_, err = f.run("rm :gone.py")
-	wantErr(t, err, "%rm: stat :gone.py: no such file or folder on the board")
+	wantErr(t, err, "%rm: cannot remove :gone.py: no such file or folder on the board")
 	f.must("rm -f :gone.py")
+	// As rm does: a missing path is reported, and the others removed.
+	f.board.put("c.py", "c")
+	f.board.put("d.py", "d")
+	_, err = f.run("rm :c.py :gone.py :d.py :gone2.py")
+	wantErr(t, err, "%rm: cannot remove :gone.py: no such file or folder on the board\ncannot remove :gone2.py: no such file or folder on the board")
+	if snap := f.board.snapshot(); strings.Contains(snap, "c.py") || strings.Contains(snap, "d.py") {
+		t.Errorf("rm with missing paths left the others:\n%s", snap)
+	}
+	f.must("rm -f :gone.py :gone2.py")
 	_, err = f.run("rm")
 	wantUsage(t, err, "Usage: %rm [-f] [-r] :PATH...")
 

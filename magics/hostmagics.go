@@ -208,7 +208,7 @@ func hostMagic() *Magic {
 				return fmt.Errorf("%%%%host: %w", err)
 			}
 			_, err = k.Execute(ctx, body, env.Out)
-			return hostError(err)
+			return missingModuleHint(hostError(err), k.Python())
 		}
 	}
 	return m
@@ -229,6 +229,26 @@ func hostError(err error) error {
 		}
 		return fmt.Errorf("%%%%host: %w", err)
 	}
+}
+
+// noModule reads the module a ModuleNotFoundError names.
+var noModule = regexp.MustCompile(`^No module named '([A-Za-z0-9_]+)`)
+
+// missingModuleHint adds to a host ModuleNotFoundError which Python %%host
+// runs and how to install the module there, since that Python is often not
+// the one the user has in mind.
+func missingModuleHint(err error, python string) error {
+	var ee *kernel.ExecError
+	if !errors.As(err, &ee) || ee.Name != "ModuleNotFoundError" || python == "" {
+		return err
+	}
+	m := noModule.FindStringSubmatch(ee.Value)
+	if m == nil {
+		return err
+	}
+	hint := fmt.Sprintf("%%%%host runs %s: install %s there with  %s -m pip install %s  (the package may have another name than the module)",
+		python, m[1], python, m[1])
+	return &kernel.ExecError{Name: ee.Name, Value: ee.Value, Traceback: append(append([]string(nil), ee.Traceback...), hint)}
 }
 
 // pyIdent matches the names %store accepts.

@@ -285,6 +285,16 @@ func TestHostCell(t *testing.T) {
 		t.Errorf("stdout = %q", out)
 	}
 
+	// A missing module: which python to install it into, and how.
+	err = h.cell("host", "import iot_no_such_module")
+	if !errors.As(err, &ee) || ee.Name != "ModuleNotFoundError" || len(ee.Traceback) == 0 {
+		t.Fatalf("err = %v, want ModuleNotFoundError", err)
+	}
+	if last := ee.Traceback[len(ee.Traceback)-1]; !strings.Contains(last, "-m pip install iot_no_such_module") ||
+		!strings.Contains(last, "%%host runs /") {
+		t.Errorf("last traceback line %q: want which python and its pip command", last)
+	}
+
 	// %cd moves the host kernel too.
 	sub := filepath.Join(h.dir, "sub")
 	hostMust(t, os.Mkdir(sub, 0o755))

@@ -261,7 +261,7 @@ func (r *Registry) unknown(name string, kind Kind) error {
 	}
 	close := r.Closest(name, 3)
 	if len(close) == 0 {
-		return fmt.Errorf("%w %s%s (see %%lsmagic)", ErrUnknownMagic, sign, name)
+		return fmt.Errorf("%w %s%s: %%lsmagic lists the magics", ErrUnknownMagic, sign, name)
 	}
 	for i, c := range close {
 		m, ok := r.Lookup(c, kind)
@@ -274,7 +274,8 @@ func (r *Registry) unknown(name string, kind Kind) error {
 }
 
 // Closest returns up to n magic names nearest to name by edit distance,
-// nearest first, leaving out those too far to be a typo.
+// nearest first, leaving out those too far to be a typo: about one edit in
+// three letters of the shorter name, or name being the start of a magic's.
 func (r *Registry) Closest(name string, n int) []string {
 	type cand struct {
 		name string
@@ -283,7 +284,7 @@ func (r *Registry) Closest(name string, n int) []string {
 	var cs []cand
 	for k := range r.magics {
 		d := editDistance(name, k)
-		limit := max(2, len(name)/2)
+		limit := max(1, min(len(name), len(k))/3)
 		if d <= limit || strings.HasPrefix(k, name) && name != "" {
 			cs = append(cs, cand{k, d})
 		}

@@ -49,6 +49,12 @@ def pytest_configure(config):
         "IPYTHONDIR": os.path.join(tmp, "ipython"),
         # The kernel's own config (devices.yaml) is looked up here.
         "XDG_CONFIG_HOME": os.path.join(tmp, "xdg-config"),
+        # The board the kernel remembers, and virtual boards' files: never
+        # the user's (a remembered board would be connected by the first
+        # cell, where the tests expect no board).
+        "IOT_STATE_DIR": os.path.join(tmp, "state"),
+        "XDG_STATE_HOME": os.path.join(tmp, "xdg-state"),
+        "XDG_DATA_HOME": os.path.join(tmp, "xdg-data"),
     }
     os.environ.update(env)
     os.environ.pop("JUPYTER_PLATFORM_DIRS", None)
