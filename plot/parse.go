@@ -1,6 +1,11 @@
 // Package plot turns the lines a board prints into series of numbers and
 // draws them as an SVG chart, with a plain-text summary. It knows nothing
 // of Jupyter: a caller feeds it bytes and asks for frames.
+//
+// The renderer is the package's own rather than gonum.org/v1/plot's vgsvg:
+// linked into the kernel, gonum made the binary 6.6 MB larger (15.9 MB
+// against 9.3) and its idle RSS 12.1 MB against 8.5 (the limit is 10),
+// mostly for the fonts it embeds; this package adds under 0.1 MB.
 package plot
 
 import (
