@@ -134,7 +134,7 @@ FUZZ_TARGETS := ./kernel/wire:FuzzDecode \
 	./transport:FuzzRawREPLStream ./transport:FuzzRawREPLAnswer ./transport:FuzzParseTraceback \
 	./transport/webrepl:FuzzWebREPLRecords \
 	./cells:FuzzSplit ./cells:FuzzCellTraceback \
-	./devices:FuzzParse
+	./devices:FuzzParse ./plot:FuzzParse
 FUZZTIME ?= 1m
 # -run '^$$': only the target (its seeds first), not the package's tests.
 define fuzz-each
@@ -147,7 +147,7 @@ endef
 fuzz:
 	$(call fuzz-each,$(FUZZTIME),1m)
 
-# In make test: each target for a short, bounded time (8 targets, about a
+# In make test: each target for a short, bounded time (9 targets, about a
 # minute and a half in all with their builds).
 test-fuzz:
 	$(call fuzz-each,6s,5s)
@@ -174,7 +174,7 @@ test-notebooks: build venv node
 
 test-browser: build venv node
 	IOT_KERNEL_BIN=$(CURDIR)/bin/iot-kernel IOT_TESTBOARD_BIN=$(CURDIR)/bin/testboard \
-		VENV=$(abspath $(VENV)) node --test tests/browser/lab.test.mjs tests/browser/sockets.test.mjs
+		VENV=$(abspath $(VENV)) node --test tests/browser/lab.test.mjs tests/browser/sockets.test.mjs tests/browser/plot.test.mjs
 
 ## Benchmarks ------------------------------------------------------------------
 

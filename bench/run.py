@@ -59,9 +59,13 @@ def steps(py: str) -> list[Step]:
         Step("Engine against the bare raw REPL exchange, uploads against the line rate",
              "transport benchmarks on the test boards",
              gobench + ["-bench", ".", "-timeout", "20m", "./transport/"]),
-        Step("A cell against the bare exchange of the same code, and the bytes it sends",
-             "cells benchmarks: the interpreter as the kernel runs it, minus the Jupyter messages",
+        Step("A cell against the bare exchange of the same code, the bytes it sends, and %%plot",
+             "cells benchmarks: the interpreter as the kernel runs it, minus the Jupyter messages; "
+             "%%plot on the wasm board printing as fast as it can, with and without the plot in turns",
              gobench + ["-bench", ".", "-timeout", "10m", "./cells/"]),
+        Step("The plot's own costs",
+             "a line parsed on the goroutine that reads the board, a frame of two full series drawn",
+             [GO, "test", "-run", "^$", "-bench", ".", "-benchmem", "./plot/"]),
         Step("The virtual board's stop button",
              "Ctrl-C to the end of each blocking call on the virtual board",
              [GO, "test", "-run", "^$", "-bench", "BenchmarkNetInterrupt", "-benchtime", "20x",
@@ -83,6 +87,8 @@ TARGETS: list[tuple[str, str, float, str]] = [
     (r"^cells\..*\.bytes_.*_overhead$", "value", 24, "<= 24 B over the code"),
     (r"^cells\..*\.bytes_.*_exchanges$", "value", 1, "one exchange"),
     (r"^BenchmarkNetInterrupt.*ms/interrupt$", "value", 100, "<= 100 ms"),
+    (r"^plot\..*\.rate_loss$", "value", 0.10, "<= 0.10 of the board's output rate"),
+    (r"^plot\..*\.frames_per_s$", "value", 10, "<= 10 updates a second"),
 ]
 
 GO_BENCH = re.compile(r"^(Benchmark\S+?)(?:-\d+)?\s+\d+\s+(.*)$")

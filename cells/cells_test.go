@@ -287,32 +287,6 @@ func TestInterrupt(t *testing.T) {
 	}
 }
 
-func TestStreamWriter(t *testing.T) {
-	tests := []struct {
-		writes []string
-		want   string
-	}{
-		{[]string{"a\r\nb\r\n"}, "a\nb\n"},
-		{[]string{"a\r", "\nb"}, "a\nb"},
-		{[]string{"50%\r", "60%\r", "done\r\n"}, "50%\r60%\rdone\n"},
-		{[]string{"x\r"}, "x\r"},
-		{[]string{"plain\n"}, "plain\n"},
-	}
-	for _, tt := range tests {
-		out := &kerneltest.Recorder{}
-		w := newStreamWriter(out, "stdout")
-		for _, s := range tt.writes {
-			if _, err := w.Write([]byte(s)); err != nil {
-				t.Fatal(err)
-			}
-		}
-		w.Flush()
-		if got := out.Stdout(); got != tt.want {
-			t.Errorf("writes %q: got %q, want %q", tt.writes, got, tt.want)
-		}
-	}
-}
-
 func TestCellTraceback(t *testing.T) {
 	cell := "import os\n\nos.remove('x')\n"
 	tb := cellTraceback([]string{

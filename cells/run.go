@@ -46,6 +46,16 @@ func (it *Interpreter) runCell(ctx context.Context, env *magics.Env, cell string
 					Usage: "Move %" + name + " to the top of a cell of its own."}
 				break
 			}
+			name, _, _ := strings.Cut(p.text, " ")
+			if m, ok := it.reg.Lookup(name, magics.Line); ok && m.RestOfCell {
+				// The rest of the cell is the magic's body; padded, its
+				// lines keep their numbers.
+				err = it.reg.Run(ctx, env, p.text, magics.Line, restOfCell(cell, p.line))
+				if err != nil {
+					return nil, it.magicError(ctx, err)
+				}
+				return nil, nil
+			}
 			err = it.reg.Run(ctx, env, p.text, magics.Line, "")
 		case partShell:
 			err = magics.RunShell(ctx, env, p.text)
@@ -68,6 +78,20 @@ func (it *Interpreter) runCell(ctx context.Context, env *magics.Env, cell string
 	return nil, nil
 }
 
+// restOfCell is cell after its line n (1-based), padded with n newlines
+// so that each line keeps its number.
+func restOfCell(cell string, n int) string {
+	rest := cell
+	for range n {
+		i := strings.IndexByte(rest, '\n')
+		if i < 0 {
+			return strings.Repeat("\n", n)
+		}
+		rest = rest[i+1:]
+	}
+	return strings.Repeat("\n", n) + rest
+}
+
 // currentBoard is env's current board; the session's own says so when it
 // has just reattached the notebook's board after a restart.
 func currentBoard(ctx context.Context, env *magics.Env) (*transport.Board, error) {
@@ -87,7 +111,7 @@ func (it *Interpreter) runCode(ctx context.Context, b *transport.Board, cell str
 	// the board's line numbers are the cell's.
 	pad := strings.Repeat("\n", p.line-1)
 	code := pad + p.text
-	w := newStreamWriter(out, "stdout")
+	w := kernel.NewStreamWriter(out, "stdout")
 	var noStdin atomic.Bool // an input() the frontend could not answer
 	opts := transport.ExecOptions{
 		Stdout: w,

@@ -16,7 +16,6 @@ import (
 	"sync"
 	"syscall"
 	"time"
-	"unicode/utf8"
 
 	"github.com/iot-kernel/iot-kernel/hostkernel"
 	"github.com/iot-kernel/iot-kernel/kernel"
@@ -75,8 +74,8 @@ func runHostCommand(ctx context.Context, env *Env, argv ...string) (int, error) 
 	}
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = env.Host.Dir()
-	stdout := newStreamWriter(env.Out, "stdout")
-	stderr := newStreamWriter(env.Out, "stderr")
+	stdout := kernel.NewStreamWriter(env.Out, "stdout")
+	stderr := kernel.NewStreamWriter(env.Out, "stderr")
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	// A command left running in the background (cmd &) keeps the output
@@ -126,58 +125,6 @@ func runHostCommand(ctx context.Context, env *Env, argv ...string) (int, error) 
 		return -1, err
 	}
 	return 0, nil
-}
-
-// streamWriter sends what is written to it to a notebook stream as it
-// comes, holding back an incomplete UTF-8 character until the rest arrives.
-type streamWriter struct {
-	out  kernel.Output
-	name string
-
-	mu      sync.Mutex
-	pending []byte
-}
-
-func newStreamWriter(out kernel.Output, name string) *streamWriter {
-	return &streamWriter{out: out, name: name}
-}
-
-func (w *streamWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	buf := append(w.pending, p...)
-	cut := len(buf) - incompleteUTF8(buf)
-	if cut > 0 {
-		w.out.Stream(w.name, string(buf[:cut]))
-	}
-	w.pending = append(w.pending[:0:0], buf[cut:]...)
-	return len(p), nil
-}
-
-// Flush sends what is held back, complete or not.
-func (w *streamWriter) Flush() {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if len(w.pending) > 0 {
-		w.out.Stream(w.name, string(w.pending))
-		w.pending = nil
-	}
-}
-
-// incompleteUTF8 returns the length of a UTF-8 sequence cut short at the
-// end of p (0 when p ends on a character boundary or in invalid bytes).
-func incompleteUTF8(p []byte) int {
-	for i := 1; i <= utf8.UTFMax-1 && i <= len(p); i++ {
-		c := p[len(p)-i]
-		if c&0xC0 == 0x80 {
-			continue // continuation byte: look further back
-		}
-		if c >= 0xC0 && !utf8.FullRune(p[len(p)-i:]) {
-			return i
-		}
-		return 0
-	}
-	return 0
 }
 
 func cdMagic() *Magic {

@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -207,30 +206,6 @@ func TestRunShell(t *testing.T) {
 			t.Errorf("background sleep %d survived the interrupt", n)
 		}
 	})
-}
-
-func TestStreamWriterUTF8(t *testing.T) {
-	out := &kerneltest.Recorder{}
-	w := newStreamWriter(out, "stdout")
-	e := []byte("é€😀") // 2, 3 and 4 byte characters
-	for i := range e {
-		w.Write(e[i : i+1])
-	}
-	w.Write([]byte("\xff!")) // an invalid byte is passed on, not held back
-	w.Write([]byte("a\xc3")) // a character cut short is held back...
-	w.Flush()                // ...until Flush sends it as it is
-	var chunks []string
-	for _, c := range out.Streams() {
-		if c.Name != "stdout" {
-			t.Errorf("chunk on %s", c.Name)
-		}
-		chunks = append(chunks, c.Text)
-	}
-	// One chunk per whole character: none is split across two.
-	want := []string{"é", "€", "😀", "\xff!", "a", "\xc3"}
-	if !slices.Equal(chunks, want) {
-		t.Errorf("chunks %q, want %q", chunks, want)
-	}
 }
 
 func TestBash(t *testing.T) {

@@ -37,6 +37,9 @@ type Magic struct {
 	Kind    Kind   // Line, Cell or Line|Cell
 	Args    string // synopsis of the positional arguments, e.g. "SRC... DST"
 	Summary string // one line, shown by -h and %lsmagic
+	// RestOfCell makes a line magic take the lines after it, to the end
+	// of the cell, as its body (%plot); they are not run otherwise.
+	RestOfCell bool
 	// Setup declares the magic's flags on fs and returns the function that
 	// runs it; it is called afresh for every invocation, so flag values never
 	// leak from one call to the next.

@@ -31,6 +31,7 @@ func Default(o Options) *Registry {
 		BoardMagics(o.DevicesPath),
 		FileMagics(),
 		HostMagics(),
+		PlotMagics(),
 	}
 	for _, g := range groups {
 		for _, m := range g {

@@ -1,0 +1,166 @@
+package magics
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/iot-kernel/iot-kernel/internal/atomicfile"
+	"github.com/iot-kernel/iot-kernel/kernel"
+	"github.com/iot-kernel/iot-kernel/plot"
+)
+
+// PlotMagics are %%plot and %plot: the cell's code runs on the board and
+// the numbers it prints are drawn, live, as a chart.
+func PlotMagics() []*Magic {
+	cell := &Magic{Name: "plot", Kind: Cell,
+		Summary: "Run the cell on the board and draw the numbers it prints as a live chart " +
+			"(Mu tuples, label:value or label=value pairs, plain numbers; lines without numbers stay text)."}
+	cell.Setup = plotSetup(cell)
+	line := &Magic{Name: "plot", Kind: Line, RestOfCell: true,
+		Summary: "Draw the numbers the rest of the cell prints on the board as a live chart (see %%plot)."}
+	line.Setup = plotSetup(line)
+	return []*Magic{cell, line}
+}
+
+// maxPlotWindow bounds -n: 32 series of 100,000 points are 77 MB.
+const maxPlotWindow = 100_000
+
+func plotSetup(m *Magic) func(fs *flag.FlagSet) Runner {
+	return func(fs *flag.FlagSet) Runner {
+		n := fs.Int("n", plot.DefaultWindow, "keep the last `N` samples")
+		var o plot.Options
+		fs.Func("ymin", "fix the bottom of the y axis at `Y`", floatFlag(&o.YMin, &o.FixYMin))
+		fs.Func("ymax", "fix the top of the y axis at `Y`", floatFlag(&o.YMax, &o.FixYMax))
+		x := fs.String("x", "index", "x axis: `index` (the sample number) or time (seconds since the cell started)")
+		text := fs.Bool("text", false, "show the printed text too, not only the chart")
+		csvPath := fs.String("csv", "", "write every sample (time,label,value) to the host `FILE`")
+		return func(ctx context.Context, env *Env, args []string, body string) error {
+			switch {
+			case len(args) > 0:
+				return Usagef(m, "takes no arguments (the code to run is the rest of the cell)")
+			case *n <= 0 || *n > maxPlotWindow:
+				// the window is kept for every series: bounded, so is memory
+				return Usagef(m, "-n is from 1 to %d", maxPlotWindow)
+			case *x != "index" && *x != "time":
+				return Usagef(m, "-x is index or time, not %q", *x)
+			case o.FixYMin && o.FixYMax && o.YMin >= o.YMax:
+				return Usagef(m, "--ymin must be below --ymax")
+			case strings.HasPrefix(strings.TrimLeft(body, " \t\n"), "%%connect"):
+				// the boards' numbers would mix in one chart
+				return Usagef(m, "put %%%%plot after %%%%connect, for a chart per board: %%%%connect a b, then %%%%plot on the next line")
+			}
+			b, err := env.Boards.Current(ctx)
+			if err != nil {
+				return err
+			}
+			o.Title = boardName(env, b)
+			run := func(out kernel.Output) error { return env.Boards.RunCode(ctx, b, body, out) }
+			return runPlot(env, plotRun{
+				cfg:  plot.Config{Window: *n, Time: *x == "time", Render: o},
+				text: *text, csv: *csvPath,
+			}, run)
+		}
+	}
+}
+
+func floatFlag(v *float64, set *bool) func(string) error {
+	return func(s string) error {
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return errors.New("not a number")
+		}
+		*v, *set = f, true
+		return nil
+	}
+}
+
+// plotRun is one %%plot invocation's settings.
+type plotRun struct {
+	cfg  plot.Config
+	text bool   // --text: pass the printed text on as well
+	csv  string // --csv FILE, "" for none
+}
+
+// runPlot runs the code (through run, with an Output that feeds the
+// chart) and keeps the chart in env.Out up to date: a display_data at the
+// first numbers, update_display_data after, the last one when the code
+// ends, however it ends.
+func runPlot(env *Env, r plotRun, run func(kernel.Output) error) (err error) {
+	var sink *atomicfile.File
+	var rows *plot.CSV
+	if r.csv != "" {
+		path := env.Host.Abs(r.csv)
+		if sink, err = atomicfile.Create(path, 0o644); err != nil {
+			return fmt.Errorf("%%plot --csv: cannot write %s: %w", path, err)
+		}
+		rows = plot.NewCSV(sink)
+		r.cfg.Sample = rows.Sample
+		defer func() {
+			ferr := rows.Flush()
+			if ferr == nil {
+				ferr = sink.Commit()
+			} else {
+				sink.Abort()
+			}
+			if ferr != nil && err == nil {
+				err = fmt.Errorf("%%plot --csv: writing %s failed, the file was not saved: %w", path, ferr)
+			}
+		}()
+	}
+	tap := &plotOutput{Output: env.Out, text: r.text}
+	if !r.text {
+		// lines without numbers stay text
+		r.cfg.Text = func(line string) { env.Out.Stream("stdout", line+"\n") }
+	}
+	id := "plot-" + uuid.NewString()
+	p := plot.New(r.cfg)
+	tap.p = p
+	shown := false
+	stop := p.Live(plot.MinInterval, func(f plot.Frame) {
+		if rows != nil {
+			_ = rows.Flush() // the rows so far reach the disk as the chart does; errors come back at the end
+		}
+		data := kernel.MIMEBundle{"image/svg+xml": string(f.SVG), "text/plain": f.Summary}
+		env.Out.Display(data, nil, id, shown)
+		shown = true
+	})
+	err = run(tap)
+	p.Flush()
+	stop()
+	if !shown && err == nil {
+		env.Out.Stream("stderr", "%plot: no line of the output held a number, so there is no chart\n")
+	}
+	return err
+}
+
+// plotOutput is the Output the plotted code writes to: its stdout feeds
+// the chart (and, with --text, goes on as text); everything else passes.
+type plotOutput struct {
+	kernel.Output
+	p    *plot.Plot
+	text bool
+}
+
+// Stream implements kernel.Output.
+func (o *plotOutput) Stream(name, text string) {
+	if name != "stdout" {
+		o.Output.Stream(name, text)
+		return
+	}
+	_, _ = o.p.Write([]byte(text))
+	if o.text {
+		o.Output.Stream(name, text)
+	}
+}
+
+// Input implements kernel.Output: an unfinished line is a prompt's text,
+// shown before the prompt.
+func (o *plotOutput) Input(ctx context.Context, prompt string, password bool) (string, error) {
+	o.p.Flush()
+	return o.Output.Input(ctx, prompt, password)
+}

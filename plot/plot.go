@@ -1,0 +1,166 @@
+package plot
+
+import (
+	"bytes"
+	"sync"
+	"time"
+)
+
+// maxLine bounds a line held while waiting for its end: output with no
+// newline for this long is taken as a line, so memory stays bounded.
+const maxLine = 4096
+
+// Config configures a Plot.
+type Config struct {
+	// Window is how many samples are kept (DefaultWindow when 0).
+	Window int
+	// Time puts the seconds since Start on the x axis instead of the
+	// sample number.
+	Time bool
+	// Render shapes the chart (axes, size, title); its XLabel is set
+	// from Time when empty.
+	Render Options
+	// Text receives each line that holds no number, without its newline.
+	Text func(line string)
+	// Sample receives every value as it is parsed (for a CSV file), with
+	// the time since Start and its series' label.
+	Sample func(t time.Duration, label string, v float64)
+	// Now is the clock (time.Now when nil), for tests.
+	Now func() time.Time
+}
+
+// Plot gathers the numbers of a stream of output into a chart. Write and
+// Flush feed it (from the goroutine reading a board); Frame renders the
+// latest state (from another goroutine). It is safe for concurrent use.
+type Plot struct {
+	cfg   Config
+	start time.Time
+
+	mu      sync.Mutex
+	partial []byte  // the start of a line whose end has not come
+	vals    []Value // the values of the line being parsed, reused
+	win     *Window
+	version uint64 // bumped on every change of win
+}
+
+// New returns an empty Plot whose clock starts now.
+func New(cfg Config) *Plot {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Render.XLabel == "" {
+		cfg.Render.XLabel = "sample"
+		if cfg.Time {
+			cfg.Render.XLabel = "time (s)"
+		}
+	}
+	return &Plot{cfg: cfg, start: cfg.Now(), win: NewWindow(cfg.Window)}
+}
+
+// Write feeds output; complete lines are parsed at once. A line may come
+// in several writes. It never fails.
+func (p *Plot) Write(b []byte) (int, error) {
+	n := len(b)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for len(b) > 0 {
+		room := maxLine - len(p.partial)
+		i := bytes.IndexAny(b, "\n\r")
+		if i < 0 || i > room {
+			// no end of line within reach: hold what fits, and take a
+			// full line as it is (the same however the writes were cut)
+			k := min(len(b), room)
+			p.partial = append(p.partial, b[:k]...)
+			b = b[k:]
+			if len(p.partial) >= maxLine {
+				p.lineLocked()
+			}
+			continue
+		}
+		p.partial = append(p.partial, b[:i]...)
+		b = b[i+1:]
+		p.lineLocked()
+	}
+	return n, nil
+}
+
+// Flush takes what is held of an unfinished line as a line.
+func (p *Plot) Flush() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.partial) > 0 {
+		p.lineLocked()
+	}
+}
+
+// lineLocked handles the line in p.partial. Empty lines (such as the
+// second half of a "\r\n") are neither text nor data.
+func (p *Plot) lineLocked() {
+	line := string(p.partial)
+	p.partial = p.partial[:0]
+	if line == "" {
+		return
+	}
+	p.vals = AppendValues(p.vals[:0], line)
+	vals := p.vals
+	if len(vals) == 0 {
+		if p.cfg.Text != nil {
+			p.cfg.Text(line)
+		}
+		return
+	}
+	var since time.Duration
+	if p.cfg.Time || p.cfg.Sample != nil { // the clock costs a fifth of a line's parsing
+		since = p.cfg.Now().Sub(p.start)
+	}
+	x := float64(p.win.Lines() + 1)
+	if p.cfg.Time {
+		x = since.Seconds()
+	}
+	p.win.Add(x, vals)
+	p.version++
+	if p.cfg.Sample != nil {
+		for i, v := range vals {
+			p.cfg.Sample(since, seriesLabel(v, i), v.V)
+		}
+	}
+}
+
+// Version changes whenever the data does; a frame need only be sent again
+// when it has.
+func (p *Plot) Version() uint64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.version
+}
+
+// Frame is one rendering of the chart.
+type Frame struct {
+	SVG     []byte
+	Summary string // text/plain: points, last values, min/max per series
+	Version uint64
+	Lines   int // lines with numbers so far
+}
+
+// Frame renders the chart as it is now. The data is copied under the lock
+// and drawn outside it, so feeding is never held up by drawing.
+func (p *Plot) Frame() Frame {
+	p.mu.Lock()
+	series := p.win.Series()
+	lines, dropped, v := p.win.Lines(), p.win.Dropped(), p.version
+	p.mu.Unlock()
+	return Frame{
+		SVG:     Render(series, p.cfg.Render),
+		Summary: Summary(series, lines, dropped),
+		Version: v,
+		Lines:   lines,
+	}
+}
+
+// Series returns a copy of the kept points, for tests and callers that
+// draw by themselves.
+func (p *Plot) Series() []Series {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.win.Series()
+}

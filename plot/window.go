@@ -1,0 +1,165 @@
+package plot
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+)
+
+// DefaultWindow is how many samples a chart keeps when not told.
+const DefaultWindow = 500
+
+// MaxSeries bounds the series of one chart; values with further labels
+// are counted but not kept, so a board printing ever-new labels cannot
+// grow the kernel's memory.
+const MaxSeries = 32
+
+// Point is one sample of a series: its line number (1-based, over the
+// lines that held numbers), its x and its value.
+type Point struct {
+	Seq  int
+	X, Y float64
+}
+
+// Series is the kept points of one label, oldest first.
+type Series struct {
+	Label  string
+	Points []Point
+	// Count is how many samples the series has had, kept or not.
+	Count int
+}
+
+// Window keeps the last N samples (lines with numbers) of every series.
+// It is not safe for concurrent use; Plot guards it.
+type Window struct {
+	n       int
+	seq     int // lines with numbers so far
+	series  []*ring
+	byLabel map[string]int
+	added   []int // the series of the line being added, reused
+	dropped int   // values whose series did not fit under MaxSeries
+}
+
+type ring struct {
+	label string
+	pts   []Point // capacity n; start is the oldest when full
+	start int
+	count int
+}
+
+func (r *ring) add(p Point, n int) {
+	r.count++
+	if len(r.pts) < n {
+		r.pts = append(r.pts, p)
+		return
+	}
+	r.pts[r.start] = p
+	r.start = (r.start + 1) % n
+}
+
+// NewWindow returns a window of the last n samples (DefaultWindow when
+// n <= 0).
+func NewWindow(n int) *Window {
+	if n <= 0 {
+		n = DefaultWindow
+	}
+	return &Window{n: n, byLabel: map[string]int{}}
+}
+
+// Add records one line's values at x. Unlabelled values are called
+// "value 1", "value 2"... by their place on the line, as Arduino's
+// plotter does; a label repeated on a line keeps its first value.
+func (w *Window) Add(x float64, vals []Value) {
+	if len(vals) == 0 {
+		return
+	}
+	w.seq++
+	w.added = w.added[:0]
+	for i, v := range vals {
+		label := seriesLabel(v, i)
+		k, ok := w.byLabel[label]
+		if !ok {
+			if len(w.series) >= MaxSeries {
+				w.dropped++
+				continue
+			}
+			k = len(w.series)
+			w.byLabel[label] = k
+			w.series = append(w.series, &ring{label: label})
+		}
+		if slices.Contains(w.added, k) {
+			continue
+		}
+		w.added = append(w.added, k)
+		w.series[k].add(Point{Seq: w.seq, X: x, Y: v.V}, w.n)
+	}
+}
+
+// Lines is how many lines with numbers were added.
+func (w *Window) Lines() int { return w.seq }
+
+// Dropped is how many values were left out for having a label beyond
+// MaxSeries.
+func (w *Window) Dropped() int { return w.dropped }
+
+// Series returns a copy of the series' points within the window (the
+// last N lines), in the order their labels first appeared.
+func (w *Window) Series() []Series {
+	out := make([]Series, 0, len(w.series))
+	first := w.seq - w.n + 1
+	for _, r := range w.series {
+		s := Series{Label: r.label, Count: r.count}
+		s.Points = make([]Point, 0, len(r.pts))
+		for i := range r.pts {
+			p := r.pts[(r.start+i)%len(r.pts)]
+			if p.Seq >= first {
+				s.Points = append(s.Points, p)
+			}
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// Summary is the text/plain form of a chart: points, last value and
+// range of every series.
+func Summary(series []Series, lines, dropped int) string {
+	total := 0
+	for _, s := range series {
+		total += len(s.Points)
+	}
+	out := fmt.Sprintf("plot: %d lines with numbers, %d series, %d points shown", lines, len(series), total)
+	if dropped > 0 {
+		out += fmt.Sprintf(" (%d values beyond %d series left out)", dropped, MaxSeries)
+	}
+	for _, s := range series {
+		lo, hi := math.Inf(1), math.Inf(-1)
+		for _, p := range s.Points {
+			if !math.IsNaN(p.Y) && !math.IsInf(p.Y, 0) {
+				lo, hi = math.Min(lo, p.Y), math.Max(hi, p.Y)
+			}
+		}
+		out += fmt.Sprintf("\n  %s: %d points", s.Label, len(s.Points))
+		if n := len(s.Points); n > 0 {
+			out += ", last " + formatValue(s.Points[n-1].Y)
+		}
+		if lo <= hi {
+			out += ", min " + formatValue(lo) + ", max " + formatValue(hi)
+		}
+	}
+	return out
+}
+
+func formatValue(v float64) string {
+	return strconv.FormatFloat(v, 'g', 6, 64)
+}
+
+// seriesLabel names the series of the i-th value of a line: its label,
+// else "value i+1".
+func seriesLabel(v Value, i int) string {
+	if v.Label != "" {
+		return v.Label
+	}
+	return "value " + strconv.Itoa(i+1)
+}
