@@ -221,8 +221,8 @@ func (l *link) lastPrinted() string {
 
 // noResponse builds the error for a wait that ran past its bound.
 func (l *link) noResponse(what string) error {
-	return fmt.Errorf("%s: no answer within %v (board printed last: %s): %w",
-		what, l.timeout, l.lastPrinted(), ErrNoResponse)
+	return withHint(fmt.Errorf("%s: no answer within %v (board printed last: %s): %w",
+		what, l.timeout, l.lastPrinted(), ErrNoResponse))
 }
 
 // discardMax bounds how many reads discard makes, so that a board that

@@ -103,7 +103,7 @@ func reopen(ctx context.Context, path string, baud int) (serial.Port, error) {
 	ctx, cancel := context.WithTimeout(ctx, reappearMax)
 	defer cancel()
 	for {
-		p, err := open(path, baud)
+		p, err := open(serial.Open, path, baud)
 		if err == nil {
 			return p, nil
 		}
