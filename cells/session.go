@@ -18,6 +18,7 @@ import (
 	"github.com/iot-kernel/iot-kernel/magics"
 	"github.com/iot-kernel/iot-kernel/transport"
 	"github.com/iot-kernel/iot-kernel/transport/serialport"
+	"github.com/iot-kernel/iot-kernel/transport/webrepl"
 )
 
 // EnvWebREPLPassword names the environment variable that supplies a WebREPL
@@ -230,10 +231,19 @@ func (s *session) openURL(ctx context.Context, t target) (*transport.Board, erro
 	opts.Password = t.password
 	opts.Logger = s.log
 	opts.Sim.Heap, opts.Sim.IP, opts.Sim.Expose, opts.Sim.Hosts = t.dev.Heap, t.dev.IP, t.dev.Expose, t.dev.Hosts
+	from := "the devices file's password: for " + t.name
 	if opts.Password == "" && transport.AddressKind(t.url) == transport.KindWebREPL {
 		opts.Password = os.Getenv(EnvWebREPLPassword)
+		from = "$" + EnvWebREPLPassword
 	}
 	b, err := s.open(ctx, t.url, opts)
+	if errors.Is(err, webrepl.ErrAccessDenied) {
+		if opts.Password == "" {
+			err = fmt.Errorf("%w: no password was given; put it in the board's entry of %s (password: ...), or in $%s", err, s.devicesPath, EnvWebREPLPassword)
+		} else {
+			err = fmt.Errorf("%w: check the password (it came from %s)", err, from)
+		}
+	}
 	if err != nil {
 		if strings.Contains(err.Error(), t.name) {
 			return nil, fmt.Errorf("connect: %w", err) // it names the board already

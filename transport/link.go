@@ -20,7 +20,9 @@ var errTimeout = errors.New("timed out")
 // into a *LinkError wrapping ErrLinkLost.
 type errLost struct{ err error }
 
-func (e *errLost) Error() string { return fmt.Sprintf("%v: %v", ErrLinkLost, e.err) }
+func (e *errLost) Error() string {
+	return fmt.Sprintf("%v: %v (check that the board is plugged in and on; the next cell connects it again)", ErrLinkLost, e.err)
+}
 func (e *errLost) Unwrap() error { return ErrLinkLost }
 
 // pasteMode is what a link learnt about raw-paste support.
