@@ -172,7 +172,10 @@ func (b *Board) restart(ctx context.Context, l *link) error {
 func (b *Board) restartWedged(ctx context.Context, l *link, cause error) error {
 	b.log.Warn("the board does not answer: restarting it", "err", cause)
 	b.drop(l)
-	rctx, cancel := context.WithTimeout(ctx, b.timeout())
+	// The dial, the raw REPL's entry and the probe are each bounded by the
+	// timeout: one bound for all three would end the entry by the context
+	// just before its own bound says what failed.
+	rctx, cancel := context.WithTimeout(ctx, 3*b.timeout())
 	defer cancel()
 	rwc, err := b.resetDial(rctx)
 	if err != nil {
