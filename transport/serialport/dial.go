@@ -59,16 +59,16 @@ func dial(ctx context.Context, target string, opt Options, openPort opener) (io.
 			return nil, err
 		}
 	}
-	p, err := open(openPort, path, baud)
+	p, fd, err := open(openPort, path, baud)
 	if err != nil {
 		return nil, err
 	}
 	if opt.HardReset {
-		if p, err = hardReset(ctx, p, path, baud); err != nil {
+		if p, fd, err = hardReset(ctx, p, fd, path, baud); err != nil {
 			return nil, err
 		}
 	}
-	return newConn(p, path), nil
+	return newConn(p, fd, path), nil
 }
 
 // parseTarget splits a Dial target into the device path and the baud rate
@@ -109,12 +109,14 @@ func parseTarget(target string) (path string, baud int, err error) {
 type opener func(path string, mode *serial.Mode) (serial.Port, error)
 
 // open opens path in raw mode, 8N1, with DTR and RTS asserted (see the
-// package documentation for why).
-func open(openPort opener, path string, baud int) (serial.Port, error) {
+// package documentation for why). It returns the port's descriptor, made
+// non-blocking (see newFD), or -1.
+func open(openPort opener, path string, baud int) (serial.Port, int, error) {
 	mode := &serial.Mode{BaudRate: baud, DataBits: 8, Parity: serial.NoParity, StopBits: serial.OneStopBit}
 	if !isPTY(path) {
 		mode.InitialStatusBits = &serial.ModemOutputBits{DTR: true, RTS: true}
 	}
+	before := devFDs(path)
 	p, err := openPort(path, mode)
 	var pe *serial.PortError
 	if err != nil && mode.InitialStatusBits != nil && errors.As(err, &pe) && pe.Code() == serial.InvalidSerialPort {
@@ -123,9 +125,9 @@ func open(openPort opener, path string, baud int) (serial.Port, error) {
 		p, err = openPort(path, mode)
 	}
 	if err != nil {
-		return nil, openError(path, baud, err)
+		return nil, -1, openError(path, baud, err)
 	}
-	return p, nil
+	return p, newFD(path, before), nil
 }
 
 // openError says why path did not open and what to do about it. The
