@@ -18,6 +18,7 @@ import (
 	"github.com/iot-kernel/iot-kernel/magics"
 	"github.com/iot-kernel/iot-kernel/transport"
 	"github.com/iot-kernel/iot-kernel/transport/serialport"
+	"github.com/iot-kernel/iot-kernel/transport/webrepl"
 )
 
 // EnvWebREPLPassword names the environment variable that supplies a WebREPL
@@ -37,12 +38,13 @@ type session struct {
 	discover func() ([]serialport.Port, error)
 	run      func(ctx context.Context, b *transport.Board, code string, out kernel.Output) error
 
-	mu       sync.Mutex
-	cur      *transport.Board
-	names    map[*transport.Board]string // names of the boards this session opened
-	tried    bool                        // the lazy reattach after a restart was tried
-	lastErr  error                       // why the reattach failed
-	lastWhat string                      // what it tried to connect
+	mu        sync.Mutex
+	cur       *transport.Board
+	curTarget target                      // what cur was connected as, to connect it again
+	names     map[*transport.Board]string // names of the boards this session opened
+	tried     bool                        // the lazy reattach after a restart was tried
+	lastErr   error                       // why the reattach failed
+	lastWhat  string                      // what it tried to connect
 	// lastTarget is what the last %connect asked for, even if it failed:
 	// %hardreset --pin resets that board when none is connected.
 	lastTarget string
@@ -57,6 +59,7 @@ type target struct {
 	entry    bool           // found in the devices file by name or uid
 	dev      devices.Device // the entry, if any (a virtual board's settings)
 	reset    bool           // open it with a hard reset by the serial port's RTS line
+	noReset  bool           // open without the hard reset Options.HardReset asks for
 }
 
 // remember is what to reconnect after a restart: a registered board by its
@@ -226,15 +229,30 @@ func (s *session) openTarget(ctx context.Context, t target) (*transport.Board, e
 // openURL opens t.url with t's password.
 func (s *session) openURL(ctx context.Context, t target) (*transport.Board, error) {
 	opts := s.opts
+	opts.HardReset = opts.HardReset || t.reset
+	if t.noReset {
+		opts.HardReset = false
+	}
 	opts.Password = t.password
 	opts.Logger = s.log
 	opts.Sim.Heap, opts.Sim.IP, opts.Sim.Expose, opts.Sim.Hosts = t.dev.Heap, t.dev.IP, t.dev.Expose, t.dev.Hosts
-	opts.HardReset = t.reset
+	from := "the devices file's password: for " + t.name
 	if opts.Password == "" && transport.AddressKind(t.url) == transport.KindWebREPL {
 		opts.Password = os.Getenv(EnvWebREPLPassword)
+		from = "$" + EnvWebREPLPassword
 	}
 	b, err := s.open(ctx, t.url, opts)
+	if errors.Is(err, webrepl.ErrAccessDenied) {
+		if opts.Password == "" {
+			err = fmt.Errorf("%w: no password was given; put it in the board's entry of %s (password: ...), or in $%s", err, s.devicesPath, EnvWebREPLPassword)
+		} else {
+			err = fmt.Errorf("%w: check the password (it came from %s)", err, from)
+		}
+	}
 	if err != nil {
+		if strings.Contains(err.Error(), t.name) {
+			return nil, fmt.Errorf("connect: %w", err) // it names the board already
+		}
 		return nil, fmt.Errorf("connect %s: %w", t.name, err)
 	}
 	s.mu.Lock()
@@ -383,18 +401,13 @@ func (s *session) connect(ctx context.Context, what string, reset bool) (*transp
 		s.names[cur] = t.name
 		s.mu.Unlock()
 	} else {
-		// Open the new board before letting go of the old one, so a
-		// failed %connect leaves the notebook as it was.
-		if b, err = s.openTarget(ctx, t); err != nil {
+		if b, err = s.switchTo(ctx, cur, t); err != nil {
 			return nil, err
 		}
 		s.mu.Lock()
-		s.cur = b
+		s.cur, s.curTarget = b, t
 		s.lastErr = nil
 		s.mu.Unlock()
-		if cur != nil {
-			s.release(cur)
-		}
 	}
 	if s.state != nil {
 		if err := s.state.store(t.remember()); err != nil {
@@ -402,6 +415,63 @@ func (s *session) connect(ctx context.Context, what string, reset bool) (*transp
 		}
 	}
 	return b, nil
+}
+
+// switchTo opens t, the board that is to replace cur (nil: none), and lets
+// go of cur.
+//
+// Two addresses may be one board (its WebREPL and its USB port, or its
+// port and an RFC 2217 server in front of it), which no address tells.
+// Two links to one board take each other's bytes, and closing the old one
+// last would take the board out of the raw REPL under the new one. So a
+// board reached by a real link is let go of first; when t then fails to
+// open, cur is connected again (without a hard reset), so that a failed
+// %connect leaves the notebook as it was. A virtual board is never the
+// same board as another address, and closing it ends its process and its
+// variables: it stays open until t is.
+func (s *session) switchTo(ctx context.Context, cur *transport.Board, t target) (*transport.Board, error) {
+	kind := transport.AddressKind(t.url)
+	if cur == nil || kind == transport.KindSim || transport.AddressKind(cur.URL()) == transport.KindSim {
+		b, err := s.openTarget(ctx, t)
+		if err != nil {
+			return nil, err
+		}
+		if cur != nil {
+			s.release(cur)
+		}
+		return b, nil
+	}
+	s.mu.Lock()
+	old := s.curTarget
+	s.cur = nil
+	s.mu.Unlock()
+	s.release(cur)
+	b, err := s.openTarget(ctx, t)
+	if err == nil {
+		return b, nil
+	}
+	// The old board answered a moment ago: its own bound, not the cell's
+	// (a stop may be what ended the new connect).
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*s.timeout())
+	defer cancel()
+	old.noReset = true
+	back, berr := s.openTarget(rctx, old)
+	if berr != nil {
+		s.log.Warn("cannot connect the board before again", "target", old.url, "err", berr)
+		return nil, fmt.Errorf("%w; and %s, the board connected before, could not be connected again (%v): %%connect it", err, old.name, berr)
+	}
+	s.mu.Lock()
+	s.cur, s.curTarget = back, old
+	s.mu.Unlock()
+	return nil, err
+}
+
+// timeout is the bound of each wait for a board.
+func (s *session) timeout() time.Duration {
+	if s.opts.Timeout > 0 {
+		return s.opts.Timeout
+	}
+	return transport.DefaultTimeout
 }
 
 // Open resolves target and opens it without making it current. When target
@@ -439,7 +509,7 @@ func (s *session) release(b *transport.Board) {
 func (s *session) Disconnect(ctx context.Context) error {
 	s.mu.Lock()
 	cur := s.cur
-	s.cur = nil
+	s.cur, s.curTarget = nil, target{}
 	s.tried = true
 	s.lastErr = nil
 	s.mu.Unlock()

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/iot-kernel/iot-kernel/sim"
@@ -129,7 +130,13 @@ type LinkError struct {
 	Err error
 }
 
-func (e *LinkError) Error() string { return fmt.Sprintf("%s: %v", e.URL, e.Err) }
+func (e *LinkError) Error() string {
+	msg := e.Err.Error()
+	if strings.Contains(msg, e.URL) {
+		return msg // the link's own error names the board already: once is enough
+	}
+	return fmt.Sprintf("%s: %s", e.URL, msg)
+}
 
 // Unwrap gives the underlying error.
 func (e *LinkError) Unwrap() error { return e.Err }

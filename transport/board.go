@@ -172,7 +172,10 @@ func (b *Board) restart(ctx context.Context, l *link) error {
 func (b *Board) restartWedged(ctx context.Context, l *link, cause error) error {
 	b.log.Warn("the board does not answer: restarting it", "err", cause)
 	b.drop(l)
-	rctx, cancel := context.WithTimeout(ctx, b.timeout())
+	// The dial, the raw REPL's entry and the probe are each bounded by the
+	// timeout: one bound for all three would end the entry by the context
+	// just before its own bound says what failed.
+	rctx, cancel := context.WithTimeout(ctx, 3*b.timeout())
 	defer cancel()
 	rwc, err := b.resetDial(rctx)
 	if err != nil {
@@ -184,7 +187,9 @@ func (b *Board) restartWedged(ctx context.Context, l *link, cause error) error {
 	if err := l.enterRaw(rctx); err != nil {
 		return b.fail(l, fmt.Errorf("the board did not answer, and not after a hard reset either: %w", err))
 	}
-	b.probe(rctx, l)
+	if err := b.probe(rctx, l); err != nil {
+		return b.fail(l, fmt.Errorf("the board did not answer, and not after a hard reset either: %w", err))
+	}
 	return &resetError{"the board did not answer (still running earlier code?), so it was hard-reset (restarted, its files kept): its variables are gone; run the cell again"}
 }
 
@@ -205,7 +210,7 @@ func (b *Board) ensure(ctx context.Context) (*link, error) {
 	if l == nil {
 		rwc, err := b.dial(ctx)
 		if err != nil {
-			return nil, &LinkError{URL: b.url, Err: fmt.Errorf("open: %w", err)}
+			return nil, &LinkError{URL: b.url, Err: err} // a dial's error says what failed
 		}
 		if l, err = b.adopt(rwc); err != nil {
 			return nil, err
@@ -221,7 +226,9 @@ func (b *Board) ensure(ctx context.Context) (*link, error) {
 		}
 		// Also after re-entering: the probe's exec takes any interrupt
 		// left pending by the Ctrl-C.
-		b.probe(ctx, l)
+		if err := b.probe(ctx, l); err != nil {
+			return nil, b.fail(l, err)
+		}
 	}
 	return l, nil
 }
@@ -229,8 +236,10 @@ func (b *Board) ensure(ctx context.Context) (*link, error) {
 // probe learns the board's platform and free RAM on a new link. It runs in
 // the classic raw REPL; whether the board has raw-paste is learnt by the
 // first exec that asks (the wasm boards answer for themselves: the test
-// board has none, the virtual board may).
-func (b *Board) probe(ctx context.Context, l *link) {
+// board has none, the virtual board may). A board that entered the raw
+// REPL but does not answer, or a link lost meanwhile, is an error; any
+// other failure leaves the platform unknown.
+func (b *Board) probe(ctx context.Context, l *link) error {
 	var out bytes.Buffer
 	var err error
 	for try := 0; try < 2; try++ {
@@ -238,7 +247,7 @@ func (b *Board) probe(ctx context.Context, l *link) {
 		// board by the Ctrl-C that entered the raw REPL (seen on the
 		// micro:bit, whose 1.9.2 firmware raises it in the next exec).
 		out.Reset()
-		err = l.run(ctx, execReq{code: []byte("print(__import__('sys').platform,__import__('gc').mem_free())"), stdout: &out, classic: true})
+		err = l.run(ctx, execReq{code: []byte("print(__import__('sys').platform,__import__('gc').mem_free())"), stdout: &out, classic: true, kernel: true})
 		var be *BoardError
 		if !errors.As(err, &be) || be.Name != "KeyboardInterrupt" {
 			break
@@ -247,11 +256,17 @@ func (b *Board) probe(ctx context.Context, l *link) {
 	f := strings.Fields(out.String())
 	if err != nil || len(f) != 2 {
 		l.platform = "?"
+		var lost *errLost
+		if errors.Is(err, ErrNoResponse) || errors.As(err, &lost) {
+			l.inRaw = false
+			return fmt.Errorf("the board entered its raw REPL but did not answer a first command: %w", err)
+		}
 		b.log.Warn("board probe failed", "err", err, "out", out.String(), "last", l.lastPrinted())
-		return
+		return nil
 	}
 	l.platform = f[0]
 	l.memFree, _ = strconv.Atoi(f[1])
+	return nil
 }
 
 // fail turns the engine's errors into the package's: a lost link becomes a
@@ -318,7 +333,7 @@ func (b *Board) Exec(ctx context.Context, code string, opt ExecOptions) error {
 	return b.op(ctx, func(ctx context.Context, l *link) error {
 		tellReset(l, opt.Reset)
 		if (opt.Input != nil || opt.Result != nil) && !l.shim {
-			if err := l.run(ctx, execReq{code: []byte(kernelHelpers(l.platform, l.nonce))}); err != nil {
+			if err := l.run(ctx, execReq{code: []byte(kernelHelpers(l.platform, l.nonce)), kernel: true}); err != nil {
 				return fmt.Errorf("installing input() and the display hook: %w", err)
 			}
 			l.shim = true

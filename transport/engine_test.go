@@ -454,6 +454,13 @@ func TestNoResponseAfterCode(t *testing.T) {
 	if !errors.Is(err, ErrNoResponse) {
 		t.Fatalf("err = %v, want ErrNoResponse", err)
 	}
+	// What failed, on which board, and what to do, each once.
+	msg := err.Error()
+	for _, want := range []string{"fake:", "waiting for the board to accept the code", "no answer within", "close it and try again"} {
+		if n := strings.Count(msg, want); n != 1 {
+			t.Errorf("%q appears %d times in %q", want, n, msg)
+		}
+	}
 }
 
 func TestSoftResetClearsState(t *testing.T) {

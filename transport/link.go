@@ -20,7 +20,9 @@ var errTimeout = errors.New("timed out")
 // into a *LinkError wrapping ErrLinkLost.
 type errLost struct{ err error }
 
-func (e *errLost) Error() string { return fmt.Sprintf("%v: %v", ErrLinkLost, e.err) }
+func (e *errLost) Error() string {
+	return fmt.Sprintf("%v: %v (check that the board is plugged in and on; the next cell connects it again)", ErrLinkLost, e.err)
+}
 func (e *errLost) Unwrap() error { return ErrLinkLost }
 
 // pasteMode is what a link learnt about raw-paste support.
@@ -221,8 +223,8 @@ func (l *link) lastPrinted() string {
 
 // noResponse builds the error for a wait that ran past its bound.
 func (l *link) noResponse(what string) error {
-	return fmt.Errorf("%s: no answer within %v (board printed last: %s): %w",
-		what, l.timeout, l.lastPrinted(), ErrNoResponse)
+	return withHint(fmt.Errorf("%s: no answer within %v (board printed last: %s): %w",
+		what, l.timeout, l.lastPrinted(), ErrNoResponse))
 }
 
 // discardMax bounds how many reads discard makes, so that a board that

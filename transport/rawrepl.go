@@ -22,6 +22,30 @@ const (
 	restartGrace = 400 * time.Millisecond
 )
 
+// sharedHint is what to do about a board that does not answer the raw
+// REPL's protocol: most often another program, or another link to the same
+// board, takes its bytes or drives its REPL.
+const sharedHint = "if another program or link uses this board (a terminal, mpremote, an earlier connection to it over another link), close it and try again; else reset the board"
+
+// hintError is err followed by what the user can do about it.
+type hintError struct {
+	err  error
+	hint string
+}
+
+func (e *hintError) Error() string { return e.err.Error() + "; " + e.hint }
+
+func (e *hintError) Unwrap() error { return e.err }
+
+// withHint adds sharedHint to err, unless it says it already.
+func withHint(err error) error {
+	var h *hintError
+	if errors.As(err, &h) {
+		return err
+	}
+	return &hintError{err, sharedHint}
+}
+
 // enterRaw brings the board from whatever it is doing to the raw REPL
 // prompt: interrupt (main.py, a running cell, boot noise), drain, Ctrl-A,
 // and retry until the banner comes or the timeout passes.
@@ -58,8 +82,8 @@ func (l *link) enterRaw(ctx context.Context) error {
 			return err
 		}
 		if !time.Now().Before(deadline) {
-			return fmt.Errorf("could not enter the raw REPL within %v (board printed last: %s): %w",
-				l.timeout, l.lastPrinted(), ErrNoResponse)
+			return withHint(fmt.Errorf("could not enter the raw REPL within %v (board printed last: %s): %w",
+				l.timeout, l.lastPrinted(), ErrNoResponse))
 		}
 	}
 }
@@ -115,6 +139,12 @@ type execReq struct {
 	// ran to its end; nil: no value is looked for.
 	value   func(repr string)
 	classic bool // never try raw-paste (used for the link's first probe)
+	// kernel: the code is the kernel's own (the probe, the helpers), which
+	// ends at once: its whole answer is bounded by the link's timeout, so
+	// that a board whose answer never comes (its bytes taken by another
+	// program reading the same port) cannot hold the kernel. A user's
+	// code may run as long as it likes.
+	kernel bool
 }
 
 // errStuck: the board ignored two Ctrl-C; the caller resets it.
@@ -461,6 +491,15 @@ func (f *follower) timedOut() error {
 	return f.l.noResponse("waiting for the end of the board's answer")
 }
 
+// unbound lifts the bound of the phases that cannot take long once the
+// code runs, unless the code is the kernel's own (execReq.kernel), whose
+// whole answer stays bounded.
+func (f *follower) unbound() {
+	if !f.r.kernel {
+		f.phaseDL = time.Time{}
+	}
+}
+
 // consume processes the received bytes until it needs more.
 func (f *follower) consume() error {
 	l := f.l
@@ -478,7 +517,8 @@ func (f *follower) consume() error {
 				return nil
 			}
 			l.pend = l.pend[i+2:]
-			f.ph, f.phaseDL = phaseStdout, time.Time{}
+			f.ph = phaseStdout
+			f.unbound()
 		case phaseAck:
 			i := bytes.IndexByte(l.pend, 4)
 			if i < 0 {
@@ -486,7 +526,8 @@ func (f *follower) consume() error {
 				return nil
 			}
 			l.pend = l.pend[i+1:]
-			f.ph, f.phaseDL = phaseStdout, time.Time{}
+			f.ph = phaseStdout
+			f.unbound()
 		case phaseStdout:
 			if f.inputCh != nil {
 				return nil // the board waits for the answer
@@ -513,7 +554,10 @@ func (f *follower) consume() error {
 			}
 			f.out.flush()
 			l.pend = l.pend[1:]
-			f.ph, f.phaseDL = phaseStderr, time.Now().Add(l.timeout)
+			f.ph = phaseStderr
+			if !f.r.kernel {
+				f.phaseDL = time.Now().Add(l.timeout)
+			}
 		case phaseStderr:
 			i := bytes.IndexByte(l.pend, 4)
 			if i < 0 {

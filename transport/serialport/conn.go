@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"go.bug.st/serial"
@@ -24,6 +25,7 @@ const wakeSlice = 25 * time.Millisecond
 // transport.TimedReader, so the engine reads it without a goroutine.
 type conn struct {
 	port    serial.Port
+	fd      int // the port's descriptor, non-blocking; -1 when unknown
 	path    string
 	ident   os.FileInfo // the device node at open, to notice a replug
 	checked time.Time   // when ident was last compared
@@ -31,8 +33,8 @@ type conn struct {
 	woken   atomic.Bool
 }
 
-func newConn(p serial.Port, path string) *conn {
-	c := &conn{port: p, path: path, checked: time.Now()}
+func newConn(p serial.Port, fd int, path string) *conn {
+	c := &conn{port: p, fd: fd, path: path, checked: time.Now()}
 	if fi, err := os.Stat(path); err == nil {
 		c.ident = fi
 	}
@@ -94,6 +96,9 @@ func (c *conn) read(p []byte, d, slice time.Duration, wakeable bool) (int, error
 		}
 		var pe *serial.PortError
 		switch {
+		case errors.Is(err, syscall.EAGAIN):
+			// Another reader of the device took the byte that woke the
+			// wait (see newFD): nothing came for us.
 		case errors.As(err, &pe) && pe.Code() == serial.PortClosed:
 			// The library's name for a port that hung up (unplugged USB).
 			return 0, fmt.Errorf("serial %s: device disconnected (the line hung up)", c.path)
@@ -138,6 +143,13 @@ func (c *conn) Write(p []byte) (int, error) {
 		}
 		n, err := c.port.Write(p[done:])
 		done += n
+		if errors.Is(err, syscall.EAGAIN) {
+			// The descriptor is non-blocking: wait for room. A board that
+			// never takes the bytes is the caller's bound to end (it
+			// closes the port).
+			waitWritable(c.fd, wakeSlice)
+			continue
+		}
 		if err != nil {
 			if c.closed.Load() {
 				return done, c.closedErr()

@@ -47,4 +47,9 @@
 // Wake ends one early. go.bug.st/serial cannot end a read early, so
 // ReadTimeout waits in slices of 25 ms and Wake is seen at the next slice;
 // bytes already received are returned before a Wake is honoured.
+//
+// On Linux the port's descriptor is made non-blocking: go.bug.st/serial
+// waits with select(2) and then reads, and when another reader of the same
+// device (a second link to the board) takes the byte in between, a
+// blocking read would wait for good, and Close with it.
 package serialport

@@ -2,7 +2,9 @@ package serialport
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"syscall"
 	"time"
 
 	"go.bug.st/serial"
@@ -23,10 +25,10 @@ const (
 // hardReset resets the board through RTS (EN) with DTR released (GPIO0
 // high), waits for it to boot, and returns the port to use from then on:
 // a new one if the board's USB device re-enumerated. On error p is closed.
-func hardReset(ctx context.Context, p serial.Port, path string, baud int) (serial.Port, error) {
-	fail := func(err error) (serial.Port, error) {
+func hardReset(ctx context.Context, p serial.Port, fd int, path string, baud int) (serial.Port, int, error) {
+	fail := func(err error) (serial.Port, int, error) {
 		p.Close()
-		return nil, fmt.Errorf("serial %s: hard reset: %w", path, err)
+		return nil, -1, fmt.Errorf("serial %s: hard reset: %w", path, err)
 	}
 	// (DTR, RTS) goes (1,1) -> (0,1): EN low, GPIO0 high.
 	if err := p.SetDTR(false); err != nil {
@@ -57,7 +59,7 @@ func hardReset(ctx context.Context, p serial.Port, path string, baud int) (seria
 	if err := p.SetRTS(true); err != nil {
 		return fail(fmt.Errorf("cannot drive RTS: %w", err))
 	}
-	return p, nil
+	return p, fd, nil
 }
 
 // waitBoot discards the boot output until it goes quiet. gone reports that
@@ -81,7 +83,7 @@ func waitBoot(ctx context.Context, p serial.Port) (gone bool, err error) {
 			return false, err
 		}
 		n, err := p.Read(buf)
-		if err != nil {
+		if err != nil && !errors.Is(err, syscall.EAGAIN) { // EAGAIN: see newFD
 			return true, nil
 		}
 		now := time.Now()
@@ -99,16 +101,16 @@ func waitBoot(ctx context.Context, p serial.Port) (gone bool, err error) {
 
 // reopen waits for the device node to come back after a USB re-enumeration
 // and opens it again, without another reset.
-func reopen(ctx context.Context, path string, baud int) (serial.Port, error) {
+func reopen(ctx context.Context, path string, baud int) (serial.Port, int, error) {
 	ctx, cancel := context.WithTimeout(ctx, reappearMax)
 	defer cancel()
 	for {
-		p, err := open(path, baud)
+		p, fd, err := open(serial.Open, path, baud)
 		if err == nil {
-			return p, nil
+			return p, fd, nil
 		}
 		if err := sleep(ctx, reappearRetry); err != nil {
-			return nil, fmt.Errorf("serial %s: waiting for the board to come back after the reset: %w", path, err)
+			return nil, -1, fmt.Errorf("serial %s: waiting for the board to come back after the reset: %w", path, err)
 		}
 	}
 }
