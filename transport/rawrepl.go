@@ -184,10 +184,17 @@ func (l *link) run(ctx context.Context, r execReq) error {
 		ph = phaseOK
 	}
 	l.dirty = false
+	l.rebooted = false
 	err := l.follow(ctx, ph, r, interrupted)
+	var be *BoardError
 	switch {
 	case errors.Is(err, errStuck):
 		return l.unstick(ctx)
+	case l.rebooted && !r.resent && errors.As(err, &be) && be.Name == "SyntaxError":
+		// The reboot swallowed the start of the code, and the board
+		// compiled the rest; a SyntaxError means none of it ran.
+		r.resent, r.classic = true, true
+		return l.run(ctx, r)
 	case errors.Is(err, errCodeLost) && !r.resent:
 		// The board soft-reset as the code went (see rebootAfterOK) and
 		// never took it: send it again, once, after a Ctrl-C that clears
@@ -493,12 +500,14 @@ func (f *follower) consume() error {
 			i := bytes.Index(l.pend, []byte("OK"))
 			if i >= 0 && bytes.Contains(l.pend[:i], []byte(softRebootLine)) {
 				l.noticeReset(softReset, false) // before the code came
+				l.rebooted = true
 			}
 			if i < 0 && len(l.pend) > 0 && endsInRawReboot(l.tail) {
 				// The board soft-reset (the OK of that reset came before
 				// this exec): the code may have been lost in the reboot.
 				l.noticeReset(softReset, false)
 				f.rebooted, f.phaseDL = true, time.Now().Add(l.timeout)
+				l.rebooted = true
 				l.pend = l.pend[:0]
 				return nil
 			}
@@ -523,7 +532,7 @@ func (f *follower) consume() error {
 				// That OK was the reset's: ours may still come, if the
 				// code survived the reboot in the board's input buffer.
 				l.noticeReset(softReset, false)
-				f.rebooted = true
+				f.rebooted, l.rebooted = true, true
 				f.ph, f.phaseDL = phaseOK, time.Now().Add(l.timeout)
 			}
 		case phaseAck:
