@@ -31,7 +31,10 @@ type fakeBoard struct {
 	memFree   int    // what gc.mem_free() says; 0 means 100000
 	zeroReads bool   // the host side's Read returns (0, nil) between data
 	direct    bool   // the host side is a TimedReader (no pump goroutine)
-	run       func(x *fakeExec) string
+	// loseInReset is how many input bytes a soft reset loses while the
+	// board reboots (between its OK and its banner), as a micro:bit does.
+	loseInReset int
+	run         func(x *fakeExec) string
 
 	mu         sync.Mutex
 	conn       net.Conn
@@ -266,7 +269,13 @@ func (f *fakeBoard) serve(dev net.Conn) {
 				f.state = map[string]string{}
 				f.shim = false
 				f.softResets++
+				lose := f.loseInReset
 				f.mu.Unlock()
+				for ; lose > 0; lose-- {
+					if _, ok := <-in; !ok {
+						return
+					}
+				}
 				out("\r\nsoft reboot\r\n" + rawBanner)
 				continue
 			}

@@ -25,8 +25,14 @@ type faultConn struct {
 	onWrite func(c *faultConn, p []byte) (send []byte, cut bool)
 	// onRead, when set, sees what each read returned (it may only look).
 	onRead func(c *faultConn, p []byte)
-	cut    bool
-	woken  atomic.Bool // see faultTimed
+	// rewrite, when set, is given what each read returned and returns
+	// what the engine gets instead (it may drop, add or hold back bytes);
+	// what does not fit the engine's buffer waits in held for its next
+	// read.
+	rewrite func(c *faultConn, p []byte) []byte
+	held    []byte
+	cut     bool
+	woken   atomic.Bool // see faultTimed
 }
 
 func newFaultConn(rwc io.ReadWriteCloser) *faultConn {
@@ -82,12 +88,42 @@ func (c *faultConn) Read(p []byte) (int, error) {
 	if c.isCut() {
 		return 0, errCut
 	}
+	if n := c.takeHeld(p); n > 0 {
+		return n, nil
+	}
 	n, err := c.ReadWriteCloser.Read(p)
+	n = c.filter(p, n)
 	c.seen(p[:n])
 	if c.isCut() {
 		return n, errCut
 	}
 	return n, err
+}
+
+// takeHeld gives the engine bytes a rewrite held back.
+func (c *faultConn) takeHeld(p []byte) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := copy(p, c.held)
+	c.held = c.held[n:]
+	return n
+}
+
+// filter passes the n bytes a read put in p through rewrite and returns
+// how many p holds now.
+func (c *faultConn) filter(p []byte, n int) int {
+	c.mu.Lock()
+	rw := c.rewrite
+	c.mu.Unlock()
+	if rw == nil || n == 0 {
+		return n
+	}
+	out := rw(c, append([]byte(nil), p[:n]...))
+	k := copy(p, out)
+	c.mu.Lock()
+	c.held = append(c.held, out[k:]...)
+	c.mu.Unlock()
+	return k
 }
 
 func (c *faultConn) seen(p []byte) {
@@ -116,7 +152,11 @@ func (c faultTimed) ReadTimeout(p []byte, d time.Duration) (int, error) {
 		if c.woken.Swap(false) {
 			return 0, nil
 		}
+		if n := c.takeHeld(p); n > 0 {
+			return n, nil
+		}
 		n, err := c.tr.ReadTimeout(p, min(time.Until(end), faultSlice))
+		n = c.filter(p, n)
 		c.seen(p[:n])
 		if c.isCut() {
 			return n, errCut

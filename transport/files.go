@@ -91,8 +91,23 @@ func (b *Board) capsFor(ctx context.Context, l *link) (*fsCaps, error) {
 	return c, nil
 }
 
-// capture runs code and returns its output.
+// capture runs one of the kernel's own snippets and returns its output.
+// They are valid Python, so a SyntaxError means the code was damaged on
+// the way (a byte lost or doubled on the line) and that none of it ran:
+// it is sent again, a bounded number of times.
 func (l *link) capture(ctx context.Context, code string) (string, error) {
+	for try := 1; ; try++ {
+		out, err := l.captureOnce(ctx, code)
+		var be *BoardError
+		if try < chunkTries && ctx.Err() == nil && errors.As(err, &be) && be.Name == "SyntaxError" {
+			continue
+		}
+		return out, err
+	}
+}
+
+// captureOnce runs code once and returns its output.
+func (l *link) captureOnce(ctx context.Context, code string) (string, error) {
 	var out bytes.Buffer
 	err := l.run(ctx, execReq{code: []byte(code), stdout: &out})
 	return out.String(), err
@@ -226,6 +241,18 @@ type damagedError struct{ what string }
 
 func (e *damagedError) Error() string { return e.what }
 
+// damagedCode turns the board's SyntaxError for one of the kernel's own
+// snippets, which are valid Python, into a damagedError: the code changed
+// on the way to the board (a byte lost or doubled), so it is sent again
+// rather than shown as the user's syntax error.
+func damagedCode(err error) error {
+	var be *BoardError
+	if errors.As(err, &be) && be.Name == "SyntaxError" {
+		return &damagedError{"the command arrived damaged at the board (it raised SyntaxError)"}
+	}
+	return err
+}
+
 // sumBody is function-body Python (see fnSnippet) that leaves in d the
 // content checksum of board file bp: hex sha256 with hashlib, else
 // Adler-32 as 8 hex digits (the sums stay small ints, reduced every 256
@@ -281,8 +308,13 @@ func readFile(ctx context.Context, l *link, c *fsCaps, p string, progress Progre
 		data, err := readOnce(ctx, l, c, p, progress)
 		var d *damagedError
 		if !errors.As(err, &d) || try == fileTries || ctx.Err() != nil {
-			if d != nil {
+			var pe *fs.PathError
+			switch {
+			case d != nil:
 				return nil, fmt.Errorf("read %s: %w (%d tries)", p, err, try)
+			case err != nil && !errors.As(err, &pe):
+				// A lost link or a silent board: say what it stopped.
+				return nil, fmt.Errorf("read %s: %w", p, err)
 			}
 			return data, err
 		}
@@ -346,7 +378,7 @@ func readStream(ctx context.Context, l *link, c *fsCaps, p string, limit int64, 
 		err = w.err
 	}
 	if err != nil {
-		return nil, 0, c.osError("read", p, err)
+		return nil, 0, c.osError("read", p, damagedCode(err))
 	}
 	want := w.total
 	if limit >= 0 && limit < want {
@@ -445,23 +477,37 @@ func (b *Board) WriteFile(ctx context.Context, p string, data []byte, progress P
 
 // placeError is a failure after the upload was verified: the new data is
 // on the board under the temporary name, which is kept.
+//
+// When the link went or the board fell silent, what the board did with
+// the code it was sent is unknown: the board runs on without the host,
+// so the rename or copy happened in full or not at all, unless a later
+// Ctrl-C stopped a copy. The message then says what each outcome leaves.
 type placeError struct {
 	p, tmp string
 	err    error
 	// maybePartial: the real file may have been half replaced (a copy
 	// was under way), else it still holds the old data.
 	maybePartial bool
+	// unverified: the board had not yet said that the upload checked out.
+	unverified bool
 }
 
 func (e *placeError) Error() string {
 	state := "it still holds its old contents"
-	switch {
-	case e.maybePartial:
-		state = "it may be incomplete"
-	case errors.Is(e.err, ErrLinkLost) || errors.Is(e.err, ErrNoResponse):
-		// The rename may or may not have happened.
+	if errors.Is(e.err, ErrLinkLost) || errors.Is(e.err, ErrNoResponse) {
+		switch {
+		case e.unverified:
+			return fmt.Sprintf("write %s: the board stopped answering while it checked the upload and renamed it into place (%v): %s holds its old or the new contents; if %s is still there, copy the file again to finish",
+				e.p, e.err, e.p, e.tmp)
+		case e.maybePartial:
+			return fmt.Sprintf("write %s: the board stopped answering while it copied the verified upload into place (%v): if %s is still there, it holds the new data and %s may be incomplete: copy the file again to finish; else %s holds the new data",
+				e.p, e.err, e.tmp, e.p, e.p)
+		}
 		return fmt.Sprintf("write %s: the board stopped answering while the verified upload was renamed into place (%v): %s holds the old or the new contents; if %s is still there, it holds the new data",
 			e.p, e.err, e.p, e.tmp)
+	}
+	if e.maybePartial {
+		state = "it may be incomplete"
 	}
 	return fmt.Sprintf("write %s: the new data is on the board, verified, as %s, but putting it in place failed (%v); %s: copy it again to finish",
 		e.p, e.tmp, e.err, state)
@@ -513,7 +559,22 @@ func abandonTemp(ctx context.Context, l *link, c *fsCaps, p, tmp string, err err
 		left = fmt.Sprintf("; a partial %s may be left on the board (the next upload replaces it)", tmp)
 	} else {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*l.timeout)
-		_, cerr := l.capture(cctx, fmt.Sprintf("try:\n _iotw.close()\n del _iotw\nexcept:pass\ntry:__import__('os').remove(%s)\nexcept OSError:pass\n", PyStr(tmp)))
+		var cerr error
+		if !l.inRaw {
+			// The board did not answer and may still hold code on its
+			// raw line: clear it, or the cleanup would run after it.
+			cerr = l.enterRaw(cctx)
+		}
+		if cerr == nil {
+			cleanup := fmt.Sprintf("try:\n _iotw.close()\n del _iotw\nexcept:pass\ntry:__import__('os').remove(%s)\nexcept OSError:pass\n", PyStr(tmp))
+			_, cerr = l.capture(cctx, cleanup)
+			var be *BoardError
+			if errors.As(cerr, &be) && be.Name == "KeyboardInterrupt" {
+				// Left pending by the Ctrl-C of enterRaw (the micro:bit's
+				// firmware raises it in the next exec): once more.
+				_, cerr = l.capture(cctx, cleanup)
+			}
+		}
 		cancel()
 		if cerr != nil {
 			left = fmt.Sprintf("; a partial %s may be left on the board (the next upload replaces it)", tmp)
@@ -554,7 +615,7 @@ func sendTemp(ctx context.Context, l *link, c *fsCaps, p, tmp string, data []byt
 		code := fmt.Sprintf("_iotb=%s\nif len(_iotb)==%d and sum(_iotb)==%d:_iotw.write(_iotb);print('W')\nelse:print('BAD')\ndel _iotb\n",
 			pyBytes(chunk), len(chunk), byteSum(chunk))
 		for try := 1; ; try++ {
-			out, err := l.capture(ctx, code)
+			out, err := l.captureOnce(ctx, code) // checked here, and retried
 			if err == nil && strings.TrimSpace(out) == "W" {
 				break
 			}
@@ -590,12 +651,17 @@ func commitUpload(ctx context.Context, l *link, c *fsCaps, p, tmp, bp string, da
 	body.WriteString(" print('OK')\n")
 	out, err := l.capture(ctx, fnSnippet(body.String()))
 	f := strings.Fields(out)
+	checked := len(f) > 0 && f[0] == "CHECKED"
 	switch {
-	case err != nil && len(f) > 0 && f[0] == "CHECKED":
+	case err != nil && checked:
 		// Verified, but the rename failed or did not finish.
 		return &placeError{p: p, tmp: tmp, err: c.osError("rename", p, err)}
+	case errors.Is(err, ErrLinkLost) || errors.Is(err, ErrNoResponse):
+		// The code may have reached the board, which then checks and
+		// renames without us: the real file is not known to be unchanged.
+		return &placeError{p: p, tmp: tmp, err: err, unverified: true}
 	case err != nil:
-		return c.osError("write", p, err)
+		return c.osError("write", p, damagedCode(err))
 	case len(f) > 0 && f[len(f)-1] == "OK":
 		return nil
 	case len(f) == 2 && f[0] == "SIZE":
@@ -610,10 +676,17 @@ func commitUpload(ctx context.Context, l *link, c *fsCaps, p, tmp, bp string, da
 // os.rename: tmp is copied over dst, the copy checked, then tmp removed.
 // Any failure leaves tmp, which still holds the data.
 func placeByCopy(ctx context.Context, l *link, c *fsCaps, p, tmp, bp string, data []byte) error {
-	if err := copyOnBoard(ctx, l, c, tmp, bp, c.sumOf(data)); err != nil {
-		return &placeError{p: p, tmp: tmp, err: err, maybePartial: true}
+	for try := 1; ; try++ {
+		err := copyOnBoard(ctx, l, c, tmp, bp, c.sumOf(data))
+		var d *damagedError
+		if errors.As(err, &d) && try < chunkTries {
+			continue // the copy's code arrived damaged, so nothing ran
+		}
+		if err != nil {
+			return &placeError{p: p, tmp: tmp, err: err, maybePartial: d == nil}
+		}
+		return nil
 	}
-	return nil
 }
 
 // copyOnBoard replaces dst by a copy of src, checks the copy against sum
@@ -633,7 +706,7 @@ func copyOnBoard(ctx context.Context, l *link, c *fsCaps, src, dst, sum string) 
 `, PyStr(src), PyStr(dst), c.chunk)
 	body += c.sumBody(dst) + fmt.Sprintf(" if d!=%s:raise OSError(5)\n os.remove(%s)\n", PyStr(sum), PyStr(src))
 	_, err := l.capture(ctx, fnSnippet(body))
-	return c.osError("copy", dst, err)
+	return c.osError("copy", dst, damagedCode(err))
 }
 
 // sizeExpr is Python for the size of board file bp (with os imported).

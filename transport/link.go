@@ -67,8 +67,11 @@ type link struct {
 	// resetSeen tells of a reset the kernel noticed by the board's banner,
 	// until an Exec tells the user.
 	resetSeen string
-	dirty     bool    // the raw line may hold stray bytes (a late answer)
-	caps      *fsCaps // filesystem capabilities, probed on first file op
+	dirty     bool // the raw line may hold stray bytes (a late answer)
+	// rebooted: the board soft-reset while the last exec waited for it
+	// to take the code (see rebootAfterOK).
+	rebooted bool
+	caps     *fsCaps // filesystem capabilities, probed on first file op
 
 	// grace is how long the board gets to stop after each Ctrl-C.
 	grace time.Duration

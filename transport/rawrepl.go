@@ -139,6 +139,7 @@ type execReq struct {
 	// ran to its end; nil: no value is looked for.
 	value   func(repr string)
 	classic bool // never try raw-paste (used for the link's first probe)
+	resent  bool // sent again after a reboot lost it (see errCodeLost)
 	// kernel: the code is the kernel's own (the probe, the helpers), which
 	// ends at once: its whole answer is bounded by the link's timeout, so
 	// that a board whose answer never comes (its bytes taken by another
@@ -158,11 +159,12 @@ var errRestart = errors.New("board did not stop after Ctrl-C; restart it")
 type phase int
 
 const (
-	phaseOK     phase = iota // classic: waiting for "OK"
-	phaseAck                 // raw-paste: waiting for the \x04 that ends reception
-	phaseStdout              // output, until \x04
-	phaseStderr              // exception text, until \x04
-	phasePrompt              // the ">" that ends it all
+	phaseOK      phase = iota // classic: waiting for "OK"
+	phaseAfterOK              // classic: was that OK a soft reset's? (see rebootAfterOK)
+	phaseAck                  // raw-paste: waiting for the \x04 that ends reception
+	phaseStdout               // output, until \x04
+	phaseStderr               // exception text, until \x04
+	phasePrompt               // the ">" that ends it all
 	phaseDone
 )
 
@@ -212,12 +214,34 @@ func (l *link) run(ctx context.Context, r execReq) error {
 		ph = phaseOK
 	}
 	l.dirty = false
+	l.rebooted = false
 	err := l.follow(ctx, ph, r, interrupted)
-	if errors.Is(err, errStuck) {
+	var be *BoardError
+	switch {
+	case errors.Is(err, errStuck):
 		return l.unstick(ctx)
+	case l.rebooted && !r.resent && errors.As(err, &be) && be.Name == "SyntaxError":
+		// The reboot swallowed the start of the code, and the board
+		// compiled the rest; a SyntaxError means none of it ran.
+		r.resent, r.classic = true, true
+		return l.run(ctx, r)
+	case errors.Is(err, errCodeLost) && !r.resent:
+		// The board soft-reset as the code went (see rebootAfterOK) and
+		// never took it: send it again, once, after a Ctrl-C that clears
+		// what part of it reached the new raw line.
+		r.resent, r.classic, l.dirty = true, true, true
+		return l.run(ctx, r)
+	case errors.Is(err, errCodeLost):
+		l.inRaw = false
+		l.resetSeen = "" // told here
+		return &resetError{"the board soft-reset twice just as the code was sent (it answered with its reboot banner: a stray Ctrl-D, a watchdog or a timer's machine.soft_reset()), so the code did not run: its variables are gone, its files kept; run it again"}
 	}
 	return err
 }
+
+// errCodeLost: the board soft-reset as the code was sent, and the code did
+// not survive the reboot (no "OK" came for it).
+var errCodeLost = errors.New("code lost in a reboot")
 
 // unstick is the last step of an interrupt: the board ignored Ctrl-C
 // twice, so get back to the raw prompt and soft-reset it.
@@ -407,7 +431,10 @@ type follower struct {
 	stage   int              // Ctrl-C sent so far
 	stageDL time.Time        // when to escalate the interrupt
 	phaseDL time.Time        // bound for the phases that cannot take long
-	after   []byte           // what came between the answer's end and the prompt
+	// rebooted: the board soft-reset behind our back as the code was sent
+	// (an "OK" and its reboot banner came instead of the answer).
+	rebooted bool
+	after    []byte // what came between the answer's end and the prompt
 }
 
 // follow reads the board's answer from phase ph on: output streamed to
@@ -484,6 +511,9 @@ func (f *follower) timedOut() error {
 		f.stage, f.stageDL = 2, time.Now().Add(f.l.grace)
 		return f.l.write([]byte("\r\x03"))
 	}
+	if f.rebooted && f.ph == phaseOK {
+		return errCodeLost // the board is at its raw prompt, without the code
+	}
 	f.l.inRaw = false
 	if f.ph == phaseOK || f.ph == phaseAck {
 		return f.l.noResponse("waiting for the board to accept the code")
@@ -507,6 +537,19 @@ func (f *follower) consume() error {
 		switch f.ph {
 		case phaseOK:
 			i := bytes.Index(l.pend, []byte("OK"))
+			if i >= 0 && bytes.Contains(l.pend[:i], []byte(softRebootLine)) {
+				l.noticeReset(softReset, false) // before the code came
+				l.rebooted = true
+			}
+			if i < 0 && len(l.pend) > 0 && endsInRawReboot(l.tail) {
+				// The board soft-reset (the OK of that reset came before
+				// this exec): the code may have been lost in the reboot.
+				l.noticeReset(softReset, false)
+				f.rebooted, f.phaseDL = true, time.Now().Add(l.timeout)
+				l.rebooted = true
+				l.pend = l.pend[:0]
+				return nil
+			}
 			if i < 0 {
 				// Keep a trailing "O" that may start "OK".
 				if n := len(l.pend); n > 0 && l.pend[n-1] == 'O' {
@@ -517,8 +560,22 @@ func (f *follower) consume() error {
 				return nil
 			}
 			l.pend = l.pend[i+2:]
-			f.ph = phaseStdout
+			f.ph = phaseAfterOK
 			f.unbound()
+		case phaseAfterOK:
+			switch f.rebootAfterOK() {
+			case rebootMaybe:
+				return nil
+			case rebootNo:
+				f.ph = phaseStdout
+				f.unbound()
+			case rebootYes:
+				// That OK was the reset's: ours may still come, if the
+				// code survived the reboot in the board's input buffer.
+				l.noticeReset(softReset, false)
+				f.rebooted, l.rebooted = true, true
+				f.ph, f.phaseDL = phaseOK, time.Now().Add(l.timeout)
+			}
 		case phaseAck:
 			i := bytes.IndexByte(l.pend, 4)
 			if i < 0 {
@@ -576,6 +633,57 @@ func (f *follower) consume() error {
 		}
 	}
 	return nil
+}
+
+// What a board that soft-resets in its raw REPL prints after the "OK" of
+// the Ctrl-D that reset it, before its raw banner.
+var rebootLines = [][]byte{[]byte("\r\n" + softRebootLine), []byte("\r\nMPY: " + softRebootLine)}
+
+type rebootAnswer int
+
+const (
+	rebootNo rebootAnswer = iota
+	rebootMaybe
+	rebootYes
+)
+
+// endsInRawReboot reports whether what the board sent ends in a soft
+// reboot's line and the raw REPL's banner.
+func endsInRawReboot(tail []byte) bool {
+	if !bytes.HasSuffix(tail, []byte(rawBanner)) {
+		return false
+	}
+	i := len(tail) - len(rawBanner)
+	return bytes.Contains(tail[max(0, i-len(softRebootLine)-8):i], []byte(softRebootLine))
+}
+
+// rebootAfterOK tells an "OK" that answers our code from one that answers
+// a stray Ctrl-D (a byte doubled on the line, a board's own reset): the
+// latter is followed by the reboot line and the raw banner, which it then
+// consumes. Output that only starts like the reboot line (print() of an
+// empty line) is held until it differs, which costs no wait: the bytes
+// that settle it are the code's own next output or its end.
+func (f *follower) rebootAfterOK() rebootAnswer {
+	l := f.l
+	for _, line := range rebootLines {
+		n := min(len(l.pend), len(line))
+		if !bytes.Equal(l.pend[:n], line[:n]) {
+			continue
+		}
+		if n < len(line) {
+			return rebootMaybe
+		}
+		i := bytes.Index(l.pend, []byte(rawBanner))
+		if i < 0 {
+			if f.phaseDL.IsZero() {
+				f.phaseDL = time.Now().Add(l.timeout) // the banner comes at once
+			}
+			return rebootMaybe
+		}
+		l.pend = append(l.pend[:0], l.pend[i+len(rawBanner):]...)
+		return rebootYes
+	}
+	return rebootNo
 }
 
 // resetDuring ends an exec whose board printed its boot banner while the

@@ -159,11 +159,11 @@ func FuzzRawREPLStream(f *testing.F) {
 			if be.Name == "" {
 				t.Fatalf("board error without a name: %#v", be)
 			}
-		case errors.Is(err, ErrLinkLost), errors.Is(err, ErrNoResponse):
+		case errors.Is(err, ErrLinkLost), errors.Is(err, ErrNoResponse), errors.Is(err, ErrReset):
 		default:
 			t.Fatalf("exec failed with an error the caller cannot classify: %v (%T)", err, err)
 		}
-		for _, internal := range []error{errTimeout, errStuck, errRestart} {
+		for _, internal := range []error{errTimeout, errStuck, errRestart, errCodeLost} {
 			if errors.Is(err, internal) {
 				t.Fatalf("internal error %v reached the caller", err)
 			}
