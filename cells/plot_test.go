@@ -257,6 +257,10 @@ func TestPlotConnectTwoBoards(t *testing.T) {
 	if len(cs) != 2 || cs[0].id == cs[1].id {
 		t.Fatalf("%d charts, want 2 with ids of their own", len(cs))
 	}
+	// The boards run at once, so their charts come in either order.
+	if seenBefore(cs[0].legend, "right") {
+		cs[0], cs[1] = cs[1], cs[0]
+	}
 	for i, name := range []string{"left", "right"} {
 		if !seenBefore(cs[i].legend, name) || !strings.Contains(cs[i].summary, "20 lines with numbers, 1 series") {
 			t.Errorf("chart %d: legend %q summary %q, want titled %s with 20 lines", i, cs[i].legend, cs[i].summary, name)

@@ -456,6 +456,15 @@ func (s *session) switchTo(ctx context.Context, cur *transport.Board, t target) 
 	defer cancel()
 	old.noReset = true
 	back, berr := s.openTarget(rctx, old)
+	// A WebREPL server may not have seen the old session end yet: it turns
+	// the new one away as a second client for a moment.
+	for errors.Is(berr, webrepl.ErrHungUp) && rctx.Err() == nil {
+		select {
+		case <-rctx.Done():
+		case <-time.After(100 * time.Millisecond):
+			back, berr = s.openTarget(rctx, old)
+		}
+	}
 	if berr != nil {
 		s.log.Warn("cannot connect the board before again", "target", old.url, "err", berr)
 		return nil, fmt.Errorf("%w; and %s, the board connected before, could not be connected again (%v): %%connect it", err, old.name, berr)
