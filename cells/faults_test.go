@@ -10,6 +10,7 @@ import (
 	"github.com/iot-kernel/iot-kernel/kernel"
 	"github.com/iot-kernel/iot-kernel/kernel/kerneltest"
 	"github.com/iot-kernel/iot-kernel/testboard"
+	"github.com/iot-kernel/iot-kernel/transport/serialport"
 )
 
 // A board printing forever while the stop button is pressed: the cell
@@ -173,4 +174,18 @@ func TestConnectMissingPort(t *testing.T) {
 		t.Errorf("repetitive: %s", ee.Value)
 	}
 	mustRun(t, it, "%lsmagic")
+
+	// The ports there are, since the board is often under another name.
+	it.sess.discover = func() ([]serialport.Port, error) {
+		return []serialport.Port{{Path: "/dev/ttyACM0"}, {Path: "/dev/ttyUSB1"}}, nil
+	}
+	ee, _ = execError(t, it, "%connect "+port)
+	if !strings.Contains(ee.Value, "(the serial ports here: /dev/ttyACM0, /dev/ttyUSB1)") {
+		t.Errorf("no list of the ports there are: %s", ee.Value)
+	}
+	it.sess.discover = func() ([]serialport.Port, error) { return nil, nil }
+	ee, _ = execError(t, it, "%connect "+port)
+	if !strings.Contains(ee.Value, "(no serial port is plugged in)") {
+		t.Errorf("no word that there is no port: %s", ee.Value)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -248,6 +249,9 @@ func (s *session) openURL(ctx context.Context, t target) (*transport.Board, erro
 		} else {
 			err = fmt.Errorf("%w: check the password (it came from %s)", err, from)
 		}
+	}
+	if err != nil && transport.AddressKind(t.url) == transport.KindSerial && errors.Is(err, fs.ErrNotExist) {
+		err = fmt.Errorf("%w (%s)", err, s.portsHere())
 	}
 	if err != nil {
 		if strings.Contains(err.Error(), t.name) {
@@ -570,4 +574,18 @@ func (s *session) close() {
 	for _, b := range bs {
 		s.release(b)
 	}
+}
+
+// portsHere lists the serial ports there are, for an error about one that
+// is not: often the board is plugged in under another name.
+func (s *session) portsHere() string {
+	ports, err := s.discover()
+	if err != nil || len(ports) == 0 {
+		return "no serial port is plugged in"
+	}
+	paths := make([]string, len(ports))
+	for i, p := range ports {
+		paths[i] = p.Path
+	}
+	return "the serial ports here: " + strings.Join(paths, ", ")
 }

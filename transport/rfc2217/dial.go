@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/iot-kernel/iot-kernel/transport/internal/neterr"
 	"github.com/iot-kernel/iot-kernel/transport/internal/urlopt"
 )
 
@@ -42,7 +43,9 @@ func Dial(ctx context.Context, rawURL string, opt Options) (io.ReadWriteCloser, 
 	d := net.Dialer{Timeout: negotiationTimeout}
 	tcp, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("rfc2217 %s: cannot connect: %w", rawURL, err)
+		return nil, &neterr.Error{Err: err, Msg: fmt.Sprintf(
+			"rfc2217 %s: cannot connect: %s; check the address, and that an RFC 2217 server (ser2net) serves the board there",
+			rawURL, neterr.Reason(err))}
 	}
 	return open(ctx, tcp, rawURL, uint32(baud))
 }

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/iot-kernel/iot-kernel/transport/internal/neterr"
 )
 
 // DefaultPort is WebREPL's TCP port.
@@ -64,7 +66,9 @@ func Dial(ctx context.Context, rawURL, password string) (*Conn, error) {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("webrepl %s: cannot connect: %w", target, ctx.Err())
 		}
-		return nil, fmt.Errorf("webrepl %s: cannot connect (is WebREPL running there?): %w", target, err)
+		return nil, &neterr.Error{Err: err, Msg: fmt.Sprintf(
+			"webrepl %s: cannot connect: %s; check the address, and that WebREPL runs on the board (import webrepl_setup)",
+			target, neterr.Reason(err))}
 	}
 	ws.SetReadLimit(1 << 20)
 	rest, err := login(ctx, ws, password)
