@@ -62,10 +62,13 @@ def steps(py: str) -> list[Step]:
         Step("A cell against the bare exchange of the same code, the bytes it sends, and %%plot",
              "cells benchmarks: the interpreter as the kernel runs it, minus the Jupyter messages; "
              "%%plot on the wasm board printing as fast as it can, with and without the plot in turns",
-             gobench + ["-bench", ".", "-timeout", "10m", "./cells/"]),
+             gobench + ["-bench", "CellCost|CellBytes|Plot", "-timeout", "10m", "./cells/"]),
         Step("The plot's own costs",
              "a line parsed on the goroutine that reads the board, a frame of two full series drawn",
              [GO, "test", "-run", "^$", "-bench", ".", "-benchmem", "./plot/"]),
+        Step("A %%connect cell on eight virtual boards",
+             "a cell that takes a second on each of eight virtual boards, run at once and with --seq",
+             gobench + ["-bench", "ConnectMany", "-timeout", "10m", "./cells/"]),
         Step("The virtual board's stop button",
              "Ctrl-C to the end of each blocking call on the virtual board",
              [GO, "test", "-run", "^$", "-bench", "BenchmarkNetInterrupt", "-benchtime", "20x",
@@ -87,6 +90,7 @@ TARGETS: list[tuple[str, str, float, str]] = [
     (r"^cells\..*\.bytes_.*_overhead$", "value", 24, "<= 24 B over the code"),
     (r"^cells\..*\.bytes_.*_exchanges$", "value", 1, "one exchange"),
     (r"^BenchmarkNetInterrupt.*ms/interrupt$", "value", 100, "<= 100 ms"),
+    (r"^connect\.sim8\.at_once_s$", "value", 1.5, "<= 1.5 s"),
     (r"^plot\..*\.rate_loss$", "value", 0.10, "<= 0.10 of the board's output rate"),
     (r"^plot\..*\.frames_per_s$", "value", 10, "<= 10 updates a second"),
 ]

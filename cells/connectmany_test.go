@@ -111,7 +111,7 @@ func TestSimCellConnectInterrupt(t *testing.T) {
 }
 
 // mustRunFor is mustRun with a bound of its own.
-func mustRunFor(t *testing.T, it *Interpreter, code string, bound time.Duration) (*kerneltest.Recorder, kernel.Result) {
+func mustRunFor(t testing.TB, it *Interpreter, code string, bound time.Duration) (*kerneltest.Recorder, kernel.Result) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), bound)
 	defer cancel()

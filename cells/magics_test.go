@@ -533,7 +533,7 @@ func TestCellConnect(t *testing.T) {
 // sections returns what a concurrent %%connect finally shows in each of
 // its displays, in the order they first appeared, checking that every one
 // was first shown and then only updated.
-func sections(t *testing.T, out *kerneltest.Recorder) []string {
+func sections(t testing.TB, out *kerneltest.Recorder) []string {
 	t.Helper()
 	var order []string
 	last := map[string]string{}
