@@ -62,6 +62,10 @@ def steps(py: str) -> list[Step]:
         Step("A cell against the bare exchange of the same code, and the bytes it sends",
              "cells benchmarks: the interpreter as the kernel runs it, minus the Jupyter messages",
              gobench + ["-bench", ".", "-timeout", "10m", "./cells/"]),
+        Step("Replaying notebooks against nbconvert --execute and papermill",
+             "the same notebooks on the virtual board, start-up included: wall time and the peak "
+             "summed RSS of each tool's process tree (tool, kernel, board, %%host kernel)",
+             [py, "bench/replay_bench.py", "--kernel", "bin/iot-kernel"], ["--quick"]),
         Step("The virtual board's stop button",
              "Ctrl-C to the end of each blocking call on the virtual board",
              [GO, "test", "-run", "^$", "-bench", "BenchmarkNetInterrupt", "-benchtime", "20x",
@@ -83,6 +87,7 @@ TARGETS: list[tuple[str, str, float, str]] = [
     (r"^cells\..*\.bytes_.*_overhead$", "value", 24, "<= 24 B over the code"),
     (r"^cells\..*\.bytes_.*_exchanges$", "value", 1, "one exchange"),
     (r"^BenchmarkNetInterrupt.*ms/interrupt$", "value", 100, "<= 100 ms"),
+    (r"^replay\.", "ratio", 1.0, "<= the peer's"),
 ]
 
 GO_BENCH = re.compile(r"^(Benchmark\S+?)(?:-\d+)?\s+\d+\s+(.*)$")
