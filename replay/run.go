@@ -156,19 +156,12 @@ const noHostKernel = "%%host needs a python3 Jupyter kernel"
 func Run(ctx context.Context, nb *Notebook, exec Executor, board string, opt Options) *Result {
 	start := time.Now()
 	res := &Result{Path: nb.Path, Board: board}
-	codeCells := 0
-	for i := range nb.Cells {
-		if nb.Cells[i].Type == "code" {
-			codeCells++
-		}
-	}
-	count, n := 0, 0
+	count := 0
 	for i := range nb.Cells {
 		c := &nb.Cells[i]
 		if c.Type != "code" {
 			continue
 		}
-		n++
 		if ctx.Err() != nil {
 			res.Err = context.Cause(ctx)
 			break
@@ -182,7 +175,7 @@ func Run(ctx context.Context, nb *Notebook, exec Executor, board string, opt Opt
 			continue
 		}
 		if opt.Progress != nil {
-			opt.Progress(board, nb.Path, n, codeCells, c.FirstLine())
+			opt.Progress(board, nb.Path, c.Index+1, len(nb.Cells), c.FirstLine())
 		}
 		count++
 		cr, err := runCell(ctx, c, exec, count, opt)

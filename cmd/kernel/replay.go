@@ -123,7 +123,9 @@ func replayFlags(e *env) (*flag.FlagSet, func(context.Context) int) {
 			for _, b := range boards[:min(n, len(boards))] {
 				labels = append(labels, b.Label)
 			}
-			prog = replay.NewTermProgress(e.stderr, labels, len(paths))
+			tp := replay.NewTermProgress(e.stderr, labels, len(paths))
+			tp.Width = terminalWidth(e.stderr)
+			prog = tp
 		}
 
 		// Ctrl-C stops the replay as the stop button stops a cell.

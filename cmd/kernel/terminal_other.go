@@ -18,3 +18,6 @@ func isTerminal(w io.Writer) bool {
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0 && f.Name() != os.DevNull
 }
+
+// terminalWidth is w's width in columns, or 0 when unknown (always, here).
+func terminalWidth(io.Writer) int { return 0 }
