@@ -113,7 +113,7 @@ func TestRunMismatchGivesDiff(t *testing.T) {
 	}
 	var rep bytes.Buffer
 	WriteReport(&rep, []*Result{r}, false)
-	for _, want := range []string{"FAIL testdata/small.ipynb on fake", "cell 3: import sys", "line 27", "-42"} {
+	for _, want := range []string{"FAIL testdata/small.ipynb on fake", "cell 3: import sys", "line 27", "-42", "\nreplay: 2 passed, 1 failed, 0 skipped\n"} {
 		if !strings.Contains(rep.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, rep.String())
 		}

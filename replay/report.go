@@ -22,8 +22,21 @@ func cellLabel(c *Cell) string {
 // notebook and, for each cell that failed, why, with the diff of its
 // outputs (coloured when color is set).
 func WriteReport(w io.Writer, results []*Result, color bool) {
+	var tp, tf, ts, broken int
+	defer func() {
+		// The closing line CI log readers look for.
+		fmt.Fprintf(w, "replay: %d passed, %d failed, %d skipped", tp, tf, ts)
+		if broken > 0 {
+			fmt.Fprintf(w, "; %d notebooks could not be replayed to the end", broken)
+		}
+		fmt.Fprintln(w)
+	}()
 	for _, r := range results {
 		p, f, s := r.Counts()
+		tp, tf, ts = tp+p, tf+f, ts+s
+		if r.Err != nil {
+			broken++
+		}
 		verdict := "ok  "
 		if !r.OK() {
 			verdict = "FAIL"
