@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/iot-kernel/iot-kernel/hostkernel"
 	"github.com/iot-kernel/iot-kernel/kernel"
 )
 
@@ -147,7 +148,7 @@ func TestRunErrors(t *testing.T) {
 	})
 	t.Run("no host kernel skips", func(t *testing.T) {
 		b := smallBoard()
-		b["%connect sim"] = raises("Error", "%%host needs a python3 Jupyter kernel (pip install ipykernel)")
+		b["%connect sim"] = raises("Error", hostkernel.ErrNoKernel.Error()+"; python3: no module named ipykernel")
 		r := Run(context.Background(), loadSmall(t), b, "fake", opts())
 		if c := r.Cells[0]; c.Status != Skipped {
 			t.Errorf("got %v %q", c.Status, c.Reason)

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/iot-kernel/iot-kernel/hostkernel"
 	"github.com/iot-kernel/iot-kernel/kernel"
 )
 
@@ -147,9 +148,9 @@ const reasonDiffers = "outputs differ from the stored ones"
 const DefaultTimeout = 2 * time.Minute
 
 // noHostKernel is how a cell's error says that %%host has no python3
-// kernel to run in (hostkernel.ErrNoKernel's words): such a cell is
-// skipped, not failed.
-const noHostKernel = "%%host needs a python3 Jupyter kernel"
+// kernel to run in (the error reaches the notebook as text): such a cell
+// is skipped, not failed.
+var noHostKernel = hostkernel.ErrNoKernel.Error()
 
 // Run replays the notebook at path on exec, a fresh kernel, and returns how
 // each code cell went. board names the board in the result.
