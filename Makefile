@@ -114,7 +114,7 @@ test-go: node venv
 # The race detector (it needs cgo and a C compiler) over the packages that
 # run without boards; the board packages' concurrency is exercised by
 # test-go on real firmware.
-RACE_PKGS := ./kernel/... ./devices ./hostkernel ./internal/... ./kernelspec/... ./cmd/kernel \
+RACE_PKGS := ./kernel/... ./devices ./hostkernel ./internal/... ./kernelspec/... ./cmd/kernel ./replay \
 	./transport/internal/... ./transport/rfc2217 ./transport/serialport ./transport/webrepl
 test-race: venv
 	CGO_ENABLED=1 IOT_TEST_PYTHON=$(VPY) $(GO) test -race -count=1 -timeout 15m $(RACE_PKGS)

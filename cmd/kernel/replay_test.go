@@ -101,3 +101,21 @@ func TestReplayUsage(t *testing.T) {
 		}
 	}
 }
+
+func TestParseFlagsInterspersed(t *testing.T) {
+	e := &env{stdout: &strings.Builder{}, stderr: &strings.Builder{}}
+	fs, _ := replayFlags(e)
+	// As pasted into CI: flags after the notebooks; after "--" all are notebooks.
+	if err := parseFlags(fs, []string{"--board", "sim", "a.ipynb", "b.ipynb", "--junit", "r.xml", "--", "--update"}, true); err != nil {
+		t.Fatal(err)
+	}
+	if got := fs.Args(); strings.Join(got, " ") != "a.ipynb b.ipynb --update" {
+		t.Errorf("arguments %q", got)
+	}
+	if got := fs.Lookup("junit").Value.String(); got != "r.xml" {
+		t.Errorf("--junit after the notebooks: %q", got)
+	}
+	if got := fs.Lookup("update").Value.String(); got != "false" {
+		t.Errorf("--update after -- was taken as a flag")
+	}
+}
