@@ -135,6 +135,10 @@ type Options struct {
 	Update bool
 	// WriteFile writes a notebook for Update (atomically).
 	WriteFile func(path string, data []byte) error
+	// ServeHost is where a serving cell's server is reached when its
+	// iot.serve names no host; "" means 127.0.0.1 (a virtual board's
+	// servers listen there). A board on WiFi needs its address.
+	ServeHost string
 	// Progress, when set, is told as each cell starts.
 	Progress func(board, path string, cell, cells int, first string)
 	// serveLock serialises serving cells by port across boards.
@@ -264,8 +268,12 @@ func runCell(ctx context.Context, c *Cell, exec Executor, count int, opt Options
 		defer unlock()
 		pctx, pcancel := context.WithTimeout(cctx, timeout)
 		defer pcancel()
+		target := *s
+		if target.Host == "" {
+			target.Host = opt.ServeHost
+		}
 		go func() {
-			answers, err := poke(pctx, *s)
+			answers, err := poke(pctx, target)
 			served <- serveResult{answers, err}
 			stop("served")
 		}()

@@ -72,6 +72,7 @@ func replayFlags(e *env) (*flag.FlagSet, func(context.Context) int) {
 	fs.Var(&sanitize, "sanitize", "normalise outputs with the rules in `FILE` (nbval's format); may be given several times")
 	update := fs.Bool("update", false, "rewrite the stored outputs of cells that differ with the new ones")
 	timeout := fs.Duration("timeout", replay.DefaultTimeout, "interrupt and fail a cell that runs longer than `DURATION` (a cell's metadata.iot.timeout overrides)")
+	serveHost := fs.String("serve-host", "", "reach the servers of cells with metadata.iot.serve at `HOST` when it names none (default 127.0.0.1, where a virtual board's listen; a board on WiFi: its address)")
 	level := new(slog.LevelVar)
 	level.Set(slog.LevelWarn)
 	fs.TextVar(level, "log-level", level, "log `level` on stderr: debug, info, warn or error")
@@ -109,6 +110,7 @@ func replayFlags(e *env) (*flag.FlagSet, func(context.Context) int) {
 			Normalizer: replay.Normalizer{Rules: rules},
 			Timeout:    *timeout,
 			Update:     *update,
+			ServeHost:  *serveHost,
 			WriteFile: func(path string, data []byte) error {
 				perm := os.FileMode(0o644)
 				if st, err := os.Stat(path); err == nil {

@@ -64,7 +64,8 @@ def cases():
                 yield pytest.param(nb, kind, link, id=f"{nb.stem}-{kind}-{link}")
 
 
-def replay(path: pathlib.Path, url: str, password: str | None, tmp_path: pathlib.Path) -> None:
+def replay(path: pathlib.Path, url: str, password: str | None, tmp_path: pathlib.Path,
+           extra: tuple[str, ...] = ()) -> None:
     """iot-kernel replay of path on the board at url (the devices file names
     it `board`, with its password); fails with replay's report."""
     device = {"url": url}
@@ -72,7 +73,7 @@ def replay(path: pathlib.Path, url: str, password: str | None, tmp_path: pathlib
         device["password"] = password
     with harness.jupyter_env(KERNEL, {"board": device}) as env:
         report = tmp_path / "report.xml"
-        proc = subprocess.run([KERNEL, "replay", "--board", url, str(path), "--junit", str(report)],
+        proc = subprocess.run([KERNEL, "replay", "--board", url, *extra, str(path), "--junit", str(report)],
                               env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, f"iot-kernel replay failed:\n{proc.stdout}\n{proc.stderr}"
     assert re.search(r'<testsuites [^>]*failures="0"', report.read_text()), report.read_text()
@@ -87,7 +88,11 @@ def test_replay(path: pathlib.Path, kind: str, link: str, tmp_path):
     copy = tmp_path / path.name
     copy.write_bytes(path.read_bytes())
     if kind == "hardware":
-        replay(copy, HARDWARE, os.environ.get("IOT_TEST_PASSWORD"), tmp_path)
+        # A serving cell's server is on the board: IOT_TEST_BOARD_HOST is
+        # its address on the network.
+        host = os.environ.get("IOT_TEST_BOARD_HOST")
+        replay(copy, HARDWARE, os.environ.get("IOT_TEST_PASSWORD"), tmp_path,
+               ("--serve-host", host) if host else ())
         return
     opts = {"webrepl": PASSWORD} if link == "webrepl" else {"rfc2217": link == "rfc2217"}
     with harness.testboard(TESTBOARD, kind, **opts) as tb:
