@@ -114,7 +114,7 @@ test-go: node venv
 # The race detector (it needs cgo and a C compiler) over the packages that
 # run without boards; the board packages' concurrency is exercised by
 # test-go on real firmware.
-RACE_PKGS := ./kernel/... ./devices ./hostkernel ./internal/... ./kernelspec/... ./cmd/kernel \
+RACE_PKGS := ./kernel/... ./devices ./hostkernel ./internal/... ./kernelspec/... ./cmd/kernel ./replay \
 	./transport/internal/... ./transport/rfc2217 ./transport/serialport ./transport/webrepl
 test-race: venv
 	CGO_ENABLED=1 IOT_TEST_PYTHON=$(VPY) $(GO) test -race -count=1 -timeout 15m $(RACE_PKGS)
@@ -168,7 +168,16 @@ test-protocol-debian: build node
 	IOT_KERNEL_BIN=$(CURDIR)/bin/iot-kernel IOT_TESTBOARD_BIN=$(CURDIR)/bin/testboard \
 		$(DEBPY) -m pytest -q -p no:cacheprovider tests/protocol
 
+# The shipped notebooks replayed as a user's CI replays them: the step runs
+# `bin/iot-kernel replay --board sim notebooks/*.ipynb --junit ...` with a
+# devices file naming the notebooks' boards and local stand-ins for the
+# web hosts they read (scripts/replay_notebooks.py). Then the same
+# notebooks on the emulated test boards over each link (iot-kernel replay
+# too), and through the Jupyter clients users test with: papermill, and
+# pytest --nbval-lax (nbval pinned in requirements.txt).
 test-notebooks: build venv node
+	@mkdir -p build
+	$(VPY) scripts/replay_notebooks.py --kernel bin/iot-kernel -- notebooks/*.ipynb --junit build/replay-report.xml
 	IOT_KERNEL_BIN=$(CURDIR)/bin/iot-kernel IOT_TESTBOARD_BIN=$(CURDIR)/bin/testboard \
 		$(VPY) -m pytest -q -p no:cacheprovider tests/notebooks
 

@@ -69,6 +69,10 @@ def steps(py: str) -> list[Step]:
         Step("A %%connect cell on eight virtual boards",
              "a cell that takes a second on each of eight virtual boards, run at once and with --seq",
              gobench + ["-bench", "ConnectMany", "-timeout", "10m", "./cells/"]),
+        Step("Replaying notebooks against nbconvert --execute and papermill",
+             "the same notebooks on the virtual board, start-up included: wall time and the peak "
+             "summed RSS of each tool's process tree (tool, kernel, board, %%host kernel)",
+             [py, "bench/replay_bench.py", "--kernel", "bin/iot-kernel"], ["--quick"]),
         Step("The virtual board's stop button",
              "Ctrl-C to the end of each blocking call on the virtual board",
              [GO, "test", "-run", "^$", "-bench", "BenchmarkNetInterrupt", "-benchtime", "20x",
@@ -93,6 +97,7 @@ TARGETS: list[tuple[str, str, float, str]] = [
     (r"^connect\.sim8\.at_once_s$", "value", 1.5, "<= 1.5 s"),
     (r"^plot\..*\.rate_loss$", "value", 0.10, "<= 0.10 of the board's output rate"),
     (r"^plot\..*\.frames_per_s$", "value", 10, "<= 10 updates a second"),
+    (r"^replay\.", "ratio", 1.0, "<= the peer's"),
 ]
 
 GO_BENCH = re.compile(r"^(Benchmark\S+?)(?:-\d+)?\s+\d+\s+(.*)$")

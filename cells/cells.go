@@ -50,6 +50,15 @@ type Config struct {
 	Timeout time.Duration
 	// Magics replaces the default set of magics (magics.Default).
 	Magics *magics.Registry
+	// Board, when set, is the board the notebook runs on whatever its
+	// cells name: the first cell that needs a board connects it (under the
+	// devices file's default name, if any), and %connect TARGET connects
+	// it under TARGET's name. iot-kernel replay runs a notebook written
+	// for one board on another with it.
+	Board string
+	// SimHome, when set, holds the virtual boards' folders instead of
+	// sim.Home(), so that they start empty.
+	SimHome string
 }
 
 // Interpreter runs notebook cells on the connected board. It implements
@@ -100,6 +109,8 @@ func New(cfg Config) *Interpreter {
 		discover:    serialport.Discover,
 		names:       map[*transport.Board]string{},
 		run:         it.runOn,
+		pin:         strings.TrimSpace(cfg.Board),
+		simHome:     cfg.SimHome,
 	}
 	if !cfg.NoReattach {
 		it.sess.state = newLastDevice(cfg, log)

@@ -49,6 +49,12 @@ type session struct {
 	// lastTarget is what the last %connect asked for, even if it failed:
 	// %hardreset --pin resets that board when none is connected.
 	lastTarget string
+
+	// pin, when set, is the board every target means (Config.Board).
+	pin string
+	// simHome, when set, holds the virtual boards' folders
+	// (Config.SimHome).
+	simHome string
 }
 
 // target is a resolved %connect target.
@@ -87,6 +93,54 @@ var hexUID = regexp.MustCompile(`^[0-9a-fA-F]{8,}$`)
 // a password. What is an address is transport's table to say; other words
 // are names or uids of the devices file.
 func (s *session) resolve(ctx context.Context, what string) (target, error) {
+	if s.pin != "" {
+		return s.resolvePinned(ctx, what)
+	}
+	return s.resolveTarget(ctx, what)
+}
+
+// resolvePinned resolves what a notebook names when every board means the
+// pinned one: the pinned board's address and password, under the name the
+// notebook gave, with the virtual-board settings (hosts, heap, ip) of the
+// named entry of the devices file where the pinned board has none. So a
+// notebook written for `%connect esp32` replays on a virtual board and
+// still shows "Connected to esp32".
+func (s *session) resolvePinned(ctx context.Context, what string) (target, error) {
+	what = strings.TrimSpace(what)
+	t, err := s.resolveTarget(ctx, s.pin)
+	if err != nil {
+		return target{}, fmt.Errorf("the board every notebook runs on, %s: %w", s.pin, err)
+	}
+	if what == "" || what == s.pin {
+		return t, nil
+	}
+	name := what
+	if df, err := s.devices(); err == nil {
+		if d, ok := df.Lookup(what); ok {
+			name = d.Name
+			if t.dev.Hosts == nil {
+				t.dev.Hosts = d.Hosts
+			}
+			if t.dev.Heap == 0 {
+				t.dev.Heap = d.Heap
+			}
+			if t.dev.IP == "" {
+				t.dev.IP = d.IP
+			}
+			t.dev.Expose = t.dev.Expose || d.Expose
+		}
+	}
+	if name == what {
+		if addr, err := transport.ParseAddress(what); err == nil && addr.Target != "auto" {
+			name = transport.DefaultName(addr.URL)
+		}
+	}
+	t.name = name
+	return t, nil
+}
+
+// resolveTarget is resolve without the pin.
+func (s *session) resolveTarget(ctx context.Context, what string) (target, error) {
 	what = strings.TrimSpace(what)
 	if what == "" {
 		return target{}, errors.New("no target given")
@@ -238,6 +292,11 @@ func (s *session) openURL(ctx context.Context, t target) (*transport.Board, erro
 	opts.Logger = s.log
 	opts.Sim.Heap, opts.Sim.IP, opts.Sim.Expose, opts.Sim.Hosts = t.dev.Heap, t.dev.IP, t.dev.Expose, t.dev.Hosts
 	from := "the devices file's password: for " + t.name
+	if s.simHome != "" {
+		if addr, err := transport.ParseAddress(t.url); err == nil && addr.Kind == transport.KindSim {
+			opts.Sim.Dir = filepath.Join(s.simHome, addr.Target)
+		}
+	}
 	if opts.Password == "" && transport.AddressKind(t.url) == transport.KindWebREPL {
 		opts.Password = os.Getenv(EnvWebREPLPassword)
 		from = "$" + EnvWebREPLPassword
@@ -330,6 +389,9 @@ func (s *session) reattach(ctx context.Context) *transport.Board {
 			return nil
 		}
 		what, why = df.Default(), "the default board"
+	}
+	if what == "" && s.pin != "" {
+		what, why = s.pin, "the board every notebook runs on"
 	}
 	if what == "" {
 		return nil

@@ -25,6 +25,8 @@ type command struct {
 	summary string
 	flags   func(*env) (*flag.FlagSet, func(ctx context.Context) int)
 	details string // printed after the flags in the command's help
+	// positional: the command takes arguments after its flags.
+	positional bool
 }
 
 // env is what a subcommand runs with.
@@ -34,11 +36,12 @@ type env struct {
 
 func commands() []command {
 	return []command{
-		{"run", "-f CONNECTION_FILE [--log-level LEVEL]", "run the kernel (Jupyter starts this)", runFlags, runDetails},
-		{"install", "[--user|--sys-prefix|--prefix DIR] [--name N] [--display-name T]", "install the kernel spec so Jupyter can find the kernel", installFlags, ""},
-		{"uninstall", "[--name N] [--user|--sys-prefix|--prefix DIR]", "remove the kernel spec", uninstallFlags, ""},
-		{"version", "", "print the version", versionFlags, ""},
-		{"help", "[COMMAND]", "show help for a command", nil, ""},
+		{"run", "-f CONNECTION_FILE [--log-level LEVEL]", "run the kernel (Jupyter starts this)", runFlags, runDetails, false},
+		{"install", "[--user|--sys-prefix|--prefix DIR] [--name N] [--display-name T]", "install the kernel spec so Jupyter can find the kernel", installFlags, "", false},
+		{"uninstall", "[--name N] [--user|--sys-prefix|--prefix DIR]", "remove the kernel spec", uninstallFlags, "", false},
+		{"replay", "[flags] NOTEBOOK...", "run notebooks on a board and compare each cell's outputs with the stored ones", replayFlags, replayDetails, true},
+		{"version", "", "print the version", versionFlags, "", false},
+		{"help", "[COMMAND]", "show help for a command", nil, "", false},
 	}
 }
 
@@ -65,18 +68,46 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	fs, do := cmd.flags(e)
 	fs.SetOutput(stderr)
-	if err := fs.Parse(rest); err != nil {
+	if err := parseFlags(fs, rest, cmd.positional); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
 		}
 		return exitUsage
 	}
-	if fs.NArg() > 0 {
+	if fs.NArg() > 0 && !cmd.positional {
 		fmt.Fprintf(stderr, "iot-kernel %s: unexpected argument %q\n", name, fs.Arg(0))
 		fs.Usage()
 		return exitUsage
 	}
 	return do(ctx)
+}
+
+// parseFlags parses args into fs. With positional set, flags may come
+// after the arguments too (`replay a.ipynb b.ipynb --junit r.xml`), as
+// they do in the commands people paste into CI; "--" ends the flags.
+func parseFlags(fs *flag.FlagSet, args []string, positional bool) error {
+	if !positional {
+		return fs.Parse(args)
+	}
+	var rest []string
+	for i, a := range args {
+		if a == "--" {
+			args, rest = args[:i], append(rest, args[i+1:]...)
+			break
+		}
+	}
+	var pos []string
+	for len(args) > 0 {
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		args = fs.Args()
+		if len(args) > 0 {
+			pos = append(pos, args[0])
+			args = args[1:]
+		}
+	}
+	return fs.Parse(append([]string{"--"}, append(pos, rest...)...))
 }
 
 func lookup(name string) (command, bool) {

@@ -4,6 +4,7 @@
 //	iot-kernel install [--user|--sys-prefix|--prefix DIR] [--name N] [--display-name T]
 //	iot-kernel run -f CONNECTION_FILE [--log-level LEVEL]
 //	iot-kernel uninstall [--name N] [--user|--sys-prefix|--prefix DIR]
+//	iot-kernel replay [--board TARGET]... [--jobs N] [--junit FILE] [--sanitize FILE] [--update] NOTEBOOK...
 //	iot-kernel version
 //	iot-kernel help [COMMAND]
 //

@@ -1,0 +1,220 @@
+package replay
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+)
+
+// Notebook is a notebook file as replay needs it: its code cells with their
+// stored outputs, and the raw bytes, so that an update can rewrite the
+// outputs and leave everything else as it was written.
+type Notebook struct {
+	Path  string
+	Cells []Cell
+	// Meta is the notebook's metadata.iot.
+	Meta NotebookMeta
+
+	raw []byte
+}
+
+// NotebookMeta is the project's part of a notebook's metadata (metadata.iot).
+type NotebookMeta struct {
+	// Board is the board the notebook runs on when --board is not given.
+	Board string `json:"board"`
+}
+
+// Cell is one cell of a notebook.
+type Cell struct {
+	Index   int // position among all cells, from 0
+	Type    string
+	Source  string
+	Tags    []string
+	Meta    CellMeta
+	Outputs []Output
+	// Line is the line of the notebook file where the cell starts, for
+	// annotations.
+	Line int
+
+	span cellSpan
+}
+
+// CellMeta is the project's part of a cell's metadata (metadata.iot).
+type CellMeta struct {
+	// Varies lists regular expressions (multiline) for what legitimately
+	// differs between boards: each match, or each group of a match, is
+	// masked in stored and new outputs alike.
+	Varies []string `json:"varies"`
+	// InterruptAfter, in seconds, presses stop on the cell as a person
+	// would on a loop that runs forever.
+	InterruptAfter float64 `json:"interrupt_after"`
+	// Timeout, in seconds, bounds the cell (instead of --timeout).
+	Timeout float64 `json:"timeout"`
+	// Serve says the cell runs a web server: replay sends it requests, then
+	// presses stop.
+	Serve *Serve `json:"serve"`
+}
+
+// Serve is a cell's metadata.iot.serve: once Port accepts connections on
+// Host (default 127.0.0.1), one HTTP GET of each of Paths in turn; the
+// answer to the i-th must contain Expect[i] when given. Then the cell is
+// interrupted.
+type Serve struct {
+	Host   string   `json:"host"`
+	Port   int      `json:"port"`
+	Paths  []string `json:"paths"`
+	Expect []string `json:"expect"`
+}
+
+// Output is one output of a code cell, in nbformat 4's terms.
+type Output struct {
+	OutputType string         `json:"output_type"`
+	Name       string         `json:"name,omitempty"`
+	Text       string         `json:"-"`
+	Data       map[string]any `json:"-"`
+	Metadata   map[string]any `json:"-"`
+	Ename      string         `json:"ename,omitempty"`
+	Evalue     string         `json:"evalue,omitempty"`
+	Traceback  []string       `json:"traceback,omitempty"`
+	// ExecutionCount of an execute_result.
+	ExecutionCount *int `json:"-"`
+
+	displayID string // of a display_data, for update_display_data
+}
+
+// multiline is nbformat's text: a string or a list of lines.
+type multiline string
+
+func (m *multiline) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		*m = multiline(s)
+		return nil
+	}
+	var lines []string
+	if err := json.Unmarshal(b, &lines); err != nil {
+		return errors.New("neither a string nor a list of strings")
+	}
+	*m = multiline(strings.Join(lines, ""))
+	return nil
+}
+
+type rawOutput struct {
+	OutputType     string                     `json:"output_type"`
+	Name           string                     `json:"name"`
+	Text           multiline                  `json:"text"`
+	Data           map[string]json.RawMessage `json:"data"`
+	Metadata       map[string]any             `json:"metadata"`
+	Ename          string                     `json:"ename"`
+	Evalue         string                     `json:"evalue"`
+	Traceback      []string                   `json:"traceback"`
+	ExecutionCount *int                       `json:"execution_count"`
+}
+
+type rawCell struct {
+	CellType string    `json:"cell_type"`
+	Source   multiline `json:"source"`
+	Metadata struct {
+		Tags []string `json:"tags"`
+		IoT  CellMeta `json:"iot"`
+	} `json:"metadata"`
+	Outputs []rawOutput `json:"outputs"`
+}
+
+type rawNotebook struct {
+	Cells    []rawCell `json:"cells"`
+	Metadata struct {
+		IoT NotebookMeta `json:"iot"`
+	} `json:"metadata"`
+	NBFormat int `json:"nbformat"`
+}
+
+// Load reads a notebook (nbformat 4).
+func Load(path string) (*Notebook, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	nb, err := Parse(path, b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return nb, nil
+}
+
+// Parse reads a notebook from its bytes; path names it in messages.
+func Parse(path string, b []byte) (*Notebook, error) {
+	var raw rawNotebook
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return nil, fmt.Errorf("not a notebook: %w", err)
+	}
+	if raw.NBFormat != 4 {
+		return nil, fmt.Errorf("nbformat %d: only nbformat 4 notebooks can be replayed (jupyter nbconvert --to notebook converts)", raw.NBFormat)
+	}
+	spans, err := scanCells(b)
+	if err != nil {
+		return nil, fmt.Errorf("not a notebook: %w", err)
+	}
+	if len(spans) != len(raw.Cells) {
+		return nil, errors.New("not a notebook: cells could not be located")
+	}
+	nb := &Notebook{Path: path, Meta: raw.Metadata.IoT, raw: b}
+	for i, rc := range raw.Cells {
+		c := Cell{
+			Index:  i,
+			Type:   rc.CellType,
+			Source: string(rc.Source),
+			Tags:   rc.Metadata.Tags,
+			Meta:   rc.Metadata.IoT,
+			Line:   1 + strings.Count(string(b[:spans[i].start]), "\n"),
+			span:   spans[i],
+		}
+		for _, ro := range rc.Outputs {
+			o := Output{
+				OutputType: ro.OutputType, Name: ro.Name, Text: string(ro.Text),
+				Metadata: ro.Metadata, Ename: ro.Ename, Evalue: ro.Evalue, Traceback: ro.Traceback,
+				ExecutionCount: ro.ExecutionCount,
+			}
+			if ro.Data != nil {
+				o.Data = map[string]any{}
+				for k, v := range ro.Data {
+					var s multiline
+					if err := json.Unmarshal(v, &s); err == nil {
+						o.Data[k] = string(s)
+						continue
+					}
+					var anyv any
+					if err := json.Unmarshal(v, &anyv); err != nil {
+						return nil, fmt.Errorf("cell %d: output data %s: %w", i+1, k, err)
+					}
+					o.Data[k] = anyv
+				}
+			}
+			c.Outputs = append(c.Outputs, o)
+		}
+		nb.Cells = append(nb.Cells, c)
+	}
+	return nb, nil
+}
+
+// HasTag reports whether the cell carries tag.
+func (c *Cell) HasTag(tag string) bool {
+	for _, t := range c.Tags {
+		if t == tag {
+			return true
+		}
+	}
+	return false
+}
+
+// FirstLine is the cell's first non-blank source line, for reports.
+func (c *Cell) FirstLine() string {
+	for _, l := range strings.Split(c.Source, "\n") {
+		if strings.TrimSpace(l) != "" {
+			return strings.TrimRight(l, " \t\r")
+		}
+	}
+	return ""
+}
