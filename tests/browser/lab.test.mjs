@@ -1,6 +1,7 @@
 // Browser test: a person in JupyterLab 4 picks the iot-kernel kernel,
-// connects a test board, runs cells, stops a runaway loop and completes a
-// board name with Tab. Headless Debian chromium driven by playwright-core;
+// connects a test board, runs cells, stops a runaway loop, completes a
+// board name with Tab, sees a function's parameters with Shift-Tab and
+// plots board data in a %%host cell. Headless Debian chromium driven by playwright-core;
 // JupyterLab from the project venv. Everything started here is stopped.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -75,8 +76,34 @@ test('JupyterLab: pick the kernel, run cells on a board, interrupt, complete', {
     assert.equal((await cells.last().locator('.cm-content').innerText()).trim(), 'answer');
     await page.keyboard.press('Shift+Enter');
     await nb.outputOf(4, '42');
-
     mkdirSync(dirname(screenshot), { recursive: true });
     await page.screenshot({ path: screenshot });
+
+    // Shift-Tab after `name(` shows what the board knows of name: here a
+    // function defined in a cell, with its parameters.
+    await nb.run('def blink(pin, times=3, delay=0.5):\n    return pin * times');
+    await cells.nth(5).locator('.jp-InputPrompt').filter({ hasText: '[6]' }).waitFor();
+    await cells.last().locator('.cm-content').click();
+    await page.keyboard.insertText('blink(');
+    await page.keyboard.press('Shift+Tab');
+    const tip = page.locator('.jp-Tooltip');
+    await tip.filter({ hasText: 'times' }).waitFor();
+    const tipText = await tip.innerText();
+    assert.match(tipText, /blink\(pin, times=3, delay=0\.5\)/, `the tooltip: ${tipText}`);
+    await page.screenshot({ path: join(root, 'build', 'inspect.png') });
+    // Close the tooltip and finish the call.
+    await page.keyboard.press('Escape');
+    await cells.last().locator('.cm-content').click();
+    await page.keyboard.press('End');
+    await page.keyboard.insertText('7)');
+    await page.keyboard.press('Shift+Enter');
+    await nb.outputOf(6, '21');
+
+    // A %%host cell plots board data with the project venv's matplotlib.
+    await nb.run('%store answer');
+    await nb.run('%%host\nimport matplotlib\nmatplotlib.use("module://matplotlib_inline.backend_inline")\n' +
+      'import matplotlib.pyplot as plt\nplt.plot([0, answer, 0])\nplt.show()');
+    await cells.nth(8).locator('.jp-OutputArea img').waitFor({ timeout: 60_000 });
+    await page.screenshot({ path: join(root, 'build', 'hostplot.png') });
   });
 });
