@@ -20,6 +20,10 @@ const DefaultBaud = 115200
 // when ctx has no deadline of its own.
 const negotiationTimeout = 5 * time.Second
 
+// reofferEvery is how long an offer may go unanswered before it is made
+// again during the negotiation.
+const reofferEvery = time.Second
+
 // Options tune the serial line behind the server.
 type Options struct {
 	// Baud is the line rate; 0 means DefaultBaud. A "?baud=" in the URL
@@ -100,20 +104,45 @@ func (c *conn) negotiate(ctx context.Context) error {
 	}
 	c.mu.Unlock()
 	c.reply(offer)
-	select {
-	case <-c.settled:
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		return c.negErr
-	case <-c.done:
-		return fmt.Errorf("the server closed the connection during option negotiation: %w", c.lostErr())
-	case <-ctx.Done():
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		if c.us[optComPort] != qYes {
-			return fmt.Errorf("the server did not agree to COM-PORT-OPTION (is it an RFC 2217 port, like ser2net's telnet(rfc2217) accepter?): %w", ctx.Err())
+	// ser2net can miss an offer that comes as it sets up the port (seen
+	// on a loaded machine): what is still unanswered is offered again. A
+	// peer that did get it ignores the repeat (RFC 1143).
+	again := time.NewTicker(reofferEvery)
+	defer again.Stop()
+	for {
+		select {
+		case <-c.settled:
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			return c.negErr
+		case <-c.done:
+			return fmt.Errorf("the server closed the connection during option negotiation: %w", c.lostErr())
+		case <-again.C:
+			c.mu.Lock()
+			var repeat []byte
+			for _, o := range []byte{optBinary, optSGA, optComPort} {
+				if c.us[o] == qWant {
+					repeat = append(repeat, cmdIAC, cmdWILL, o)
+				}
+			}
+			for _, o := range []byte{optBinary, optSGA} {
+				if c.them[o] == qWant {
+					repeat = append(repeat, cmdIAC, cmdDO, o)
+				}
+			}
+			c.mu.Unlock()
+			if len(repeat) > 0 {
+				c.reply(repeat)
+			}
+			continue
+		case <-ctx.Done():
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			if c.us[optComPort] != qYes {
+				return fmt.Errorf("the server did not agree to COM-PORT-OPTION (is it an RFC 2217 port, like ser2net's telnet(rfc2217) accepter?): %w", ctx.Err())
+			}
+			return fmt.Errorf("the server did not acknowledge the line settings: %w", ctx.Err())
 		}
-		return fmt.Errorf("the server did not acknowledge the line settings: %w", ctx.Err())
 	}
 }
 
