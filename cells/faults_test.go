@@ -3,10 +3,14 @@ package cells
 import (
 	"context"
 	"errors"
+	"io"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/creack/pty"
+
+	"github.com/iot-kernel/iot-kernel/internal/testenv"
 	"github.com/iot-kernel/iot-kernel/kernel"
 	"github.com/iot-kernel/iot-kernel/kernel/kerneltest"
 	"github.com/iot-kernel/iot-kernel/testboard"
@@ -187,5 +191,25 @@ func TestConnectMissingPort(t *testing.T) {
 	ee, _ = execError(t, it, "%connect "+port)
 	if !strings.Contains(ee.Value, "(no serial port is plugged in)") {
 		t.Errorf("no word that there is no port: %s", ee.Value)
+	}
+}
+
+// A board that does not answer at all (a main.py that never ends, a hung
+// board): the connect fails with what to do, %hardreset --pin included.
+func TestConnectBoardThatDoesNotAnswer(t *testing.T) {
+	master, slave, err := pty.Open()
+	if err != nil {
+		testenv.SkipOrFail(t, "no pty: %v", err)
+	}
+	t.Cleanup(func() { master.Close(); slave.Close() })
+	// Whatever the kernel sends is read and never answered.
+	go func() { _, _ = io.Copy(io.Discard, master) }()
+	it, _ := newInterp(t)
+	ee, _ := execError(t, it, "%connect "+slave.Name())
+	t.Logf("%s", ee.Value)
+	for _, want := range []string{"close it and try again", "%hardreset --pin " + slave.Name(), "unplug it"} {
+		if !strings.Contains(ee.Value, want) {
+			t.Errorf("the error lacks %q: %s", want, ee.Value)
+		}
 	}
 }

@@ -309,6 +309,14 @@ func (s *session) openURL(ctx context.Context, t target) (*transport.Board, erro
 			err = fmt.Errorf("%w: check the password (it came from %s)", err, from)
 		}
 	}
+	if err != nil && errors.Is(err, transport.ErrNoResponse) && strings.HasSuffix(err.Error(), "reset the board") {
+		// The board is busy (a main.py that never ends) or hung: say how.
+		what := t.url
+		if t.entry {
+			what = t.name
+		}
+		err = fmt.Errorf("%w: %%hardreset --pin %s does it through a serial port's RTS line, else unplug it", err, what)
+	}
 	if err != nil && transport.AddressKind(t.url) == transport.KindSerial && errors.Is(err, fs.ErrNotExist) {
 		err = fmt.Errorf("%w (%s)", err, s.portsHere())
 	}
