@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
+	"strings"
 	"sync"
 	"time"
 
@@ -221,7 +223,33 @@ func (l *link) lastPrinted() string {
 	if len(t) == 0 {
 		return "nothing"
 	}
-	return fmt.Sprintf("%q", t)
+	text := readable(t)
+	if text == "" {
+		return "only the raw REPL's own bytes"
+	}
+	return fmt.Sprintf("%q", text)
+}
+
+// rawREPLWords are what the raw REPL itself prints: no news to a user.
+var rawREPLWords = map[string]bool{"OK": true, ">": true, "OK>": true, ">OK": true,
+	"raw REPL; CTRL-B to exit": true, "raw REPL; CTRL-B to exit>": true, ">>>": true}
+
+// ansiSeq matches a terminal's colour and cursor sequences.
+var ansiSeq = regexp.MustCompile(`\x1b\[[0-?]*[ -/]*[@-~]`)
+
+// readable is what a user can read of bytes a board printed: its text
+// without the raw REPL's own words and control bytes, spaces collapsed.
+func readable(b []byte) string {
+	s := ansiSeq.ReplaceAllString(strings.ToValidUTF8(string(b), ""), "")
+	parts := strings.FieldsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f })
+	var keep []string
+	for _, p := range parts {
+		p = strings.TrimSpace(p)
+		if p != "" && !rawREPLWords[p] {
+			keep = append(keep, p)
+		}
+	}
+	return strings.Join(strings.Fields(strings.Join(keep, " ")), " ")
 }
 
 // noResponse builds the error for a wait that ran past its bound.
