@@ -44,15 +44,37 @@ func Dial(ctx context.Context, rawURL string, opt Options) (io.ReadWriteCloser, 
 	if baud < 0 || baud > 1<<32-1 {
 		return nil, fmt.Errorf("rfc2217 %s: invalid baud rate %d", rawURL, baud)
 	}
-	d := net.Dialer{Timeout: negotiationTimeout}
-	tcp, err := d.DialContext(ctx, "tcp", addr)
-	if err != nil {
-		return nil, &neterr.Error{Err: err, Msg: fmt.Sprintf(
-			"rfc2217 %s: cannot connect: %s; check the address, and that an RFC 2217 server (ser2net) serves the board there",
-			rawURL, neterr.Reason(err))}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, 2*negotiationTimeout)
+		defer cancel()
 	}
-	return open(ctx, tcp, rawURL, uint32(baud))
+	for {
+		d := net.Dialer{Timeout: negotiationTimeout}
+		tcp, err := d.DialContext(ctx, "tcp", addr)
+		if err != nil {
+			return nil, &neterr.Error{Err: err, Msg: fmt.Sprintf(
+				"rfc2217 %s: cannot connect: %s; check the address, and that an RFC 2217 server (ser2net) serves the board there",
+				rawURL, neterr.Reason(err))}
+		}
+		// ser2net may take a connection and say nothing while it still
+		// ends the one before (seen after a board was unplugged): a new
+		// connection is then answered.
+		actx, cancel := context.WithTimeout(ctx, attemptBound)
+		c, err := open(actx, tcp, rawURL, uint32(baud))
+		cancel()
+		if err == nil || !errors.Is(err, errSilent) || ctx.Err() != nil {
+			return c, err
+		}
+	}
 }
+
+// attemptBound bounds one connection's negotiation; Dial tries again on a
+// server that stayed silent, within its own bound.
+const attemptBound = 2 * time.Second
+
+// errSilent: the server answered none of the options offered.
+var errSilent = errors.New("it answered none of the telnet options offered")
 
 // open runs the negotiation on a connected stream; on failure it closes it.
 func open(ctx context.Context, tcp net.Conn, url string, baud uint32) (*conn, error) {
@@ -139,7 +161,12 @@ func (c *conn) negotiate(ctx context.Context) error {
 			c.mu.Lock()
 			defer c.mu.Unlock()
 			if c.us[optComPort] != qYes {
-				return fmt.Errorf("the server did not agree to COM-PORT-OPTION (is it an RFC 2217 port, like ser2net's telnet(rfc2217) accepter?): %w", ctx.Err())
+				why := ctx.Err()
+				if c.us[optBinary] == qWant && c.us[optSGA] == qWant && c.us[optComPort] == qWant &&
+					c.them[optBinary] == qWant && c.them[optSGA] == qWant {
+					why = errSilent
+				}
+				return fmt.Errorf("the server did not agree to COM-PORT-OPTION (is it an RFC 2217 port, like ser2net's telnet(rfc2217) accepter?): %w", why)
 			}
 			return fmt.Errorf("the server did not acknowledge the line settings: %w", ctx.Err())
 		}

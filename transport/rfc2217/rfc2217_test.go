@@ -227,3 +227,40 @@ func TestParseURL(t *testing.T) {
 		}
 	}
 }
+
+// A server that takes a connection and says nothing (ser2net still ending
+// the one before) is dialled again, and the next connection works.
+func TestSilentServerDialledAgain(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	firstc := make(chan net.Conn, 1)
+	t.Cleanup(func() {
+		select {
+		case c := <-firstc:
+			c.Close()
+		default:
+		}
+	})
+	go func() {
+		first, err := l.Accept()
+		if err != nil {
+			return
+		}
+		firstc <- first // read by nobody, answered never
+		second, err := l.Accept()
+		if err != nil {
+			return
+		}
+		newFakeServer(second).serve()
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 4*attemptBound)
+	defer cancel()
+	rw, err := Dial(ctx, "rfc2217://"+l.Addr().String(), Options{})
+	if err != nil {
+		t.Fatalf("Dial after a silent first connection: %v", err)
+	}
+	rw.Close()
+}
