@@ -290,8 +290,9 @@ func (c *Client) diedError(when string) error {
 	return fmt.Errorf("%w%s (%s)%s", ErrDied, when, c.Exited(), c.out.suffix())
 }
 
-// hostCell is how IPython names a cell in a traceback.
-var hostCell = regexp.MustCompile(`Cell In\[(\d+)\]`)
+// hostCell is how IPython names a cell in a traceback: "Cell In[7]" since
+// 8.7, "Cell In [7]" and "Input In [7]" before (Debian's 8.5 among them).
+var hostCell = regexp.MustCompile(`((?:Cell|Input) In ?\[)(\d+)\]`)
 
 // relabel renames, in place, the host kernel's cells in traceback lines to
 // the counts their callers gave them. Cells run without one keep the host
@@ -301,9 +302,10 @@ func (c *Client) relabel(tb []string) {
 	defer c.mu.Unlock()
 	for i, l := range tb {
 		tb[i] = hostCell.ReplaceAllStringFunc(l, func(s string) string {
-			n, err := strconv.Atoi(hostCell.FindStringSubmatch(s)[1])
+			m := hostCell.FindStringSubmatch(s)
+			n, err := strconv.Atoi(m[2])
 			if mine, ok := c.counts[n]; ok && err == nil {
-				return "Cell In[" + strconv.Itoa(mine) + "]"
+				return m[1] + strconv.Itoa(mine) + "]"
 			}
 			return s
 		})

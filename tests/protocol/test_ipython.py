@@ -38,7 +38,8 @@ def test_host_cells_count_as_notebook_cells():
 
     [err] = call.outputs
     assert err.output_type == "error" and err.ename == "ZeroDivisionError"
-    named = set(re.findall(r"Cell In\[(\d+)\]", "\n".join(err.traceback)))
+    # "Cell In[7]", or "Cell In [7]" / "Input In [7]" from older IPython
+    named = set(re.findall(r"(?:Cell|Input) In ?\[(\d+)\]", "\n".join(err.traceback)))
     # the failing cell and the one that defined f, by the notebook's counts
     assert named == {str(call.execution_count), str(define.execution_count)}, err.traceback
 
