@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -569,8 +570,18 @@ var stepPlace = faultStep{
 			{side: fromBoard, pat: "CHECKED", nth: 1},
 		}
 	},
-	faults: faultsFor,
-	run:    uploadCase,
+	faults: func(p point) []fault {
+		// A doubled \x04 after the micro:bit's copy soft-resets it, and
+		// how much of the next code the reboot swallows depends on the
+		// emulator's timing: under load the next exec can get a
+		// SyntaxError. TestFaultStrayCtrlD covers that fault on the fake
+		// board, where it always happens the same way.
+		if p.after == "d.write(b)" && p.pat == "\x04" {
+			return slices.DeleteFunc(slices.Clone(writeFaults), func(f fault) bool { return f == fDup })
+		}
+		return faultsFor(p)
+	},
+	run: uploadCase,
 }
 
 // stepDownload: the fault strikes a download's code or a chunk of its
