@@ -309,13 +309,15 @@ func (s *session) openURL(ctx context.Context, t target) (*transport.Board, erro
 			err = fmt.Errorf("%w: check the password (it came from %s)", err, from)
 		}
 	}
-	if err != nil && errors.Is(err, transport.ErrNoResponse) && strings.HasSuffix(err.Error(), "reset the board") {
-		// The board is busy (a main.py that never ends) or hung: say how.
+	if kind := transport.AddressKind(t.url); err != nil && errors.Is(err, transport.ErrNoResponse) &&
+		(kind == transport.KindSerial || kind == transport.KindSim) {
+		// The board is busy (a main.py that never ends) or hung: say how
+		// to reset it, where the kernel can.
 		what := t.url
 		if t.entry {
 			what = t.name
 		}
-		err = fmt.Errorf("%w: %%hardreset --pin %s does it through a serial port's RTS line, else unplug it", err, what)
+		err = fmt.Errorf("%w; %%hardreset --pin %s resets it through the serial port's RTS line, or unplug it", err, what)
 	}
 	if err != nil && transport.AddressKind(t.url) == transport.KindSerial && errors.Is(err, fs.ErrNotExist) {
 		err = fmt.Errorf("%w (%s)", err, s.portsHere())
