@@ -162,7 +162,7 @@ func hostScheme(prefixes ...string) func(string) (string, bool, error) {
 }
 
 // addressForms is what the table accepts, for error messages.
-const addressForms = "a serial port (/dev/..., serial://..., COMn, auto), ws:// or wss:// (WebREPL), rfc2217://host:port, or sim / sim:NAME (a virtual board)"
+const addressForms = "a serial port (/dev/..., serial://..., COMn, auto), ws:// (WebREPL), rfc2217://host:port, or sim / sim:NAME (a virtual board)"
 
 // ParseAddress looks s up in the table of board addresses. A word that is
 // none of them gives an error wrapping ErrNotAddress; a URL of an unknown

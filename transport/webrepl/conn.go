@@ -9,9 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/coder/websocket"
-
 	"github.com/iot-kernel/iot-kernel/transport/internal/inbox"
+	"github.com/iot-kernel/iot-kernel/transport/internal/ws"
 )
 
 // Frame sizes. The board reads a frame's payload as a stream, never the
@@ -32,9 +31,8 @@ const (
 // Conn is a logged-in WebREPL session. It is an io.ReadWriteCloser of REPL
 // bytes, and does file transfers with PutFile, GetFile and Version.
 type Conn struct {
-	ws  *websocket.Conn
-	raw net.Conn // the TCP connection under ws, to end it for sure
-	url string   // without user info, safe to show
+	ws  *ws.Conn
+	url string // without user info, safe to show
 
 	ctx    context.Context // ends when the session does
 	cancel context.CancelFunc
@@ -50,10 +48,10 @@ type Conn struct {
 	closed    atomic.Bool // Close was called
 }
 
-func newConn(ws *websocket.Conn, raw net.Conn, url string, early []byte) *Conn {
+func newConn(wc *ws.Conn, url string, early []byte) *Conn {
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &Conn{
-		ws: ws, raw: raw, url: url, ctx: ctx, cancel: cancel,
+		ws: wc, url: url, ctx: ctx, cancel: cancel,
 		in:   inbox.New(),
 		done: make(chan struct{}),
 		xfer: make(chan struct{}, 1),
@@ -78,7 +76,7 @@ func (c *Conn) readLoop() {
 			c.stop(err)
 			return
 		}
-		if typ == websocket.MessageBinary {
+		if typ == ws.Binary {
 			// Hand the frame over under c.mu, so that a transfer that
 			// ends cannot leave it behind in its channel.
 			c.mu.Lock()
@@ -148,7 +146,7 @@ func (c *Conn) Write(p []byte) (int, error) {
 	done := 0
 	for done < len(p) {
 		n := min(len(p)-done, maxFrame)
-		if err := c.send(c.ctx, websocket.MessageText, p[done:done+n]); err != nil {
+		if err := c.send(c.ctx, ws.Text, p[done:done+n]); err != nil {
 			return done, err
 		}
 		done += n
@@ -157,7 +155,7 @@ func (c *Conn) Write(p []byte) (int, error) {
 }
 
 // send writes one frame, naming the session in errors.
-func (c *Conn) send(ctx context.Context, typ websocket.MessageType, p []byte) error {
+func (c *Conn) send(ctx context.Context, typ ws.MessageType, p []byte) error {
 	err := c.ws.Write(ctx, typ, p)
 	switch {
 	case err == nil:
@@ -172,19 +170,19 @@ func (c *Conn) send(ctx context.Context, typ websocket.MessageType, p []byte) er
 }
 
 // Close ends the session: it says goodbye to the board, waits a moment for
-// its answer, and unblocks pending Reads, Writes and transfers.
+// its answer (the socket reader ends on it), and unblocks pending Reads,
+// Writes and transfers.
 func (c *Conn) Close() error {
 	c.closeOnce.Do(func() {
 		c.closed.Store(true)
 		c.in.Shut(c.closedErr())
-		polite := make(chan struct{})
-		go func() {
-			c.ws.Close(websocket.StatusNormalClosure, "")
-			close(polite)
-		}()
-		select {
-		case <-polite:
-		case <-time.After(closeTimeout):
+		ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+		defer cancel()
+		if c.ws.Close(ctx, ws.StatusNormalClosure) == nil {
+			select {
+			case <-c.done:
+			case <-ctx.Done():
+			}
 		}
 		c.end()
 	})
@@ -208,9 +206,7 @@ func (c *Conn) abort() {
 // the WebSocket is in.
 func (c *Conn) end() {
 	c.cancel()
-	if c.raw != nil {
-		c.raw.Close()
-	}
+	c.ws.CloseNow()
 	<-c.done
 }
 

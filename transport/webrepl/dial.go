@@ -6,15 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
-	"github.com/coder/websocket"
-
 	"github.com/iot-kernel/iot-kernel/transport/internal/neterr"
+	"github.com/iot-kernel/iot-kernel/transport/internal/ws"
 )
 
 // DefaultPort is WebREPL's TCP port.
@@ -55,13 +52,8 @@ func Dial(ctx context.Context, rawURL, password string) (*Conn, error) {
 		ctx, cancel = context.WithTimeout(ctx, defaultTimeout)
 		defer cancel()
 	}
-	// One transport per session, without proxies (boards are on the LAN),
-	// remembering the TCP connection so that Close can always end it.
-	var rec connRecorder
-	tr := &http.Transport{DialContext: rec.dial}
-	ws, _, err := websocket.Dial(ctx, target, &websocket.DialOptions{
-		HTTPClient: &http.Client{Transport: exactHeaders{tr}},
-	})
+	// No proxies: boards are on the LAN.
+	conn, err := ws.Dial(ctx, target, nil)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("webrepl %s: cannot connect: %w", target, ctx.Err())
@@ -70,13 +62,12 @@ func Dial(ctx context.Context, rawURL, password string) (*Conn, error) {
 			"webrepl %s: cannot connect: %s; check the address, and that WebREPL runs on the board (import webrepl_setup)",
 			target, neterr.Reason(err))}
 	}
-	ws.SetReadLimit(1 << 20)
-	rest, err := login(ctx, ws, password)
+	rest, err := login(ctx, conn, password)
 	if err != nil {
-		ws.CloseNow()
+		conn.CloseNow()
 		return nil, fmt.Errorf("webrepl %s: %w", target, err)
 	}
-	return newConn(ws, rec.get(), target, rest), nil
+	return newConn(conn, target, rest), nil
 }
 
 // parseURL gives the ws:// URL to dial, with the default port and path
@@ -91,8 +82,11 @@ func parseURL(raw string) (target, password string, err error) {
 		// url's errors quote the URL, which may hold a password.
 		return "", "", errors.New("webrepl: malformed URL")
 	}
-	if u.Scheme != "ws" && u.Scheme != "wss" {
-		return "", "", fmt.Errorf("webrepl: URL scheme %q is not ws:// or wss://", u.Scheme)
+	if u.Scheme == "wss" {
+		return "", "", errors.New("webrepl: wss:// (WebSocket over TLS) is not supported: MicroPython's WebREPL serves ws:// only; use ws://HOST:8266/")
+	}
+	if u.Scheme != "ws" {
+		return "", "", fmt.Errorf("webrepl: URL scheme %q is not ws://", u.Scheme)
 	}
 	if u.Hostname() == "" {
 		return "", "", errors.New("webrepl: URL has no host")
@@ -110,57 +104,16 @@ func parseURL(raw string) (target, password string, err error) {
 	return u.String(), password, nil
 }
 
-// connRecorder dials TCP and remembers the connection.
-type connRecorder struct {
-	mu   sync.Mutex
-	conn net.Conn
-}
-
-func (r *connRecorder) dial(ctx context.Context, network, addr string) (net.Conn, error) {
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, network, addr)
-	if err == nil {
-		r.mu.Lock()
-		r.conn = conn
-		r.mu.Unlock()
-	}
-	return conn, err
-}
-
-func (r *connRecorder) get() net.Conn {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.conn
-}
-
-// exactHeaders sends the WebSocket headers spelled as MicroPython's
-// case-sensitive handshake expects them.
-type exactHeaders struct{ base http.RoundTripper }
-
-// RoundTrip renames the headers and hands the request to the base
-// transport.
-func (e exactHeaders) RoundTrip(r *http.Request) (*http.Response, error) {
-	r = r.Clone(r.Context())
-	for _, name := range []string{"Sec-WebSocket-Key", "Sec-WebSocket-Version"} {
-		canonical := http.CanonicalHeaderKey(name)
-		if v, ok := r.Header[canonical]; ok {
-			delete(r.Header, canonical)
-			r.Header[name] = v
-		}
-	}
-	return e.base.RoundTrip(r)
-}
-
 // login answers the password prompt and waits for the verdict. It returns
 // what the board sent after its greeting (the ">>> " prompt).
-func login(ctx context.Context, ws *websocket.Conn, password string) ([]byte, error) {
+func login(ctx context.Context, conn *ws.Conn, password string) ([]byte, error) {
 	var got []byte
 	for !bytes.HasSuffix(got, []byte(passwordPrompt)) {
-		if err := readMore(ctx, ws, &got, "the password prompt"); err != nil {
+		if err := readMore(ctx, conn, &got, "the password prompt"); err != nil {
 			return nil, err
 		}
 	}
-	if err := ws.Write(ctx, websocket.MessageText, []byte(password+"\r")); err != nil {
+	if err := conn.Write(ctx, ws.Text, []byte(password+"\r")); err != nil {
 		return nil, fmt.Errorf("sending the password: %w", err)
 	}
 	got = nil
@@ -171,18 +124,18 @@ func login(ctx context.Context, ws *websocket.Conn, password string) ([]byte, er
 		if bytes.Contains(got, []byte(denied)) {
 			return nil, ErrAccessDenied
 		}
-		if err := readMore(ctx, ws, &got, "the login verdict"); err != nil {
+		if err := readMore(ctx, conn, &got, "the login verdict"); err != nil {
 			return nil, err
 		}
 	}
 }
 
 // readMore appends the next message to got, whatever its type.
-func readMore(ctx context.Context, ws *websocket.Conn, got *[]byte, waiting string) error {
+func readMore(ctx context.Context, conn *ws.Conn, got *[]byte, waiting string) error {
 	if len(*got) > loginMax {
 		return fmt.Errorf("not a WebREPL: no %s in %q", waiting, clip(*got))
 	}
-	_, data, err := ws.Read(ctx)
+	_, data, err := conn.Read(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("waiting for %s: %w", waiting, ctx.Err())

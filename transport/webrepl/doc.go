@@ -33,8 +33,6 @@
 // After Close, Read and Write return errors wrapping net.ErrClosed. Any
 // other Read error means the connection to the board is lost.
 //
-// Go's HTTP client writes header names in canonical form
-// ("Sec-Websocket-Key"), but MicroPython's handshake matches
-// "Sec-WebSocket-Key" case-sensitively and refuses the connection without
-// it, so Dial sends those headers spelled as RFC 6455 spells them.
+// The WebSocket is this module's own client (transport/internal/ws), ws://
+// only: MicroPython's WebREPL has no TLS.
 package webrepl

@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"net"
 
-	"github.com/coder/websocket"
+	"github.com/iot-kernel/iot-kernel/transport/internal/ws"
 )
 
 // Request types of the binary file protocol.
@@ -217,7 +217,7 @@ type stream struct {
 }
 
 func (s *stream) send(p []byte) error {
-	if err := s.c.ws.Write(s.ctx, websocket.MessageBinary, p); err != nil {
+	if err := s.c.ws.Write(s.ctx, ws.Binary, p); err != nil {
 		if s.ctx.Err() != nil {
 			return s.ctx.Err()
 		}
