@@ -36,17 +36,16 @@ all: build
 
 build: bin/iot-kernel bin/testboard
 
-# nethttpomithttp2: the WebREPL websocket (the only user of net/http) never
-# speaks HTTP/2; leaving net/http's bundled copy out saves 0.4 MB of binary
-# and about as much resident memory, since the kernel's RSS is mostly its
-# own mapped code.
+# The kernel links no net/http (nor crypto/tls): the WebREPL's WebSocket is
+# transport/internal/ws. The kernel's idle RSS is mostly its own mapped
+# code, so what goes into the binary is memory: keep it out.
 #
 # simruntime: the virtual board's runtime (MicroPython's WebAssembly port,
 # two files of the pinned npm package) is embedded in the binary, so
 # `%connect sim` needs only node. sim/runtime is a build product, never
 # committed.
 bin/iot-kernel: $(GO_SOURCES) $(SIM_RUNTIME) Makefile
-	$(GO) build -trimpath -tags nethttpomithttp2,simruntime -ldflags '$(LDFLAGS)' -o $@ ./cmd/kernel
+	$(GO) build -trimpath -tags simruntime -ldflags '$(LDFLAGS)' -o $@ ./cmd/kernel
 
 # Order-only: a build never reinstalls node_modules by itself (make node
 # does); make clean drops the copies.
@@ -132,7 +131,7 @@ test-load: node venv
 # test.
 FUZZ_TARGETS := ./kernel/wire:FuzzDecode \
 	./transport:FuzzRawREPLStream ./transport:FuzzRawREPLAnswer ./transport:FuzzParseTraceback \
-	./transport/webrepl:FuzzWebREPLRecords \
+	./transport/webrepl:FuzzWebREPLRecords ./transport/internal/ws:FuzzReadFrames \
 	./cells:FuzzSplit ./cells:FuzzCellTraceback \
 	./devices:FuzzParse ./plot:FuzzParse
 FUZZTIME ?= 1m
