@@ -458,11 +458,16 @@ func (c *Conn) writeFrame(ctx context.Context, opcode byte, p []byte) error {
 	return err
 }
 
-// sendClose sends a close frame with code, once.
+// sendClose sends a close frame with code, once. Code 1005 (no status)
+// goes as an empty frame: RFC 6455 section 7.4.1 forbids it on the wire.
 func (c *Conn) sendClose(ctx context.Context, code int) error {
 	var err error
 	c.closeOne.Do(func() {
-		err = c.writeFrame(ctx, opClose, binary.BigEndian.AppendUint16(nil, uint16(code)))
+		var payload []byte
+		if code != 1005 {
+			payload = binary.BigEndian.AppendUint16(nil, uint16(code))
+		}
+		err = c.writeFrame(ctx, opClose, payload)
 	})
 	return err
 }

@@ -425,3 +425,60 @@ func TestCloseBoundedWhileAWriteIsStuck(t *testing.T) {
 		t.Fatal("Close waited past its context behind a stuck Write")
 	}
 }
+
+func TestEmptyCloseAnsweredWithoutStatus1005(t *testing.T) {
+	// 1005 means "no status in the frame"; RFC 6455 section 7.4.1 forbids
+	// sending it, so an empty close is answered with an empty close.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	answered := make(chan []byte, 1)
+	go func() {
+		nc, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer nc.Close()
+		nc.SetDeadline(time.Now().Add(10 * time.Second))
+		br := bufio.NewReader(nc)
+		key := ""
+		for {
+			l, err := br.ReadString('\n')
+			if err != nil {
+				return
+			}
+			if v, ok := strings.CutPrefix(l, "Sec-WebSocket-Key: "); ok {
+				key = strings.TrimSpace(v)
+			}
+			if l == "\r\n" {
+				break
+			}
+		}
+		io.WriteString(nc, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: "+acceptKey(key)+"\r\n\r\n\x88\x00")
+		head := make([]byte, 2)
+		if _, err := io.ReadFull(br, head); err != nil {
+			return
+		}
+		rest := make([]byte, 4+int(head[1]&0x7f)) // key, payload
+		if _, err := io.ReadFull(br, rest); err != nil {
+			return
+		}
+		answered <- append(head, rest...)
+	}()
+	c := dial(t, "ws://"+ln.Addr().String()+"/")
+	_, _, err = c.Read(bounded(t))
+	var ce *CloseError
+	if !errors.As(err, &ce) || ce.Code != 1005 {
+		t.Fatalf("Read = %v, want the server's close without status", err)
+	}
+	select {
+	case f := <-answered:
+		if f[0] != 0x88 || f[1] != 0x80 {
+			t.Fatalf("the close was answered with frame % x, want an empty close (88 80 + key)", f)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the close was not answered")
+	}
+}
