@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/iot-kernel/iot-kernel/internal/testenv"
+	"github.com/iot-kernel/iot-kernel/transport/internal/ws"
 )
 
 // bound is the most any single wait in these tests may take.
@@ -414,5 +415,67 @@ func TestParseURL(t *testing.T) {
 			t.Errorf("parseURL(%q) accepted", bad)
 		}
 		noPassword(t, err)
+	}
+}
+
+// stuckWrites is a TCP connection whose writes, once stuck is closed,
+// block until it is closed: a board that has stopped reading, with the
+// socket buffers full.
+type stuckWrites struct {
+	net.Conn
+	stuck   chan struct{}
+	blocked chan struct{} // gets a token when a write blocks
+	closed  chan struct{}
+	once    sync.Once
+}
+
+func (s *stuckWrites) Write(p []byte) (int, error) {
+	select {
+	case <-s.stuck:
+		select {
+		case s.blocked <- struct{}{}:
+		default:
+		}
+		<-s.closed
+		return 0, net.ErrClosed
+	default:
+		return s.Conn.Write(p)
+	}
+}
+
+func (s *stuckWrites) Close() error {
+	s.once.Do(func() { close(s.closed) })
+	return s.Conn.Close()
+}
+
+func TestCloseWhileAWriteIsStuck(t *testing.T) {
+	b := &fakeBoard{password: secret}
+	nc := &stuckWrites{stuck: make(chan struct{}), blocked: make(chan struct{}, 1), closed: make(chan struct{})}
+	wc, err := ws.Dial(testCtx(t), b.start(t), func(ctx context.Context, network, addr string) (net.Conn, error) {
+		tc, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		nc.Conn = tc
+		return nc, err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rest, err := login(testCtx(t), wc, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newConn(wc, "ws://board/", rest)
+	close(nc.stuck)
+	wrote := make(chan error, 1)
+	go func() { _, err := c.Write([]byte("x")); wrote <- err }()
+	<-nc.blocked
+	closed := make(chan struct{})
+	go func() { c.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(bound):
+		t.Fatal("Close hung behind a Write the board does not read")
+	}
+	if err := <-wrote; !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("the stuck Write = %v, want net.ErrClosed", err)
 	}
 }

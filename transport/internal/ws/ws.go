@@ -107,7 +107,7 @@ type Conn struct {
 	readLimit int64 // set before the first Read
 	rbroken   bool  // only the reading goroutine touches it
 
-	wmu      sync.Mutex // one frame at a time
+	wlock    chan struct{} // holds a token while a frame is written
 	wbuf     []byte
 	wbroken  bool
 	sentFin  bool // a close frame was sent
@@ -145,7 +145,7 @@ func Dial(ctx context.Context, rawURL string, dial DialFunc) (*Conn, error) {
 }
 
 func newConn(nc net.Conn, br *bufio.Reader) *Conn {
-	return &Conn{nc: nc, br: br, readLimit: DefaultReadLimit}
+	return &Conn{nc: nc, br: br, readLimit: DefaultReadLimit, wlock: make(chan struct{}, 1)}
 }
 
 // handshake sends the upgrade request and checks the answer.
@@ -406,8 +406,14 @@ func (c *Conn) Write(ctx context.Context, typ MessageType, p []byte) error {
 
 // writeFrame sends one masked, final frame.
 func (c *Conn) writeFrame(ctx context.Context, opcode byte, p []byte) error {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
+	// Waiting for the frame before is bounded by ctx too: a peer that does
+	// not read can hold that one up for good.
+	select {
+	case c.wlock <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-c.wlock }()
 	if c.wbroken {
 		return ErrBroken
 	}
@@ -452,11 +458,16 @@ func (c *Conn) writeFrame(ctx context.Context, opcode byte, p []byte) error {
 	return err
 }
 
-// sendClose sends a close frame with code, once.
+// sendClose sends a close frame with code, once. Code 1005 (no status)
+// goes as an empty frame: RFC 6455 section 7.4.1 forbids it on the wire.
 func (c *Conn) sendClose(ctx context.Context, code int) error {
 	var err error
 	c.closeOne.Do(func() {
-		err = c.writeFrame(ctx, opClose, binary.BigEndian.AppendUint16(nil, uint16(code)))
+		var payload []byte
+		if code != 1005 {
+			payload = binary.BigEndian.AppendUint16(nil, uint16(code))
+		}
+		err = c.writeFrame(ctx, opClose, payload)
 	})
 	return err
 }

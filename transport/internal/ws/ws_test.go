@@ -339,3 +339,146 @@ func TestWssRefused(t *testing.T) {
 		t.Fatalf("Dial wss:// = %v", err)
 	}
 }
+
+// silent starts a loopback server that completes the handshake and then
+// neither reads nor writes until the test ends.
+func silent(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	t.Cleanup(func() { close(done); ln.Close() })
+	go func() {
+		nc, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer nc.Close()
+		br := bufio.NewReader(nc)
+		key := ""
+		for {
+			l, err := br.ReadString('\n')
+			if err != nil {
+				return
+			}
+			if v, ok := strings.CutPrefix(l, "Sec-WebSocket-Key: "); ok {
+				key = strings.TrimSpace(v)
+			}
+			if l == "\r\n" {
+				break
+			}
+		}
+		io.WriteString(nc, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "+acceptKey(key)+"\r\n\r\n")
+		<-done
+	}()
+	return "ws://" + ln.Addr().String() + "/"
+}
+
+// bigWrites signals on started when a write of more than 1 MB begins.
+type bigWrites struct {
+	net.Conn
+	started chan struct{}
+}
+
+func (b *bigWrites) Write(p []byte) (int, error) {
+	if len(p) > 1<<20 {
+		select {
+		case b.started <- struct{}{}:
+		default:
+		}
+	}
+	return b.Conn.Write(p)
+}
+
+func TestCloseBoundedWhileAWriteIsStuck(t *testing.T) {
+	// A peer that does not read leaves a big Write blocked; Close, bounded
+	// by its context, must not wait behind it.
+	url := silent(t)
+	started := make(chan struct{}, 1)
+	c, err := Dial(bounded(t), url, func(ctx context.Context, network, addr string) (net.Conn, error) {
+		nc, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return &bigWrites{Conn: nc, started: started}, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.CloseNow() })
+	wctx, wcancel := context.WithCancel(context.Background())
+	defer wcancel()
+	go c.Write(wctx, Binary, make([]byte, 64<<20)) // more than the socket buffers hold
+	<-started
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	closed := make(chan error, 1)
+	go func() { closed <- c.Close(ctx, StatusNormalClosure) }()
+	select {
+	case err := <-closed:
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Close = %v, want the context's deadline", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close waited past its context behind a stuck Write")
+	}
+}
+
+func TestEmptyCloseAnsweredWithoutStatus1005(t *testing.T) {
+	// 1005 means "no status in the frame"; RFC 6455 section 7.4.1 forbids
+	// sending it, so an empty close is answered with an empty close.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	answered := make(chan []byte, 1)
+	go func() {
+		nc, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer nc.Close()
+		nc.SetDeadline(time.Now().Add(10 * time.Second))
+		br := bufio.NewReader(nc)
+		key := ""
+		for {
+			l, err := br.ReadString('\n')
+			if err != nil {
+				return
+			}
+			if v, ok := strings.CutPrefix(l, "Sec-WebSocket-Key: "); ok {
+				key = strings.TrimSpace(v)
+			}
+			if l == "\r\n" {
+				break
+			}
+		}
+		io.WriteString(nc, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: "+acceptKey(key)+"\r\n\r\n\x88\x00")
+		head := make([]byte, 2)
+		if _, err := io.ReadFull(br, head); err != nil {
+			return
+		}
+		rest := make([]byte, 4+int(head[1]&0x7f)) // key, payload
+		if _, err := io.ReadFull(br, rest); err != nil {
+			return
+		}
+		answered <- append(head, rest...)
+	}()
+	c := dial(t, "ws://"+ln.Addr().String()+"/")
+	_, _, err = c.Read(bounded(t))
+	var ce *CloseError
+	if !errors.As(err, &ce) || ce.Code != 1005 {
+		t.Fatalf("Read = %v, want the server's close without status", err)
+	}
+	select {
+	case f := <-answered:
+		if f[0] != 0x88 || f[1] != 0x80 {
+			t.Fatalf("the close was answered with frame % x, want an empty close (88 80 + key)", f)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the close was not answered")
+	}
+}
