@@ -310,7 +310,9 @@ func (c *Conn) readMessage() (MessageType, []byte, error) {
 			}
 			switch h.opcode {
 			case opPing:
-				if err := c.writeFrame(context.Background(), opPong, payload); err != nil {
+				// After our close frame no pong may follow (RFC 6455
+				// 5.5.1); the server's close answer is still to be read.
+				if err := c.writeFrame(context.Background(), opPong, payload); err != nil && !errors.Is(err, net.ErrClosed) {
 					return 0, nil, err
 				}
 			case opClose:

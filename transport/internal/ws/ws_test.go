@@ -482,3 +482,17 @@ func TestEmptyCloseAnsweredWithoutStatus1005(t *testing.T) {
 		t.Fatal("the close was not answered")
 	}
 }
+
+func TestPingAfterOurCloseIgnored(t *testing.T) {
+	head := "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
+	url, _ := answer(t, head+"\x89\x00\x88\x02\x03\xe8")
+	c := dial(t, url)
+	if err := c.Close(bounded(t), StatusNormalClosure); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	_, _, err := c.Read(bounded(t))
+	var ce *CloseError
+	if !errors.As(err, &ce) || ce.Code != 1000 {
+		t.Fatalf("Read after Close, a ping, then the close answer = %v, want the close answer", err)
+	}
+}
