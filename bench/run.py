@@ -77,6 +77,11 @@ def steps(py: str) -> list[Step]:
              "Ctrl-C to the end of each blocking call on the virtual board",
              [GO, "test", "-run", "^$", "-bench", "BenchmarkNetInterrupt", "-benchtime", "20x",
               "-timeout", "10m", "./sim/"]),
+        Step("A sleeping virtual board's CPU",
+             "CPU time of the board's process while Python sleeps a second: time.sleep, and the "
+             "port's own sleep (it polls the clock) for comparison",
+             [GO, "test", "-run", "^$", "-bench", "BenchmarkSleepCPU", "-benchtime", "3x",
+              "-timeout", "10m", "./sim/"]),
     ]
 
 

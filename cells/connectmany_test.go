@@ -110,6 +110,26 @@ func TestSimCellConnectInterrupt(t *testing.T) {
 	}
 }
 
+// A virtual board runs on after a %%connect cell, as a real board does when
+// its link closes: the next %%connect cell, and a %connect, find its
+// variables; %hardreset --pin restarts its process.
+func TestSimCellConnectKeepsBoard(t *testing.T) {
+	it, _, _ := simInterp(t)
+	mustRunFor(t, it, "%%connect sim:a sim:b\nimport machine\nx = machine.unique_id()", time.Minute)
+	out, _ := mustRunFor(t, it, "%%connect sim:a sim:b\nprint(x == machine.unique_id())", time.Minute)
+	if got := sections(t, out); len(got) != 2 || got[0] != "── sim:a ──  done\nTrue\n" || got[1] != "── sim:b ──  done\nTrue\n" {
+		t.Errorf("the second %%%%connect cell: %q", got)
+	}
+	mustRun(t, it, "%connect -q sim:a")
+	if _, res := mustRun(t, it, "x == machine.unique_id()"); res.Data["text/plain"] != "True" {
+		t.Errorf("x after %%connect sim:a: %v", res.Data)
+	}
+	mustRun(t, it, "%hardreset --pin sim:b")
+	if ee, _ := execError(t, it, "x"); ee.Name != "NameError" {
+		t.Errorf("x on sim:b after %%hardreset --pin: %+v; want NameError", ee)
+	}
+}
+
 // mustRunFor is mustRun with a bound of its own.
 func mustRunFor(t testing.TB, it *Interpreter, code string, bound time.Duration) (*kerneltest.Recorder, kernel.Result) {
 	t.Helper()

@@ -43,9 +43,15 @@ type session struct {
 	cur       *transport.Board
 	curTarget target                      // what cur was connected as, to connect it again
 	names     map[*transport.Board]string // names of the boards this session opened
-	tried     bool                        // the lazy reattach after a restart was tried
-	lastErr   error                       // why the reattach failed
-	lastWhat  string                      // what it tried to connect
+	// idle holds the virtual boards a %%connect cell ran on and let go of:
+	// their processes keep running, as a real board runs on (variables
+	// and all) when its link closes, and the next open of the address
+	// takes them back instead of booting a new one. Closed with the
+	// session, or when a reset asks for a fresh process.
+	idle     []*transport.Board
+	tried    bool   // the lazy reattach after a restart was tried
+	lastErr  error  // why the reattach failed
+	lastWhat string // what it tried to connect
 	// lastTarget is what the last %connect asked for, even if it failed:
 	// %hardreset --pin resets that board when none is connected.
 	lastTarget string
@@ -301,6 +307,12 @@ func (s *session) openURL(ctx context.Context, t target) (*transport.Board, erro
 		opts.Password = os.Getenv(EnvWebREPLPassword)
 		from = "$" + EnvWebREPLPassword
 	}
+	if b := s.takeIdle(t.url); b != nil {
+		s.mu.Lock()
+		s.names[b] = t.name
+		s.mu.Unlock()
+		return b, nil
+	}
 	b, err := s.open(ctx, t.url, opts)
 	if errors.Is(err, webrepl.ErrAccessDenied) {
 		if opts.Password == "" {
@@ -462,6 +474,13 @@ func (s *session) connect(ctx context.Context, what string, reset bool) (*transp
 		return nil, fmt.Errorf("%s: %w", t.name, transport.ErrNoHardReset)
 	}
 	t.reset = reset && kind == transport.KindSerial
+	if reset && kind == transport.KindSim {
+		// The board kept running after a %%connect: its process is the
+		// one to restart.
+		if b := s.takeIdle(t.url); b != nil {
+			s.release(b)
+		}
+	}
 	s.mu.Lock()
 	cur := s.cur
 	s.tried = true
@@ -576,7 +595,33 @@ func (s *session) Open(ctx context.Context, what string) (*transport.Board, func
 	if err != nil {
 		return nil, nil, err
 	}
-	return b, func() { s.release(b) }, nil
+	return b, func() { s.letGo(b) }, nil
+}
+
+// letGo is the release of a board Open opened: a virtual board is kept
+// running in idle, any other is closed.
+func (s *session) letGo(b *transport.Board) {
+	if transport.AddressKind(b.URL()) != transport.KindSim {
+		s.release(b)
+		return
+	}
+	s.mu.Lock()
+	s.idle = append(s.idle, b)
+	s.mu.Unlock()
+}
+
+// takeIdle removes the idle virtual board at url from idle and returns it,
+// or nil when there is none.
+func (s *session) takeIdle(url string) *transport.Board {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, b := range s.idle {
+		if transport.SameAddress(b.URL(), url) {
+			s.idle = append(s.idle[:i], s.idle[i+1:]...)
+			return b
+		}
+	}
+	return nil
 }
 
 // release closes b and forgets its name.
@@ -641,6 +686,7 @@ func (s *session) close() {
 		bs = append(bs, b)
 	}
 	s.cur = nil
+	s.idle = nil
 	s.mu.Unlock()
 	sort.Slice(bs, func(i, j int) bool { return bs[i].URL() < bs[j].URL() })
 	for _, b := range bs {

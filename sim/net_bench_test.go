@@ -20,8 +20,9 @@ import (
 )
 
 // benchBoard starts the board program with IOT_SIM=1 for a benchmark and
-// returns its engine; the benchmark's cleanup stops the process.
-func benchBoard(bm *testing.B) *transport.Board {
+// returns its engine and its process id; the benchmark's cleanup stops the
+// process.
+func benchBoard(bm *testing.B) (*transport.Board, int) {
 	bm.Helper()
 	node, err := exec.LookPath("node")
 	if err != nil {
@@ -74,14 +75,14 @@ func benchBoard(bm *testing.B) *transport.Board {
 			<-done
 		}
 	})
-	return eng
+	return eng, cmd.Process.Pid
 }
 
 // BenchmarkNetInterrupt measures the time from Ctrl-C to the end of an
 // exec blocked in accept() (the contract: a KeyboardInterrupt within
 // 100 ms). It reports ms per interrupt.
 func BenchmarkNetInterrupt(bm *testing.B) {
-	eng := benchBoard(bm)
+	eng, _ := benchBoard(bm)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		bm.Fatal(err)

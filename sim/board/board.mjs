@@ -465,6 +465,28 @@ function onTicks() {
   }
 }
 
+// sleepMs waits ms milliseconds for time.sleep: the port's own sleep polls
+// the clock in a busy loop, taking a good share of a core for as long as it
+// lasts (onTicks can only pause between polls), which eight sleeping boards
+// on two cores feel. This one waits in slices, doing between them what
+// onTicks does: serve the host, and on a Ctrl-C schedule the interrupt and
+// return at once (the caller's next jump raises it).
+const SLEEP_SLICE_MS = 20;
+function sleepMs(ms) {
+  if (!(ms > 0)) return; // as the port's: a negative time does not wait
+  const end = Date.now() + Math.floor(ms);
+  for (;;) {
+    service();
+    if (takeInterrupt()) {
+      mp._module._mp_sched_keyboard_interrupt();
+      return;
+    }
+    const left = end - Date.now();
+    if (left <= 0) return;
+    pause(Math.min(left, SLEEP_SLICE_MS));
+  }
+}
+
 // The port's file system reports Emscripten's (WASI's) errno numbers, while
 // its errno module and every real board use Linux's: OSError(44) where a
 // board raises OSError(2) ("[Errno 2] ENOENT"). Translate them.
@@ -715,6 +737,8 @@ const boardAPI = {
   heap_limit() { return heapGuard !== null ? heapGuard.limit : 0; },
   set_freq(hz) { cpuFreq = hz; },
   timer_hook(fn) { timerHook = typeof fn === 'function' ? fn : null; },
+  // sleep_ms(ms) is time.sleep's and time.sleep_ms's wait (py/time.py).
+  sleep_ms(ms) { sleepMs(Number(ms)); },
   reset(cause) {
     const f = resetCauseFile();
     if (f) {

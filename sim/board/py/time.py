@@ -30,22 +30,35 @@ def localtime(secs=None):
     return _t.localtime(time() if secs is None else secs)
 
 
-# The port's sleeps never check for a pending exception, so a Ctrl-C
-# during one would be raised only at the caller's next jump, after more of
-# its code ran. The `if` below is a jump: the interrupt is raised here, as a
-# board raises it inside the sleep. While machine.Timer callbacks are due,
-# sleeps are cut into slices and the callbacks run between them.
+# The port's sleeps poll the clock in a busy loop, so sleep and sleep_ms
+# wait in board.mjs (_b.sleep_ms), which takes next to no CPU; what is not a
+# plain number (or an int too big for a machine word) goes to the port's
+# sleep, for its errors. Neither checks for a
+# pending exception, so a Ctrl-C during one would be raised only at the
+# caller's next jump, after more of its code ran. The `if` below is a jump:
+# the interrupt is raised here, as a board raises it inside the sleep.
+# While machine.Timer callbacks are due, sleeps are cut into slices and the
+# callbacks run between them.
+_SMALL = 1 << 30  # the small ints, which reach JavaScript as numbers
+
+
 def sleep(s):
     if _timers:
         return sleep_ms(int(s * 1000))
-    _t.sleep(s)
+    if type(s) is int or type(s) is float:
+        _b.sleep_ms(1000.0 * s)
+    else:
+        _t.sleep(s)
     if _t:
         pass
 
 
 def sleep_ms(ms):
     if not _timers:
-        _t.sleep_ms(ms)
+        if type(ms) is int and -_SMALL <= ms < _SMALL:
+            _b.sleep_ms(ms)
+        else:
+            _t.sleep_ms(ms)
         if _t:
             pass
         return
@@ -57,7 +70,7 @@ def sleep_ms(ms):
             break
         for e in _timers:
             left = min(left, max(0, _t.ticks_diff(e[0], now)))
-        _t.sleep_ms(left)
+        _b.sleep_ms(left)
         _run_timers()
 
 
