@@ -336,6 +336,9 @@ func readOnce(ctx context.Context, l *link, c *fsCaps, p string, progress Progre
 		}
 		data, err := ft.GetFile(ctx, bp, prog)
 		if err != nil {
+			if err := l.transferError(err); l.dead() {
+				return nil, err
+			}
 			// WebREPL's status says nothing of why: ask the board.
 			if _, serr := stat(ctx, l, c, p); serr != nil {
 				return nil, serr
@@ -592,6 +595,19 @@ type fileWriteError struct {
 func (e *fileWriteError) Error() string { return e.msg }
 func (e *fileWriteError) Unwrap() error { return e.err }
 
+// transferError is the error of a failed transfer of the link's own
+// (WebREPL's): when the link went with it, it is a lost link, as every
+// other loss is, so that the error says so and the next operation
+// connects again.
+func (l *link) transferError(err error) error {
+	for i := 0; i < discardMax && l.poll(); i++ {
+	}
+	if l.dead() {
+		return &errLost{err}
+	}
+	return err
+}
+
 // sendTemp sends data to the board file tmp: over the link's own file
 // transfer, or in chunks through exec, each checked by its length and
 // byte sum and sent again when damaged.
@@ -599,7 +615,7 @@ func sendTemp(ctx context.Context, l *link, c *fsCaps, p, tmp string, data []byt
 	total := int64(len(data))
 	if ft, ok := l.rwc.(fileTransferer); ok {
 		if err := ft.PutFile(ctx, tmp, data, progress); err != nil {
-			return err
+			return l.transferError(err)
 		}
 		return nil
 	}
