@@ -2,6 +2,7 @@ package transport
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sync/atomic"
@@ -63,9 +64,7 @@ func linkFor(addr Address, opt Options) (linkKind, error) {
 	url := addr.URL
 	switch addr.Kind {
 	case KindWebREPL:
-		return linkKind{dial: bounded(opt, 0, func(ctx context.Context) (io.ReadWriteCloser, error) {
-			return webrepl.Dial(ctx, url, opt.Password)
-		})}, nil
+		return linkKind{dial: bounded(opt, 0, webreplDial(url, opt.Password))}, nil
 	case KindRFC2217:
 		return linkKind{dial: bounded(opt, 0, func(ctx context.Context) (io.ReadWriteCloser, error) {
 			return rfc2217.Dial(ctx, url, rfc2217.Options{Baud: opt.Baud})
@@ -100,6 +99,37 @@ func linkFor(addr Address, opt Options) (linkKind, error) {
 		return linkKind{dial: dial, resetDial: dial, restartable: true, release: sb.Close}, nil
 	}
 	return linkKind{}, fmt.Errorf("%q: no link for %v addresses", url, addr.Kind)
+}
+
+// hangUpRetry is how long a WebREPL login the board hangs up on is tried
+// again (see webreplDial).
+const hangUpRetry = 1500 * time.Millisecond
+
+// webreplDial logs in to the board's WebREPL. A board serves one client at
+// a time, and when a link was lost and the kernel connects again at once,
+// the board may not have seen the old session end yet: it hangs up on the
+// new one. So a hang-up during the login is tried again for a moment; a
+// client that really holds the board still gets its error.
+func webreplDial(url, password string) Dialer {
+	return func(ctx context.Context) (io.ReadWriteCloser, error) {
+		end := time.Now().Add(hangUpRetry)
+		for pause := 20 * time.Millisecond; ; pause *= 2 {
+			c, err := webrepl.Dial(ctx, url, password)
+			if err == nil {
+				return c, nil
+			}
+			if !errors.Is(err, webrepl.ErrHungUp) || time.Now().Add(pause).After(end) {
+				return nil, err
+			}
+			t := time.NewTimer(pause)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				return nil, err
+			}
+		}
+	}
 }
 
 // serialDial opens the serial port, pulsing RTS when reset says so.
