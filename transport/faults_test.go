@@ -24,7 +24,9 @@ import (
 // fails with an error that tells the truth: about what failed, and about
 // what is on the board, which is then read back through a fresh link.
 // After every case the next exec works. Points are found in the bytes
-// that went by, never by timing.
+// that went by, never by timing. The serial link gets its faults in the
+// engine's byte stream (faultConn); the network links in a TCP proxy in
+// front of the board's server (faults_net_test.go).
 
 // side is the direction a fault strikes: to the board or from it.
 type side int
@@ -206,12 +208,15 @@ type faultEnv struct {
 	kind testboard.Kind // "" for the fake board
 	dial Dialer
 	opt  Options
+	// proxy, for a network link, is where the faults strike (see
+	// faults_net_test.go); nil for the serial link.
+	proxy *faultProxy
 }
 
 // board returns a Board whose links go through a faultConn with in's
 // hooks (none when in is nil).
 func (e *faultEnv) board(t *testing.T, in *injector) *Board {
-	b := New(e.url, func(ctx context.Context) (io.ReadWriteCloser, error) {
+	dial := func(ctx context.Context) (io.ReadWriteCloser, error) {
 		rwc, err := e.dial(ctx)
 		if err != nil {
 			return nil, err
@@ -221,7 +226,11 @@ func (e *faultEnv) board(t *testing.T, in *injector) *Board {
 			in.install(c)
 		}
 		return c.stream(), nil
-	}, e.opt)
+	}
+	if e.proxy != nil {
+		dial = func(ctx context.Context) (io.ReadWriteCloser, error) { return e.proxy.dial(ctx, in, e.dial) }
+	}
+	b := New(e.url, dial, e.opt)
 	t.Cleanup(func() { _ = b.Close() })
 	return b
 }
@@ -303,23 +312,28 @@ func TestFaults(t *testing.T) {
 						if kind == testboard.Microbit && !microbitCase(st, f) {
 							continue
 						}
-						name := fmt.Sprintf("%s/%s/%s", st.name, pt, f)
-						t.Run(name, func(t *testing.T) {
-							ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
-							defer cancel()
-							fc := &faultCase{env: env, in: &injector{pt: pt, fault: f}, kind: kind}
-							if os.Getenv("IOT_FAULT_TRACE") != "" {
-								fc.in.trace = t.Logf
-							}
-							err := st.run(t, ctx, fc)
-							if !fc.in.hasFired() {
-								t.Errorf("the fault's point %s never went by (err %v)", pt, err)
-							}
+						t.Run(fmt.Sprintf("%s/%s/%s", st.name, pt, f), func(t *testing.T) {
+							runFaultCase(t, env, st, pt, f)
 						})
 					}
 				}
 			}
 		})
+	}
+	runNetFaults(t, steps)
+}
+
+// runFaultCase runs step st with fault f at pt on env's board.
+func runFaultCase(t *testing.T, env *faultEnv, st faultStep, pt point, f fault) {
+	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
+	defer cancel()
+	fc := &faultCase{env: env, in: &injector{pt: pt, fault: f}, kind: env.kind}
+	if os.Getenv("IOT_FAULT_TRACE") != "" {
+		fc.in.trace = t.Logf
+	}
+	err := st.run(t, ctx, fc)
+	if !fc.in.hasFired() {
+		t.Errorf("the fault's point %s never went by (err %v)", pt, err)
 	}
 }
 
