@@ -93,6 +93,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--quick", action="store_true", help="one round")
     opts = ap.parse_args()
+    # The tools run in a temporary folder: a relative path would not be found.
+    opts.kernel = str(pathlib.Path(opts.kernel).resolve())
     rounds = 1 if opts.quick else opts.rounds
     venv_bin = pathlib.Path(sys.executable).parent
     with tempfile.TemporaryDirectory(prefix="iot-replay-bench-") as tmp:
