@@ -219,6 +219,25 @@ func TestWriteAfterContextEndedInTime(t *testing.T) {
 	}
 }
 
+// readUpgrade reads a client's upgrade request up to its blank line and
+// returns it with its Sec-WebSocket-Key.
+func readUpgrade(br *bufio.Reader) (req, key string, err error) {
+	var b strings.Builder
+	for {
+		l, err := br.ReadString('\n')
+		if err != nil {
+			return "", "", err
+		}
+		b.WriteString(l)
+		if v, ok := strings.CutPrefix(l, "Sec-WebSocket-Key: "); ok {
+			key = strings.TrimSpace(v)
+		}
+		if l == "\r\n" {
+			return b.String(), key, nil
+		}
+	}
+}
+
 // answer starts a loopback TCP server that reads the request and sends
 // reply, with the request's accept key where it says {accept}, then hangs
 // up.
@@ -237,23 +256,11 @@ func answer(t *testing.T, reply string) (string, <-chan string) {
 		}
 		defer nc.Close()
 		nc.SetDeadline(time.Now().Add(10 * time.Second))
-		br := bufio.NewReader(nc)
-		var req strings.Builder
-		key := ""
-		for {
-			l, err := br.ReadString('\n')
-			if err != nil {
-				return
-			}
-			req.WriteString(l)
-			if v, ok := strings.CutPrefix(l, "Sec-WebSocket-Key: "); ok {
-				key = strings.TrimSpace(v)
-			}
-			if l == "\r\n" {
-				break
-			}
+		req, key, err := readUpgrade(bufio.NewReader(nc))
+		if err != nil {
+			return
 		}
-		reqs <- req.String()
+		reqs <- req
 		// Then the server hangs up: the client has sent all it sends.
 		io.WriteString(nc, strings.ReplaceAll(reply, "{accept}", acceptKey(key)))
 	}()
@@ -357,18 +364,9 @@ func silent(t *testing.T) string {
 		}
 		defer nc.Close()
 		br := bufio.NewReader(nc)
-		key := ""
-		for {
-			l, err := br.ReadString('\n')
-			if err != nil {
-				return
-			}
-			if v, ok := strings.CutPrefix(l, "Sec-WebSocket-Key: "); ok {
-				key = strings.TrimSpace(v)
-			}
-			if l == "\r\n" {
-				break
-			}
+		_, key, err := readUpgrade(br)
+		if err != nil {
+			return
 		}
 		io.WriteString(nc, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "+acceptKey(key)+"\r\n\r\n")
 		<-done
@@ -443,18 +441,9 @@ func TestEmptyCloseAnsweredWithoutStatus1005(t *testing.T) {
 		defer nc.Close()
 		nc.SetDeadline(time.Now().Add(10 * time.Second))
 		br := bufio.NewReader(nc)
-		key := ""
-		for {
-			l, err := br.ReadString('\n')
-			if err != nil {
-				return
-			}
-			if v, ok := strings.CutPrefix(l, "Sec-WebSocket-Key: "); ok {
-				key = strings.TrimSpace(v)
-			}
-			if l == "\r\n" {
-				break
-			}
+		_, key, err := readUpgrade(br)
+		if err != nil {
+			return
 		}
 		io.WriteString(nc, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: "+acceptKey(key)+"\r\n\r\n\x88\x00")
 		head := make([]byte, 2)
