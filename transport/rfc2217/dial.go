@@ -57,20 +57,23 @@ func Dial(ctx context.Context, rawURL string, opt Options) (io.ReadWriteCloser, 
 				"rfc2217 %s: cannot connect: %s; check the address, and that an RFC 2217 server (ser2net) serves the board there",
 				rawURL, neterr.Reason(err))}
 		}
-		// ser2net may take a connection and say nothing while it still
-		// ends the one before (seen after a board was unplugged): a new
-		// connection is then answered.
+		// ser2net may take a connection and say nothing, or answer all
+		// but COM-PORT-OPTION, while it still ends the one before (seen
+		// after a board was unplugged, and on a loaded machine): a new
+		// connection is then answered. So an attempt that ran out of its
+		// own bound is made again, within Dial's.
 		actx, cancel := context.WithTimeout(ctx, attemptBound)
 		c, err := open(actx, tcp, rawURL, uint32(baud))
+		attemptOver := actx.Err() != nil
 		cancel()
-		if err == nil || !errors.Is(err, errSilent) || ctx.Err() != nil {
+		if err == nil || ctx.Err() != nil || !errors.Is(err, errSilent) && !attemptOver {
 			return c, err
 		}
 	}
 }
 
 // attemptBound bounds one connection's negotiation; Dial tries again on a
-// server that stayed silent, within its own bound.
+// server that did not finish it in time, within its own bound.
 const attemptBound = 2 * time.Second
 
 // errSilent: the server answered none of the options offered.

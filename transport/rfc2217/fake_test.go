@@ -32,6 +32,9 @@ type fakeServer struct {
 	ackValue map[byte][]byte
 	// refuse answers DONT to the client's WILL COM-PORT-OPTION.
 	refuse bool
+	// mute never answers the client's WILL COM-PORT-OPTION (the other
+	// options it does), as ser2net did on a loaded machine.
+	mute bool
 
 	mu   sync.Mutex
 	cmds []string // "DONT 1", "SB 44 1 0001c200", ...
@@ -88,6 +91,7 @@ func (s *fakeServer) serve() {
 			switch {
 			case b == cmdWILL && opt == optComPort && s.refuse:
 				s.write(cmdIAC, cmdDONT, opt)
+			case b == cmdWILL && opt == optComPort && s.mute:
 			case b == cmdWILL:
 				s.write(cmdIAC, cmdDO, opt)
 			case b == cmdDO && opt != optSGA: // WILL SGA was in the greeting

@@ -8,6 +8,7 @@ import (
 	"net"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -261,6 +262,47 @@ func TestSilentServerDialledAgain(t *testing.T) {
 	rw, err := Dial(ctx, "rfc2217://"+l.Addr().String(), Options{})
 	if err != nil {
 		t.Fatalf("Dial after a silent first connection: %v", err)
+	}
+	rw.Close()
+}
+
+// A server that answers the other options but not COM-PORT-OPTION within
+// an attempt's bound (ser2net on a loaded machine, as the connection
+// before ends) is dialled again within Dial's own bound.
+func TestHalfAnsweringServerDialledAgain(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	t.Cleanup(func() {
+		l.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	go func() {
+		for i := 0; ; i++ {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			srv := newFakeServer(c)
+			srv.mute = i == 0
+			go srv.serve()
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 4*attemptBound)
+	defer cancel()
+	rw, err := Dial(ctx, "rfc2217://"+l.Addr().String(), Options{})
+	if err != nil {
+		t.Fatalf("Dial after a first connection that left COM-PORT-OPTION unanswered: %v", err)
 	}
 	rw.Close()
 }
