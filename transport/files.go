@@ -336,7 +336,7 @@ func readOnce(ctx context.Context, l *link, c *fsCaps, p string, progress Progre
 		}
 		data, err := ft.GetFile(ctx, bp, prog)
 		if err != nil {
-			if err := l.transferError(err); l.dead() {
+			if err = l.transferError(err); l.dead() {
 				return nil, err
 			}
 			// WebREPL's status says nothing of why: ask the board.
@@ -600,8 +600,7 @@ func (e *fileWriteError) Unwrap() error { return e.err }
 // other loss is, so that the error says so and the next operation
 // connects again.
 func (l *link) transferError(err error) error {
-	for i := 0; i < discardMax && l.poll(); i++ {
-	}
+	l.discard() // reading what is there finds a link that is gone
 	if l.dead() {
 		return &errLost{err}
 	}

@@ -52,7 +52,6 @@ func Dial(ctx context.Context, rawURL, password string) (*Conn, error) {
 		ctx, cancel = context.WithTimeout(ctx, defaultTimeout)
 		defer cancel()
 	}
-	// No proxies: boards are on the LAN.
 	conn, err := ws.Dial(ctx, target, nil)
 	if err != nil {
 		if ctx.Err() != nil {

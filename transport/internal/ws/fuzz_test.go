@@ -1,7 +1,6 @@
 package ws
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"io"
@@ -35,7 +34,7 @@ func FuzzReadFrames(f *testing.F) {
 	f.Add([]byte("\x82\x7f\x00\x00\x00\x00\x00\x00\x00\x04abcd"))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		nc := &wire{r: bytes.NewReader(in)}
-		c := newConn(nc, bufio.NewReader(nc))
+		c := newConn(nc)
 		c.SetReadLimit(64)
 		total := 0
 		for {

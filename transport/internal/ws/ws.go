@@ -108,11 +108,10 @@ type Conn struct {
 	readLimit int64 // set before the first Read
 	rbroken   bool  // only the reading goroutine touches it
 
-	wlock    chan struct{} // holds a token while a frame is written
-	wbuf     []byte
-	wbroken  bool
-	sentFin  bool // a close frame was sent
-	closeOne sync.Once
+	wlock   chan struct{} // holds a token while a frame is written
+	wbuf    []byte
+	wbroken bool
+	sentFin bool // a close frame was sent: no frame may follow
 }
 
 // Dial connects to rawURL (ws://host:port/path) over a connection from
@@ -137,7 +136,7 @@ func Dial(ctx context.Context, rawURL string, dial DialFunc) (*Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := newConn(nc, bufio.NewReader(nc))
+	c := newConn(nc)
 	if err := c.handshake(ctx, u); err != nil {
 		nc.Close()
 		return nil, err
@@ -145,8 +144,8 @@ func Dial(ctx context.Context, rawURL string, dial DialFunc) (*Conn, error) {
 	return c, nil
 }
 
-func newConn(nc net.Conn, br *bufio.Reader) *Conn {
-	return &Conn{nc: nc, br: br, readLimit: DefaultReadLimit, wlock: make(chan struct{}, 1)}
+func newConn(nc net.Conn) *Conn {
+	return &Conn{nc: nc, br: bufio.NewReader(nc), readLimit: DefaultReadLimit, wlock: make(chan struct{}, 1)}
 }
 
 // handshake sends the upgrade request and checks the answer.
@@ -461,22 +460,19 @@ func (c *Conn) writeFrame(ctx context.Context, opcode byte, p []byte) error {
 	return err
 }
 
-// sendClose sends a close frame with code, once. Code 1005 (no status)
-// goes as an empty frame: RFC 6455 section 7.4.1 forbids it on the wire.
+// sendClose sends a close frame with code; after the first, it returns
+// net.ErrClosed. Code 1005 (no status) goes as an empty frame: RFC 6455
+// section 7.4.1 forbids it on the wire.
 func (c *Conn) sendClose(ctx context.Context, code int) error {
-	var err error
-	c.closeOne.Do(func() {
-		var payload []byte
-		if code != 1005 {
-			payload = binary.BigEndian.AppendUint16(nil, uint16(code))
-		}
-		err = c.writeFrame(ctx, opClose, payload)
-	})
-	return err
+	var payload []byte
+	if code != 1005 {
+		payload = binary.BigEndian.AppendUint16(nil, uint16(code))
+	}
+	return c.writeFrame(ctx, opClose, payload)
 }
 
 // Close starts the closing handshake: it sends a close frame with code
-// (bounded by ctx). The connection ends when the server answers, which
+// (bounded by ctx), or returns net.ErrClosed when one was sent already. The connection ends when the server answers, which
 // Read then reports with a *CloseError, or when CloseNow is called.
 func (c *Conn) Close(ctx context.Context, code int) error {
 	return c.sendClose(ctx, code)
