@@ -3,6 +3,7 @@ package serialport
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"sync/atomic"
 	"syscall"
@@ -25,7 +26,9 @@ const wakeSlice = 25 * time.Millisecond
 // transport.TimedReader, so the engine reads it without a goroutine.
 type conn struct {
 	port    serial.Port
-	fd      int // the port's descriptor, non-blocking; -1 when unknown
+	fd      int         // the port's descriptor, non-blocking; -1 when unknown
+	pf      *os.File    // fd duplicated into Go's poller (see pollable); nil: none
+	noPoll  atomic.Bool // pf read 0 bytes at once: wait in the library's select instead
 	path    string
 	ident   os.FileInfo // the device node at open, to notice a replug
 	checked time.Time   // when ident was last compared
@@ -34,7 +37,7 @@ type conn struct {
 }
 
 func newConn(p serial.Port, fd int, path string) *conn {
-	c := &conn{port: p, fd: fd, path: path, checked: time.Now()}
+	c := &conn{port: p, fd: fd, pf: pollable(fd, path), path: path, checked: time.Now()}
 	if fi, err := os.Stat(path); err == nil {
 		c.ident = fi
 	}
@@ -59,9 +62,14 @@ func (c *conn) ReadTimeout(p []byte, d time.Duration) (int, error) {
 	return c.read(p, d, wakeSlice, true)
 }
 
-// Wake makes the ReadTimeout in progress (within wakeSlice), or else the
-// next one, return.
-func (c *conn) Wake() { c.woken.Store(true) }
+// Wake makes the ReadTimeout in progress (at once when it waits in the
+// poller, else within wakeSlice), or else the next one, return.
+func (c *conn) Wake() {
+	c.woken.Store(true)
+	if c.pf != nil {
+		_ = c.pf.SetReadDeadline(time.Now())
+	}
+}
 
 // read waits up to d for bytes, in waits of at most slice. A wakeable read
 // returns (0, nil) after Wake, but bytes already here come first.
@@ -74,17 +82,27 @@ func (c *conn) read(p []byte, d, slice time.Duration, wakeable bool) (int, error
 		if c.closed.Load() {
 			return 0, c.closedErr()
 		}
+		polled := c.pf != nil && !c.noPoll.Load()
+		if polled {
+			slice = max(slice, pollInterval) // Wake ends the wait at once
+		}
 		wait := min(time.Until(end), slice)
 		if wait < 0 || wakeable && c.woken.Load() {
 			wait = 0 // only take what is here
 		}
-		if err := c.port.SetReadTimeout(wait); err != nil {
-			if c.closed.Load() {
-				return 0, c.closedErr()
+		var n int
+		var err error
+		if polled {
+			n, err = c.pollRead(p, wait, wakeable)
+		} else {
+			if err := c.port.SetReadTimeout(wait); err != nil {
+				if c.closed.Load() {
+					return 0, c.closedErr()
+				}
+				return 0, fmt.Errorf("serial %s: set read timeout: %w", c.path, err)
 			}
-			return 0, fmt.Errorf("serial %s: set read timeout: %w", c.path, err)
+			n, err = c.port.Read(p)
 		}
-		n, err := c.port.Read(p)
 		if n > 0 {
 			if wakeable {
 				c.woken.Store(false) // this return is the one asked for
@@ -116,6 +134,44 @@ func (c *conn) read(p []byte, d, slice time.Duration, wakeable bool) (int, error
 			return 0, nil
 		}
 	}
+}
+
+// pollRead reads what arrives within wait through the poller (wait 0:
+// only what is here). Nothing in time is (0, nil); a descriptor that
+// answers 0 bytes at once (another program set the device's VMIN to 0,
+// or it hung up) sends this and later reads to the library, whose select
+// waits in either case and which reports a hang-up.
+func (c *conn) pollRead(p []byte, wait time.Duration, wakeable bool) (int, error) {
+	if wait <= 0 {
+		// A deadline already passed fails the read before it is tried.
+		n, err := readNow(c.fd, p)
+		if err != nil {
+			return 0, &os.PathError{Op: "read", Path: c.path, Err: err}
+		}
+		return n, nil
+	}
+	_ = c.pf.SetReadDeadline(time.Now().Add(wait))
+	if wakeable && c.woken.Load() {
+		// Wake came between the caller's check and the deadline above,
+		// which replaced its own.
+		_ = c.pf.SetReadDeadline(time.Now())
+	}
+	n, err := c.pf.Read(p)
+	switch {
+	case n > 0:
+		return n, nil
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return 0, nil
+	case errors.Is(err, os.ErrClosed):
+		return 0, c.closedErr()
+	case err == io.EOF:
+		c.noPoll.Store(true)
+		if err := c.port.SetReadTimeout(0); err != nil {
+			return 0, fmt.Errorf("serial %s: set read timeout: %w", c.path, err)
+		}
+		return c.port.Read(p)
+	}
+	return 0, err
 }
 
 // stillThere checks that the device node opened is still in place; some
@@ -168,6 +224,9 @@ func (c *conn) Write(p []byte) (int, error) {
 func (c *conn) Close() error {
 	if c.closed.Swap(true) {
 		return nil
+	}
+	if c.pf != nil {
+		_ = c.pf.Close() // ends a read waiting in the poller
 	}
 	if err := c.port.Close(); err != nil {
 		return fmt.Errorf("serial %s: close: %w", c.path, err)

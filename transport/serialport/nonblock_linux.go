@@ -69,3 +69,44 @@ func waitWritable(fd int, d time.Duration) {
 	}
 	_, _ = unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}, int(d/time.Millisecond))
 }
+
+// pollable returns a duplicate of fd (non-blocking) that waits in Go's
+// network poller, or nil. A read that waits in select(2), as the library's
+// does, holds an OS thread and its scheduler slot in a system call for the
+// whole wait: goroutines it just woke (the IOPub writer) then wait for the
+// runtime's monitor to take the slot back, and the monitor wakes every
+// 20 µs meanwhile, on the machine the board shares. Parked in the poller,
+// the reading goroutine costs nothing while it waits, and a deadline ends
+// its wait at once (Wake, Close).
+func pollable(fd int, path string) *os.File {
+	if fd < 0 {
+		return nil
+	}
+	dup, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return nil
+	}
+	// The descriptor is non-blocking (newFD), so os.NewFile registers it
+	// with the poller; a device the poller refuses would block instead.
+	f := os.NewFile(uintptr(dup), path)
+	if f == nil {
+		return nil
+	}
+	if err := f.SetReadDeadline(time.Time{}); err != nil {
+		_ = f.Close() // not in the poller
+		return nil
+	}
+	return f
+}
+
+// readNow reads what has arrived on the non-blocking fd, without waiting.
+func readNow(fd int, p []byte) (int, error) {
+	n, err := unix.Read(fd, p)
+	if n > 0 {
+		return n, nil
+	}
+	if err == nil || err == unix.EAGAIN {
+		return 0, nil
+	}
+	return 0, err
+}

@@ -2,7 +2,10 @@
 
 package serialport
 
-import "time"
+import (
+	"os"
+	"time"
+)
 
 // isPTY is only needed on Linux, where the test boards are ptys; elsewhere
 // open falls back to opening without modem lines when setting them fails.
@@ -13,3 +16,7 @@ func devFDs(string) map[int]bool { return nil }
 func newFD(string, map[int]bool) int { return -1 }
 
 func waitWritable(_ int, d time.Duration) { time.Sleep(d) }
+
+func pollable(int, string) *os.File { return nil }
+
+func readNow(int, []byte) (int, error) { return 0, os.ErrInvalid }

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/iot-kernel/iot-kernel/internal/testenv"
 )
 
 // Another reader of the same device (a second link to the board) takes
@@ -76,4 +78,69 @@ func TestReadBoundedWhileAnotherReaderTakesTheBytes(t *testing.T) {
 	master.Close()
 	other.Close()
 	<-otherDone
+}
+
+// A wait parks in Go's poller, and bytes end it; when another program sets
+// the device's VMIN to 0 (pyserial's open does), read(2) answers 0 bytes
+// at once instead of waiting: a wait then still waits for its bound or
+// its bytes, through the library's select, and is not taken for a hang-up.
+func TestReadWaitsWhenAnotherProgramSetsVMINZero(t *testing.T) {
+	master, path := openPTY(t)
+	rw := dialPTY(t, path)
+	c := rw.(*conn)
+	if c.pf == nil {
+		t.Fatal("the port's descriptor is not in the poller")
+	}
+	p := make([]byte, 16)
+	got := func(want string) {
+		t.Helper()
+		done := make(chan string, 1)
+		go func() {
+			n, err := c.ReadTimeout(p, bound)
+			if err != nil {
+				done <- "error: " + err.Error()
+				return
+			}
+			done <- string(p[:n])
+		}()
+		testenv.WaitBlocked(t, "serialport.(*conn).read", bound)
+		if _, err := master.Write([]byte(want)); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case s := <-done:
+			if s != want {
+				t.Fatalf("ReadTimeout = %q, want %q", s, want)
+			}
+		case <-time.After(2 * bound):
+			t.Fatal("ReadTimeout did not return")
+		}
+	}
+	got("a")
+
+	other, err := os.OpenFile(path, os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	tio, err := unix.IoctlGetTermios(int(other.Fd()), unix.TCGETS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tio.Cc[unix.VMIN], tio.Cc[unix.VTIME] = 0, 0
+	if err := unix.IoctlSetTermios(int(other.Fd()), unix.TCSETS, tio); err != nil {
+		t.Fatal(err)
+	}
+
+	start := time.Now()
+	if n, err := c.ReadTimeout(p, 60*time.Millisecond); n != 0 || err != nil {
+		t.Fatalf("ReadTimeout with nothing sent = %d, %v; want 0, nil", n, err)
+	}
+	if waited := time.Since(start); waited < 60*time.Millisecond {
+		t.Fatalf("ReadTimeout returned after %v, before its bound of 60ms", waited)
+	}
+	if !c.noPoll.Load() {
+		t.Fatal("the poller's 0-byte read was not noticed")
+	}
+	got("b")
 }
