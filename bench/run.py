@@ -53,7 +53,8 @@ def steps(py: str) -> list[Step]:
              "both kernels started from their kernel.json, same client code",
              [py, "bench/kernel_bench.py"], ["--quick"]),
         Step("Cells against iot-kernel 0.5.28 and mpremote 1.29",
-             "one test board per kind, every tool taking its turn on it",
+             "one test board per kind, every tool taking its turn on it; a print(1) cell's board part "
+             "against the bare raw exchange measured side by side (cells and exchanges in turns)",
              [py, "bench/peers_bench.py", "--kernel", "bin/iot-kernel", "--testboard", "bin/testboard"],
              ["--quick"]),
         Step("Engine against the bare raw REPL exchange, uploads against the line rate",
