@@ -16,9 +16,10 @@ import (
 // still the one opened.
 const pollInterval = 500 * time.Millisecond
 
-// wakeSlice bounds each wait inside ReadTimeout: go.bug.st/serial cannot
-// end a read early, so Wake is noticed within this time. It costs a few
-// system calls per 100 ms, and only while an operation waits for the board.
+// wakeSlice bounds each wait inside ReadTimeout in the library's select:
+// go.bug.st/serial cannot end a read early, so Wake is noticed within this
+// time. It costs a few system calls per 100 ms, and only while an
+// operation waits for the board. A wait in the poller needs no slices.
 const wakeSlice = 25 * time.Millisecond
 
 // conn adapts a serial.Port to the io.ReadWriteCloser the engine expects:

@@ -44,12 +44,17 @@
 // waiting forever. Close unblocks a pending Read.
 //
 // The conn is also a transport.TimedReader: ReadTimeout bounds a read, and
-// Wake ends one early. go.bug.st/serial cannot end a read early, so
-// ReadTimeout waits in slices of 25 ms and Wake is seen at the next slice;
-// bytes already received are returned before a Wake is honoured.
+// Wake ends one early; bytes already received are returned before a Wake
+// is honoured.
 //
-// On Linux the port's descriptor is made non-blocking: go.bug.st/serial
-// waits with select(2) and then reads, and when another reader of the same
-// device (a second link to the board) takes the byte in between, a
-// blocking read would wait for good, and Close with it.
+// On Linux the port's descriptor is made non-blocking, and a duplicate of
+// it waits in Go's network poller: Wake and Close end that wait at once,
+// and a waiting read holds no OS thread in a system call (see pollable).
+// Elsewhere, and on a device whose VMIN another program set to 0, reads
+// wait in go.bug.st/serial's select(2), which cannot be ended early: there
+// ReadTimeout waits in slices of 25 ms and Wake is seen at the next slice.
+// Non-blocking also matters there: the library reads after its select,
+// and when another reader of the same device (a second link to the board)
+// takes the byte in between, a blocking read would wait for good, and
+// Close with it.
 package serialport
