@@ -143,21 +143,23 @@ func (c *conn) read(p []byte, d, slice time.Duration, wakeable bool) (int, error
 // or it hung up) sends this and later reads to the library, whose select
 // waits in either case and which reports a hang-up.
 func (c *conn) pollRead(p []byte, wait time.Duration, wakeable bool) (int, error) {
+	var n int
+	var err error
 	if wait <= 0 {
 		// A deadline already passed fails the read before it is tried.
-		n, err := readNow(c.fd, p)
-		if err != nil {
-			return 0, &os.PathError{Op: "read", Path: c.path, Err: err}
+		n, err = readNow(c.fd, p)
+		if err != nil && err != io.EOF {
+			err = &os.PathError{Op: "read", Path: c.path, Err: err}
 		}
-		return n, nil
+	} else {
+		_ = c.pf.SetReadDeadline(time.Now().Add(wait))
+		if wakeable && c.woken.Load() {
+			// Wake came between the caller's check and the deadline
+			// above, which replaced its own.
+			_ = c.pf.SetReadDeadline(time.Now())
+		}
+		n, err = c.pf.Read(p)
 	}
-	_ = c.pf.SetReadDeadline(time.Now().Add(wait))
-	if wakeable && c.woken.Load() {
-		// Wake came between the caller's check and the deadline above,
-		// which replaced its own.
-		_ = c.pf.SetReadDeadline(time.Now())
-	}
-	n, err := c.pf.Read(p)
 	switch {
 	case n > 0:
 		return n, nil

@@ -1,6 +1,7 @@
 package serialport
 
 import (
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -99,14 +100,18 @@ func pollable(fd int, path string) *os.File {
 	return f
 }
 
-// readNow reads what has arrived on the non-blocking fd, without waiting.
+// readNow reads what has arrived on the non-blocking fd, without waiting:
+// (0, nil) when nothing has, io.EOF when read(2) answers 0 bytes (a line
+// that hung up, or a VMIN of 0).
 func readNow(fd int, p []byte) (int, error) {
 	n, err := unix.Read(fd, p)
-	if n > 0 {
+	switch {
+	case n > 0:
 		return n, nil
-	}
-	if err == nil || err == unix.EAGAIN {
+	case err == unix.EAGAIN:
 		return 0, nil
+	case err == nil:
+		return 0, io.EOF
 	}
 	return 0, err
 }

@@ -100,6 +100,23 @@ func TestPTYMasterClosedFailsRead(t *testing.T) {
 	}
 }
 
+// A poll (ReadTimeout with no wait, as the engine's check of the link
+// before each operation) also sees a device that went away, and does not
+// take the hang-up for "nothing yet".
+func TestPTYMasterClosedFailsPoll(t *testing.T) {
+	master, path := openPTY(t)
+	rw := dialPTY(t, path).(timedReader)
+	p := make([]byte, 16)
+	if n, err := rw.ReadTimeout(p, 0); n != 0 || err != nil {
+		t.Fatalf("a poll with nothing sent = %d, %v", n, err)
+	}
+	master.Close()
+	n, err := rw.ReadTimeout(p, 0)
+	if n != 0 || err == nil || errors.Is(err, os.ErrClosed) || !strings.Contains(err.Error(), path) {
+		t.Fatalf("a poll after the master closed = %d, %v; want an error naming the lost device", n, err)
+	}
+}
+
 // Close unblocks a Read that is waiting for the board.
 func TestCloseUnblocksRead(t *testing.T) {
 	_, path := openPTY(t)
