@@ -84,10 +84,10 @@ func (c *conn) read(p []byte, d, slice time.Duration, wakeable bool) (int, error
 			return 0, c.closedErr()
 		}
 		polled := c.pf != nil && !c.noPoll.Load()
-		if polled {
-			slice = max(slice, pollInterval) // Wake ends the wait at once
-		}
 		wait := min(time.Until(end), slice)
+		if polled {
+			wait = min(time.Until(end), max(slice, pollInterval)) // Wake ends the wait at once
+		}
 		if wait < 0 || wakeable && c.woken.Load() {
 			wait = 0 // only take what is here
 		}
@@ -146,9 +146,12 @@ func (c *conn) pollRead(p []byte, wait time.Duration, wakeable bool) (int, error
 	var n int
 	var err error
 	if wait <= 0 {
-		// A deadline already passed fails the read before it is tried.
-		n, err = readNow(c.fd, p)
-		if err != nil && err != io.EOF {
+		// A deadline already passed (a Wake's) would fail the read
+		// before it is tried; this read does not wait anyway, and the
+		// woken flag still ends the next wait.
+		_ = c.pf.SetReadDeadline(time.Time{})
+		n, err = readNow(c.pf, p)
+		if err != nil && err != io.EOF && !errors.Is(err, os.ErrClosed) {
 			err = &os.PathError{Op: "read", Path: c.path, Err: err}
 		}
 	} else {

@@ -100,18 +100,31 @@ func pollable(fd int, path string) *os.File {
 	return f
 }
 
-// readNow reads what has arrived on the non-blocking fd, without waiting:
+// readNow reads what has arrived on f (non-blocking), without waiting:
 // (0, nil) when nothing has, io.EOF when read(2) answers 0 bytes (a line
-// that hung up, or a VMIN of 0).
-func readNow(fd int, p []byte) (int, error) {
-	n, err := unix.Read(fd, p)
+// that hung up, or a VMIN of 0). It reads through f's own reference to the
+// descriptor, so a Close meanwhile waits for it, and a read after Close is
+// os.ErrClosed: never a read of whatever file reused the number.
+func readNow(f *os.File, p []byte) (int, error) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	var n int
+	var rerr error
+	if err := rc.Read(func(fd uintptr) bool {
+		n, rerr = unix.Read(int(fd), p)
+		return true // one try: no waiting here
+	}); err != nil {
+		return 0, err
+	}
 	switch {
 	case n > 0:
 		return n, nil
-	case err == unix.EAGAIN:
+	case rerr == unix.EAGAIN:
 		return 0, nil
-	case err == nil:
+	case rerr == nil:
 		return 0, io.EOF
 	}
-	return 0, err
+	return 0, rerr
 }

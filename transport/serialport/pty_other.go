@@ -19,4 +19,4 @@ func waitWritable(_ int, d time.Duration) { time.Sleep(d) }
 
 func pollable(int, string) *os.File { return nil }
 
-func readNow(int, []byte) (int, error) { return 0, os.ErrInvalid }
+func readNow(*os.File, []byte) (int, error) { return 0, os.ErrInvalid }

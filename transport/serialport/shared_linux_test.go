@@ -2,6 +2,7 @@ package serialport
 
 import (
 	"context"
+	"errors"
 	"os"
 	"testing"
 	"time"
@@ -143,4 +144,49 @@ func TestReadWaitsWhenAnotherProgramSetsVMINZero(t *testing.T) {
 		t.Fatal("the poller's 0-byte read was not noticed")
 	}
 	got("b")
+}
+
+// A wait in the poller ends at once on Wake and on Close, not at the end
+// of its slice (pollInterval), and Close leaves no descriptor of the
+// device open: the duplicate goes with the port.
+func TestWakeAndCloseEndAPollerWaitAtOnce(t *testing.T) {
+	_, path := openPTY(t)
+	before := len(devFDs(path))
+	rw := dialPTY(t, path)
+	c := rw.(*conn)
+	if c.pf == nil {
+		t.Fatal("the port's descriptor is not in the poller")
+	}
+	soon := pollInterval * 4 / 5 // the slice would end the wait anyway
+	ended := func(what string, read func() error, end func()) {
+		t.Helper()
+		done := make(chan error, 1)
+		go func() { done <- read() }()
+		testenv.WaitBlocked(t, "serialport.(*conn).read", bound)
+		start := time.Now()
+		end()
+		select {
+		case err := <-done:
+			if took := time.Since(start); took >= soon {
+				t.Fatalf("%s ended the wait after %v, not at once", what, took)
+			}
+			if what == "Close" && !errors.Is(err, os.ErrClosed) {
+				t.Fatalf("a read ended by Close = %v, want os.ErrClosed", err)
+			}
+			if what == "Wake" && err != nil {
+				t.Fatalf("a read ended by Wake = %v", err)
+			}
+		case <-time.After(bound):
+			t.Fatalf("%s did not end the wait", what)
+		}
+	}
+	p := make([]byte, 16)
+	ended("Wake", func() error { _, err := c.ReadTimeout(p, time.Minute); return err }, c.Wake)
+	ended("Close", func() error { _, err := c.Read(p); return err }, func() { _ = c.Close() })
+	if after := len(devFDs(path)); after != before {
+		t.Fatalf("%d descriptors of the device open after Close, %d before Dial", after, before)
+	}
+	if _, err := c.ReadTimeout(p, 0); !errors.Is(err, os.ErrClosed) {
+		t.Fatalf("a poll after Close = %v, want os.ErrClosed", err)
+	}
 }
