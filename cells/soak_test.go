@@ -249,8 +249,9 @@ func soakWasm(t *testing.T, n int) {
 				var once sync.Once
 				killed := make(chan error, 1)
 				out := &kerneltest.Recorder{}
-				out.SetOnStream(func(_, text string) {
-					if strings.Contains(text, "started") {
+				out.SetOnStream(func(string, string) {
+					// All the output so far: the board's may come in pieces.
+					if strings.Contains(out.Stdout(), "started") {
 						once.Do(func() { go func() { killed <- b.Kill() }() })
 					}
 				})
