@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/iot-kernel/iot-kernel/internal/testenv"
 	"github.com/iot-kernel/iot-kernel/testboard"
 	"github.com/iot-kernel/iot-kernel/transport/serialport"
 	"github.com/iot-kernel/iot-kernel/transport/webrepl"
@@ -24,21 +23,6 @@ import (
 // "BENCH name value unit"; run them once each:
 //
 //	go test ./transport -run '^$' -bench . -benchtime 1x
-
-func benchBoard(b *testing.B, kind testboard.Kind, opt testboard.Options) *testboard.Board {
-	b.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	tb, err := testboard.Start(ctx, kind, opt)
-	if err != nil {
-		if testenv.Missing(err) {
-			testenv.SkipOrFail(b, "test board %s not available: %v", kind, err)
-		}
-		b.Fatalf("test board %s: %v", kind, err)
-	}
-	b.Cleanup(func() { _ = tb.Close() })
-	return tb
-}
 
 func benchOpen(b *testing.B, url string, opt Options) *Board {
 	b.Helper()
@@ -107,7 +91,7 @@ func (r *rawExchange) exec(code string) ([]byte, error) {
 func sharedPort(b *testing.B, kind testboard.Kind) (*Board, *rawExchange) {
 	path := externalBoard(b, kind)
 	if path == "" {
-		path = benchBoard(b, kind, testboard.Options{}).Path()
+		path = startTestBoard(b, kind, testboard.Options{}).Path()
 	}
 	rwc, err := serialport.Dial(context.Background(), path, serialport.Options{})
 	if err != nil {
@@ -278,7 +262,7 @@ func randomData(n int) []byte {
 // BenchmarkUpload115200 uploads 64 KB of random bytes to the wasm board
 // paced like a 115200 baud UART (the micro:bit's flash is too small).
 func BenchmarkUpload115200(b *testing.B) {
-	tb := benchBoard(b, testboard.Wasm, testboard.Options{PaceBaud: 115200})
+	tb := startTestBoard(b, testboard.Wasm, testboard.Options{PaceBaud: 115200})
 	bd := benchOpen(b, tb.Path(), Options{})
 	data := randomData(64 * 1024)
 	for range b.N {
@@ -310,7 +294,7 @@ type plainConn struct {
 // a fixed cost per link in both modes), then times the next uploads. The
 // medians are compared.
 func BenchmarkUploadWebREPL(b *testing.B) {
-	tb := benchBoard(b, testboard.Wasm, testboard.Options{})
+	tb := startTestBoard(b, testboard.Wasm, testboard.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	s, err := testboard.StartWebREPL(ctx, tb, "secret")

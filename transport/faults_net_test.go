@@ -105,14 +105,10 @@ func netFaults(link string, st faultStep, pt point) []fault {
 func startNetFaultEnv(t *testing.T, link string) *faultEnv {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	tb, err := testboard.Start(ctx, testboard.Wasm, testboard.Options{})
-	if err != nil {
-		skipIfMissing(t, err)
-		t.Fatalf("start wasm board: %v", err)
-	}
-	t.Cleanup(func() { _ = tb.Close() })
+	tb := startTestBoard(t, testboard.Wasm, testboard.Options{})
 	opt := Options{Timeout: faultTimeout}
 	var srv *testboard.Server
+	var err error
 	var framer func() netFramer
 	switch link {
 	case "webrepl":

@@ -241,14 +241,7 @@ func (e *faultEnv) board(t *testing.T, in *injector) *Board {
 const faultTimeout = DefaultTimeout
 
 func startFaultEnv(t *testing.T, kind testboard.Kind) *faultEnv {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	tb, err := testboard.Start(ctx, kind, testboard.Options{})
-	if err != nil {
-		skipIfMissing(t, err)
-		t.Fatalf("start %s board: %v", kind, err)
-	}
-	t.Cleanup(func() { _ = tb.Close() })
+	tb := startTestBoard(t, kind, testboard.Options{})
 	return &faultEnv{url: tb.Path(), kind: kind, opt: Options{Timeout: faultTimeout},
 		dial: func(ctx context.Context) (io.ReadWriteCloser, error) {
 			return serialport.Dial(ctx, tb.Path(), serialport.Options{})

@@ -21,14 +21,7 @@ import (
 // dial makes a new one, set up by setup).
 func faultBoard(t *testing.T, kind testboard.Kind, setup func(*faultConn)) (*Board, *testboard.Board, func() *faultConn) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	tb, err := testboard.Start(ctx, kind, testboard.Options{})
-	if err != nil {
-		skipIfMissing(t, err)
-		t.Fatalf("start %s board: %v", kind, err)
-	}
-	t.Cleanup(func() { _ = tb.Close() })
+	tb := startTestBoard(t, kind, testboard.Options{})
 	var mu sync.Mutex
 	var cur *faultConn
 	b := New(tb.Path(), func(ctx context.Context) (io.ReadWriteCloser, error) {

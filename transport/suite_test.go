@@ -101,12 +101,7 @@ func startTargetWith(t *testing.T, kind testboard.Kind, link string, topt testbo
 	defer cancel()
 	// The micro:bit is paced like its UART, as a real one would be behind
 	// any of the links.
-	tb, err := testboard.Start(ctx, kind, topt)
-	if err != nil {
-		skipIfMissing(t, err)
-		t.Fatalf("start %s board: %v", kind, err)
-	}
-	t.Cleanup(func() { _ = tb.Close() })
+	tb := startTestBoard(t, kind, topt)
 	url, opt := tb.Path(), Options{}
 	switch link {
 	case "webrepl":
@@ -137,6 +132,24 @@ func startTargetWith(t *testing.T, kind testboard.Kind, link string, topt testbo
 
 // skipIfMissing skips when a tool the test board needs is not installed,
 // or fails under IOT_TEST_REQUIRE_ALL=1.
+// startTestBoard starts a test board of kind for the test, stopped at its
+// end; a board this machine cannot run skips the test (or fails it under
+// IOT_TEST_REQUIRE_ALL).
+func startTestBoard(t testing.TB, kind testboard.Kind, opt testboard.Options) *testboard.Board {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	tb, err := testboard.Start(ctx, kind, opt)
+	if err != nil {
+		if testenv.Missing(err) {
+			testenv.SkipOrFail(t, "test board %s not available: %v", kind, err)
+		}
+		t.Fatalf("start %s board: %v", kind, err)
+	}
+	t.Cleanup(func() { _ = tb.Close() })
+	return tb
+}
+
 func skipIfMissing(t *testing.T, err error) {
 	t.Helper()
 	if testenv.Missing(err) {
@@ -516,12 +529,7 @@ func (c lossyPut) PutFile(ctx context.Context, name string, data []byte, progres
 func TestDamagedUploadKeepsOldFile(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	tb, err := testboard.Start(ctx, testboard.Wasm, testboard.Options{})
-	if err != nil {
-		skipIfMissing(t, err)
-		t.Fatalf("start wasm board: %v", err)
-	}
-	t.Cleanup(func() { _ = tb.Close() })
+	tb := startTestBoard(t, testboard.Wasm, testboard.Options{})
 	s, err := testboard.StartWebREPL(ctx, tb, "pw")
 	if err != nil {
 		t.Fatalf("start WebREPL: %v", err)
