@@ -84,10 +84,11 @@ func (c *conn) read(p []byte, d, slice time.Duration, wakeable bool) (int, error
 			return 0, c.closedErr()
 		}
 		polled := c.pf != nil && !c.noPoll.Load()
-		wait := min(time.Until(end), slice)
+		limit := slice
 		if polled {
-			wait = min(time.Until(end), max(slice, pollInterval)) // Wake ends the wait at once
+			limit = max(slice, pollInterval) // Wake ends a wait in the poller at once
 		}
+		wait := min(time.Until(end), limit)
 		if wait < 0 || wakeable && c.woken.Load() {
 			wait = 0 // only take what is here
 		}
