@@ -238,17 +238,16 @@ func readUpgrade(br *bufio.Reader) (req, key string, err error) {
 	}
 }
 
-// answer starts a loopback TCP server that reads the request and sends
-// reply, with the request's accept key where it says {accept}, then hangs
-// up.
-func answer(t *testing.T, reply string) (string, <-chan string) {
+// upgraded starts a loopback TCP server that takes one connection, reads
+// its upgrade request and hands it to serve, within 10 s; it returns the
+// server's URL.
+func upgraded(t *testing.T, serve func(nc net.Conn, br *bufio.Reader, req, key string)) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
-	reqs := make(chan string, 1)
 	go func() {
 		nc, err := ln.Accept()
 		if err != nil {
@@ -256,15 +255,28 @@ func answer(t *testing.T, reply string) (string, <-chan string) {
 		}
 		defer nc.Close()
 		nc.SetDeadline(time.Now().Add(10 * time.Second))
-		req, key, err := readUpgrade(bufio.NewReader(nc))
+		br := bufio.NewReader(nc)
+		req, key, err := readUpgrade(br)
 		if err != nil {
 			return
 		}
+		serve(nc, br, req, key)
+	}()
+	return "ws://" + ln.Addr().String() + "/"
+}
+
+// answer starts a loopback TCP server that reads the request and sends
+// reply, with the request's accept key where it says {accept}, then hangs
+// up.
+func answer(t *testing.T, reply string) (string, <-chan string) {
+	t.Helper()
+	reqs := make(chan string, 1)
+	url := upgraded(t, func(nc net.Conn, _ *bufio.Reader, req, key string) {
 		reqs <- req
 		// Then the server hangs up: the client has sent all it sends.
 		io.WriteString(nc, strings.ReplaceAll(reply, "{accept}", acceptKey(key)))
-	}()
-	return "ws://" + ln.Addr().String() + "/", reqs
+	})
+	return url, reqs
 }
 
 func TestHandshakeSpelling(t *testing.T) {
@@ -351,27 +363,12 @@ func TestWssRefused(t *testing.T) {
 // neither reads nor writes until the test ends.
 func silent(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	done := make(chan struct{})
-	t.Cleanup(func() { close(done); ln.Close() })
-	go func() {
-		nc, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer nc.Close()
-		br := bufio.NewReader(nc)
-		_, key, err := readUpgrade(br)
-		if err != nil {
-			return
-		}
+	t.Cleanup(func() { close(done) })
+	return upgraded(t, func(nc net.Conn, _ *bufio.Reader, _, key string) {
 		io.WriteString(nc, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "+acceptKey(key)+"\r\n\r\n")
 		<-done
-	}()
-	return "ws://" + ln.Addr().String() + "/"
+	})
 }
 
 // bigWrites signals on started when a write of more than 1 MB begins.
@@ -427,24 +424,8 @@ func TestCloseBoundedWhileAWriteIsStuck(t *testing.T) {
 func TestEmptyCloseAnsweredWithoutStatus1005(t *testing.T) {
 	// 1005 means "no status in the frame"; RFC 6455 section 7.4.1 forbids
 	// sending it, so an empty close is answered with an empty close.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
 	answered := make(chan []byte, 1)
-	go func() {
-		nc, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer nc.Close()
-		nc.SetDeadline(time.Now().Add(10 * time.Second))
-		br := bufio.NewReader(nc)
-		_, key, err := readUpgrade(br)
-		if err != nil {
-			return
-		}
+	url := upgraded(t, func(nc net.Conn, br *bufio.Reader, _, key string) {
 		io.WriteString(nc, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: "+acceptKey(key)+"\r\n\r\n\x88\x00")
 		head := make([]byte, 2)
 		if _, err := io.ReadFull(br, head); err != nil {
@@ -455,9 +436,9 @@ func TestEmptyCloseAnsweredWithoutStatus1005(t *testing.T) {
 			return
 		}
 		answered <- append(head, rest...)
-	}()
-	c := dial(t, "ws://"+ln.Addr().String()+"/")
-	_, _, err = c.Read(bounded(t))
+	})
+	c := dial(t, url)
+	_, _, err := c.Read(bounded(t))
 	var ce *CloseError
 	if !errors.As(err, &ce) || ce.Code != 1005 {
 		t.Fatalf("Read = %v, want the server's close without status", err)
