@@ -50,6 +50,11 @@ peer that cannot do the job shows peer=NA and the reason under "findings"):
                    part of a print(1) cell costs against the bare exchange,
                    measured side by side; target <= 1.3
   cell_over_raw_b2b  the same board part against raw_ms, for comparison
+  reply_over_raw   the board part up to the reply (side_reply_rt_ms -
+                   side_reply_empty_ms) / side_raw_ms: the kernel and the board
+  side_stream_read_ms  the rest: what reading print(1)'s stream message costs
+                   the client after the reply (its time from the reply to idle,
+                   less the empty cell's)
 
 The micro:bit board runs with `-pace 115200` (host-to-board bytes at the
 rate of a real micro:bit's 115200-baud UART behind its USB interface chip):
@@ -119,6 +124,7 @@ class Kernel:
     def __init__(self, kernel_name: str, env: dict | None = None, log=None):
         self.km = KernelManager(kernel_name=kernel_name)
         self.kc = None
+        self.last_reply_s = 0.0  # execute -> reply of the last run
         self.t0 = time.perf_counter()
         kw = {"stdout": log, "stderr": log} if log else {}
         if env is not None:
@@ -177,6 +183,7 @@ class Kernel:
             m = self.kc.get_shell_msg(timeout=max(0.001, deadline - time.perf_counter()))
             if m["parent_header"].get("msg_id") == mid:
                 status = m["content"]["status"]
+        self.last_reply_s = time.perf_counter() - t
         while True:  # ... and the outputs up to idle (queued meanwhile)
             m = self.kc.get_iopub_msg(timeout=max(0.001, deadline - time.perf_counter()))
             if m["parent_header"].get("msg_id") != mid:
@@ -354,7 +361,8 @@ def side_by_side(k: Kernel, path: str, rounds: int, tag: str, findings: list[str
     and the next write waits for that."""
     import serial  # pyserial, mpremote's dependency
     res: dict = {}
-    ts: dict[str, list[float]] = {"empty": [], "host": [], "print": [], "raw": []}
+    ts: dict[str, list[float]] = {k: [] for k in (
+        "empty", "empty_reply", "host", "host_reply", "print", "print_reply", "raw")}
     try:
         with serial.Serial(path, 115200, timeout=WAIT) as s:
             # Terminal settings belong to the device, not to a handle:
@@ -364,14 +372,15 @@ def side_by_side(k: Kernel, path: str, rounds: int, tag: str, findings: list[str
             attrs[6][termios.VMIN], attrs[6][termios.VTIME] = 1, 0
             termios.tcsetattr(s.fd, termios.TCSANOW, attrs)
 
-            def cell(code: str, want: str, into: list[float]) -> None:
+            def cell(code: str, want: str, kind: str) -> None:
                 dt, status, out = k.run(code)
                 if status != "ok" or not re.fullmatch(want, clean(out).strip()):
                     raise RuntimeError(f"cell {code!r} gave status={status}: {why(out)}")
-                into.append(dt)
-            steps = [lambda: cell("", "", ts["empty"]),
-                     lambda: cell("%loglevel", "Log level: [A-Z]+", ts["host"]),
-                     lambda: cell("print(1)", "1", ts["print"]),
+                ts[kind].append(dt)
+                ts[kind + "_reply"].append(k.last_reply_s)
+            steps = [lambda: cell("", "", "empty"),
+                     lambda: cell("%loglevel", "Log level: [A-Z]+", "host"),
+                     lambda: cell("print(1)", "1", "print"),
                      lambda: ts["raw"].append(bare_exchange(s))]
             for _ in range(10):  # warm up
                 for f in steps:
@@ -388,6 +397,12 @@ def side_by_side(k: Kernel, path: str, rounds: int, tag: str, findings: list[str
     res["side_host_print_ms"] = median_ms(ts["host"])
     res["side_rt_ms"] = median_ms(ts["print"])
     res["side_raw_ms"] = median_ms(ts["raw"])
+    res["side_reply_empty_ms"] = median_ms(ts["empty_reply"])
+    res["side_reply_rt_ms"] = median_ms(ts["print_reply"])
+    # After the reply, the client reads the cell's IOPub messages up to idle:
+    # print(1)'s has one more (its stream) than the empty cell's.
+    res["side_stream_read_ms"] = (median_ms([a - b for a, b in zip(ts["print"], ts["print_reply"])])
+                                  - median_ms([a - b for a, b in zip(ts["empty"], ts["empty_reply"])]))
     return res
 
 
@@ -610,6 +625,13 @@ def bench_board(kind: str, args, tmp: pathlib.Path, results: dict, findings: lis
     rows.append(("cell_over_raw", board_part, ours.get("side_raw_ms"),
                  "bare raw exchange side by side (target ratio <= 1.3)"))
     rows.append(("cell_over_raw_b2b", board_part, raw.get("raw_ms"), "bare raw exchange back to back"))
+    # cell_over_raw split where the client has the reply: before it, the
+    # kernel and the board; after it, the client reading the stream message.
+    reply = ours.get("side_reply_rt_ms") is not None and ours.get("side_reply_empty_ms") is not None
+    rows.append(("reply_over_raw", ours["side_reply_rt_ms"] - ours["side_reply_empty_ms"] if reply else None,
+                 ours.get("side_raw_ms"), "bare raw exchange side by side: to the reply"))
+    rows.append(("side_stream_read_ms", ours.get("side_stream_read_ms"), None,
+                 "the client reading print(1)'s stream message, after the reply"))
 
 
 def peer_connect_finding(kind: str, path: str, penv: dict, tmp: pathlib.Path, findings: list[str]) -> None:
