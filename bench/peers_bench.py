@@ -362,7 +362,7 @@ def side_by_side(k: Kernel, path: str, rounds: int, tag: str, findings: list[str
     import serial  # pyserial, mpremote's dependency
     res: dict = {}
     ts: dict[str, list[float]] = {k: [] for k in (
-        "empty", "empty_reply", "host", "host_reply", "print", "print_reply", "raw")}
+        "empty", "empty_reply", "host", "print", "print_reply", "raw")}
     try:
         with serial.Serial(path, 115200, timeout=WAIT) as s:
             # Terminal settings belong to the device, not to a handle:
@@ -377,7 +377,8 @@ def side_by_side(k: Kernel, path: str, rounds: int, tag: str, findings: list[str
                 if status != "ok" or not re.fullmatch(want, clean(out).strip()):
                     raise RuntimeError(f"cell {code!r} gave status={status}: {why(out)}")
                 ts[kind].append(dt)
-                ts[kind + "_reply"].append(k.last_reply_s)
+                if (replies := ts.get(kind + "_reply")) is not None:
+                    replies.append(k.last_reply_s)
             steps = [lambda: cell("", "", "empty"),
                      lambda: cell("%loglevel", "Log level: [A-Z]+", "host"),
                      lambda: cell("print(1)", "1", "print"),
