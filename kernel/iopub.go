@@ -14,6 +14,10 @@ import (
 // defaultIOPubQueueBytes bounds what one subscriber may have queued.
 const defaultIOPubQueueBytes = 32 << 20
 
+// iopubFlushWait bounds how long a reply waits for the outputs published
+// before it to be written to a subscriber that is slow to read them.
+const iopubFlushWait = 50 * time.Millisecond
+
 // publisher is the IOPub PUB socket. Each subscriber has its own goroutine
 // and its own queue bounded in bytes: a subscriber that stops reading loses
 // its own messages once its queue is full, and nobody else's.
@@ -51,6 +55,39 @@ func (p *publisher) publish(frames [][]byte) {
 	}
 	for s := range p.subs {
 		s.offer(frames, size)
+	}
+}
+
+// flush waits, at most d, until every subscriber has written all that was
+// published before the call, so that a reply sent next follows its
+// outputs on the wire: a client that has the reply has them too, as with
+// ipykernel, which flushes its streams before replying. A subscriber that
+// makes it wait the whole of d is not waited for again until it catches
+// up, so a client that stopped reading delays one reply, not every one.
+func (p *publisher) flush(d time.Duration) {
+	p.mu.Lock()
+	var subs []*subscriber
+	var waits []chan struct{}
+	for s := range p.subs {
+		if w := s.waiter(); w != nil {
+			subs, waits = append(subs, s), append(waits, w)
+		}
+	}
+	p.mu.Unlock()
+	if len(waits) == 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	for i, w := range waits {
+		select {
+		case <-w:
+		case <-t.C:
+			for j := i; j < len(subs); j++ {
+				subs[j].markSlow(waits[j])
+			}
+			return
+		}
 	}
 }
 
@@ -113,7 +150,10 @@ type subscriber struct {
 	queued   int // bytes in queue
 	dropped  int // messages lost in the current overflow
 	stopping bool
-	drain    bool // write what is queued before stopping
+	drain    bool            // write what is queued before stopping
+	writing  bool            // the write loop has a batch out of queue
+	slow     bool            // a flush gave up on it; cleared once all is written
+	waiters  []chan struct{} // closed once nothing is queued or being written
 	wake     chan struct{}
 	drained  chan struct{} // closed when the write loop ends
 }
@@ -164,6 +204,40 @@ func (s *subscriber) offer(frames [][]byte, size int) {
 	}
 }
 
+// waiter returns a channel closed once everything queued so far is
+// written, or nil when there is nothing to wait for.
+func (s *subscriber) waiter() chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopping || s.slow || (len(s.queue) == 0 && !s.writing) {
+		return nil
+	}
+	w := make(chan struct{})
+	s.waiters = append(s.waiters, w)
+	return w
+}
+
+// markSlow records that a flush stopped waiting for w.
+func (s *subscriber) markSlow(w chan struct{}) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	select {
+	case <-w: // written after all
+	default:
+		s.slow = true
+	}
+}
+
+// writtenLocked wakes the flushes waiting for this subscriber: nothing is
+// queued or being written.
+func (s *subscriber) writtenLocked() {
+	s.slow = false
+	for _, w := range s.waiters {
+		close(w)
+	}
+	s.waiters = nil
+}
+
 func (s *subscriber) stop(drain bool) {
 	s.mu.Lock()
 	s.stopping = true
@@ -177,12 +251,22 @@ func (s *subscriber) stop(drain bool) {
 
 func (s *subscriber) writeLoop() {
 	defer close(s.drained)
+	defer func() {
+		s.mu.Lock()
+		s.writing = false
+		s.writtenLocked() // nothing more will be written: nobody waits for it
+		s.mu.Unlock()
+	}()
 	bw := bufio.NewWriterSize(s.c, 8<<10) // per subscriber: keep it small; large frames bypass it
 	for {
 		s.mu.Lock()
 		batch := s.queue
 		s.queue = nil
 		s.queued = 0
+		s.writing = len(batch) > 0
+		if !s.writing {
+			s.writtenLocked()
+		}
 		stopping, drain := s.stopping, s.drain
 		s.mu.Unlock()
 		if stopping && (!drain || len(batch) == 0) {

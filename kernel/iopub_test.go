@@ -2,12 +2,14 @@ package kernel
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"io"
 	"log/slog"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -128,5 +130,146 @@ func TestSubscriberQueueIsBounded(t *testing.T) {
 	u.offer(msg, 95)
 	if len(u.queue) != 1 {
 		t.Errorf("topic filtering queued %d messages, want 1", len(u.queue))
+	}
+}
+
+// wireLog records, across connections, when each write starts and ends,
+// and where it falls in its connection's byte stream.
+type wireLog struct {
+	mu     sync.Mutex
+	events []wireEvent
+	sent   map[string][]byte // per channel, everything written
+}
+
+type wireEvent struct {
+	ch       string
+	end      bool // the write returned
+	from, to int  // the write's bytes in sent[ch]
+}
+
+func (l *wireLog) write(ch string, c net.Conn, p []byte) (int, error) {
+	l.mu.Lock()
+	from := len(l.sent[ch])
+	l.events = append(l.events, wireEvent{ch: ch, from: from, to: from + len(p)})
+	l.mu.Unlock()
+	n, err := c.Write(p)
+	l.mu.Lock()
+	l.sent[ch] = append(l.sent[ch], p[:n]...)
+	l.events = append(l.events, wireEvent{ch: ch, end: true, from: from, to: from + n})
+	l.mu.Unlock()
+	return n, err
+}
+
+// at returns the index of the first event of ch, start or end, whose
+// write covers byte offset off of sent[ch]; -1 if none.
+func (l *wireLog) at(ch string, end bool, off int) int {
+	for i, e := range l.events {
+		if e.ch == ch && e.end == end && e.from <= off && off < e.to {
+			return i
+		}
+	}
+	return -1
+}
+
+type loggedConn struct {
+	net.Conn
+	ch  string
+	log *wireLog
+}
+
+func (c loggedConn) Write(p []byte) (int, error) { return c.log.write(c.ch, c.Conn, p) }
+
+type loggedListener struct {
+	net.Listener
+	ch  string
+	log *wireLog
+}
+
+func (l loggedListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return loggedConn{c, l.ch, l.log}, nil
+}
+
+// before reports whether the bytes at offset a of channel ca were written
+// (the write returned) before the write carrying offset b of cb started.
+func (l *wireLog) before(ca string, a int, cb string, b int) bool {
+	written, started := l.at(ca, true, a), l.at(cb, false, b)
+	return written >= 0 && started >= 0 && written < started
+}
+
+// find returns the offset in sent[ch] of the first s at or after from, or -1.
+func (l *wireLog) find(ch string, from int, s string) int {
+	if i := bytes.Index(l.sent[ch][from:], []byte(s)); i >= 0 {
+		return from + i
+	}
+	return -1
+}
+
+// A client that has a cell's reply has its outputs too, and one asked for
+// input has the text printed before the prompt: publishing only queues a
+// message, so without a flush the reply or input_request, written at once,
+// went out before the outputs (a client that reads IOPub only until the
+// reply, or shows the input box where it arrives, got them wrong).
+func TestOutputsAreWrittenBeforeTheReply(t *testing.T) {
+	const beforeInput, beforeReply = "printed-before-input", "printed-before-reply"
+	fi := &fakeInterp{exec: func(ctx context.Context, req ExecuteRequest, out Output) (Result, error) {
+		out.Stream("stdout", beforeInput+"\n")
+		if _, err := out.Input(ctx, "name? ", false); err != nil {
+			return Result{}, err
+		}
+		out.Stream("stdout", beforeReply+"\n")
+		return Result{}, nil
+	}}
+	wl := &wireLog{sent: map[string][]byte{}}
+	ts := startServer(t, fi, nil, func(s *Server) {
+		s.shell.acc.ln = loggedListener{s.shell.acc.ln, "shell", wl}
+		s.stdin.acc.ln = loggedListener{s.stdin.acc.ln, "stdin", wl}
+		s.iopub.acc.ln = loggedListener{s.iopub.acc.ln, "iopub", wl}
+	})
+	c := newClient(t, ts.ConnectionInfo())
+	ctx := testCtx(t)
+	c.waitReady(ctx)
+	for i := range 20 { // the order used to depend on goroutine scheduling: try it often
+		wl.mu.Lock()
+		from := map[string]int{"shell": len(wl.sent["shell"]), "stdin": len(wl.sent["stdin"]), "iopub": len(wl.sent["iopub"])}
+		wl.mu.Unlock()
+		id := c.send(c.shell, wire.MsgExecuteRequest, map[string]any{"code": "ask", "allow_stdin": true})
+		select {
+		case <-c.stdinIn:
+		case <-ctx.Done():
+			t.Fatalf("cell %d: no input_request", i)
+		}
+		c.send(c.stdin, wire.MsgInputReply, map[string]any{"value": "bob"})
+		rep := c.recv(ctx, c.shellIn, id)
+		if got := types(c.outputs(ctx, id)); got != "status:busy execute_input stream stream status:idle" {
+			t.Fatalf("cell %d: IOPub gave %s", i, got)
+		}
+		if r := content[wire.ExecuteReplyOK](t, rep); r.Status != "ok" {
+			t.Fatalf("cell %d: execute_reply %+v", i, r)
+		}
+		wl.mu.Lock()
+		out1 := wl.find("iopub", from["iopub"], beforeInput)
+		out2 := wl.find("iopub", from["iopub"], beforeReply)
+		idle := -1
+		if out2 >= 0 {
+			idle = wl.find("iopub", out2, `"idle"`)
+		}
+		request := wl.find("stdin", from["stdin"], "input_request")
+		reply := wl.find("shell", from["shell"], "execute_reply")
+		inputOK := out1 >= 0 && request >= 0 && wl.before("iopub", out1, "stdin", request)
+		replyOK := idle >= 0 && reply >= 0 && wl.before("iopub", idle, "shell", reply)
+		wl.mu.Unlock()
+		if !inputOK {
+			t.Errorf("cell %d: the input_request went out before the text printed before it", i)
+		}
+		if !replyOK {
+			t.Errorf("cell %d: the execute_reply went out before the cell's last output and idle", i)
+		}
+		if t.Failed() {
+			return
+		}
 	}
 }

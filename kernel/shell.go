@@ -19,8 +19,9 @@ type response struct {
 }
 
 // dispatch runs one request: busy, the handler (which publishes its
-// outputs), idle, then the reply. Publishing idle before the reply means a
-// client that has the reply finds the whole IOPub sequence already sent.
+// outputs), idle, then the reply. Idle is published and written out before
+// the reply, so a client that has the reply finds the whole IOPub sequence
+// already sent.
 func (s *Server) dispatch(ch *router, in inbound) {
 	msg, err := wire.Decode(in.frames, s.sess.Signer)
 	if err != nil {
@@ -33,6 +34,7 @@ func (s *Server) dispatch(ch *router, in inbound) {
 	r := s.handle(ch, msg, in)
 	s.publish(msg, wire.MsgStatus, wire.StatusContent{ExecutionState: "idle"})
 	if r.typ != "" {
+		s.iopub.flush(iopubFlushWait) // publishing only queues: the outputs go out first
 		s.reply(ch, msg, r.typ, r.content)
 	}
 	if r.after != nil {
