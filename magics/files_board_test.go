@@ -296,6 +296,7 @@ func TestBoardFilesMicrobit(t *testing.T) {
 		r.stepClock(time.Second)
 		_, err := r.run("cp huge.bin :keep.py", Line, "")
 		wantErr(t, err, "board filesystem full")
+		wantErr(t, err, "keep.py is unchanged") // the engine's words for what is on the board
 		if !errors.Is(err, ErrBoardFull) {
 			t.Errorf("%v does not wrap ErrBoardFull", err)
 		}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/iot-kernel/iot-kernel/internal/atomicfile"
 	"github.com/iot-kernel/iot-kernel/kernel"
+	"github.com/iot-kernel/iot-kernel/transport"
 )
 
 // entry is one file or folder on either side.
@@ -187,7 +188,11 @@ func (b *boardSide) err(op, p string, err error) error {
 	case err == nil:
 		return nil
 	case isNoSpace(err):
-		return &fileError{what: ErrBoardFull.Error() + ": " + what + " (make room with %rm)", errs: []error{ErrBoardFull, err}}
+		left := ""
+		if wf, ok := errors.AsType[transport.WriteFailure](err); ok {
+			left = ": " + wf.Left() // the engine's words for what is on the board
+		}
+		return &fileError{what: ErrBoardFull.Error() + ": " + what + left + " (make room with %rm)", errs: []error{ErrBoardFull, err}}
 	case isNotExist(err):
 		return &fileError{what: what + ": " + errNoSuch{"board"}.Error(), errs: []error{errNoSuch{"board"}, err}}
 	case errors.Is(err, errors.ErrUnsupported):

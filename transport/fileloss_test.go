@@ -194,3 +194,48 @@ func TestMicrobitUploadStoppedDuringCopy(t *testing.T) {
 		t.Errorf("temporary file left: %v", err)
 	}
 }
+
+// On the micro:bit (no os.rename, about 15 KB of flash), a file that fits
+// once but not twice is replaced all the same: the copy of the verified
+// upload runs out of room once the old file is gone, and the data is then
+// written in place. A file that does not fit beside the old one fails
+// with the old file intact and no temporary file left.
+func TestMicrobitOverwriteWithRoomForOneCopy(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs the micro:bit test board")
+	}
+	b, _, _ := faultBoard(t, testboard.Microbit, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	const name = "a.bin"
+	data := func(n, seed int) []byte {
+		p := make([]byte, n)
+		for i := range p {
+			p[i] = byte((i*7 + seed*31 + i/251) % 256)
+		}
+		return p
+	}
+	old, new := data(6000, 1), data(8000, 2)
+	if err := b.WriteFile(ctx, name, old, nil); err != nil {
+		t.Fatalf("writing the old file: %v", err)
+	}
+	if err := b.WriteFile(ctx, name, new, nil); err != nil {
+		t.Fatalf("replacing a 6000-byte file by an 8000-byte one: %v", err)
+	}
+	files := boardFiles(t, ctx, b)
+	checkTruth(t, files, name, old, new, nil)
+	if len(files) != 1 {
+		t.Errorf("files on the board after the write: %d, want 1", len(files))
+	}
+
+	// Now 8000 bytes are there: another 8000 do not fit beside them.
+	newer := data(8000, 3)
+	err := b.WriteFile(ctx, name, newer, nil)
+	if !errors.Is(err, ErrNoSpace) {
+		t.Fatalf("8000 bytes beside 8000 = %v, want ErrNoSpace", err)
+	}
+	if !strings.Contains(err.Error(), name+" is unchanged") {
+		t.Errorf("the error does not say the file is unchanged: %v", err)
+	}
+	checkTruth(t, boardFiles(t, ctx, b), name, new, newer, err)
+}

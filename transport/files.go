@@ -516,6 +516,10 @@ func (e *placeError) Error() string {
 		e.p, e.tmp, e.err, state)
 }
 
+// Left is the message without its "write path: " start: every part of it
+// says what is on the board.
+func (e *placeError) Left() string { return strings.TrimPrefix(e.Error(), "write "+e.p+": ") }
+
 func (e *placeError) Unwrap() error { return e.err }
 
 // commitBound bounds the steps of an upload that run on after a stop:
@@ -583,16 +587,27 @@ func abandonTemp(ctx context.Context, l *link, c *fsCaps, p, tmp string, err err
 			left = fmt.Sprintf("; a partial %s may be left on the board (the next upload replaces it)", tmp)
 		}
 	}
-	return &fileWriteError{msg: fmt.Sprintf("write %s: %v: %s is unchanged%s", p, err, p, left), err: err}
+	state := p + " is unchanged" + left
+	return &fileWriteError{msg: fmt.Sprintf("write %s: %v: %s", p, err, state), state: state, err: err}
+}
+
+// WriteFailure is an error of WriteFile: Left says, in words, what the
+// failed write left on the board (the file unchanged, the new data under a
+// temporary name, an incomplete file), so that a caller who words the
+// failure its own way keeps that.
+type WriteFailure interface {
+	error
+	Left() string
 }
 
 // fileWriteError is an upload that left the real file unchanged.
 type fileWriteError struct {
-	msg string
-	err error
+	msg, state string
+	err        error
 }
 
 func (e *fileWriteError) Error() string { return e.msg }
+func (e *fileWriteError) Left() string  { return e.state }
 func (e *fileWriteError) Unwrap() error { return e.err }
 
 // transferError is the error of a failed transfer of the link's own
@@ -689,7 +704,11 @@ func commitUpload(ctx context.Context, l *link, c *fsCaps, p, tmp, bp string, da
 
 // placeByCopy puts a verified upload in place on a board without
 // os.rename: tmp is copied over dst, the copy checked, then tmp removed.
-// Any failure leaves tmp, which still holds the data.
+// Any failure leaves tmp, which still holds the data, except one: a
+// filesystem with room for one more copy of the data but not two (the
+// micro:bit's holds about 15 KB) has the copy fail for want of space once
+// the old file is gone, so the data is written in place from the host
+// instead (see placeDirect).
 func placeByCopy(ctx context.Context, l *link, c *fsCaps, p, tmp, bp string, data []byte) error {
 	for try := 1; ; try++ {
 		err := copyOnBoard(ctx, l, c, tmp, bp, c.sumOf(data))
@@ -697,12 +716,60 @@ func placeByCopy(ctx context.Context, l *link, c *fsCaps, p, tmp, bp string, dat
 		if errors.As(err, &d) && try < chunkTries {
 			continue // the copy's code arrived damaged, so nothing ran
 		}
+		if errors.Is(err, ErrNoSpace) {
+			return placeDirect(ctx, l, c, p, tmp, bp, data)
+		}
 		if err != nil {
 			return &placeError{p: p, tmp: tmp, err: err, maybePartial: d == nil}
 		}
 		return nil
 	}
 }
+
+// placeDirect writes data over bp from the host, after the copy of the
+// verified upload tmp ran out of room: the old file is already gone, and
+// tmp is removed to make room (the host still has the data), so what
+// fails now leaves bp incomplete, and the error says so.
+func placeDirect(ctx context.Context, l *link, c *fsCaps, p, tmp, bp string, data []byte) error {
+	clear := fmt.Sprintf(" import os\n for f in(%s,%s):\n  try:os.remove(f)\n  except OSError:pass\n", PyStr(bp), PyStr(tmp))
+	_, err := l.capture(ctx, fnSnippet(clear))
+	if err != nil {
+		return &placeError{p: p, tmp: tmp, err: c.osError("copy", p, err), maybePartial: true}
+	}
+	for try := 1; ; try++ {
+		err = sendTemp(ctx, l, c, p, bp, data, nil)
+		if err == nil {
+			check := *c
+			check.rename = false // so commitUpload only checks
+			err = commitUpload(ctx, l, &check, p, bp, bp, data)
+		}
+		var d *damagedError
+		if errors.As(err, &d) && try < fileTries && !l.dead() {
+			continue
+		}
+		if err != nil {
+			return &inPlaceError{p: p, err: err}
+		}
+		return nil
+	}
+}
+
+// inPlaceError is a failed write in place (placeDirect): the old file is
+// gone, and the new one may be incomplete.
+type inPlaceError struct {
+	p   string
+	err error
+}
+
+func (e *inPlaceError) Error() string {
+	return fmt.Sprintf("write %s: the board had room for one copy of the new data but not two (it has no os.rename), so it was written over %s in place, which failed (%v): %s is incomplete or missing: copy the file again",
+		e.p, e.p, e.err, e.p)
+}
+
+func (e *inPlaceError) Left() string  { return e.p + " is incomplete or missing" }
+func (e *inPlaceError) Unwrap() error { return e.err }
+
+var _ = []WriteFailure{(*fileWriteError)(nil), (*placeError)(nil), (*inPlaceError)(nil)}
 
 // copyOnBoard replaces dst by a copy of src, checks the copy against sum
 // (the content checksum of src, see sumBody) and removes src.
