@@ -12,10 +12,15 @@ import (
 
 // Interrupt cancels the running cell's ctx with cause ErrInterrupted, as
 // interrupt_request does; the command calls it on SIGINT. Without a running
-// cell it does nothing.
+// cell, it stops the next cell if that was already sent: a stop pressed
+// right after Run arrives on control while the shell is still starting the
+// cell, and must not be lost. A stop when nothing was sent does nothing.
 func (s *Server) Interrupt() {
 	s.execMu.Lock()
 	cancel := s.cancelExec
+	if cancel == nil {
+		s.interruptMark = s.shell.seq.Load()
+	}
 	s.execMu.Unlock()
 	if cancel != nil {
 		s.log.Info("interrupting the running cell")
@@ -23,10 +28,17 @@ func (s *Server) Interrupt() {
 	}
 }
 
-func (s *Server) setRunning(cancel context.CancelCauseFunc) {
+// setRunning records the running cell's cancel (nil: none). It reports
+// whether the cell, the shell request seq, was stopped before it started.
+func (s *Server) setRunning(cancel context.CancelCauseFunc, seq uint64) (stopped bool) {
 	s.execMu.Lock()
+	defer s.execMu.Unlock()
 	s.cancelExec = cancel
-	s.execMu.Unlock()
+	if cancel != nil && seq <= s.interruptMark {
+		s.interruptMark = 0
+		return true
+	}
+	return false
 }
 
 func (s *Server) shutdown(msg *wire.Message) response {

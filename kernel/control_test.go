@@ -3,6 +3,7 @@ package kernel
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -333,5 +334,48 @@ func TestHeartbeatConcurrentClients(t *testing.T) {
 		case <-ctx.Done():
 			t.Fatal("heartbeat clients did not finish")
 		}
+	}
+}
+
+// A stop pressed right after Run can reach the control channel before the
+// shell has started the cell: the cell is stopped all the same, before it
+// runs, and the stop is used up (the next cell runs). A stop while nothing
+// was sent stops nothing.
+func TestInterruptBeforeTheCellStarts(t *testing.T) {
+	fi := &fakeInterp{exec: func(ctx context.Context, req ExecuteRequest, out Output) (Result, error) {
+		out.Stream("stdout", "ran "+req.Code+"\n")
+		return Result{}, nil
+	}}
+	var armed atomic.Bool
+	ts := startServer(t, fi, nil, func(s *Server) {
+		// The execute_request is read, not yet started: stop now.
+		s.shell.onRead = func(uint64) {
+			if armed.CompareAndSwap(true, false) {
+				s.Interrupt()
+			}
+		}
+	})
+	c := newClient(t, ts.ConnectionInfo())
+	ctx := testCtx(t)
+	c.waitReady(ctx)
+
+	ts.Interrupt() // nothing sent yet: no effect on the cells to come
+	armed.Store(true)
+	rep, msgs := c.execute(ctx, map[string]any{"code": "first"})
+	if r := content[wire.ExecuteReplyError](t, rep); r.Status != wire.StatusError || r.Ename != "KeyboardInterrupt" {
+		t.Errorf("the cell stopped before it started replied %+v, want a KeyboardInterrupt error", r)
+	}
+	if got := types(msgs); got != "status:busy execute_input error status:idle" {
+		t.Errorf("its IOPub: %s", got)
+	}
+	if n := fi.execCalls.Load(); n != 0 {
+		t.Errorf("the interpreter ran %d cells, want none", n)
+	}
+	rep, msgs = c.execute(ctx, map[string]any{"code": "second"})
+	if r := content[wire.ExecuteReplyOK](t, rep); r.Status != wire.StatusOK {
+		t.Errorf("the next cell replied %+v, want ok", r)
+	}
+	if got := types(msgs); got != "status:busy execute_input stream status:idle" {
+		t.Errorf("the next cell's IOPub: %s", got)
 	}
 }

@@ -65,6 +65,9 @@ type Server struct {
 
 	execMu     sync.Mutex
 	cancelExec context.CancelCauseFunc // the running cell's, nil when idle
+	// A stop that found no cell running: the shell requests read by then
+	// (seq up to this) include the cell it was meant for.
+	interruptMark uint64
 
 	inputMu  sync.Mutex // one input_request at a time
 	waiterMu sync.Mutex

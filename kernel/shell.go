@@ -138,9 +138,15 @@ func (s *Server) execute(msg *wire.Message, in inbound) response {
 
 	out := newCellOutput(s, msg, req)
 	ctx, cancel := context.WithCancelCause(s.base)
-	s.setRunning(cancel)
-	res, err := s.run(ctx, req, out)
-	s.setRunning(nil)
+	var res Result
+	var err error
+	if s.setRunning(cancel, in.seq) {
+		s.log.Info("interrupting the cell: stopped before it started")
+		err = ErrInterrupted
+	} else {
+		res, err = s.run(ctx, req, out)
+	}
+	s.setRunning(nil, 0)
 	cancel(nil)
 	out.close()
 
