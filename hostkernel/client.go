@@ -40,6 +40,10 @@ const (
 	// of the kernel's state is worth more than a prompt shutdown.
 	shutdownGrace  = 2 * time.Second
 	interruptGrace = 10 * time.Second // interrupt → execute_reply, else kill
+	// An interrupt not honoured within this is sent again, as a user
+	// presses stop twice: ipykernel 7 loses one that comes right after a
+	// flushed print, and a program may ignore the first Ctrl-C.
+	interruptAgain = 2 * time.Second
 	idleGrace      = 10 * time.Second // execute_reply → status idle (last output)
 	readyProbe     = 500 * time.Millisecond
 	sendTimeout    = 10 * time.Second

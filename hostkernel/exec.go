@@ -75,6 +75,7 @@ func (c *Client) Run(ctx context.Context, req Request, out kernel.Output) (strin
 		done          = ctx.Done()
 		afterReply    <-chan time.Time
 		interruptWait <-chan time.Time
+		again         <-chan time.Time // sends the interrupt once more
 	)
 	for reply == nil || !idle {
 		select {
@@ -129,6 +130,13 @@ func (c *Client) Run(ctx context.Context, req Request, out kernel.Output) (strin
 				c.log.Debug("host kernel: interrupt", "err", err)
 			}
 			interruptWait = time.After(interruptGrace)
+			again = time.After(interruptAgain)
+		case <-again:
+			c.log.Debug("host kernel: still running after an interrupt; interrupting again")
+			if err := c.Interrupt(); err != nil {
+				c.log.Debug("host kernel: interrupt", "err", err)
+			}
+			again = time.After(interruptAgain)
 		case <-interruptWait:
 			c.kill()
 			return "", fmt.Errorf("host kernel did not stop within %v of an interrupt and was killed: %w", interruptGrace, context.Cause(ctx))

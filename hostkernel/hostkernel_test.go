@@ -220,6 +220,34 @@ func TestInterruptMessageMode(t *testing.T) {
 	}
 }
 
+// A stop the kernel does not honour the first time is sent again before
+// the kernel is killed, as a user presses stop twice: here the cell's
+// program ignores the first Ctrl-C, in both interrupt modes.
+func TestInterruptSentAgain(t *testing.T) {
+	for _, mode := range []string{"signal", "message"} {
+		t.Run(mode, func(t *testing.T) {
+			spec := *testSpec(t)
+			spec.InterruptMode = mode
+			c := startKernel(t, &spec)
+			ctx, cancel := context.WithCancelCause(execCtx(t))
+			defer cancel(nil)
+			out := kerneltest.Recorder{OnStream: func(_, text string) { cancel(kernel.ErrInterrupted) }}
+			code := "import signal, time\nseen = []\n" +
+				"def once(*a):\n    seen.append(1)\n    if len(seen) > 1:\n        raise KeyboardInterrupt\n" +
+				"signal.signal(signal.SIGINT, once)\nprint('ready', flush=True)\ntime.sleep(30)"
+			_, err := c.Execute(ctx, code, &out)
+			var ee *kernel.ExecError
+			if !errors.As(err, &ee) || ee.Name != "KeyboardInterrupt" {
+				t.Fatalf("err = %v, want KeyboardInterrupt from the second interrupt", err)
+			}
+			var after kerneltest.Recorder
+			if _, err := c.Execute(execCtx(t), "print(len(seen))", &after); err != nil || after.Stdout() != "2\n" {
+				t.Errorf("after the stop: %v, stdout %q: want the kernel alive, having seen 2 interrupts", err, after.Stdout())
+			}
+		})
+	}
+}
+
 func TestCloseStopsProcess(t *testing.T) {
 	c := startKernel(t, testSpec(t))
 	pid := c.Pid()
