@@ -286,3 +286,14 @@ func TestSimDeviceSettings(t *testing.T) {
 		t.Errorf("%%connect sim:esp32 said %q", got)
 	}
 }
+
+// What a program writes to sys.stderr shows, in order with its prints: a
+// board's stderr is its UART, as stdout is.
+func TestSimStderrIsShown(t *testing.T) {
+	it, _, _ := simInterp(t)
+	mustRun(t, it, "%connect -q sim")
+	out, _ := mustRun(t, it, "import sys\nprint('out')\nsys.stderr.write('err\\n')\nprint('to stderr', file=sys.stderr)\nprint('more')")
+	if got, want := out.Stdout()+out.Stderr(), "out\nerr\nto stderr\nmore\n"; got != want {
+		t.Errorf("output %q, want %q", got, want)
+	}
+}

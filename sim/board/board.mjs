@@ -649,7 +649,9 @@ async function boot(files, raw) {
   timerHook = null;
   heapGuard = null;
   newGuard = null;
-  const next = await loadMicroPython({ heapsize, stdout: boardOut, linebuffer: false });
+  // sys.stderr shares the UART with stdout, as on a real board (ESP32,
+  // RP2040): without its own hook the port sends it to node's console.
+  const next = await loadMicroPython({ heapsize, stdout: boardOut, stderr: boardOut, linebuffer: false });
   if (newGuard !== null) {
     if (newGuard.guard.arm(newGuard.instance, next._module, heapsize)) heapGuard = newGuard.guard;
     newGuard = null;
