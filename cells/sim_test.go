@@ -297,3 +297,21 @@ func TestSimStderrIsShown(t *testing.T) {
 		t.Errorf("output %q, want %q", got, want)
 	}
 }
+
+// A cell holding a byte the raw REPL takes as a command (Ctrl-D would end
+// the code there and drop the rest) is refused with a clear error, and
+// nothing of it runs.
+func TestSimCellWithRawREPLCommandByte(t *testing.T) {
+	it, _, _ := simInterp(t)
+	mustRun(t, it, "%connect -q sim\nran = 0")
+	ee, out := execError(t, it, "ran = 1\nprint(1)\x04print(2)\n3")
+	if !strings.Contains(ee.Error(), "line 2 holds a Ctrl-D character") || !strings.Contains(ee.Error(), `'\x04'`) {
+		t.Errorf("error %v, want it to name line 2's Ctrl-D and the escape to write", ee)
+	}
+	if s := out.Stdout(); s != "" {
+		t.Errorf("the refused cell printed %q", s)
+	}
+	if _, res := mustRun(t, it, "ran"); res.Data["text/plain"] != "0" {
+		t.Errorf("ran = %v after the refused cell, want 0", res.Data)
+	}
+}

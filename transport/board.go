@@ -330,6 +330,9 @@ func (b *Board) drop(l *link) {
 // KeyboardInterrupt, or an error saying how the board was stopped. The
 // code goes to the board in one exchange, its value (opt.Result) included.
 func (b *Board) Exec(ctx context.Context, code string, opt ExecOptions) error {
+	if err := rawSendable(code); err != nil {
+		return err
+	}
 	return b.op(ctx, func(ctx context.Context, l *link) error {
 		tellReset(l, opt.Reset)
 		if (opt.Input != nil || opt.Result != nil) && !l.shim {
@@ -349,6 +352,22 @@ func (b *Board) Exec(ctx context.Context, code string, opt ExecOptions) error {
 		}
 		return err
 	})
+}
+
+// rawCommands names the bytes that the raw REPL reads as commands while it
+// receives code (Ctrl-A resets it, Ctrl-B leaves it, Ctrl-C drops what
+// came, Ctrl-D ends the code): code holding one would be cut or lost.
+var rawCommands = [...]string{1: "Ctrl-A", 2: "Ctrl-B", 3: "Ctrl-C", 4: "Ctrl-D"}
+
+// rawSendable refuses code the raw REPL cannot receive as it is.
+func rawSendable(code string) error {
+	i := strings.IndexAny(code, "\x01\x02\x03\x04")
+	if i < 0 {
+		return nil
+	}
+	c := code[i]
+	return fmt.Errorf("line %d holds a %s character (byte 0x%02x), which the board's raw REPL takes as a command, so the code cannot be sent: write it as an escape, '\\x%02x', in a string",
+		strings.Count(code[:i], "\n")+1, rawCommands[c], c, c)
 }
 
 // tellReset passes on, once, a reset the link noticed.
