@@ -239,3 +239,38 @@ func TestMicrobitOverwriteWithRoomForOneCopy(t *testing.T) {
 	}
 	checkTruth(t, boardFiles(t, ctx, b), name, new, newer, err)
 }
+
+// A stop during an upload in chunks stops it: each chunk is an exec of its
+// own, and a board that got the code with a Ctrl-C after it ran the chunk
+// in full (the wasm board, or any that reads the Ctrl-C only at its
+// prompt), so the upload went on to the end. The file stays unchanged.
+func TestUploadStopsBetweenChunks(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs the wasm test board")
+	}
+	b, _, _ := faultBoard(t, testboard.Wasm, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	const name = "up.bin"
+	old := []byte("old contents\n")
+	if err := b.WriteFile(ctx, name, old, nil); err != nil {
+		t.Fatalf("writing the old file: %v", err)
+	}
+	new := bytes.Repeat([]byte("0123456789abcdef"), 8<<10) // 128 KiB
+	stopCtx, stop := context.WithCancelCause(ctx)
+	errStop := errors.New("stopped by the test")
+	var last int64
+	err := b.WriteFile(stopCtx, name, new, func(done, total int64) {
+		last = done
+		if done >= 16<<10 {
+			stop(errStop) // between two chunks
+		}
+	})
+	if !errors.Is(err, errStop) {
+		t.Fatalf("the stopped upload returned %v, want the stop's cause", err)
+	}
+	if last >= int64(len(new)) {
+		t.Errorf("the upload went on to the end (%d bytes) after the stop", last)
+	}
+	checkTruth(t, boardFiles(t, ctx, b), name, old, new, err)
+}

@@ -171,6 +171,13 @@ const (
 // run executes r on a link at the raw prompt and returns the board's
 // exception as a *BoardError. Cancelling ctx interrupts the board.
 func (l *link) run(ctx context.Context, r execReq) error {
+	if ctx.Err() != nil {
+		// Stopped already: send nothing. A board that had the code and a
+		// Ctrl-C after it would run the code in full (the Ctrl-C reaches
+		// it at the prompt), so an operation of many execs, an upload in
+		// chunks, would never stop.
+		return fmt.Errorf("interrupted before the code started: %w", context.Cause(ctx))
+	}
 	// Stray bytes were read and dropped when the operation began (see
 	// Board.ensure); what is left after the last prompt is dropped here.
 	l.pend = l.pend[:0]
