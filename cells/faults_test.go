@@ -94,6 +94,14 @@ func TestBoardKilledMidCell(t *testing.T) {
 	if err := <-killed; err != nil {
 		t.Fatal(err)
 	}
+	// While it is gone, connecting to it again and listing its files say
+	// so: not "Connected", not "no such file".
+	for _, cell := range []string{"%connect " + b.Path(), "%ls"} {
+		ee, out := execError(t, it, cell)
+		if !strings.Contains(ee.Value, "plugged in") || strings.Contains(ee.Value, "no such file") || strings.Contains(out.Stdout(), "Connected") {
+			t.Errorf("%s with the board gone: %s: %s (stdout %q)", cell, ee.Name, ee.Value, out.Stdout())
+		}
+	}
 	if err := b.Restart(ctx); err != nil {
 		t.Fatal(err)
 	}

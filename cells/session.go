@@ -492,6 +492,11 @@ func (s *session) connect(ctx context.Context, what string, reset bool) (*transp
 	}
 	b := cur
 	if cur != nil && transport.SameAddress(cur.URL(), t.url) {
+		// Connected already, its variables kept: check that the board is
+		// still there, or %connect would say so of a port that is gone.
+		if _, err := cur.Eval(ctx, "1"); err != nil {
+			return nil, fmt.Errorf("%s: %w", t.name, err)
+		}
 		s.mu.Lock()
 		s.names[cur] = t.name
 		s.mu.Unlock()

@@ -184,9 +184,14 @@ func isRoot(p string) bool { return p == "" || p == "/" }
 // error stays reachable with errors.Is and errors.As.
 func (b *boardSide) err(op, p string, err error) error {
 	what := op + " " + b.label(p)
+	var le *transport.LinkError
 	switch {
 	case err == nil:
 		return nil
+	case errors.As(err, &le):
+		// The board could not be reached (its port is gone, say): that
+		// the port does not exist says nothing of the files on the board.
+		return fmt.Errorf("%s: %w", what, err)
 	case isNoSpace(err):
 		left := ""
 		if wf, ok := errors.AsType[transport.WriteFailure](err); ok {
