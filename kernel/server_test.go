@@ -173,16 +173,22 @@ func TestSilentExecute(t *testing.T) {
 	if got := types(msgs); got != "status:busy status:idle" {
 		t.Errorf("silent iopub = %s", got)
 	}
+	// Kept out of history, as IPython does: In[n] does not advance.
 	rep, _ = c.execute(ctx, map[string]any{"code": "x", "store_history": false, "allow_stdin": false, "stop_on_error": false})
+	if r := content[wire.ExecuteReplyOK](t, rep); r.ExecutionCount != 0 {
+		t.Errorf("count after silent and store_history=false = %d, want 0", r.ExecutionCount)
+	}
+	rep, _ = c.execute(ctx, map[string]any{"code": "x"})
 	if r := content[wire.ExecuteReplyOK](t, rep); r.ExecutionCount != 1 {
-		t.Errorf("count after silent = %d, want 1", r.ExecutionCount)
+		t.Errorf("count of the first cell kept in history = %d, want 1", r.ExecutionCount)
 	}
 	want := []ExecuteRequest{
 		{Code: "x", Silent: true, StoreHistory: false, AllowStdin: true, StopOnError: true, ExecutionCount: 0},
-		{Code: "x", StoreHistory: false, AllowStdin: false, StopOnError: false, ExecutionCount: 1},
+		{Code: "x", StoreHistory: false, AllowStdin: false, StopOnError: false, ExecutionCount: 0},
+		{Code: "x", StoreHistory: true, AllowStdin: true, StopOnError: true, ExecutionCount: 1},
 	}
 	seen := rec.get()
-	if len(seen) != 2 || seen[0] != want[0] || seen[1] != want[1] {
+	if len(seen) != 3 || seen[0] != want[0] || seen[1] != want[1] || seen[2] != want[2] {
 		t.Errorf("requests seen by the interpreter:\n got %+v\nwant %+v", seen, want)
 	}
 }

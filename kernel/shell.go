@@ -130,8 +130,10 @@ func (s *Server) execute(msg *wire.Message, in inbound) response {
 		s.log.Info("aborting execute_request queued before an error", "msg_id", msg.Header.MsgID)
 		return response{typ: wire.MsgExecuteReply, content: wire.ExecuteReplyAborted{Status: wire.StatusAborted}}
 	}
+	if req.StoreHistory {
+		s.count++ // as IPython: a cell kept out of history does not advance In[n]
+	}
 	if !req.Silent {
-		s.count++
 		s.publish(msg, wire.MsgExecuteInput, wire.ExecuteInput{Code: c.Code, ExecutionCount: s.count})
 	}
 	req.ExecutionCount = s.count
