@@ -221,3 +221,16 @@ func TestConnectBoardThatDoesNotAnswer(t *testing.T) {
 		}
 	}
 }
+
+// A %connect that fails leaves the board that was current, and says so.
+func TestFailedConnectSaysWhichBoardStays(t *testing.T) {
+	it, b := connected(t, testboard.Wasm)
+	mustRun(t, it, "kept = 5")
+	ee, _ := execError(t, it, "%connect /dev/does-not-exist-ttyUSB9")
+	if !strings.HasSuffix(ee.Value, "; cells still run on ttyACM0") {
+		t.Errorf("the failed %%connect does not say which board stays: %s", ee.Value)
+	}
+	if _, res := mustRun(t, it, "kept"); res.Data["text/plain"] != "5" {
+		t.Errorf("after the failed %%connect, kept = %v on %s", res.Data, b.Path())
+	}
+}

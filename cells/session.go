@@ -465,7 +465,7 @@ func (s *session) connect(ctx context.Context, what string, reset bool) (*transp
 	s.mu.Unlock()
 	t, err := s.resolve(ctx, what)
 	if err != nil {
-		return nil, err
+		return nil, s.stillCurrent(err)
 	}
 	// A serial port resets as it opens; a virtual board opened anew is a
 	// fresh process, so it needs nothing more; other links cannot reset.
@@ -502,7 +502,7 @@ func (s *session) connect(ctx context.Context, what string, reset bool) (*transp
 		s.mu.Unlock()
 	} else {
 		if b, err = s.switchTo(ctx, cur, t); err != nil {
-			return nil, err
+			return nil, s.stillCurrent(err)
 		}
 		s.mu.Lock()
 		s.cur, s.curTarget = b, t
@@ -515,6 +515,17 @@ func (s *session) connect(ctx context.Context, what string, reset bool) (*transp
 		}
 	}
 	return b, nil
+}
+
+// stillCurrent adds to a failed %connect's error which board the cells
+// still run on, if any: the failure changed nothing.
+func (s *session) stillCurrent(err error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cur == nil {
+		return err
+	}
+	return fmt.Errorf("%w; cells still run on %s", err, s.curTarget.name)
 }
 
 // switchTo opens t, the board that is to replace cur (nil: none), and lets
