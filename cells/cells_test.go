@@ -67,6 +67,28 @@ func TestCells(t *testing.T) {
 				}
 			})
 
+			t.Run("a function's frame names the cell that defined it", func(t *testing.T) {
+				cell := func(count int, code string) error {
+					ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+					defer cancel()
+					_, err := it.Execute(ctx, kernel.ExecuteRequest{Code: code, ExecutionCount: count}, &kerneltest.Recorder{})
+					return err
+				}
+				if err := cell(2, "def div(x):\n    y = 1\n    return y / x"); err != nil {
+					t.Fatal(err)
+				}
+				var ee *kernel.ExecError
+				if err := cell(3, "print('call')\ndiv(0)"); !errors.As(err, &ee) {
+					t.Fatalf("div(0): %v, want a board error", err)
+				}
+				tb := strings.Join(ee.Traceback, "\n")
+				for _, want := range []string{"Cell In[3], line 2, in <module>", "div(0)", "Cell In[2], line 3, in div", "return y / x"} {
+					if !strings.Contains(tb, want) {
+						t.Errorf("traceback lacks %q:\n%s", want, tb)
+					}
+				}
+			})
+
 			t.Run("exception after a magic", func(t *testing.T) {
 				ee, out := execError(t, it, "print('a')\n%loglevel\n\n\nint('x')\nprint('b')")
 				tb := strings.Join(ee.Traceback, "\n")
@@ -289,20 +311,33 @@ func TestInterrupt(t *testing.T) {
 }
 
 func TestCellTraceback(t *testing.T) {
-	cell := "import os\n\nos.remove('x')\n"
+	// Cell 12 calls g (cell 5), which calls lib.py's helper, which calls
+	// back f (cell 7, and an older f in cell 5), which calls h, whose cell
+	// is not known.
+	cell := ranCell{"import os, lib\n\nlib.helper(g)\n", 12}
+	earlier := []ranCell{
+		{"\n\ndef f(x):\n    return h(x)\n", 7},
+		{"def f(x):\n    pass\n\ndef g(cb):\n    return cb(1)\n", 5},
+	}
 	tb := cellTraceback([]string{
 		"Traceback (most recent call last):",
 		`  File "<stdin>", line 3, in <module>`,
+		`  File "<stdin>", line 5, in g`,
 		`  File "lib.py", line 9, in helper`,
-		`  File "<stdin>", line 2, in f`,
+		`  File "<stdin>", line 4, in f`,
+		`  File "<stdin>", line 2, in h`,
 		"OSError: [Errno 2] ENOENT",
-	}, cell, 12)
+	}, cell, earlier)
 	want := []string{
 		"Traceback (most recent call last):",
 		"  Cell In[12], line 3, in <module>",
-		"    os.remove('x')",
+		"    lib.helper(g)",
+		"  Cell In[5], line 5, in g",
+		"    return cb(1)",
 		`  File "lib.py", line 9, in helper`,
-		"  Cell In[12], line 2, in f",
+		"  Cell In[7], line 4, in f",
+		"    return h(x)",
+		"  Earlier cell, line 2, in h",
 		"OSError: [Errno 2] ENOENT",
 	}
 	if strings.Join(tb, "\n") != strings.Join(want, "\n") {
@@ -311,7 +346,7 @@ func TestCellTraceback(t *testing.T) {
 
 	// An exception without a message ends with its bare name, as in Python.
 	tb = cellTraceback([]string{"Traceback (most recent call last):",
-		`  File "<stdin>", line 1, in <module>`, "KeyboardInterrupt: "}, "while True: pass", 3)
+		`  File "<stdin>", line 1, in <module>`, "KeyboardInterrupt: "}, ranCell{"while True: pass", 3}, nil)
 	if last := tb[len(tb)-1]; last != "KeyboardInterrupt" {
 		t.Errorf("last line %q, want %q", last, "KeyboardInterrupt")
 	}

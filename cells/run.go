@@ -140,14 +140,15 @@ func (it *Interpreter) runCode(ctx context.Context, b *transport.Board, cell str
 		code = pad + cell[p.start:ll.start] + transport.ShowValue(expr)
 		opts.Result = func(r string) { repr, shown = r, true }
 	}
+	earlier := it.sources.ran(b) // before this part joins them
 	err := b.Exec(ctx, code, opts)
 	w.Flush()
-	it.sources.add(b, p.text) // its definitions are on the board now, even if it failed later
+	it.sources.add(b, p.text, count, p.line) // its definitions are on the board now, even if it failed later
 	if err != nil {
 		if noStdin.Load() {
 			err = noStdinError(err)
 		}
-		return nil, it.boardError(ctx, err, cell, count)
+		return nil, it.boardError(ctx, err, ranCell{code: cell, count: count}, earlier)
 	}
 	text := strings.TrimRight(strings.ReplaceAll(repr, "\r\n", "\n"), "\n")
 	if !shown || text == "" {
@@ -191,10 +192,10 @@ func (p pinned) Disconnect(context.Context) error {
 // boardError turns an error of an Exec into a Jupyter error: a board
 // exception keeps its name and gets the cell's line numbers; a link failure
 // says what happened to the board.
-func (it *Interpreter) boardError(ctx context.Context, err error, cell string, count int) error {
+func (it *Interpreter) boardError(ctx context.Context, err error, cell ranCell, earlier []ranCell) error {
 	var be *transport.BoardError
 	if errors.As(err, &be) {
-		tb := cellTraceback(be.Traceback, cell, count)
+		tb := cellTraceback(be.Traceback, cell, earlier)
 		if len(tb) == 0 {
 			tb = []string{be.Error()}
 		}

@@ -18,37 +18,48 @@ import (
 type sourceLog struct {
 	mu    sync.Mutex
 	board *transport.Board // the board the cells ran on
-	cells []string
+	cells []ranCell        // code as the board ran it, numbered as in its cell
 	size  int
 }
 
 // sourceLogMax bounds the bytes of code a sourceLog keeps.
 const sourceLogMax = 1 << 20
 
-// add records code run on b. Cells run on another board before replace
-// the log: their definitions are not on b.
-func (l *sourceLog) add(b *transport.Board, code string) {
+// add records code run on b, the part of cell count that starts on line
+// line. Cells run on another board before replace the log: their
+// definitions are not on b.
+func (l *sourceLog) add(b *transport.Board, code string, count, line int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.board != b {
 		l.board, l.cells, l.size = b, nil, 0
 	}
-	l.cells = append(l.cells, code)
+	l.cells = append(l.cells, ranCell{code: strings.Repeat("\n", max(line-1, 0)) + code, count: count})
 	l.size += len(code)
 	for l.size > sourceLogMax && len(l.cells) > 1 {
-		l.size -= len(l.cells[0])
+		l.size -= len(strings.TrimLeft(l.cells[0].code, "\n"))
 		l.cells = l.cells[1:]
 	}
 }
 
-// newestFirst returns the cells run on b, the newest first.
+// newestFirst returns the code run on b, the newest first.
 func (l *sourceLog) newestFirst(b *transport.Board) []string {
+	cells := l.ran(b)
+	out := make([]string, len(cells))
+	for i, c := range cells {
+		out[i] = strings.TrimLeft(c.code, "\n")
+	}
+	return out
+}
+
+// ran returns the cells run on b, the newest first.
+func (l *sourceLog) ran(b *transport.Board) []ranCell {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.board != b {
 		return nil
 	}
-	out := make([]string, len(l.cells))
+	out := make([]ranCell, len(l.cells))
 	for i, c := range l.cells {
 		out[len(out)-1-i] = c
 	}

@@ -95,12 +95,12 @@ func FuzzSplit(f *testing.F) {
 }
 
 // Whatever the board printed as a traceback, the notebook's version keeps
-// every line, names each frame of the cell's code by the cell, and shows a
+// every line, names each frame of the cells' code by a cell, and shows a
 // source line only for a line the cell has.
 func FuzzCellTraceback(f *testing.F) {
 	f.Fuzz(func(t *testing.T, tb, cell string, count int) {
 		in := strings.Split(tb, "\n")
-		out := cellTraceback(in, cell, count)
+		out := cellTraceback(in, ranCell{cell, count}, nil)
 		if len(out) < len(in) {
 			t.Fatalf("cellTraceback(%q) lost lines: %q", in, out)
 		}
@@ -115,7 +115,7 @@ func FuzzCellTraceback(f *testing.F) {
 			}
 		}
 		for _, l := range out {
-			if strings.Contains(l, label) {
+			if strings.Contains(l, label) || strings.Contains(l, "Earlier cell, line ") {
 				labelled++
 			}
 		}
