@@ -67,6 +67,20 @@ func TestCells(t *testing.T) {
 				}
 			})
 
+			t.Run("a Ctrl-D byte in the output is output", func(t *testing.T) {
+				// The raw REPL ends the output with \x04: one printed by
+				// the program is told apart by what follows it (two in a
+				// row are not: that is how the output ends).
+				out, res := mustRun(t, it, "print('a\\x04b')\nprint('x\\x04y\\x04')\n5")
+				if got := out.Stdout(); got != "a\x04b\nx\x04y\x04\n" || res.Data["text/plain"] != "5" {
+					t.Errorf("stdout %q, value %v; want the bytes as printed and 5", got, res.Data)
+				}
+				ee, out := execError(t, it, "print('p\\x04q')\n1/0")
+				if ee.Name != "ZeroDivisionError" || out.Stdout() != "p\x04q\n" {
+					t.Errorf("%s: %s, stdout %q; want ZeroDivisionError after p\\x04q", ee.Name, ee.Value, out.Stdout())
+				}
+			})
+
 			t.Run("a function's frame names the cell that defined it", func(t *testing.T) {
 				cell := func(count int, code string) error {
 					ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
 	"strings"
 	"time"
 )
@@ -624,12 +625,26 @@ func (f *follower) consume() error {
 			}
 		case phaseStderr:
 			i := bytes.IndexByte(l.pend, 4)
+			seg := l.pend
+			if i >= 0 {
+				seg = l.pend[:i]
+			}
+			f.stderr = append(f.stderr, seg...)
+			if !errorReportSoFar(f.stderr) || i >= 0 && !errorReport(f.stderr) {
+				// Not the board's error report: the \x04 before it was the
+				// program's own output. Back to the output, with it.
+				rest := append(f.stderr, l.pend[len(seg):]...)
+				l.pend = append(l.pend[:0], rest...)
+				f.stderr = nil
+				f.out.feed([]byte{4})
+				f.ph = phaseStdout
+				f.unbound()
+				continue
+			}
 			if i < 0 {
-				f.stderr = append(f.stderr, l.pend...)
 				l.pend = l.pend[:0]
 				return nil
 			}
-			f.stderr = append(f.stderr, l.pend[:i]...)
 			l.pend = l.pend[i+1:]
 			f.ph = phasePrompt
 		case phasePrompt:
@@ -641,6 +656,35 @@ func (f *follower) consume() error {
 	}
 	return nil
 }
+
+// tracebackStart begins the board's report of an exception, after the
+// \x04 that ends the output; an exception without a traceback is just its
+// line, exceptionLine.
+const tracebackStart = "Traceback (most recent call last):"
+
+var exceptionLine = regexp.MustCompile(`^[A-Za-z_][\w.]*(?::(?: |$)|$)`)
+
+// errorReportSoFar reports whether b, what came after the \x04 that seems
+// to end the output, can be the start of the board's error report: empty,
+// a traceback, or an exception's line. Anything else shows that the \x04
+// was printed by the program (a byte of binary data, say).
+func errorReportSoFar(b []byte) bool {
+	n := min(len(b), len(tracebackStart))
+	return string(b[:n]) == tracebackStart[:n] || exceptionLine.Match(b)
+}
+
+// errorReport reports whether b, all that came between the two \x04, is
+// an error report: empty, or a traceback or an exception's line, ending
+// its last line.
+func errorReport(b []byte) bool {
+	if len(b) == 0 {
+		return true
+	}
+	head := bytes.HasPrefix(b, []byte(tracebackStart)) || exceptionHead.Match(b)
+	return head && b[len(b)-1] == '\n'
+}
+
+var exceptionHead = regexp.MustCompile(`^[A-Za-z_][\w.]*:`)
 
 // What a board that soft-resets in its raw REPL prints after the "OK" of
 // the Ctrl-D that reset it, before its raw banner.

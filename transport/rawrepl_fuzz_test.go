@@ -190,6 +190,11 @@ func FuzzRawREPLAnswer(f *testing.F) {
 		// escape starts an input() marker; \x07 ends a prompt.
 		out = strip(out, "\x04\x1b")
 		errText = strip(errText, "\x04")
+		if errText != "" {
+			// What a board prints there: a traceback, its lines ended
+			// (other text after a \x04 is the program's output).
+			errText = tracebackStart + "\r\n" + errText + "\r\n"
+		}
 		prompt = strip(prompt, "\x04\x1b\x07")
 		if len(prompt) > maxPrompt {
 			prompt = prompt[:maxPrompt]
