@@ -79,6 +79,19 @@ func TestCells(t *testing.T) {
 				if ee.Name != "ZeroDivisionError" || out.Stdout() != "p\x04q\n" {
 					t.Errorf("%s: %s, stdout %q; want ZeroDivisionError after p\\x04q", ee.Name, ee.Value, out.Stdout())
 				}
+				// Output ending in \x04, then an exception: two \x04 in a
+				// row, and the traceback after them.
+				ee, out = execError(t, it, "print('x\\x04', end='')\nraise ValueError('v')")
+				if ee.Name != "ValueError" || ee.Value != "v" || out.Stdout() != "x\x04" {
+					t.Errorf("%s: %s, stdout %q; want ValueError: v after x\\x04", ee.Name, ee.Value, out.Stdout())
+				}
+				// An exception whose message holds a \x04 (the board's
+				// report ends there) is still the error, and the cell ends.
+				ee, _ = execError(t, it, "raise ValueError('a' + chr(4) + 'b')")
+				if ee.Name != "ValueError" || !strings.HasPrefix(ee.Value, "a") {
+					t.Errorf("%s: %s; want the ValueError", ee.Name, ee.Value)
+				}
+				mustRun(t, it, "print('next')")
 			})
 
 			t.Run("a function's frame names the cell that defined it", func(t *testing.T) {

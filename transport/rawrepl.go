@@ -648,6 +648,20 @@ func (f *follower) consume() error {
 			l.pend = l.pend[i+1:]
 			f.ph = phasePrompt
 		case phasePrompt:
+			if len(f.stderr) == 0 && len(f.after) == 0 && len(l.pend) > 0 && l.pend[0] != '>' {
+				// Two \x04 with nothing between, then not the prompt: if
+				// a traceback follows, the first \x04 was the program's
+				// (as in sys.stdout.write('x\x04'), then an exception).
+				n := min(len(l.pend), len(tracebackStart))
+				if string(l.pend[:n]) == tracebackStart[:n] {
+					if n < len(tracebackStart) {
+						return nil // not decided yet
+					}
+					f.out.feed([]byte{4})
+					f.ph = phaseStderr
+					continue
+				}
+			}
 			if !f.prompt() {
 				return nil
 			}
@@ -662,7 +676,7 @@ func (f *follower) consume() error {
 // line, exceptionLine.
 const tracebackStart = "Traceback (most recent call last):"
 
-var exceptionLine = regexp.MustCompile(`^[A-Za-z_][\w.]*(?::(?: |$)|$)`)
+var exceptionLine = regexp.MustCompile(`^[\p{L}_][\p{L}\p{N}_.]*(?::(?: |$)|$)`)
 
 // errorReportSoFar reports whether b, what came after the \x04 that seems
 // to end the output, can be the start of the board's error report: empty,
@@ -673,18 +687,14 @@ func errorReportSoFar(b []byte) bool {
 	return string(b[:n]) == tracebackStart[:n] || exceptionLine.Match(b)
 }
 
-// errorReport reports whether b, all that came between the two \x04, is
-// an error report: empty, or a traceback or an exception's line, ending
-// its last line.
+// errorReport reports whether b, all that came between the two \x04, can
+// be an error report: empty, or a traceback or an exception's line. Its
+// end is not checked: an exception's message may hold a \x04 itself.
 func errorReport(b []byte) bool {
-	if len(b) == 0 {
-		return true
-	}
-	head := bytes.HasPrefix(b, []byte(tracebackStart)) || exceptionHead.Match(b)
-	return head && b[len(b)-1] == '\n'
+	return len(b) == 0 || bytes.HasPrefix(b, []byte(tracebackStart)) || exceptionHead.Match(b)
 }
 
-var exceptionHead = regexp.MustCompile(`^[A-Za-z_][\w.]*:`)
+var exceptionHead = regexp.MustCompile(`^[\p{L}_][\p{L}\p{N}_.]*:`)
 
 // What a board that soft-resets in its raw REPL prints after the "OK" of
 // the Ctrl-D that reset it, before its raw banner.
