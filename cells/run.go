@@ -143,7 +143,9 @@ func (it *Interpreter) runCode(ctx context.Context, b *transport.Board, cell str
 	earlier := it.sources.ran(b) // before this part joins them
 	err := b.Exec(ctx, code, opts)
 	w.Flush()
-	it.sources.add(b, p.text, count, p.line) // its definitions are on the board now, even if it failed later
+	if !errors.Is(err, transport.ErrNotSent) {
+		it.sources.add(b, p.text, count, p.line) // its definitions are on the board now, even if it failed later
+	}
 	if err != nil {
 		if noStdin.Load() {
 			err = noStdinError(err)

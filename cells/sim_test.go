@@ -314,4 +314,13 @@ func TestSimCellWithRawREPLCommandByte(t *testing.T) {
 	if _, res := mustRun(t, it, "ran"); res.Data["text/plain"] != "0" {
 		t.Errorf("ran = %v after the refused cell, want 0", res.Data)
 	}
+	b, err := it.sess.Current(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, code := range it.sources.newestFirst(b) {
+		if strings.Contains(code, "ran = 1") {
+			t.Errorf("the refused cell is kept as code the board ran: %q", code)
+		}
+	}
 }

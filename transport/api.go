@@ -39,6 +39,11 @@ var ErrLinkLost = errors.New("link to the board lost")
 // ErrNoResponse reports that the board stopped answering within the bound.
 var ErrNoResponse = errors.New("board not responding")
 
+// ErrNotSent is wrapped by the errors of an Exec whose code never reached
+// the board (it was stopped first, or holds a byte the raw REPL cannot
+// carry): nothing of it ran.
+var ErrNotSent = errors.New("code not sent")
+
 // FileInfo describes a file or directory on the board.
 type FileInfo struct {
 	Name  string // base name

@@ -366,8 +366,24 @@ func rawSendable(code string) error {
 		return nil
 	}
 	c := code[i]
-	return fmt.Errorf("line %d holds a %s character (byte 0x%02x), which the board's raw REPL takes as a command, so the code cannot be sent: write it as an escape, '\\x%02x', in a string",
-		strings.Count(code[:i], "\n")+1, rawCommands[c], c, c)
+	return &notSentError{fmt.Sprintf("line %d holds a %s character (byte 0x%02x), which the board's raw REPL takes as a command, so the code cannot be sent: write it as an escape, '\\x%02x', in a string",
+		strings.Count(code[:i], "\n")+1, rawCommands[c], c, c), nil}
+}
+
+// notSentError is an Exec refused or stopped before its code went out.
+type notSentError struct {
+	msg   string
+	cause error
+}
+
+func (e *notSentError) Error() string { return e.msg }
+
+// Unwrap gives ErrNotSent and the cause.
+func (e *notSentError) Unwrap() []error {
+	if e.cause == nil {
+		return []error{ErrNotSent}
+	}
+	return []error{ErrNotSent, e.cause}
 }
 
 // tellReset passes on, once, a reset the link noticed.

@@ -177,7 +177,7 @@ func (l *link) run(ctx context.Context, r execReq) error {
 		// Ctrl-C after it would run the code in full (the Ctrl-C reaches
 		// it at the prompt), so an operation of many execs, an upload in
 		// chunks, would never stop.
-		return fmt.Errorf("interrupted before the code started: %w", context.Cause(ctx))
+		return &notSentError{"interrupted before the code started: " + context.Cause(ctx).Error(), context.Cause(ctx)}
 	}
 	// Stray bytes were read and dropped when the operation began (see
 	// Board.ensure); what is left after the last prompt is dropped here.
@@ -215,7 +215,7 @@ func (l *link) run(ctx context.Context, r execReq) error {
 				if werr := l.write([]byte{3}); werr != nil {
 					return werr
 				}
-				return fmt.Errorf("interrupted before the code started: %w", err)
+				return &notSentError{"interrupted before the code started: " + err.Error(), err}
 			}
 			return err
 		}
