@@ -87,6 +87,8 @@ func (c *Client) Run(ctx context.Context, req Request, out kernel.Output) (strin
 					return "", fmt.Errorf("host kernel: bad execute_reply: %w", err)
 				}
 				afterReply = time.After(idleGrace)
+				// The cell has ended: no more interrupts, no kill.
+				again, interruptWait = nil, nil
 			case wire.MsgStatus:
 				var st wire.StatusContent
 				if json.Unmarshal(m.Content, &st) == nil && st.ExecutionState == "idle" {
