@@ -184,7 +184,7 @@ func TestSilentExecute(t *testing.T) {
 	}
 	want := []ExecuteRequest{
 		{Code: "x", Silent: true, StoreHistory: false, AllowStdin: true, StopOnError: true, ExecutionCount: 0},
-		{Code: "x", StoreHistory: false, AllowStdin: false, StopOnError: false, ExecutionCount: 0},
+		{Code: "x", StoreHistory: false, AllowStdin: false, StopOnError: false, ExecutionCount: 1}, // runs as the next number
 		{Code: "x", StoreHistory: true, AllowStdin: true, StopOnError: true, ExecutionCount: 1},
 	}
 	seen := rec.get()

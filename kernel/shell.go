@@ -130,13 +130,21 @@ func (s *Server) execute(msg *wire.Message, in inbound) response {
 		s.log.Info("aborting execute_request queued before an error", "msg_id", msg.Header.MsgID)
 		return response{typ: wire.MsgExecuteReply, content: wire.ExecuteReplyAborted{Status: wire.StatusAborted}}
 	}
+	// As IPython: a cell kept out of history does not advance In[n]; it
+	// runs as the next number (its tracebacks say so), and its reply gives
+	// the last one.
+	replyCount := s.count
 	if req.StoreHistory {
-		s.count++ // as IPython: a cell kept out of history does not advance In[n]
-	}
-	if !req.Silent {
-		s.publish(msg, wire.MsgExecuteInput, wire.ExecuteInput{Code: c.Code, ExecutionCount: s.count})
+		s.count++
+		replyCount = s.count
 	}
 	req.ExecutionCount = s.count
+	if !req.Silent && !req.StoreHistory {
+		req.ExecutionCount = s.count + 1
+	}
+	if !req.Silent {
+		s.publish(msg, wire.MsgExecuteInput, wire.ExecuteInput{Code: c.Code, ExecutionCount: req.ExecutionCount})
+	}
 
 	out := newCellOutput(s, msg, req)
 	ctx, cancel := context.WithCancelCause(s.base)
@@ -162,7 +170,7 @@ func (s *Server) execute(msg *wire.Message, in inbound) response {
 			s.abortMark = s.shell.seq.Load()
 		}
 		return response{typ: wire.MsgExecuteReply, content: wire.ExecuteReplyError{
-			Status: wire.StatusError, ExecutionCount: req.ExecutionCount,
+			Status: wire.StatusError, ExecutionCount: replyCount,
 			Ename: ee.Name, Evalue: ee.Value, Traceback: ee.Traceback,
 		}}
 	}
@@ -172,7 +180,7 @@ func (s *Server) execute(msg *wire.Message, in inbound) response {
 		})
 	}
 	return response{typ: wire.MsgExecuteReply, content: wire.ExecuteReplyOK{
-		Status: wire.StatusOK, ExecutionCount: req.ExecutionCount,
+		Status: wire.StatusOK, ExecutionCount: replyCount,
 		UserExpressions: map[string]any{}, Payload: []any{},
 	}}
 }
