@@ -371,6 +371,34 @@ func TestCellTraceback(t *testing.T) {
 		t.Errorf("got\n%s\nwant\n%s", strings.Join(tb, "\n"), strings.Join(want, "\n"))
 	}
 
+	// The same method name in two cells: the one whose body holds the
+	// line. A lambda on a line of the current cell that has none is an
+	// earlier cell's.
+	cell = ranCell{"a = A()\nf = g\nf(1)\n", 4}
+	earlier = []ranCell{
+		{"class B:\n    x = 1\n\n\n    def __init__(self):\n        pass\n", 3},
+		{"class A:\n    def __init__(self):\n        self.v = 1 / 0\ng = lambda x:\\\n    x / 0\n", 2},
+	}
+	tb = cellTraceback([]string{
+		"Traceback (most recent call last):",
+		`  File "<stdin>", line 1, in <module>`,
+		`  File "<stdin>", line 3, in __init__`,
+		`  File "<stdin>", line 5, in <lambda>`,
+		"ZeroDivisionError: divide by zero",
+	}, cell, earlier)
+	want = []string{
+		"Traceback (most recent call last):",
+		"  Cell In[4], line 1, in <module>",
+		"    a = A()",
+		"  Cell In[2], line 3, in __init__",
+		"    self.v = 1 / 0",
+		"  Earlier cell, line 5, in <lambda>",
+		"ZeroDivisionError: divide by zero",
+	}
+	if strings.Join(tb, "\n") != strings.Join(want, "\n") {
+		t.Errorf("got\n%s\nwant\n%s", strings.Join(tb, "\n"), strings.Join(want, "\n"))
+	}
+
 	// An exception without a message ends with its bare name, as in Python.
 	tb = cellTraceback([]string{"Traceback (most recent call last):",
 		`  File "<stdin>", line 1, in <module>`, "KeyboardInterrupt: "}, ranCell{"while True: pass", 3}, nil)

@@ -35,19 +35,56 @@ func (c ranCell) label() string {
 }
 
 // definedIn finds the cell that defined the function or class name whose
-// frame is at line n: the current cell, else the newest earlier one that
-// has a def or class of that name and n lines.
+// frame is at line n: the current cell, else the newest earlier one where
+// line n is in the body of a def or class of that name.
 func definedIn(name string, n int, cur ranCell, earlier []ranCell) (ranCell, bool) {
 	if !identifier.MatchString(name) {
 		return ranCell{}, false // not a name a def could give
 	}
-	def := regexp.MustCompile(`(?m)^[ \t]*(?:async[ \t]+)?(?:def|class)[ \t]+` + regexp.QuoteMeta(name) + `\b`)
+	def := regexp.MustCompile(`^([ \t]*)(?:async[ \t]+)?(?:def|class)[ \t]+` + regexp.QuoteMeta(name) + `\b`)
 	for _, c := range append([]ranCell{cur}, earlier...) {
-		if strings.Count(c.code, "\n")+1 >= n && def.MatchString(c.code) {
+		if inBody(strings.Split(c.code, "\n"), def, n) {
 			return c, true
 		}
 	}
 	return ranCell{}, false
+}
+
+// inBody reports whether line n (1-based) of lines is a line of a block
+// that def matches the head of: the head itself or a line below it, up to
+// the next line indented no deeper than the head.
+func inBody(lines []string, def *regexp.Regexp, n int) bool {
+	if n < 1 || n > len(lines) {
+		return false
+	}
+	for d := n; d >= 1; d-- {
+		m := def.FindStringSubmatch(lines[d-1])
+		if m == nil {
+			continue
+		}
+		indent := len(m[1])
+		for i := d + 1; i <= n; i++ {
+			l := lines[i-1]
+			if t := strings.TrimLeft(l, " \t"); t != "" && !strings.HasPrefix(t, "#") && len(l)-len(t) <= indent {
+				return false // the block ended above line n
+			}
+		}
+		return true
+	}
+	return false
+}
+
+// anonymousIn reports whether line n of the current cell can hold the
+// lambda or comprehension whose frame it is.
+func anonymousIn(name string, n int, cur ranCell) bool {
+	lines := strings.Split(cur.code, "\n")
+	if n < 1 || n > len(lines) {
+		return false
+	}
+	if name == "<lambda>" {
+		return strings.Contains(lines[n-1], "lambda")
+	}
+	return strings.Contains(lines[n-1], "for") // <listcomp>, <genexpr>, ...
 }
 
 // cellTraceback rewrites a board traceback for the notebook: frames of the
@@ -57,9 +94,10 @@ func definedIn(name string, n int, cur ranCell, earlier []ranCell) (ranCell, boo
 //
 // Every cell's code is <stdin> to the board: a frame of a function is
 // given to the cell that defined it (cur, else the newest of earlier, the
-// cells run before on the board). One whose cell is not known (it ran
-// before the kernel started, say) is "Earlier cell", without a source line.
-// The frames of lambdas and comprehensions are taken to be cur's.
+// cells run before on the board), the one where the frame's line is in the
+// body of a def of that name. One whose cell is not known (it ran before
+// the kernel started, say) is "Earlier cell", without a source line. A
+// lambda's or a comprehension's frame is cur's when its line can hold it.
 func cellTraceback(tb []string, cur ranCell, earlier []ranCell) []string {
 	out := make([]string, 0, len(tb)+2)
 	for _, l := range tb {
@@ -79,8 +117,12 @@ func cellTraceback(tb []string, cur ranCell, earlier []ranCell) []string {
 		}
 		n, _ := strconv.Atoi(m[2])
 		c, known := cur, true
-		if name, ok := strings.CutPrefix(m[3], ", in "); ok && name != "<module>" && !strings.HasPrefix(name, "<") {
-			c, known = definedIn(name, n, cur, earlier)
+		if name, ok := strings.CutPrefix(m[3], ", in "); ok && name != "<module>" {
+			if strings.HasPrefix(name, "<") {
+				known = anonymousIn(name, n, cur)
+			} else {
+				c, known = definedIn(name, n, cur, earlier)
+			}
 		}
 		if !known {
 			out = append(out, fmt.Sprintf("%sEarlier cell, line %s%s", m[1], m[2], m[3]))
