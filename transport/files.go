@@ -516,8 +516,8 @@ func (e *placeError) Error() string {
 		e.p, e.tmp, e.err, state)
 }
 
-// Left is the message without its "write path: " start: every part of it
-// says what is on the board.
+// Left is the message without its "write path: " start: what is on the
+// board, and what to do.
 func (e *placeError) Left() string { return strings.TrimPrefix(e.Error(), "write "+e.p+": ") }
 
 func (e *placeError) Unwrap() error { return e.err }
@@ -532,13 +532,15 @@ func writeFile(ctx context.Context, l *link, c *fsCaps, p string, data []byte, p
 	bp := c.boardPath(p)
 	tmp := bp + partSuffix
 	for try := 1; ; try++ {
+		start := time.Now()
 		err := sendTemp(ctx, l, c, p, tmp, data, progress)
 		if err == nil {
 			// All the data is on the board: finish, stop or not.
+			sent := time.Since(start)
 			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitBound(l, len(data)))
 			err = commitUpload(cctx, l, c, p, tmp, bp, data)
 			if err == nil && !c.rename {
-				err = placeByCopy(cctx, l, c, p, tmp, bp, data)
+				err = placeByCopy(cctx, l, c, p, tmp, bp, data, sent)
 			}
 			cancel()
 			var pe *placeError
@@ -709,7 +711,9 @@ func commitUpload(ctx context.Context, l *link, c *fsCaps, p, tmp, bp string, da
 // micro:bit's holds about 15 KB) has the copy fail for want of space once
 // the old file is gone, so the data is written in place from the host
 // instead (see placeDirect).
-func placeByCopy(ctx context.Context, l *link, c *fsCaps, p, tmp, bp string, data []byte) error {
+// sent is how long the upload took: writing the data again in place gets
+// twice that, beyond ctx's bound.
+func placeByCopy(ctx context.Context, l *link, c *fsCaps, p, tmp, bp string, data []byte, sent time.Duration) error {
 	for try := 1; ; try++ {
 		err := copyOnBoard(ctx, l, c, tmp, bp, c.sumOf(data))
 		var d *damagedError
@@ -717,7 +721,9 @@ func placeByCopy(ctx context.Context, l *link, c *fsCaps, p, tmp, bp string, dat
 			continue // the copy's code arrived damaged, so nothing ran
 		}
 		if errors.Is(err, ErrNoSpace) {
-			return placeDirect(ctx, l, c, p, tmp, bp, data)
+			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*sent+commitBound(l, len(data)))
+			defer cancel()
+			return placeDirect(dctx, l, c, p, tmp, bp, data)
 		}
 		if err != nil {
 			return &placeError{p: p, tmp: tmp, err: err, maybePartial: d == nil}
@@ -734,7 +740,7 @@ func placeDirect(ctx context.Context, l *link, c *fsCaps, p, tmp, bp string, dat
 	clear := fmt.Sprintf(" import os\n for f in(%s,%s):\n  try:os.remove(f)\n  except OSError:pass\n", PyStr(bp), PyStr(tmp))
 	_, err := l.capture(ctx, fnSnippet(clear))
 	if err != nil {
-		return &placeError{p: p, tmp: tmp, err: c.osError("copy", p, err), maybePartial: true}
+		return &inPlaceError{p: p, tmp: tmp, err: c.osError("remove", p, err)}
 	}
 	for try := 1; ; try++ {
 		err = sendTemp(ctx, l, c, p, bp, data, nil)
@@ -755,18 +761,29 @@ func placeDirect(ctx context.Context, l *link, c *fsCaps, p, tmp, bp string, dat
 }
 
 // inPlaceError is a failed write in place (placeDirect): the old file is
-// gone, and the new one may be incomplete.
+// gone, and the new one may be incomplete. tmp is set when the failure
+// came while room was being made, so the verified upload may be left.
 type inPlaceError struct {
-	p   string
-	err error
+	p, tmp string
+	err    error
 }
 
 func (e *inPlaceError) Error() string {
-	return fmt.Sprintf("write %s: the board had room for one copy of the new data but not two (it has no os.rename), so it was written over %s in place, which failed (%v): %s is incomplete or missing: copy the file again",
-		e.p, e.p, e.err, e.p)
+	if e.tmp != "" {
+		return fmt.Sprintf("write %s: the board had room for one copy of the new data but not two (it has no os.rename); making room to write it in place failed (%v): %s",
+			e.p, e.err, e.Left())
+	}
+	return fmt.Sprintf("write %s: the board had room for one copy of the new data but not two (it has no os.rename), so it was written over %s in place, which failed (%v): %s: copy the file again",
+		e.p, e.p, e.err, e.Left())
 }
 
-func (e *inPlaceError) Left() string  { return e.p + " is incomplete or missing" }
+func (e *inPlaceError) Left() string {
+	if e.tmp != "" {
+		return fmt.Sprintf("%s is incomplete or missing; if %s is still there, it holds the new data: copy the file again", e.p, e.tmp)
+	}
+	return e.p + " is incomplete or missing"
+}
+
 func (e *inPlaceError) Unwrap() error { return e.err }
 
 var _ = []WriteFailure{(*fileWriteError)(nil), (*placeError)(nil), (*inPlaceError)(nil)}
