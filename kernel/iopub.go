@@ -22,9 +22,10 @@ const iopubFlushWait = 50 * time.Millisecond
 // and its own queue bounded in bytes: a subscriber that stops reading loses
 // its own messages once its queue is full, and nobody else's.
 type publisher struct {
-	acc   *acceptor
-	log   *slog.Logger
-	limit int
+	acc       *acceptor
+	log       *slog.Logger
+	limit     int
+	flushWait time.Duration // bound of a flush: iopubFlushWait
 
 	mu     sync.Mutex
 	subs   map[*subscriber]struct{}
@@ -35,7 +36,7 @@ func newPublisher(ln net.Listener, log *slog.Logger, limit int) *publisher {
 	if limit <= 0 {
 		limit = defaultIOPubQueueBytes
 	}
-	p := &publisher{log: log.With("channel", "iopub"), limit: limit, subs: map[*subscriber]struct{}{}}
+	p := &publisher{log: log.With("channel", "iopub"), limit: limit, flushWait: iopubFlushWait, subs: map[*subscriber]struct{}{}}
 	p.acc = newAcceptor("iopub", zmq4.Pub, ln, log)
 	p.acc.handle = p.handle
 	return p
@@ -58,13 +59,14 @@ func (p *publisher) publish(frames [][]byte) {
 	}
 }
 
-// flush waits, at most d, until every subscriber has written all that was
-// published before the call, so that a reply sent next follows its
-// outputs on the wire: a client that has the reply has them too, as with
-// ipykernel, which flushes its streams before replying. A subscriber that
-// makes it wait the whole of d is not waited for again until it catches
-// up, so a client that stopped reading delays one reply, not every one.
-func (p *publisher) flush(d time.Duration) {
+// flush waits, at most p.flushWait, until every subscriber has written all
+// that was published before the call, so that a reply sent next follows
+// its outputs on the wire: a client that has the reply has them too, as
+// with ipykernel, which flushes its streams before replying. A subscriber
+// that makes it wait the whole bound is not waited for again until it
+// catches up, so a client that stopped reading delays one reply, not
+// every one.
+func (p *publisher) flush() {
 	p.mu.Lock()
 	var subs []*subscriber
 	var waits []chan struct{}
@@ -77,7 +79,7 @@ func (p *publisher) flush(d time.Duration) {
 	if len(waits) == 0 {
 		return
 	}
-	t := time.NewTimer(d)
+	t := time.NewTimer(p.flushWait)
 	defer t.Stop()
 	for i, w := range waits {
 		select {
@@ -150,12 +152,20 @@ type subscriber struct {
 	queued   int // bytes in queue
 	dropped  int // messages lost in the current overflow
 	stopping bool
-	drain    bool            // write what is queued before stopping
-	writing  bool            // the write loop has a batch out of queue
-	slow     bool            // a flush gave up on it; cleared once all is written
-	waiters  []chan struct{} // closed once nothing is queued or being written
-	wake     chan struct{}
-	drained  chan struct{} // closed when the write loop ends
+	drain    bool // write what is queued before stopping
+	// Messages queued and written since the start: a flush waits for
+	// written to reach what was queued when it began.
+	queuedN, writtenN uint64
+	slow              bool // a flush gave up on it; cleared once all is written
+	waiters           []flushWaiter
+	wake              chan struct{}
+	drained           chan struct{} // closed when the write loop ends
+}
+
+// flushWaiter is a flush waiting for the messages up to n to be written.
+type flushWaiter struct {
+	n    uint64
+	done chan struct{}
 }
 
 func newSubscriber(c net.Conn, log *slog.Logger, limit int) *subscriber {
@@ -198,6 +208,7 @@ func (s *subscriber) offer(frames [][]byte, size int) {
 	}
 	s.queue = append(s.queue, frames)
 	s.queued += size
+	s.queuedN++
 	select {
 	case s.wake <- struct{}{}:
 	default:
@@ -209,12 +220,12 @@ func (s *subscriber) offer(frames [][]byte, size int) {
 func (s *subscriber) waiter() chan struct{} {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.stopping || s.slow || (len(s.queue) == 0 && !s.writing) {
+	if s.stopping || s.slow || s.writtenN == s.queuedN {
 		return nil
 	}
-	w := make(chan struct{})
+	w := flushWaiter{n: s.queuedN, done: make(chan struct{})}
 	s.waiters = append(s.waiters, w)
-	return w
+	return w.done
 }
 
 // markSlow records that a flush stopped waiting for w.
@@ -228,14 +239,22 @@ func (s *subscriber) markSlow(w chan struct{}) {
 	}
 }
 
-// writtenLocked wakes the flushes waiting for this subscriber: nothing is
-// queued or being written.
-func (s *subscriber) writtenLocked() {
-	s.slow = false
-	for _, w := range s.waiters {
-		close(w)
+// writtenLocked records n more messages written and wakes the flushes
+// they complete; all (the write loop ended) wakes every one.
+func (s *subscriber) writtenLocked(n int, all bool) {
+	s.writtenN += uint64(n)
+	if s.writtenN == s.queuedN {
+		s.slow = false
 	}
-	s.waiters = nil
+	kept := s.waiters[:0]
+	for _, w := range s.waiters {
+		if all || w.n <= s.writtenN {
+			close(w.done)
+		} else {
+			kept = append(kept, w)
+		}
+	}
+	s.waiters = kept
 }
 
 func (s *subscriber) stop(drain bool) {
@@ -253,8 +272,7 @@ func (s *subscriber) writeLoop() {
 	defer close(s.drained)
 	defer func() {
 		s.mu.Lock()
-		s.writing = false
-		s.writtenLocked() // nothing more will be written: nobody waits for it
+		s.writtenLocked(0, true) // nothing more will be written: nobody waits for it
 		s.mu.Unlock()
 	}()
 	bw := bufio.NewWriterSize(s.c, 8<<10) // per subscriber: keep it small; large frames bypass it
@@ -263,10 +281,6 @@ func (s *subscriber) writeLoop() {
 		batch := s.queue
 		s.queue = nil
 		s.queued = 0
-		s.writing = len(batch) > 0
-		if !s.writing {
-			s.writtenLocked()
-		}
 		stopping, drain := s.stopping, s.drain
 		s.mu.Unlock()
 		if stopping && (!drain || len(batch) == 0) {
@@ -286,6 +300,9 @@ func (s *subscriber) writeLoop() {
 			s.discard()
 			return
 		}
+		s.mu.Lock()
+		s.writtenLocked(len(batch), false)
+		s.mu.Unlock()
 	}
 }
 

@@ -225,6 +225,7 @@ func TestOutputsAreWrittenBeforeTheReply(t *testing.T) {
 	}}
 	wl := &wireLog{sent: map[string][]byte{}}
 	ts := startServer(t, fi, nil, func(s *Server) {
+		s.iopub.flushWait = testTimeout // the order, not the bound, is under test
 		s.shell.acc.ln = loggedListener{s.shell.acc.ln, "shell", wl}
 		s.stdin.acc.ln = loggedListener{s.stdin.acc.ln, "stdin", wl}
 		s.iopub.acc.ln = loggedListener{s.iopub.acc.ln, "iopub", wl}

@@ -34,7 +34,7 @@ func (s *Server) dispatch(ch *router, in inbound) {
 	r := s.handle(ch, msg, in)
 	s.publish(msg, wire.MsgStatus, wire.StatusContent{ExecutionState: "idle"})
 	if r.typ != "" {
-		s.iopub.flush(iopubFlushWait) // publishing only queues: the outputs go out first
+		s.iopub.flush() // publishing only queues: the outputs go out first
 		s.reply(ch, msg, r.typ, r.content)
 	}
 	if r.after != nil {

@@ -22,7 +22,7 @@ func (s *Server) requestInput(ctx context.Context, parent *wire.Message, prompt 
 	if err != nil {
 		return "", err
 	}
-	s.iopub.flush(iopubFlushWait) // what was printed before the prompt goes out first
+	s.iopub.flush() // what was printed before the prompt goes out first
 	if err := s.stdin.send(f); err != nil {
 		return "", fmt.Errorf("send input_request: %w", err)
 	}
