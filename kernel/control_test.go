@@ -360,16 +360,20 @@ func TestInterruptBeforeTheCellStarts(t *testing.T) {
 	c.waitReady(ctx)
 
 	ts.Interrupt() // nothing sent yet: no effect on the cells to come
+	rep, msgs := c.execute(ctx, map[string]any{"code": "zeroth"})
+	if r := content[wire.ExecuteReplyOK](t, rep); r.Status != wire.StatusOK || types(msgs) != "status:busy execute_input stream status:idle" {
+		t.Errorf("a cell after a stop pressed while idle: %+v, %s; want it to run", r, types(msgs))
+	}
 	armed.Store(true)
-	rep, msgs := c.execute(ctx, map[string]any{"code": "first"})
+	rep, msgs = c.execute(ctx, map[string]any{"code": "first"})
 	if r := content[wire.ExecuteReplyError](t, rep); r.Status != wire.StatusError || r.Ename != "KeyboardInterrupt" {
 		t.Errorf("the cell stopped before it started replied %+v, want a KeyboardInterrupt error", r)
 	}
 	if got := types(msgs); got != "status:busy execute_input error status:idle" {
 		t.Errorf("its IOPub: %s", got)
 	}
-	if n := fi.execCalls.Load(); n != 0 {
-		t.Errorf("the interpreter ran %d cells, want none", n)
+	if n := fi.execCalls.Load(); n != 1 {
+		t.Errorf("the interpreter ran %d cells, want 1 (the one before the stop)", n)
 	}
 	rep, msgs = c.execute(ctx, map[string]any{"code": "second"})
 	if r := content[wire.ExecuteReplyOK](t, rep); r.Status != wire.StatusOK {
