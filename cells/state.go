@@ -1,11 +1,15 @@
 package cells
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
+	"strings"
 
 	"github.com/iot-kernel/iot-kernel/internal/atomicfile"
 )
@@ -18,6 +22,28 @@ const EnvStateDir = "IOT_STATE_DIR"
 // kernels it starts; it keys the remembered board so two notebooks keep
 // their own.
 const EnvSessionName = "JPY_SESSION_NAME"
+
+// SessionKeyFor keys the board a kernel remembers: the notebook's path
+// when the server names it (session), else the kernel's connection key,
+// which a restart keeps and a new kernel does not (jupyter console,
+// nbclient, papermill give no session name: with one key for all, a new
+// kernel connected to the board some other notebook used last). Only a
+// hash of the connection key is kept.
+func SessionKeyFor(session, connKey string) string {
+	if session != "" || connKey == "" {
+		return session
+	}
+	sum := sha256.Sum256([]byte("iot-kernel last device\x00" + connKey))
+	return connKeyPrefix + hex.EncodeToString(sum[:8])
+}
+
+// connKeyPrefix starts the keys made from connection keys; only the
+// newest few of them are kept (see lastDevice.store).
+const connKeyPrefix = "kernel:"
+
+// maxConnKeys bounds the connection-keyed entries of the state file: each
+// new kernel adds one.
+const maxConnKeys = 16
 
 // DefaultStateDir returns $IOT_STATE_DIR, else $XDG_STATE_HOME/iot-kernel,
 // else ~/.local/state/iot-kernel.
@@ -84,6 +110,7 @@ func (l *lastDevice) store(url string) error {
 			return nil
 		}
 		m[l.key] = url
+		dropConnKeys(m, l.key)
 	}
 	data, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
@@ -97,4 +124,20 @@ func (l *lastDevice) store(url string) error {
 		return fmt.Errorf("last device: %w", err)
 	}
 	return nil
+}
+
+// dropConnKeys removes connection-keyed entries other than keep past
+// maxConnKeys, so the file stays small however many kernels ran.
+func dropConnKeys(m map[string]string, keep string) {
+	var others []string
+	for k := range m {
+		if strings.HasPrefix(k, connKeyPrefix) && k != keep {
+			others = append(others, k)
+		}
+	}
+	sort.Strings(others) // any order will do; this one is stable
+	for len(others) >= maxConnKeys {
+		delete(m, others[0])
+		others = others[1:]
+	}
 }

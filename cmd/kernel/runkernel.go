@@ -98,7 +98,8 @@ func serve(ctx context.Context, connFile string, level *slog.LevelVar, log *slog
 	if err != nil {
 		return err // already says which file and why
 	}
-	interp := newReleasingInterp(cells.New(cells.Config{Logger: log.With("component", "cells"), Level: level}))
+	interp := newReleasingInterp(cells.New(cells.Config{Logger: log.With("component", "cells"), Level: level,
+		SessionKey: cells.SessionKeyFor(os.Getenv(cells.EnvSessionName), conn.Key)}))
 	defer interp.stop()
 	srv, err := kernel.NewServer(kernel.Config{
 		Conn:    conn,

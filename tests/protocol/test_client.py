@@ -308,3 +308,47 @@ def test_8mib_execute_request(km, kc):
     assert len(inputs) == 1 and len(inputs[0]["content"]["code"]) == len(code)
     assert km.is_alive()
     assert kc.kernel_info(reply=True, timeout=TIMEOUT)["content"]["status"] == "ok"
+
+
+def _text(outputs: list[dict]) -> str:
+    return "".join(m["content"].get("text", "") for m in outputs if m["msg_type"] == "stream")
+
+
+def test_restart_reattaches_the_board_a_new_kernel_does_not():
+    """Without a session name from the server (jupyter console, nbclient and
+    papermill give none), a restarted kernel connects the board it had, and
+    a new kernel does not connect the board another kernel used last."""
+    km = kutil.start_manager()
+    km2 = None
+    kcs = []
+    try:
+        kc = km.client()
+        kc.start_channels()
+        kcs.append(kc)
+        kc.wait_for_ready(timeout=TIMEOUT)
+        reply, _ = kutil.execute(kc, "%connect -q sim:kept\nx = 41")
+        assert reply["content"]["status"] == "ok", reply["content"]
+
+        km.restart_kernel(now=False)
+        kc.wait_for_ready(timeout=TIMEOUT)
+        reply, outputs = kutil.execute(kc, "print('back')")
+        assert reply["content"]["status"] == "ok", reply["content"]
+        assert "sim:kept" in _text(outputs) and "back" in _text(outputs), _text(outputs)
+        kc.stop_channels()
+        kcs.remove(kc)
+        km.shutdown_kernel(now=False)
+
+        km2 = kutil.start_manager()
+        kc2 = km2.client()
+        kc2.start_channels()
+        kcs.append(kc2)
+        kc2.wait_for_ready(timeout=TIMEOUT)
+        reply, outputs = kutil.execute(kc2, "1 + 1")
+        assert "sim:kept" not in _text(outputs), "a new kernel connected another kernel's board"
+        assert reply["content"]["status"] == "error", reply["content"]  # no board: the tests' devices file names none
+    finally:
+        for c in kcs:
+            c.stop_channels()
+        for m in (km, km2):
+            if m is not None:
+                kutil.stop_manager(m)
