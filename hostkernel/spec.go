@@ -84,21 +84,40 @@ func Find(ctx context.Context) (*Spec, error) {
 // a Python (Jupyter launching this kernel), as it was invoked: a venv's
 // bin/python, not the system binary the link resolves to.
 func parentPython() string {
-	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(os.Getppid()), "cmdline"))
+	ppid := strconv.Itoa(os.Getppid())
+	b, err := os.ReadFile(filepath.Join("/proc", ppid, "cmdline"))
 	if err != nil {
 		return ""
 	}
 	argv0, _, _ := strings.Cut(string(b), "\x00")
-	if !strings.HasPrefix(filepath.Base(argv0), "python") || !strings.Contains(argv0, "/") {
-		return "" // not a Python, or one found on PATH: python3 on PATH is tried anyway
+	cwd := func() (string, error) { return os.Readlink(filepath.Join("/proc", ppid, "cwd")) }
+	return pythonPath(argv0, cwd, exec.LookPath)
+}
+
+// pythonPath makes argv0, a parent's argv[0], the path of its Python: as
+// given, relative to the parent's folder (cwd), or found on PATH (which we
+// have from the parent), as a shell would have found it. "" when it is
+// not a Python.
+func pythonPath(argv0 string, cwd func() (string, error), lookPath func(string) (string, error)) string {
+	if !strings.HasPrefix(filepath.Base(argv0), "python") {
+		return ""
 	}
-	if !filepath.IsAbs(argv0) {
-		// `.venv/bin/python -m jupyter lab`: relative to the parent's folder.
-		cwd, err := os.Readlink(filepath.Join("/proc", strconv.Itoa(os.Getppid()), "cwd"))
+	if !strings.Contains(argv0, "/") {
+		// `python3 -m jupyter lab` with a venv's bin first on PATH, not
+		// activated: that venv's Python, not the first kernelspec found.
+		p, err := lookPath(argv0)
 		if err != nil {
 			return ""
 		}
-		argv0 = filepath.Join(cwd, argv0)
+		return p
+	}
+	if !filepath.IsAbs(argv0) {
+		// `.venv/bin/python -m jupyter lab`: relative to the parent's folder.
+		dir, err := cwd()
+		if err != nil {
+			return ""
+		}
+		argv0 = filepath.Join(dir, argv0)
 	}
 	return argv0
 }
