@@ -359,8 +359,23 @@ func (s *session) currentNotify(ctx context.Context, out kernel.Output) (*transp
 	b, auto, err := s.current(ctx)
 	if auto {
 		out.Stream("stdout", magics.ConnectedLine(s.Name(b), b.URL())+"\n")
+		if s.lastWasSim(b) {
+			// A board keeps its state across a kernel restart; a virtual
+			// board is the kernel's child and does not.
+			out.Stream("stderr", "The virtual board restarted with the kernel: its variables are gone, its files are kept.\n")
+		}
 	}
 	return b, err
+}
+
+// lastWasSim reports whether b, just connected by itself, is the virtual
+// board the notebook had before the kernel restarted.
+func (s *session) lastWasSim(b *transport.Board) bool {
+	if s.state == nil || transport.AddressKind(b.URL()) != transport.KindSim {
+		return false
+	}
+	url, ok := s.state.load()
+	return ok && transport.SameAddress(url, b.URL())
 }
 
 // current returns the current board. The first time a board is needed

@@ -89,6 +89,9 @@ func TestSimKernelRestart(t *testing.T) {
 	if out.Stdout() != "Connected to r @ sim:r\n" || res.Data["text/plain"] != "'1'" {
 		t.Errorf("after restart: stdout %q, result %v", out.Stdout(), res.Data)
 	}
+	if !strings.Contains(out.Stderr(), "its variables are gone, its files are kept") {
+		t.Errorf("after restart the user is not told the virtual board's variables are gone: stderr %q", out.Stderr())
+	}
 	if ee, _ := execError(t, it2, "survivor"); ee.Name != "NameError" {
 		t.Errorf("a variable survived the kernel: %+v", ee)
 	}
