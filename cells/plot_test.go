@@ -267,3 +267,21 @@ func TestPlotConnectTwoBoards(t *testing.T) {
 		}
 	}
 }
+
+// An error in a plotted body has the cell's number and line numbers, in
+// the cell magic and in the line magic that takes the rest of the cell.
+func TestPlotErrorHasCellLines(t *testing.T) {
+	board := startBoard(t, testboard.Wasm)
+	it, _ := newInterp(t)
+	mustRun(t, it, "%connect -q "+board.Path())
+	for code, want := range map[string]string{
+		"%%plot\nprint(1)\n1/0":                 "Cell In[7], line 3",
+		"\n%%plot\nprint(1)\n1/0":               "Cell In[7], line 4",
+		"print('before')\n%plot\nprint(2)\n1/0": "Cell In[7], line 4",
+	} {
+		ee, _ := execError(t, it, code)
+		if tb := strings.Join(ee.Traceback, "\n"); ee.Name != "ZeroDivisionError" || !strings.Contains(tb, want) || !strings.Contains(tb, "1/0") {
+			t.Errorf("%q: %s, traceback:\n%s\nwant %q and the line", code, ee.Name, tb, want)
+		}
+	}
+}

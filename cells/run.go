@@ -29,6 +29,8 @@ func (it *Interpreter) runCell(ctx context.Context, env *magics.Env, cell string
 	// Leading blank lines do not hide a cell magic, as in IPython.
 	if trimmed := strings.TrimLeft(cell, " \t\n"); strings.HasPrefix(trimmed, "%%") {
 		line, body, _ := strings.Cut(trimmed[2:], "\n")
+		// The body starts on the line after the magic's.
+		env.BodyLine = strings.Count(cell[:len(cell)-len(trimmed)], "\n") + 2
 		if err := it.reg.Run(ctx, env, line, magics.Cell, body); err != nil {
 			return nil, it.magicError(ctx, err)
 		}
@@ -50,6 +52,7 @@ func (it *Interpreter) runCell(ctx context.Context, env *magics.Env, cell string
 			if m, ok := it.reg.Lookup(name, magics.Line); ok && m.RestOfCell {
 				// The rest of the cell is the magic's body; padded, its
 				// lines keep their numbers.
+				env.BodyLine = 1
 				err = it.reg.Run(ctx, env, p.text, magics.Line, restOfCell(cell, p.line))
 				if err != nil {
 					return nil, it.magicError(ctx, err)
@@ -162,9 +165,11 @@ func (it *Interpreter) runCode(ctx context.Context, b *transport.Board, cell str
 // runOn runs code on b as a notebook cell, for magics (%%connect) that run
 // a body on boards other than the current one. Magics in the body act on
 // b. A trailing value is displayed.
-func (it *Interpreter) runOn(ctx context.Context, b *transport.Board, code string, out kernel.Output) error {
-	env := &magics.Env{Out: out, Boards: pinned{session: it.sess, b: b}, Host: it.host, Magics: it.reg}
-	data, err := it.runCell(ctx, env, normalizeNewlines(code), 0)
+func (it *Interpreter) runOn(ctx context.Context, b *transport.Board, code string, at magics.CodeAt, out kernel.Output) error {
+	env := &magics.Env{Out: out, Boards: pinned{session: it.sess, b: b}, Host: it.host, Magics: it.reg, Count: at.Count}
+	// Padded to its place in its cell, so its line numbers are the cell's.
+	code = strings.Repeat("\n", max(at.Line-1, 0)) + normalizeNewlines(code)
+	data, err := it.runCell(ctx, env, code, at.Count)
 	if err != nil {
 		return err
 	}

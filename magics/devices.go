@@ -164,7 +164,7 @@ func runOnTarget(ctx context.Context, env *Env, opener BoardOpener, target, body
 		return err
 	}
 	defer release()
-	return env.Boards.RunCode(ctx, b, body, env.Out)
+	return env.Boards.RunCode(ctx, b, body, env.codeAt(), env.Out)
 }
 
 // errorText is how an error reads in a board's section of %%connect:

@@ -21,8 +21,15 @@ type Boards interface {
 	Connect(ctx context.Context, target string) (*transport.Board, error)
 	// Disconnect releases the current board, leaving it in the friendly REPL.
 	Disconnect(ctx context.Context) error
-	// RunCode runs code on board as a notebook cell would, output included.
-	RunCode(ctx context.Context, b *transport.Board, code string, out kernel.Output) error
+	// RunCode runs code on board as a notebook cell would, output included;
+	// at says where the code is, for its tracebacks.
+	RunCode(ctx context.Context, b *transport.Board, code string, at CodeAt, out kernel.Output) error
+}
+
+// CodeAt is where code a magic runs is in the notebook: the execution count
+// of its cell (0 for none) and the cell line it starts on (1-based).
+type CodeAt struct {
+	Count, Line int
 }
 
 // Env is what a magic invocation may use.
@@ -31,10 +38,16 @@ type Env struct {
 	Boards Boards        // the session's boards
 	Host   *Host         // the host computer: working directory, shell, host kernel
 	Magics *Registry     // the registry itself, for %lsmagic
-	// Count is the execution count of the cell being run, 0 for none
-	// (a body run by %%connect).
+	// Count is the execution count of the cell being run, 0 for none.
 	Count int
+	// BodyLine is the cell line a magic's body starts on (1-based; a
+	// rest-of-cell body is padded to its place, so 1), so that code run
+	// from the body keeps the cell's line numbers.
+	BodyLine int
 	// Result, when set, takes a cell magic's value as the cell's
 	// execute_result; when nil the magic displays it.
 	Result func(data kernel.MIMEBundle, metadata map[string]any)
 }
+
+// codeAt is where a magic's body is in the notebook.
+func (e *Env) codeAt() CodeAt { return CodeAt{Count: e.Count, Line: max(e.BodyLine, 1)} }

@@ -29,7 +29,7 @@ func (noBoards) Connect(context.Context, string) (*transport.Board, error) {
 	return nil, errors.New("not in tests")
 }
 func (noBoards) Disconnect(context.Context) error { return nil }
-func (noBoards) RunCode(context.Context, *transport.Board, string, kernel.Output) error {
+func (noBoards) RunCode(context.Context, *transport.Board, string, CodeAt, kernel.Output) error {
 	return ErrNoBoard
 }
 

@@ -59,7 +59,7 @@ func plotSetup(m *Magic) func(fs *flag.FlagSet) Runner {
 				return err
 			}
 			o.Title = boardName(env, b)
-			run := func(out kernel.Output) error { return env.Boards.RunCode(ctx, b, body, out) }
+			run := func(out kernel.Output) error { return env.Boards.RunCode(ctx, b, body, env.codeAt(), out) }
 			return runPlot(env, plotRun{
 				cfg:  plot.Config{Window: *n, Time: *x == "time", Render: o},
 				text: *text, csv: *csvPath,
