@@ -162,6 +162,9 @@ func (it *Interpreter) Execute(ctx context.Context, req kernel.ExecuteRequest, o
 		Result: func(data kernel.MIMEBundle, metadata map[string]any) {
 			res = kernel.Result{Data: data, Metadata: metadata} // a cell magic's value (%%host)
 		}}
+	if name, ok := helpRequest(code); ok {
+		return kernel.Result{}, it.help(ctx, env, name)
+	}
 	data, err := it.runCell(ctx, env, code, req.ExecutionCount)
 	if err != nil {
 		return kernel.Result{}, err

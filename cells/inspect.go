@@ -2,10 +2,13 @@ package cells
 
 import (
 	"context"
+	"fmt"
 	"path"
+	"regexp"
 	"strings"
 
 	"github.com/iot-kernel/iot-kernel/kernel"
+	"github.com/iot-kernel/iot-kernel/magics"
 	"github.com/iot-kernel/iot-kernel/transport"
 )
 
@@ -117,16 +120,25 @@ func unclosedParen(src string) int {
 // this board, or the module's file on the board), since MicroPython keeps
 // no parameter names at run time. It changes nothing on the board.
 func (it *Interpreter) Inspect(ctx context.Context, code string, cursor, detail int) (kernel.Inspection, error) {
-	none := kernel.Inspection{Data: kernel.MIMEBundle{}, Metadata: map[string]any{}}
 	name := inspectTarget(code, cursor)
 	if !dottedName.MatchString(name) {
-		return none, nil
+		return noInspection(), nil
 	}
 	ctx, b, done := it.askBoard(ctx)
 	if b == nil {
-		return none, nil
+		return noInspection(), nil
 	}
 	defer done()
+	return it.inspectOn(ctx, b, name), nil
+}
+
+func noInspection() kernel.Inspection {
+	return kernel.Inspection{Data: kernel.MIMEBundle{}, Metadata: map[string]any{}}
+}
+
+// inspectOn is Inspect for the dotted name on b, which the caller holds.
+func (it *Interpreter) inspectOn(ctx context.Context, b *transport.Board, name string) kernel.Inspection {
+	none := noInspection()
 	parent, last := "None", name
 	if i := strings.LastIndexByte(name, '.'); i >= 0 {
 		parent, last = name[:i], name[i+1:]
@@ -134,11 +146,11 @@ func (it *Interpreter) Inspect(ctx context.Context, code string, cursor, detail 
 	src := strings.NewReplacer("EXPR", name, "PARENT", parent, "NAME", transport.PyStr(last)).Replace(inspectCode)
 	var out strings.Builder
 	if err := b.Exec(ctx, src, transport.ExecOptions{Stdout: &out}); err != nil {
-		return none, nil // not defined on the board: nothing to show
+		return none // not defined on the board: nothing to show
 	}
 	o, ok := parseBoardObject(out.String())
 	if !ok {
-		return none, nil
+		return none
 	}
 	cells := it.sources.newestFirst(b)
 	if o.module == "" && o.kind() != "module" {
@@ -179,7 +191,7 @@ func (it *Interpreter) Inspect(ctx context.Context, code string, cursor, detail 
 	}
 	none.Found = true
 	none.Data["text/plain"] = formatFields(fields)
-	return none, nil
+	return none
 }
 
 // signature renders a signature line, or says honestly why there is none.
@@ -243,4 +255,44 @@ func formatFields(fields [][2]string) string {
 		b.WriteString(f[0] + ":" + strings.Repeat(" ", width-len(f[0])+1) + f[1])
 	}
 	return b.String()
+}
+
+// helpPattern is IPython's help syntax, a cell of one line: name?, ?name,
+// name?? or ??name, the name dotted or a magic's.
+var helpPattern = regexp.MustCompile(`^\s*(?:\?\??\s*(%{0,2}[\p{L}_][\p{L}\p{N}_.]*)|(%{0,2}[\p{L}_][\p{L}\p{N}_.]*)\s*\?\??)\s*$`)
+
+// helpRequest reports whether code asks for help, and on what: on the
+// board, a trailing ? is a SyntaxError, so nothing is taken from it.
+func helpRequest(code string) (string, bool) {
+	m := helpPattern.FindStringSubmatch(code)
+	if m == nil {
+		return "", false
+	}
+	return m[1] + m[2], true
+}
+
+// help answers name? as IPython does in a cell (jupyter console users
+// type it): a magic's help, or what Shift-Tab shows of a name on the board.
+func (it *Interpreter) help(ctx context.Context, env *magics.Env, name string) error {
+	if magic, ok := strings.CutPrefix(name, "%"); ok {
+		magic = strings.TrimPrefix(magic, "%")
+		for _, kind := range []magics.Kind{magics.Line, magics.Cell} {
+			if m, ok := it.reg.Lookup(magic, kind); ok {
+				env.Out.Stream("stdout", m.Help())
+				return nil
+			}
+		}
+		return it.magicError(ctx, fmt.Errorf("%w: %%%s", magics.ErrUnknownMagic, magic))
+	}
+	b, err := currentBoard(ctx, env)
+	if err != nil {
+		return it.magicError(ctx, err)
+	}
+	in := it.inspectOn(ctx, b, name)
+	if text, _ := in.Data["text/plain"].(string); in.Found && text != "" {
+		env.Out.Stream("stdout", strings.TrimRight(text, "\n")+"\n")
+		return nil
+	}
+	env.Out.Stream("stdout", "Object `"+name+"` not found on the board.\n")
+	return nil
 }

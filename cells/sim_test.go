@@ -327,3 +327,29 @@ func TestSimCellWithRawREPLCommandByte(t *testing.T) {
 		}
 	}
 }
+
+// IPython's help syntax in a cell (name?, ?name, %magic?), as jupyter
+// console users type it: what Shift-Tab shows, or the magic's help.
+func TestSimHelpSyntax(t *testing.T) {
+	it, _, _ := simInterp(t)
+	mustRun(t, it, "%connect -q sim\ndef add(a, b=2):\n    return a + b")
+	for _, code := range []string{"add?", "?add", "add??"} {
+		out, _ := mustRun(t, it, code)
+		if s := out.Stdout(); !strings.Contains(s, "add(a, b=2)") || !strings.Contains(s, "function") {
+			t.Errorf("%s shows %q, want the signature and the type", code, s)
+		}
+	}
+	if out, _ := mustRun(t, it, "nosuch?"); out.Stdout() != "Object `nosuch` not found on the board.\n" {
+		t.Errorf("nosuch? shows %q", out.Stdout())
+	}
+	if out, _ := mustRun(t, it, "%cp?"); !strings.Contains(out.Stdout(), "%cp") {
+		t.Errorf("%%cp? shows %q, want its help", out.Stdout())
+	}
+	if ee, _ := execError(t, it, "%nosuchmagic?"); ee.Name != "UsageError" {
+		t.Errorf("%%nosuchmagic? gives %s: %s, want a UsageError", ee.Name, ee.Value)
+	}
+	// A ? inside code is the board's to judge.
+	if ee, _ := execError(t, it, "x = 1 ?"); ee.Name != "SyntaxError" {
+		t.Errorf("x = 1 ? gives %s, want the board's SyntaxError", ee.Name)
+	}
+}
