@@ -162,6 +162,11 @@ func (it *Interpreter) Execute(ctx context.Context, req kernel.ExecuteRequest, o
 		Result: func(data kernel.MIMEBundle, metadata map[string]any) {
 			res = kernel.Result{Data: data, Metadata: metadata} // a cell magic's value (%%host)
 		}}
+	if exitRequest.MatchString(code) {
+		// IPython's exit and quit close the frontend (jupyter console);
+		// the board has neither, and a notebook ignores the request.
+		return kernel.Result{AskExit: true}, nil
+	}
 	if name, ok := helpRequest(code); ok {
 		return kernel.Result{}, it.help(ctx, env, name)
 	}

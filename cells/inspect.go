@@ -296,3 +296,6 @@ func (it *Interpreter) help(ctx context.Context, env *magics.Env, name string) e
 	env.Out.Stream("stdout", "Object `"+name+"` not found on the board.\n")
 	return nil
 }
+
+// exitRequest is a cell that is just exit or quit, called or not.
+var exitRequest = regexp.MustCompile(`^\s*(?:exit|quit)(?:\(\))?\s*$`)

@@ -57,6 +57,9 @@ type MIMEBundle map[string]any
 type Result struct {
 	Data     MIMEBundle     // execute_result data; nil for none
 	Metadata map[string]any // execute_result metadata
+	// AskExit asks the frontend to close, as IPython's exit does: the
+	// ask_exit payload of execute_reply (jupyter console quits on it).
+	AskExit bool
 }
 
 // ExecError is an error raised by the code that ran (on the board, on the

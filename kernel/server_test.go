@@ -275,3 +275,28 @@ func TestStopOnErrorAbortsQueued(t *testing.T) {
 		})
 	}
 }
+
+// An interpreter's AskExit becomes execute_reply's ask_exit payload, on
+// which jupyter console quits.
+func TestAskExitPayload(t *testing.T) {
+	fi := &fakeInterp{exec: func(ctx context.Context, req ExecuteRequest, out Output) (Result, error) {
+		return Result{AskExit: req.Code == "exit"}, nil
+	}}
+	ts := startServer(t, fi, nil, nil)
+	c := newClient(t, ts.ConnectionInfo())
+	ctx := testCtx(t)
+	c.waitReady(ctx)
+	for code, want := range map[string]int{"exit": 1, "x": 0} {
+		rep, _ := c.execute(ctx, map[string]any{"code": code})
+		r := content[wire.ExecuteReplyOK](t, rep)
+		if len(r.Payload) != want {
+			t.Fatalf("%s: payload %v, want %d entries", code, r.Payload, want)
+		}
+		if want == 1 {
+			p, _ := r.Payload[0].(map[string]any)
+			if p["source"] != "ask_exit" || p["keepkernel"] != false {
+				t.Errorf("payload %v, want ask_exit without keepkernel", p)
+			}
+		}
+	}
+}

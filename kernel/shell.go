@@ -179,9 +179,13 @@ func (s *Server) execute(msg *wire.Message, in inbound) response {
 			ExecutionCount: req.ExecutionCount, Data: res.Data, Metadata: orEmpty(res.Metadata),
 		})
 	}
+	payload := []any{}
+	if res.AskExit {
+		payload = append(payload, map[string]any{"source": "ask_exit", "keepkernel": false})
+	}
 	return response{typ: wire.MsgExecuteReply, content: wire.ExecuteReplyOK{
 		Status: wire.StatusOK, ExecutionCount: replyCount,
-		UserExpressions: map[string]any{}, Payload: []any{},
+		UserExpressions: map[string]any{}, Payload: payload,
 	}}
 }
 

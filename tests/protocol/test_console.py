@@ -83,3 +83,29 @@ def _exe(pid: int) -> str:
         return os.readlink(f"/proc/{pid}/exe")
     except OSError:
         return ""
+
+
+def test_console_exit_quits(kernel_bin):
+    """`exit`, as in IPython, closes the console and stops its kernel."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jupyter_console", "--kernel", kutil.KERNEL_NAME, "--simple-prompt"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    kernels: list[int] = []
+    try:
+        out = Reader(proc.stdout)
+        assert out.wait_for("In [1]:", kutil.TIMEOUT), out.text()
+        kernels = [p for p in kutil.children(proc.pid) if _exe(p) == os.path.realpath(kernel_bin)]
+        proc.stdin.write(b"exit\n")
+        proc.stdin.flush()
+        assert proc.wait(timeout=kutil.TIMEOUT) == 0, out.text()
+        assert "NameError" not in out.text(), out.text()
+        for pid in kernels:
+            assert kutil.wait_gone(pid, kutil.TIMEOUT), "the console exited but left its kernel running"
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=kutil.TIMEOUT)
+        for pid in kernels:
+            kutil.kill_pid(pid)
