@@ -177,7 +177,36 @@ func (it *Interpreter) Execute(ctx context.Context, req kernel.ExecuteRequest, o
 	if data != nil {
 		res = kernel.Result{Data: data}
 	}
+	res.UserExpressions = it.userExpressions(ctx, req.UserExpressions)
 	return res, nil
+}
+
+// userExpressions evaluates a request's user_expressions on the current
+// board, after the cell, as IPython does in its namespace.
+func (it *Interpreter) userExpressions(ctx context.Context, exprs map[string]string) map[string]kernel.ExprValue {
+	if len(exprs) == 0 {
+		return nil
+	}
+	out := make(map[string]kernel.ExprValue, len(exprs))
+	b := it.sess.connected()
+	for name, expr := range exprs {
+		if b == nil {
+			out[name] = kernel.ExprValue{Err: errorOf(NoBoardError, magics.ErrNoBoard)}
+			continue
+		}
+		repr, err := b.Eval(ctx, expr)
+		if err != nil {
+			var be *transport.BoardError
+			if errors.As(err, &be) {
+				out[name] = kernel.ExprValue{Err: &kernel.ExecError{Name: be.Name, Value: be.Value, Traceback: be.Traceback}}
+			} else {
+				out[name] = kernel.ExprValue{Err: errorOf("Error", err)}
+			}
+			continue
+		}
+		out[name] = kernel.ExprValue{Data: kernel.MIMEBundle{"text/plain": repr}}
+	}
+	return out
 }
 
 // KernelInfo adds the banner to kernel_info_reply.

@@ -48,6 +48,9 @@ type ExecuteRequest struct {
 	AllowStdin     bool
 	StopOnError    bool
 	ExecutionCount int // the count this cell will be reported with
+	// UserExpressions are evaluated after the code when it succeeds, by
+	// name; Result.UserExpressions gives their values.
+	UserExpressions map[string]string
 }
 
 // MIMEBundle maps MIME types to data, as in display_data.
@@ -60,6 +63,15 @@ type Result struct {
 	// AskExit asks the frontend to close, as IPython's exit does: the
 	// ask_exit payload of execute_reply (jupyter console quits on it).
 	AskExit bool
+	// UserExpressions holds the value of each of the request's
+	// expressions, or the error evaluating it raised.
+	UserExpressions map[string]ExprValue
+}
+
+// ExprValue is one user expression's outcome: its data, or Err.
+type ExprValue struct {
+	Data MIMEBundle
+	Err  *ExecError
 }
 
 // ExecError is an error raised by the code that ran (on the board, on the

@@ -3,6 +3,7 @@ package kernel
 import (
 	"context"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -188,7 +189,7 @@ func TestSilentExecute(t *testing.T) {
 		{Code: "x", StoreHistory: true, AllowStdin: true, StopOnError: true, ExecutionCount: 1},
 	}
 	seen := rec.get()
-	if len(seen) != 3 || seen[0] != want[0] || seen[1] != want[1] || seen[2] != want[2] {
+	if !reflect.DeepEqual(seen, want) {
 		t.Errorf("requests seen by the interpreter:\n got %+v\nwant %+v", seen, want)
 	}
 }

@@ -126,6 +126,14 @@ func (s *Server) execute(msg *wire.Message, in inbound) response {
 		AllowStdin:   boolOr(c.AllowStdin, true),
 		StopOnError:  boolOr(c.StopOnError, true),
 	}
+	for name, v := range c.UserExpressions {
+		if expr, ok := v.(string); ok {
+			if req.UserExpressions == nil {
+				req.UserExpressions = map[string]string{}
+			}
+			req.UserExpressions[name] = expr
+		}
+	}
 	if in.seq <= s.abortMark {
 		s.log.Info("aborting execute_request queued before an error", "msg_id", msg.Header.MsgID)
 		return response{typ: wire.MsgExecuteReply, content: wire.ExecuteReplyAborted{Status: wire.StatusAborted}}
@@ -185,7 +193,7 @@ func (s *Server) execute(msg *wire.Message, in inbound) response {
 	}
 	return response{typ: wire.MsgExecuteReply, content: wire.ExecuteReplyOK{
 		Status: wire.StatusOK, ExecutionCount: replyCount,
-		UserExpressions: map[string]any{}, Payload: payload,
+		UserExpressions: userExpressions(res.UserExpressions), Payload: payload,
 	}}
 }
 
@@ -270,4 +278,22 @@ func boolOr(p *bool, def bool) bool {
 		return def
 	}
 	return *p
+}
+
+// userExpressions words each value as IPython does in execute_reply: the
+// data of a display, or the error's name, value and traceback.
+func userExpressions(vs map[string]ExprValue) map[string]any {
+	out := make(map[string]any, len(vs))
+	for name, v := range vs {
+		if v.Err != nil {
+			tb := v.Err.Traceback
+			if tb == nil {
+				tb = []string{}
+			}
+			out[name] = map[string]any{"status": wire.StatusError, "ename": v.Err.Name, "evalue": v.Err.Value, "traceback": tb}
+			continue
+		}
+		out[name] = map[string]any{"status": wire.StatusOK, "data": orEmpty(v.Data), "metadata": map[string]any{}}
+	}
+	return out
 }

@@ -471,6 +471,9 @@ del _iotin,_iotb
 
 // Eval evaluates a Python expression on the board and returns its repr().
 func (b *Board) Eval(ctx context.Context, expr string) (string, error) {
+	if err := rawSendable(expr); err != nil {
+		return "", err
+	}
 	var out bytes.Buffer
 	err := b.op(ctx, func(ctx context.Context, l *link) error {
 		return l.run(ctx, execReq{code: []byte("print(repr((" + expr + ")))"), stdout: &out})

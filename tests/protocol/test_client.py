@@ -352,3 +352,15 @@ def test_restart_reattaches_the_board_a_new_kernel_does_not():
         for m in (km, km2):
             if m is not None:
                 kutil.stop_manager(m)
+
+
+def test_user_expressions_are_evaluated_on_the_board(kc):
+    """execute_request's user_expressions come back evaluated after the
+    cell, on the board, as IPython does: a value or the error it raised."""
+    reply, _ = kutil.execute(kc, "%connect -q sim:expr\ny = 4",
+                             user_expressions={"a": "y * 10", "b": "1/0"})
+    c = reply["content"]
+    assert c["status"] == "ok", c
+    ue = c["user_expressions"]
+    assert ue["a"]["status"] == "ok" and ue["a"]["data"]["text/plain"] == "40", ue
+    assert ue["b"]["status"] == "error" and ue["b"]["ename"] == "ZeroDivisionError", ue
