@@ -61,6 +61,10 @@ type session struct {
 	// simHome, when set, holds the virtual boards' folders
 	// (Config.SimHome).
 	simHome string
+	// simReattached: the board the notebook had before the kernel
+	// restarted was connected again, and it is a virtual board, which
+	// restarted too.
+	simReattached bool
 }
 
 // target is a resolved %connect target.
@@ -359,23 +363,17 @@ func (s *session) currentNotify(ctx context.Context, out kernel.Output) (*transp
 	b, auto, err := s.current(ctx)
 	if auto {
 		out.Stream("stdout", magics.ConnectedLine(s.Name(b), b.URL())+"\n")
-		if s.lastWasSim(b) {
+		s.mu.Lock()
+		note := s.simReattached
+		s.simReattached = false
+		s.mu.Unlock()
+		if note {
 			// A board keeps its state across a kernel restart; a virtual
 			// board is the kernel's child and does not.
 			out.Stream("stderr", "The virtual board restarted with the kernel: its variables are gone, its files are kept.\n")
 		}
 	}
 	return b, err
-}
-
-// lastWasSim reports whether b, just connected by itself, is the virtual
-// board the notebook had before the kernel restarted.
-func (s *session) lastWasSim(b *transport.Board) bool {
-	if s.state == nil || transport.AddressKind(b.URL()) != transport.KindSim {
-		return false
-	}
-	url, ok := s.state.load()
-	return ok && transport.SameAddress(url, b.URL())
 }
 
 // current returns the current board. The first time a board is needed
@@ -444,6 +442,11 @@ func (s *session) reattach(ctx context.Context) *transport.Board {
 		return nil
 	}
 	s.log.Info("connected "+why, "target", what)
+	if why == "the last board" && transport.AddressKind(b.URL()) == transport.KindSim {
+		s.mu.Lock()
+		s.simReattached = true // told by the first cell (currentNotify)
+		s.mu.Unlock()
+	}
 	return b
 }
 

@@ -353,3 +353,28 @@ func TestSimHelpSyntax(t *testing.T) {
 		t.Errorf("x = 1 ? gives %s, want the board's SyntaxError", ee.Name)
 	}
 }
+
+// A new kernel whose default board is a virtual one says nothing of a
+// restart; one restarted on a registered virtual board does.
+func TestSimRestartNoteOnlyAfterARestart(t *testing.T) {
+	it, cfg, _ := simInterp(t)
+	if err := os.WriteFile(cfg.DevicesPath, []byte("default: fresh\nfresh:\n  url: sim:fresh\nesp32:\n  url: sim:esp32\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, _ := mustRun(t, it, "x = 1")
+	if !strings.Contains(out.Stdout(), "Connected to fresh") || strings.Contains(out.Stderr(), "restarted") {
+		t.Errorf("first cell of a new kernel: stdout %q, stderr %q; want the default board, no restart note", out.Stdout(), out.Stderr())
+	}
+	mustRun(t, it, "%connect -q esp32")
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	if err := it.Shutdown(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	it2 := New(cfg)
+	shutdownAtEnd(t, it2)
+	out, _ = mustRun(t, it2, "y = 2")
+	if !strings.Contains(out.Stdout(), "Connected to esp32") || !strings.Contains(out.Stderr(), "its variables are gone") {
+		t.Errorf("first cell after a restart: stdout %q, stderr %q; want esp32 and the note", out.Stdout(), out.Stderr())
+	}
+}
