@@ -399,6 +399,30 @@ func TestCellTraceback(t *testing.T) {
 		t.Errorf("got\n%s\nwant\n%s", strings.Join(tb, "\n"), strings.Join(want, "\n"))
 	}
 
+	// A docstring at column 0 does not end the def; a nested def of the
+	// same name is looked past; "format" is not "for".
+	cell = ranCell{"def f():\n    \"\"\"Doc,\nat column 0.\"\"\"\n    return 1 / 0\nx = '{}'.format(f())\n", 9}
+	earlier = []ranCell{{"def g():\n    def g():\n        pass\n    return 1 / 0\nh = '{}'.format(1)\n", 8}}
+	tb = cellTraceback([]string{
+		"Traceback (most recent call last):",
+		`  File "<stdin>", line 4, in f`,
+		`  File "<stdin>", line 4, in g`,
+		`  File "<stdin>", line 5, in <listcomp>`,
+		"ZeroDivisionError: divide by zero",
+	}, cell, earlier)
+	want = []string{
+		"Traceback (most recent call last):",
+		"  Cell In[9], line 4, in f",
+		"    return 1 / 0",
+		"  Cell In[8], line 4, in g",
+		"    return 1 / 0",
+		"  Earlier cell, line 5, in <listcomp>",
+		"ZeroDivisionError: divide by zero",
+	}
+	if strings.Join(tb, "\n") != strings.Join(want, "\n") {
+		t.Errorf("got\n%s\nwant\n%s", strings.Join(tb, "\n"), strings.Join(want, "\n"))
+	}
+
 	// An exception without a message ends with its bare name, as in Python.
 	tb = cellTraceback([]string{"Traceback (most recent call last):",
 		`  File "<stdin>", line 1, in <module>`, "KeyboardInterrupt: "}, ranCell{"while True: pass", 3}, nil)

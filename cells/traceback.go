@@ -52,39 +52,61 @@ func definedIn(name string, n int, cur ranCell, earlier []ranCell) (ranCell, boo
 
 // inBody reports whether line n (1-based) of lines is a line of a block
 // that def matches the head of: the head itself or a line below it, up to
-// the next line indented no deeper than the head.
+// the next line indented no deeper than the head (lines inside triple-
+// quoted strings, comments and blank lines do not end it). Of nested
+// heads, the nearest whose block holds line n counts.
 func inBody(lines []string, def *regexp.Regexp, n int) bool {
 	if n < 1 || n > len(lines) {
 		return false
 	}
 	for d := n; d >= 1; d-- {
 		m := def.FindStringSubmatch(lines[d-1])
-		if m == nil {
-			continue
+		if m != nil && blockHolds(lines, d, len(m[1]), n) {
+			return true
 		}
-		indent := len(m[1])
-		for i := d + 1; i <= n; i++ {
-			l := lines[i-1]
-			if t := strings.TrimLeft(l, " \t"); t != "" && !strings.HasPrefix(t, "#") && len(l)-len(t) <= indent {
-				return false // the block ended above line n
-			}
-		}
-		return true
 	}
 	return false
 }
 
-// anonymousIn reports whether line n of the current cell can hold the
-// lambda or comprehension whose frame it is.
+// blockHolds reports whether the block whose head is line d, indented by
+// indent, goes on to line n.
+func blockHolds(lines []string, d, indent, n int) bool {
+	inString := quotesOdd(lines[d-1])
+	for i := d + 1; i <= n; i++ {
+		l := lines[i-1]
+		if !inString {
+			if t := strings.TrimLeft(l, " \t"); t != "" && !strings.HasPrefix(t, "#") && len(l)-len(t) <= indent {
+				return false // the block ended above line n
+			}
+		}
+		if quotesOdd(l) {
+			inString = !inString
+		}
+	}
+	return true
+}
+
+// quotesOdd reports whether line l opens or closes a triple-quoted string.
+func quotesOdd(l string) bool {
+	return (strings.Count(l, `"""`)+strings.Count(l, `'''`))%2 == 1
+}
+
+// anonymousWord finds what a lambda's or comprehension's line holds.
+var anonymousWord = map[bool]*regexp.Regexp{
+	true:  regexp.MustCompile(`\blambda\b`),
+	false: regexp.MustCompile(`\bfor\b`),
+}
+
+// anonymousIn reports whether line n of the current cell, or the line
+// before it (a continuation), can hold the lambda or comprehension whose
+// frame it is.
 func anonymousIn(name string, n int, cur ranCell) bool {
 	lines := strings.Split(cur.code, "\n")
 	if n < 1 || n > len(lines) {
 		return false
 	}
-	if name == "<lambda>" {
-		return strings.Contains(lines[n-1], "lambda")
-	}
-	return strings.Contains(lines[n-1], "for") // <listcomp>, <genexpr>, ...
+	re := anonymousWord[name == "<lambda>"]
+	return re.MatchString(lines[n-1]) || n > 1 && re.MatchString(lines[n-2])
 }
 
 // cellTraceback rewrites a board traceback for the notebook: frames of the
