@@ -156,7 +156,8 @@ type subscriber struct {
 	// Messages queued and written since the start: a flush waits for
 	// written to reach what was queued when it began.
 	queuedN, writtenN uint64
-	slow              bool // a flush gave up on it; cleared once all is written
+	slow              bool   // a flush gave up on it ...
+	slowAt            uint64 // ... until writtenN reaches this
 	waiters           []flushWaiter
 	wake              chan struct{}
 	drained           chan struct{} // closed when the write loop ends
@@ -228,14 +229,15 @@ func (s *subscriber) waiter() chan struct{} {
 	return w.done
 }
 
-// markSlow records that a flush stopped waiting for w.
+// markSlow records that a flush stopped waiting for w: the subscriber is
+// not waited for until it has written what w waited for.
 func (s *subscriber) markSlow(w chan struct{}) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	select {
-	case <-w: // written after all
-	default:
-		s.slow = true
+	for _, fw := range s.waiters {
+		if fw.done == w { // still waiting: not written after all
+			s.slow, s.slowAt = true, max(s.slowAt, fw.n)
+		}
 	}
 }
 
@@ -243,8 +245,8 @@ func (s *subscriber) markSlow(w chan struct{}) {
 // they complete; all (the write loop ended) wakes every one.
 func (s *subscriber) writtenLocked(n int, all bool) {
 	s.writtenN += uint64(n)
-	if s.writtenN == s.queuedN {
-		s.slow = false
+	if s.writtenN >= s.slowAt {
+		s.slow = false // caught up with the backlog a flush gave up on
 	}
 	kept := s.waiters[:0]
 	for _, w := range s.waiters {
