@@ -37,8 +37,8 @@ func SessionKeyFor(session, connKey string) string {
 	return connKeyPrefix + hex.EncodeToString(sum[:8])
 }
 
-// connKeyPrefix starts the keys made from connection keys; only the
-// newest few of them are kept (see lastDevice.store).
+// connKeyPrefix starts the keys made from connection keys; at most
+// maxConnKeys of them are kept (see lastDevice.store).
 const connKeyPrefix = "kernel:"
 
 // maxConnKeys bounds the connection-keyed entries of the state file: each

@@ -773,7 +773,7 @@ func (e *inPlaceError) Error() string {
 		return fmt.Sprintf("write %s: the board had room for one copy of the new data but not two (it has no os.rename); making room to write it in place failed (%v): %s",
 			e.p, e.err, e.Left())
 	}
-	return fmt.Sprintf("write %s: the board had room for one copy of the new data but not two (it has no os.rename), so it was written over %s in place, which failed (%v): %s: copy the file again",
+	return fmt.Sprintf("write %s: the board had room for one copy of the new data but not two (it has no os.rename), so it was written over %s in place, which failed (%v): %s",
 		e.p, e.p, e.err, e.Left())
 }
 
@@ -781,7 +781,7 @@ func (e *inPlaceError) Left() string {
 	if e.tmp != "" {
 		return fmt.Sprintf("%s is incomplete or missing; if %s is still there, it holds the new data: copy the file again", e.p, e.tmp)
 	}
-	return e.p + " is incomplete or missing"
+	return e.p + " is incomplete or missing: copy the file again"
 }
 
 func (e *inPlaceError) Unwrap() error { return e.err }

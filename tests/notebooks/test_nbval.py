@@ -5,9 +5,10 @@ rather than `iot-kernel replay`.
 nbval runs each notebook in a fresh kernel from the kernelspec, in the
 same world as the replays (scripts/simrun.py): every board name a virtual
 board, google.com a local stand-in. It has no way to press stop on a cell
-that loops forever (the loop of getting-started, the web server of
-sockets): its cell timeout does, and those cells are tagged
-raises-exception, which nbval honours for the KeyboardInterrupt.
+that loops forever (the web server of sockets): its cell timeout does, and
+such cells are tagged raises-exception, which nbval honours for the
+KeyboardInterrupt. getting-started's loop ends by itself, within the
+timeout.
 """
 from __future__ import annotations
 
