@@ -162,9 +162,9 @@ func (it *Interpreter) Execute(ctx context.Context, req kernel.ExecuteRequest, o
 		Result: func(data kernel.MIMEBundle, metadata map[string]any) {
 			res = kernel.Result{Data: data, Metadata: metadata} // a cell magic's value (%%host)
 		}}
-	if exitRequest.MatchString(code) {
+	if m := exitRequest.FindStringSubmatch(code); m != nil && !it.boardHas(ctx, m[1]) {
 		// IPython's exit and quit close the frontend (jupyter console);
-		// the board has neither, and a notebook ignores the request.
+		// a notebook ignores the request. A board's own name wins.
 		return kernel.Result{AskExit: true}, nil
 	}
 	if name, ok := helpRequest(code); ok {

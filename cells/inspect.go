@@ -298,4 +298,15 @@ func (it *Interpreter) help(ctx context.Context, env *magics.Env, name string) e
 }
 
 // exitRequest is a cell that is just exit or quit, called or not.
-var exitRequest = regexp.MustCompile(`^\s*(?:exit|quit)(?:\(\))?\s*$`)
+var exitRequest = regexp.MustCompile(`^\s*(exit|quit)(?:\(\))?\s*$`)
+
+// boardHas reports whether the connected board defines name, in the
+// user's globals or its builtins; false with no board connected.
+func (it *Interpreter) boardHas(ctx context.Context, name string) bool {
+	b := it.sess.connected()
+	if b == nil {
+		return false
+	}
+	v, err := b.Eval(ctx, fmt.Sprintf("%s in globals() or %s in dir(__import__('builtins'))", transport.PyStr(name), transport.PyStr(name)))
+	return err == nil && v == "True"
+}

@@ -378,3 +378,16 @@ func TestSimRestartNoteOnlyAfterARestart(t *testing.T) {
 		t.Errorf("first cell after a restart: stdout %q, stderr %q; want esp32 and the note", out.Stdout(), out.Stderr())
 	}
 }
+
+// exit closes the frontend unless the board has a name exit of its own.
+func TestSimExitUnlessTheBoardDefinesIt(t *testing.T) {
+	it, _, _ := simInterp(t)
+	mustRun(t, it, "%connect -q sim")
+	if res, err := run(t, it, "exit", &kerneltest.Recorder{}); err != nil || !res.AskExit {
+		t.Errorf("exit: %+v, %v; want the frontend asked to close", res, err)
+	}
+	mustRun(t, it, "exit = 3")
+	if _, res := mustRun(t, it, "exit"); res.AskExit || res.Data["text/plain"] != "3" {
+		t.Errorf("exit with exit = 3 on the board: %+v; want its value", res)
+	}
+}
