@@ -15,7 +15,9 @@ const (
 //   - open brackets, an open triple-quoted string or a trailing backslash
 //     continue the statement;
 //   - a last logical line ending in ":" opens a block (indent grows by 4);
-//   - an indented last line, or a cell magic (%%name), ends with a blank line;
+//   - an indented last line ends with a newline after it (Enter pressed
+//     again, as IPython takes it), a cell magic (%%name) with a blank line;
+//   - a decorator line wants its def;
 //   - a closing bracket that does not match, or a one-line string left open,
 //     is invalid;
 //   - anything else is complete, since only the board can really judge it.
@@ -31,6 +33,9 @@ func isComplete(code string) (status, indent string) {
 	for last >= 0 && strings.TrimSpace(lines[last]) == "" {
 		last--
 	}
+	// "  x\n": the line after the last one, empty or only indented, is
+	// where a console user pressed Enter again (IPython runs the block).
+	endsBlock := len(lines)-1-last >= 1
 	endsWithBlank := len(lines)-1-last >= 2 // "x\n\n": a blank line after the last one
 
 	if strings.HasPrefix(strings.TrimSpace(lines[0]), "%%") {
@@ -64,7 +69,10 @@ func isComplete(code string) (status, indent string) {
 	if sc.lastCode != "" && strings.HasSuffix(sc.lastCode, ":") {
 		return codeIncomplete, leading(sc.lastCodeLine) + "    "
 	}
-	if ind := leading(lines[last]); ind != "" && !endsWithBlank {
+	if strings.HasPrefix(strings.TrimLeft(lines[last], " \t"), "@") {
+		return codeIncomplete, leading(lines[last]) // a decorator: its def follows
+	}
+	if ind := leading(lines[last]); ind != "" && !endsBlock {
 		return codeIncomplete, ind
 	}
 	return codeComplete, ""

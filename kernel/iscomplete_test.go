@@ -18,6 +18,11 @@ func TestIsComplete(t *testing.T) {
 		{"%ls (", "complete", ""},
 		{"!echo [", "complete", ""},
 		{"%%cell_magic\nbody\n\n", "complete", ""},
+		// Enter pressed on the line after a block's last one, as IPython
+		// takes it: the line is empty or only indented.
+		{"for i in range(3):\n    print(i)\n", "complete", ""},
+		{"for i in range(3):\n    print(i)\n    ", "complete", ""},
+		{"@dec\ndef f():\n    pass\n", "complete", ""},
 
 		{"for i in range(3):", "incomplete", "    "},
 		{"if x:  # comment", "incomplete", "    "},
@@ -33,6 +38,8 @@ func TestIsComplete(t *testing.T) {
 		{"s = 'abc\\", "incomplete", ""},
 		{"%%writefile f.py", "incomplete", ""},
 		{"%%writefile f.py\nprint(1)", "incomplete", ""},
+		{"@dec", "incomplete", ""},
+		{"class A:\n    @staticmethod", "incomplete", "    "},
 
 		{"x = (1]", "invalid", ""},
 		{")", "invalid", ""},
