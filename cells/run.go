@@ -143,9 +143,12 @@ func (it *Interpreter) runCode(ctx context.Context, b *transport.Board, cell str
 		code = pad + cell[p.start:ll.start] + transport.ShowValue(expr)
 		opts.Result = func(r string) { repr, shown = r, true }
 	}
-	earlier := it.sources.ran(b) // before this part joins them
 	err := b.Exec(ctx, code, opts)
 	w.Flush()
+	var earlier []ranCell
+	if err != nil {
+		earlier = it.sources.ran(b) // for the traceback, before this part joins them
+	}
 	if !errors.Is(err, transport.ErrNotSent) {
 		it.sources.add(b, p.text, count, p.line) // its definitions are on the board now, even if it failed later
 	}
