@@ -338,93 +338,85 @@ func TestInterrupt(t *testing.T) {
 }
 
 func TestCellTraceback(t *testing.T) {
-	// Cell 12 calls g (cell 5), which calls lib.py's helper, which calls
-	// back f (cell 7, and an older f in cell 5), which calls h, whose cell
-	// is not known.
-	cell := ranCell{"import os, lib\n\nlib.helper(g)\n", 12}
-	earlier := []ranCell{
-		{"\n\ndef f(x):\n    return h(x)\n", 7},
-		{"def f(x):\n    pass\n\ndef g(cb):\n    return cb(1)\n", 5},
-	}
-	tb := cellTraceback([]string{
-		"Traceback (most recent call last):",
-		`  File "<stdin>", line 3, in <module>`,
-		`  File "<stdin>", line 5, in g`,
-		`  File "lib.py", line 9, in helper`,
-		`  File "<stdin>", line 4, in f`,
-		`  File "<stdin>", line 2, in h`,
-		"OSError: [Errno 2] ENOENT",
-	}, cell, earlier)
-	want := []string{
-		"Traceback (most recent call last):",
-		"  Cell In[12], line 3, in <module>",
-		"    lib.helper(g)",
-		"  Cell In[5], line 5, in g",
-		"    return cb(1)",
-		`  File "lib.py", line 9, in helper`,
-		"  Cell In[7], line 4, in f",
-		"    return h(x)",
-		"  Earlier cell, line 2, in h",
-		"OSError: [Errno 2] ENOENT",
-	}
-	if strings.Join(tb, "\n") != strings.Join(want, "\n") {
-		t.Errorf("got\n%s\nwant\n%s", strings.Join(tb, "\n"), strings.Join(want, "\n"))
-	}
-
-	// The same method name in two cells: the one whose body holds the
-	// line. A lambda on a line of the current cell that has none is an
-	// earlier cell's.
-	cell = ranCell{"a = A()\nf = g\nf(1)\n", 4}
-	earlier = []ranCell{
-		{"class B:\n    x = 1\n\n\n    def __init__(self):\n        pass\n", 3},
-		{"class A:\n    def __init__(self):\n        self.v = 1 / 0\ng = lambda x:\\\n    x / 0\n", 2},
-	}
-	tb = cellTraceback([]string{
-		"Traceback (most recent call last):",
-		`  File "<stdin>", line 1, in <module>`,
-		`  File "<stdin>", line 3, in __init__`,
-		`  File "<stdin>", line 5, in <lambda>`,
-		"ZeroDivisionError: divide by zero",
-	}, cell, earlier)
-	want = []string{
-		"Traceback (most recent call last):",
-		"  Cell In[4], line 1, in <module>",
-		"    a = A()",
-		"  Cell In[2], line 3, in __init__",
-		"    self.v = 1 / 0",
-		"  Earlier cell, line 5, in <lambda>",
-		"ZeroDivisionError: divide by zero",
-	}
-	if strings.Join(tb, "\n") != strings.Join(want, "\n") {
-		t.Errorf("got\n%s\nwant\n%s", strings.Join(tb, "\n"), strings.Join(want, "\n"))
-	}
-
-	// A docstring at column 0 does not end the def; a nested def of the
-	// same name is looked past; "format" is not "for".
-	cell = ranCell{"def f():\n    \"\"\"Doc,\nat column 0.\"\"\"\n    return 1 / 0\nx = '{}'.format(f())\n", 9}
-	earlier = []ranCell{{"def g():\n    def g():\n        pass\n    return 1 / 0\nh = '{}'.format(1)\n", 8}}
-	tb = cellTraceback([]string{
-		"Traceback (most recent call last):",
-		`  File "<stdin>", line 4, in f`,
-		`  File "<stdin>", line 4, in g`,
-		`  File "<stdin>", line 5, in <listcomp>`,
-		"ZeroDivisionError: divide by zero",
-	}, cell, earlier)
-	want = []string{
-		"Traceback (most recent call last):",
-		"  Cell In[9], line 4, in f",
-		"    return 1 / 0",
-		"  Cell In[8], line 4, in g",
-		"    return 1 / 0",
-		"  Earlier cell, line 5, in <listcomp>",
-		"ZeroDivisionError: divide by zero",
-	}
-	if strings.Join(tb, "\n") != strings.Join(want, "\n") {
-		t.Errorf("got\n%s\nwant\n%s", strings.Join(tb, "\n"), strings.Join(want, "\n"))
+	for _, c := range []struct {
+		what    string
+		cell    ranCell
+		earlier []ranCell
+		tb      []string // the board's lines, without the first and the last
+		want    []string // the notebook's, likewise
+	}{{
+		// Cell 12 calls g (cell 5), which calls lib.py's helper, which
+		// calls back f (cell 7, and an older f in cell 5), which calls h,
+		// whose cell is not known.
+		what: "each function's frame in the cell that defined it",
+		cell: ranCell{"import os, lib\n\nlib.helper(g)\n", 12},
+		earlier: []ranCell{
+			{"\n\ndef f(x):\n    return h(x)\n", 7},
+			{"def f(x):\n    pass\n\ndef g(cb):\n    return cb(1)\n", 5},
+		},
+		tb: []string{
+			`  File "<stdin>", line 3, in <module>`,
+			`  File "<stdin>", line 5, in g`,
+			`  File "lib.py", line 9, in helper`,
+			`  File "<stdin>", line 4, in f`,
+			`  File "<stdin>", line 2, in h`,
+		},
+		want: []string{
+			"  Cell In[12], line 3, in <module>",
+			"    lib.helper(g)",
+			"  Cell In[5], line 5, in g",
+			"    return cb(1)",
+			`  File "lib.py", line 9, in helper`,
+			"  Cell In[7], line 4, in f",
+			"    return h(x)",
+			"  Earlier cell, line 2, in h",
+		},
+	}, {
+		what: "the same method name in two cells: the one whose body holds the line; a lambda on a line of the current cell that has none",
+		cell: ranCell{"a = A()\nf = g\nf(1)\n", 4},
+		earlier: []ranCell{
+			{"class B:\n    x = 1\n\n\n    def __init__(self):\n        pass\n", 3},
+			{"class A:\n    def __init__(self):\n        self.v = 1 / 0\ng = lambda x:\\\n    x / 0\n", 2},
+		},
+		tb: []string{
+			`  File "<stdin>", line 1, in <module>`,
+			`  File "<stdin>", line 3, in __init__`,
+			`  File "<stdin>", line 5, in <lambda>`,
+		},
+		want: []string{
+			"  Cell In[4], line 1, in <module>",
+			"    a = A()",
+			"  Cell In[2], line 3, in __init__",
+			"    self.v = 1 / 0",
+			"  Earlier cell, line 5, in <lambda>",
+		},
+	}, {
+		what:    "a docstring at column 0 does not end the def; a nested def of the same name is looked past; format is not for",
+		cell:    ranCell{"def f():\n    \"\"\"Doc,\nat column 0.\"\"\"\n    return 1 / 0\nx = '{}'.format(f())\n", 9},
+		earlier: []ranCell{{"def g():\n    def g():\n        pass\n    return 1 / 0\nh = '{}'.format(1)\n", 8}},
+		tb: []string{
+			`  File "<stdin>", line 4, in f`,
+			`  File "<stdin>", line 4, in g`,
+			`  File "<stdin>", line 5, in <listcomp>`,
+		},
+		want: []string{
+			"  Cell In[9], line 4, in f",
+			"    return 1 / 0",
+			"  Cell In[8], line 4, in g",
+			"    return 1 / 0",
+			"  Earlier cell, line 5, in <listcomp>",
+		},
+	}} {
+		const head, exc = "Traceback (most recent call last):", "ZeroDivisionError: divide by zero"
+		tb := cellTraceback(append(append([]string{head}, c.tb...), exc), c.cell, c.earlier)
+		want := append(append([]string{head}, c.want...), exc)
+		if strings.Join(tb, "\n") != strings.Join(want, "\n") {
+			t.Errorf("%s: got\n%s\nwant\n%s", c.what, strings.Join(tb, "\n"), strings.Join(want, "\n"))
+		}
 	}
 
 	// An exception without a message ends with its bare name, as in Python.
-	tb = cellTraceback([]string{"Traceback (most recent call last):",
+	tb := cellTraceback([]string{"Traceback (most recent call last):",
 		`  File "<stdin>", line 1, in <module>`, "KeyboardInterrupt: "}, ranCell{"while True: pass", 3}, nil)
 	if last := tb[len(tb)-1]; last != "KeyboardInterrupt" {
 		t.Errorf("last line %q, want %q", last, "KeyboardInterrupt")

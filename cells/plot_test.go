@@ -271,9 +271,7 @@ func TestPlotConnectTwoBoards(t *testing.T) {
 // An error in a plotted body has the cell's number and line numbers, in
 // the cell magic and in the line magic that takes the rest of the cell.
 func TestPlotErrorHasCellLines(t *testing.T) {
-	board := startBoard(t, testboard.Wasm)
-	it, _ := newInterp(t)
-	mustRun(t, it, "%connect -q "+board.Path())
+	it, _ := connected(t, testboard.Wasm)
 	for code, want := range map[string]string{
 		"%%plot\nprint(1)\n1/0":                 "Cell In[7], line 3",
 		"\n%%plot\nprint(1)\n1/0":               "Cell In[7], line 4",

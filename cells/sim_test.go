@@ -73,11 +73,10 @@ func TestSimConnect(t *testing.T) {
 	}
 }
 
-// A virtual board's files survive the kernel; the restarted kernel's
-// first cell reconnects it and says so as %connect does.
-func TestSimKernelRestart(t *testing.T) {
-	it, cfg, _ := simInterp(t)
-	mustRun(t, it, "%connect -q sim:r\nwith open('/boot_count', 'w') as f:\n    f.write('1')\nsurvivor = 1")
+// restarted shuts it down as a kernel restart does and returns the
+// interpreter of the kernel started in its place.
+func restarted(t *testing.T, it *Interpreter, cfg Config) *Interpreter {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	if err := it.Shutdown(ctx, true); err != nil {
@@ -85,6 +84,15 @@ func TestSimKernelRestart(t *testing.T) {
 	}
 	it2 := New(cfg)
 	shutdownAtEnd(t, it2)
+	return it2
+}
+
+// A virtual board's files survive the kernel; the restarted kernel's
+// first cell reconnects it and says so as %connect does.
+func TestSimKernelRestart(t *testing.T) {
+	it, cfg, _ := simInterp(t)
+	mustRun(t, it, "%connect -q sim:r\nwith open('/boot_count', 'w') as f:\n    f.write('1')\nsurvivor = 1")
+	it2 := restarted(t, it, cfg)
 	out, res := mustRun(t, it2, "open('/boot_count').read()")
 	if out.Stdout() != "Connected to r @ sim:r\n" || res.Data["text/plain"] != "'1'" {
 		t.Errorf("after restart: stdout %q, result %v", out.Stdout(), res.Data)
@@ -366,13 +374,7 @@ func TestSimRestartNoteOnlyAfterARestart(t *testing.T) {
 		t.Errorf("first cell of a new kernel: stdout %q, stderr %q; want the default board, no restart note", out.Stdout(), out.Stderr())
 	}
 	mustRun(t, it, "%connect -q esp32")
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
-	if err := it.Shutdown(ctx, true); err != nil {
-		t.Fatal(err)
-	}
-	it2 := New(cfg)
-	shutdownAtEnd(t, it2)
+	it2 := restarted(t, it, cfg)
 	out, _ = mustRun(t, it2, "y = 2")
 	if !strings.Contains(out.Stdout(), "Connected to esp32") || !strings.Contains(out.Stderr(), "its variables are gone") {
 		t.Errorf("first cell after a restart: stdout %q, stderr %q; want esp32 and the note", out.Stdout(), out.Stderr())

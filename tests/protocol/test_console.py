@@ -3,6 +3,7 @@ it starts the kernel, runs a line, prints the result and shuts the kernel
 down when its input ends."""
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -43,7 +44,10 @@ class Reader:
             return True
 
 
-def test_console_runs_a_line_and_shuts_the_kernel_down(kernel_bin):
+@contextlib.contextmanager
+def console(kernel_bin: str):
+    """A `jupyter console` at its first prompt: (process, its output, the
+    pids of its kernels). Console and kernels are stopped afterwards."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "jupyter_console", "--kernel", kutil.KERNEL_NAME, "--simple-prompt"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -54,6 +58,17 @@ def test_console_runs_a_line_and_shuts_the_kernel_down(kernel_bin):
         out = Reader(proc.stdout)
         assert out.wait_for("In [1]:", kutil.TIMEOUT), out.text()
         kernels = [p for p in kutil.children(proc.pid) if _exe(p) == os.path.realpath(kernel_bin)]
+        yield proc, out, kernels
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=kutil.TIMEOUT)
+        for pid in kernels:
+            kutil.kill_pid(pid)
+
+
+def test_console_runs_a_line_and_shuts_the_kernel_down(kernel_bin):
+    with console(kernel_bin) as (proc, out, kernels):
         assert len(kernels) == 1, f"console children: {kutil.children(proc.pid)}"
 
         proc.stdin.write(b"print('hello from the console')\n")
@@ -70,12 +85,6 @@ def test_console_runs_a_line_and_shuts_the_kernel_down(kernel_bin):
         assert proc.wait(timeout=kutil.TIMEOUT) == 0, out.text()
         assert "Shutting down kernel" in out.text()
         assert kutil.wait_gone(kernels[0], kutil.TIMEOUT), "console exited but left its kernel running"
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=kutil.TIMEOUT)
-        for pid in kernels:
-            kutil.kill_pid(pid)
 
 
 def _exe(pid: int) -> str:
@@ -87,25 +96,11 @@ def _exe(pid: int) -> str:
 
 def test_console_exit_quits(kernel_bin):
     """`exit`, as in IPython, closes the console and stops its kernel."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "jupyter_console", "--kernel", kutil.KERNEL_NAME, "--simple-prompt"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    kernels: list[int] = []
-    try:
-        out = Reader(proc.stdout)
-        assert out.wait_for("In [1]:", kutil.TIMEOUT), out.text()
-        kernels = [p for p in kutil.children(proc.pid) if _exe(p) == os.path.realpath(kernel_bin)]
+    with console(kernel_bin) as (proc, out, kernels):
+        assert kernels, f"console children: {kutil.children(proc.pid)}"
         proc.stdin.write(b"exit\n")
         proc.stdin.flush()
         assert proc.wait(timeout=kutil.TIMEOUT) == 0, out.text()
         assert "NameError" not in out.text(), out.text()
         for pid in kernels:
             assert kutil.wait_gone(pid, kutil.TIMEOUT), "the console exited but left its kernel running"
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=kutil.TIMEOUT)
-        for pid in kernels:
-            kutil.kill_pid(pid)
