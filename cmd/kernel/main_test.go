@@ -5,7 +5,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -130,9 +132,16 @@ func TestRunBadConnectionFile(t *testing.T) {
 // its stderr lines and a channel that yields its exit code.
 func startKernel(t *testing.T, ctx context.Context) (lines *logLines, exit <-chan int) {
 	t.Helper()
+	return startKernelWith(t, ctx, 0, "--log-level", "debug")
+}
+
+// startKernelWith runs the kernel in this process with args after the
+// connection file, its heartbeat on hbPort (0: any).
+func startKernelWith(t *testing.T, ctx context.Context, hbPort int, args ...string) (lines *logLines, exit <-chan int) {
+	t.Helper()
 	conn := filepath.Join(t.TempDir(), "kernel.json")
-	cfg := `{"transport": "tcp", "ip": "127.0.0.1", "shell_port": 0, "iopub_port": 0,
-		"stdin_port": 0, "control_port": 0, "hb_port": 0, "key": "secret", "signature_scheme": "hmac-sha256"}`
+	cfg := fmt.Sprintf(`{"transport": "tcp", "ip": "127.0.0.1", "shell_port": 0, "iopub_port": 0,
+		"stdin_port": 0, "control_port": 0, "hb_port": %d, "key": "secret", "signature_scheme": "hmac-sha256"}`, hbPort)
 	if err := os.WriteFile(conn, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +150,7 @@ func startKernel(t *testing.T, ctx context.Context) (lines *logLines, exit <-cha
 	go ls.read(pr)
 	ex := make(chan int, 1)
 	go func() {
-		code := run(ctx, []string{"run", "-f", conn, "--log-level", "debug"}, io.Discard, pw)
+		code := run(ctx, append([]string{"run", "-f", conn}, args...), io.Discard, pw)
 		pw.Close()
 		ex <- code
 	}()
@@ -258,4 +267,67 @@ func TestRunSignals(t *testing.T) {
 	if code := waitExit(t, exit); code != 0 {
 		t.Errorf("exit code %d after SIGTERM, want 0", code)
 	}
+}
+
+// TestLogLevel: by default the kernel logs warnings and errors only, as
+// ipykernel does, since jupyter console and papermill show its stderr
+// among the user's output; SIGUSR1's stats still show; $IOT_LOG_LEVEL
+// sets the level when --log-level is not given.
+func TestLogLevel(t *testing.T) {
+	t.Run("default", func(t *testing.T) {
+		t.Setenv(envLogLevel, "")
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+		lines, exit := startKernelWith(t, ctx, port)
+		// The heartbeat answers once the ports are open, which is after
+		// the kernel took over the signals.
+		for deadline := time.Now().Add(10 * time.Second); ; {
+			c, err := net.DialTimeout("tcp", ln.Addr().String(), time.Second)
+			if err == nil {
+				c.Close()
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the kernel's heartbeat never answered: %v", err)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if err := syscall.Kill(os.Getpid(), syscall.SIGUSR1); err != nil {
+			t.Fatal(err)
+		}
+		waitLine(t, lines, `msg="runtime stats" goroutines=`)
+		cancel()
+		if code := waitExit(t, exit); code != 0 {
+			t.Errorf("exit code %d after cancel, want 0", code)
+		}
+		lines.mu.Lock()
+		defer lines.mu.Unlock()
+		for _, l := range lines.lines {
+			if strings.Contains(l, "level=INFO") && !strings.Contains(l, "runtime stats") {
+				t.Errorf("logged at the default level: %s", l)
+			}
+		}
+	})
+	t.Run("env", func(t *testing.T) {
+		t.Setenv(envLogLevel, "info")
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		lines, exit := startKernelWith(t, ctx, 0)
+		waitLine(t, lines, "kernel listening")
+		cancel()
+		waitExit(t, exit)
+	})
+	t.Run("bad env", func(t *testing.T) {
+		t.Setenv(envLogLevel, "loud")
+		code, _, stderr := runCLI(t, "run", "-f", filepath.Join(t.TempDir(), "none.json"))
+		if code != exitUsage || !strings.Contains(stderr, `IOT_LOG_LEVEL="loud": not a log level`) {
+			t.Errorf("IOT_LOG_LEVEL=loud: exit %d, stderr %q", code, stderr)
+		}
+	})
 }

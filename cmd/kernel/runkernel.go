@@ -33,8 +33,8 @@ const runDetails = `signals:
   SIGUSR1         log one line on stderr and keep running:
                   msg="runtime stats" goroutines=N heap_alloc=B heap_goal=B
                   go_mapped=B rss=B rss_anon=B rss_file=B threads=N
-                  (sizes in bytes; rss* and threads on Linux only; logged at
-                  info level, so not with --log-level warn or error)
+                  (sizes in bytes; rss* and threads on Linux only; logged
+                  whatever the log level)
 
 The kernel also stops when the process that started it exits (the one in
 JPY_PARENT_PID, or its parent process).
@@ -44,11 +44,17 @@ JPY_PARENT_PID, or its parent process).
 // (a kernelspec's argv is fixed, its env is easy to edit).
 const envMaxMessage = "IOT_MAX_MESSAGE_MB"
 
+// envLogLevel names the environment variable that sets --log-level.
+const envLogLevel = "IOT_LOG_LEVEL"
+
 func runFlags(e *env) (*flag.FlagSet, func(context.Context) int) {
 	fs := newFlagSet(e, "run")
 	connFile := fs.String("f", "", "the connection `file` Jupyter wrote (required)")
+	// Warnings and errors only by default, as ipykernel: jupyter console
+	// and papermill show a kernel's stderr among the user's output.
 	level := new(slog.LevelVar)
-	fs.TextVar(level, "log-level", level, "log `level` on stderr: debug, info, warn or error")
+	level.Set(slog.LevelWarn)
+	fs.TextVar(level, "log-level", level, "log `level` on stderr: debug, info, warn or error; default from $"+envLogLevel)
 	maxMB := fs.Int("max-message-mb", kernel.DefaultMaxMessageBytes>>20,
 		"drop (with a logged error) a received message larger than this many `MiB`, e.g. a huge cell; default from $"+envMaxMessage)
 	return fs, func(ctx context.Context) int {
@@ -57,13 +63,20 @@ func runFlags(e *env) (*flag.FlagSet, func(context.Context) int) {
 			fs.Usage()
 			return exitUsage
 		}
+		if err := logLevelFromEnv(fs, level, os.Getenv(envLogLevel)); err != nil {
+			fmt.Fprintln(e.stderr, "iot-kernel run:", err)
+			return exitUsage
+		}
 		log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
 		limit, err := maxMessageBytes(fs, *maxMB, os.Getenv(envMaxMessage))
 		if err != nil {
 			fmt.Fprintln(e.stderr, "iot-kernel run:", err)
 			return exitUsage
 		}
-		if err := serve(ctx, *connFile, level, log, limit); err != nil {
+		// Stats are asked for with a signal, so they are logged whatever
+		// the level.
+		stats := slog.New(slog.NewTextHandler(e.stderr, nil))
+		if err := serve(ctx, *connFile, level, log, stats, limit); err != nil {
 			log.Error("iot-kernel run failed", "err", err)
 			return exitError
 		}
@@ -71,16 +84,30 @@ func runFlags(e *env) (*flag.FlagSet, func(context.Context) int) {
 	}
 }
 
-// serve runs the kernel until a client shuts it down, ctx ends, SIGTERM or
-// SIGHUP arrives, or the process that started it dies. SIGINT interrupts the
-// running cell, as interrupt_request does; SIGUSR1 logs runtime stats.
+// flagGiven reports whether the command line set the flag name.
+func flagGiven(fs *flag.FlagSet, name string) bool {
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == name })
+	return given
+}
+
+// logLevelFromEnv sets level from env (the value of $IOT_LOG_LEVEL) unless
+// --log-level was given.
+func logLevelFromEnv(fs *flag.FlagSet, level *slog.LevelVar, env string) error {
+	if flagGiven(fs, "log-level") || strings.TrimSpace(env) == "" {
+		return nil
+	}
+	if err := level.UnmarshalText([]byte(strings.TrimSpace(env))); err != nil {
+		return fmt.Errorf("%s=%q: not a log level (debug, info, warn or error)", envLogLevel, env)
+	}
+	return nil
+}
+
 // maxMessageBytes is the bound on a received message: --max-message-mb
 // when given, else $IOT_MAX_MESSAGE_MB when set, else the default.
 func maxMessageBytes(fs *flag.FlagSet, flagMB int, envMB string) (int, error) {
-	given := false
-	fs.Visit(func(f *flag.Flag) { given = given || f.Name == "max-message-mb" })
 	mb := flagMB
-	if !given && envMB != "" {
+	if !flagGiven(fs, "max-message-mb") && envMB != "" {
 		n, err := strconv.Atoi(strings.TrimSpace(envMB))
 		if err != nil {
 			return 0, fmt.Errorf("%s=%q: not a whole number of MiB", envMaxMessage, envMB)
@@ -93,7 +120,16 @@ func maxMessageBytes(fs *flag.FlagSet, flagMB int, envMB string) (int, error) {
 	return mb << 20, nil
 }
 
-func serve(ctx context.Context, connFile string, level *slog.LevelVar, log *slog.Logger, maxMessage int) error {
+// serve runs the kernel until a client shuts it down, ctx ends, SIGTERM or
+// SIGHUP arrives, or the process that started it dies. SIGINT interrupts the
+// running cell, as interrupt_request does; SIGUSR1 logs runtime stats.
+func serve(ctx context.Context, connFile string, level *slog.LevelVar, log, stats *slog.Logger, maxMessage int) error {
+	// Before the ports open: once a client can reach the kernel, a signal
+	// it sends is the kernel's to handle, never the default action.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, append([]os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGHUP}, statsSignals()...)...)
+	defer signal.Stop(sigs)
+
 	conn, err := kernel.ReadConnectionFile(connFile)
 	if err != nil {
 		return err // already says which file and why
@@ -116,10 +152,6 @@ func serve(ctx context.Context, connFile string, level *slog.LevelVar, log *slog
 	ctx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
 
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, append([]os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGHUP}, statsSignals()...)...)
-	defer signal.Stop(sigs)
-
 	// When the launcher dies without shutting the kernel down, exit rather
 	// than linger as an orphan holding the ports.
 	launcher := launcherPID(log)
@@ -139,7 +171,7 @@ func serve(ctx context.Context, connFile string, level *slog.LevelVar, log *slog
 				continue
 			}
 			if slices.Contains(statsSignals(), sig) {
-				logRuntimeStats(log)
+				logRuntimeStats(stats)
 				continue
 			}
 			log.Info("shutting down", "signal", sig.String())
