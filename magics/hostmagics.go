@@ -53,13 +53,14 @@ func execOnBoard(ctx context.Context, env *Env, code string, stdout io.Writer) e
 const interruptGrace = 2 * time.Second
 
 // RunShell runs a !cmd line with /bin/sh in the host working directory,
-// streaming its stdout and stderr as they come. As in IPython, a command
+// streaming its output as it comes. As in IPython, stderr joins stdout in
+// one pipe, so what the command printed keeps its order, and a command
 // that fails does not fail the cell: its output (and the shell's own
 // message, such as "not found") is the report. Cancelling ctx interrupts
 // the command's process group (SIGINT, then SIGKILL) and returns ctx's
 // cause.
 func RunShell(ctx context.Context, env *Env, cmd string) error {
-	_, err := runHostCommand(ctx, env, "/bin/sh", "-c", cmd)
+	_, err := runHostCommand(ctx, env, true, "/bin/sh", "-c", cmd)
 	if err != nil {
 		return fmt.Errorf("!%s: %w", cmd, err)
 	}
@@ -67,8 +68,10 @@ func RunShell(ctx context.Context, env *Env, cmd string) error {
 }
 
 // runHostCommand runs argv in the host working directory, in a process
-// group of its own, and returns its exit status.
-func runHostCommand(ctx context.Context, env *Env, argv ...string) (int, error) {
+// group of its own, and returns its exit status. With merged, stderr
+// shares stdout's pipe; without, it is the cell's stderr, whose order
+// against stdout two pipes cannot keep.
+func runHostCommand(ctx context.Context, env *Env, merged bool, argv ...string) (int, error) {
 	if err := context.Cause(ctx); err != nil && ctx.Err() != nil {
 		return 0, err
 	}
@@ -77,6 +80,9 @@ func runHostCommand(ctx context.Context, env *Env, argv ...string) (int, error) 
 	stdout := kernel.NewStreamWriter(env.Out, "stdout")
 	stderr := kernel.NewStreamWriter(env.Out, "stderr")
 	cmd.Stdout, cmd.Stderr = stdout, stderr
+	if merged {
+		cmd.Stderr = stdout // the same writer: os/exec gives both one pipe
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	// A command left running in the background (cmd &) keeps the output
 	// pipes open; stop waiting for it shortly after the shell exits.
@@ -182,7 +188,7 @@ func bashMagic() *Magic {
 			if len(args) > 0 {
 				return Usagef(m, "takes no arguments (the script is the cell body)")
 			}
-			status, err := runHostCommand(ctx, env, "/bin/bash", "-c", body)
+			status, err := runHostCommand(ctx, env, false, "/bin/bash", "-c", body)
 			if err != nil {
 				return fmt.Errorf("%%%%bash: %w", err)
 			}
