@@ -175,6 +175,20 @@ func TestPlotLineMagic(t *testing.T) {
 	if got := out.Stdout(); !strings.HasPrefix(got, "before 1 2 3\n0 0\n1 -1\n") || !strings.HasSuffix(got, "79 -79\n") {
 		t.Errorf("stdout %q, want the text of both parts", got)
 	}
+	// The last value is the cell's, as without %plot: an execute_result.
+	out, res := mustRun(t, it, "%plot\nfor i in range(3):\n    print(i)\n21 * 2")
+	if res.Data["text/plain"] != "42" {
+		t.Errorf("value %v, want the cell's result 42", res.Data)
+	}
+	others := 0
+	for _, d := range out.Displays() {
+		if _, chart := d.Data["image/svg+xml"]; !chart {
+			others++
+		}
+	}
+	if cs, _ := charts(t, out); len(cs) != 1 || others != 0 {
+		t.Errorf("%d charts and %d other displays, want the chart only", len(cs), others)
+	}
 	ee, _ := execError(t, it, "%plot\nprint(1)\n\nprint(1/0)")
 	if ee.Name != "ZeroDivisionError" || !strings.Contains(strings.Join(ee.Traceback, "\n"), "line 4") {
 		t.Errorf("error %s, traceback %q; want ZeroDivisionError on line 4", ee.Name, ee.Traceback)

@@ -165,21 +165,14 @@ func (it *Interpreter) runCode(ctx context.Context, b *transport.Board, cell str
 	return kernel.MIMEBundle{"text/plain": text}, nil
 }
 
-// runOn runs code on b as a notebook cell, for magics (%%connect) that run
-// a body on boards other than the current one. Magics in the body act on
-// b. A trailing value is displayed.
-func (it *Interpreter) runOn(ctx context.Context, b *transport.Board, code string, at magics.CodeAt, out kernel.Output) error {
+// runOn runs code on b as a notebook cell, for magics (%%connect, %%plot)
+// that run a body, and returns a trailing value. Magics in the body act on
+// b.
+func (it *Interpreter) runOn(ctx context.Context, b *transport.Board, code string, at magics.CodeAt, out kernel.Output) (kernel.MIMEBundle, error) {
 	env := &magics.Env{Out: out, Boards: pinned{session: it.sess, b: b}, Host: it.host, Magics: it.reg, Count: at.Count}
 	// Padded to its place in its cell, so its line numbers are the cell's.
 	code = strings.Repeat("\n", max(at.Line-1, 0)) + normalizeNewlines(code)
-	data, err := it.runCell(ctx, env, code, at.Count)
-	if err != nil {
-		return err
-	}
-	if data != nil {
-		out.Display(data, nil, "", false)
-	}
-	return nil
+	return it.runCell(ctx, env, code, at.Count)
 }
 
 // pinned is the session as seen from a body run on one particular board:

@@ -37,7 +37,7 @@ type session struct {
 	// may replace them.
 	open     func(ctx context.Context, url string, opts transport.Options) (*transport.Board, error)
 	discover func() ([]serialport.Port, error)
-	run      func(ctx context.Context, b *transport.Board, code string, at magics.CodeAt, out kernel.Output) error
+	run      func(ctx context.Context, b *transport.Board, code string, at magics.CodeAt, out kernel.Output) (kernel.MIMEBundle, error)
 
 	mu        sync.Mutex
 	cur       *transport.Board
@@ -707,7 +707,7 @@ func (s *session) Name(b *transport.Board) string {
 }
 
 // RunCode runs code on b as a cell would.
-func (s *session) RunCode(ctx context.Context, b *transport.Board, code string, at magics.CodeAt, out kernel.Output) error {
+func (s *session) RunCode(ctx context.Context, b *transport.Board, code string, at magics.CodeAt, out kernel.Output) (kernel.MIMEBundle, error) {
 	return s.run(ctx, b, code, at, out)
 }
 

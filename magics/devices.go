@@ -164,7 +164,11 @@ func runOnTarget(ctx context.Context, env *Env, opener BoardOpener, target, body
 		return err
 	}
 	defer release()
-	return env.Boards.RunCode(ctx, b, body, env.codeAt(), env.Out)
+	data, err := env.Boards.RunCode(ctx, b, body, env.codeAt(), env.Out)
+	if data != nil {
+		env.Out.Display(data, nil, "", false) // one of several boards' values
+	}
+	return err
 }
 
 // errorText is how an error reads in a board's section of %%connect:

@@ -21,9 +21,10 @@ type Boards interface {
 	Connect(ctx context.Context, target string) (*transport.Board, error)
 	// Disconnect releases the current board, leaving it in the friendly REPL.
 	Disconnect(ctx context.Context) error
-	// RunCode runs code on board as a notebook cell would, output included;
+	// RunCode runs code on board as a notebook cell would, output included,
+	// and returns the value of a trailing bare expression (nil for none);
 	// at says where the code is, for its tracebacks.
-	RunCode(ctx context.Context, b *transport.Board, code string, at CodeAt, out kernel.Output) error
+	RunCode(ctx context.Context, b *transport.Board, code string, at CodeAt, out kernel.Output) (kernel.MIMEBundle, error)
 }
 
 // CodeAt is where code a magic runs is in the notebook: the execution count
@@ -47,6 +48,18 @@ type Env struct {
 	// Result, when set, takes a cell magic's value as the cell's
 	// execute_result; when nil the magic displays it.
 	Result func(data kernel.MIMEBundle, metadata map[string]any)
+}
+
+// showResult makes data a cell magic's value: the cell's execute_result
+// when the caller takes one, else a display.
+func (e *Env) showResult(data kernel.MIMEBundle) {
+	switch {
+	case data == nil:
+	case e.Result != nil:
+		e.Result(data, nil)
+	default:
+		e.Out.Display(data, nil, "", false)
+	}
 }
 
 // codeAt is where a magic's body is in the notebook.

@@ -29,8 +29,8 @@ func (noBoards) Connect(context.Context, string) (*transport.Board, error) {
 	return nil, errors.New("not in tests")
 }
 func (noBoards) Disconnect(context.Context) error { return nil }
-func (noBoards) RunCode(context.Context, *transport.Board, string, CodeAt, kernel.Output) error {
-	return ErrNoBoard
+func (noBoards) RunCode(context.Context, *transport.Board, string, CodeAt, kernel.Output) (kernel.MIMEBundle, error) {
+	return nil, ErrNoBoard
 }
 
 // fakeClock is a clock tests move by hand.

@@ -59,11 +59,19 @@ func plotSetup(m *Magic) func(fs *flag.FlagSet) Runner {
 				return err
 			}
 			o.Title = boardName(env, b)
-			run := func(out kernel.Output) error { return env.Boards.RunCode(ctx, b, body, env.codeAt(), out) }
-			return runPlot(env, plotRun{
+			var value kernel.MIMEBundle
+			run := func(out kernel.Output) (err error) {
+				value, err = env.Boards.RunCode(ctx, b, body, env.codeAt(), out)
+				return err
+			}
+			err = runPlot(env, plotRun{
 				cfg:  plot.Config{Window: *n, Time: *x == "time", Render: o},
 				text: *text, csv: *csvPath,
 			}, run)
+			if err == nil {
+				env.showResult(value) // the body's last value is the cell's, as without %%plot
+			}
+			return err
 		}
 	}
 }
