@@ -275,8 +275,12 @@ func helpRequest(code string) (string, bool) {
 // type it): a magic's help, or what Shift-Tab shows of a name on the board.
 func (it *Interpreter) help(ctx context.Context, env *magics.Env, name string) error {
 	if magic, ok := strings.CutPrefix(name, "%"); ok {
-		magic = strings.TrimPrefix(magic, "%")
-		for _, kind := range []magics.Kind{magics.Line, magics.Cell} {
+		// %%name? asks for the cell magic first, %name? for the line one.
+		kinds := []magics.Kind{magics.Line, magics.Cell}
+		if cell, ok := strings.CutPrefix(magic, "%"); ok {
+			magic, kinds = cell, []magics.Kind{magics.Cell, magics.Line}
+		}
+		for _, kind := range kinds {
 			if m, ok := it.reg.Lookup(magic, kind); ok {
 				env.Out.Stream("stdout", m.Help())
 				return nil

@@ -353,6 +353,12 @@ func TestSimHelpSyntax(t *testing.T) {
 	if out, _ := mustRun(t, it, "%cp?"); !strings.Contains(out.Stdout(), "%cp") {
 		t.Errorf("%%cp? shows %q, want its help", out.Stdout())
 	}
+	// connect is a line magic and a cell magic: each has its own help.
+	for code, want := range map[string]string{"%connect?": "Usage: %connect ", "%%connect?": "Usage: %%connect ", "??%%connect": "Usage: %%connect "} {
+		if out, _ := mustRun(t, it, code); !strings.HasPrefix(strings.TrimSpace(out.Stdout()), want) {
+			t.Errorf("%s shows %q, want the help of %s", code, out.Stdout(), want)
+		}
+	}
 	if ee, _ := execError(t, it, "%nosuchmagic?"); ee.Name != "UsageError" {
 		t.Errorf("%%nosuchmagic? gives %s: %s, want a UsageError", ee.Name, ee.Value)
 	}
