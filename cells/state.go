@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
+	"time"
 
 	"github.com/iot-kernel/iot-kernel/internal/atomicfile"
 )
@@ -62,12 +64,32 @@ func DefaultStateDir() (string, error) {
 }
 
 // lastDevice remembers the board a notebook was connected to, in a small
-// JSON file mapping session keys to board URLs, so that a restarted kernel
-// can reattach it.
+// JSON file mapping session keys to board URLs and when each was stored,
+// so that a restarted kernel can reattach it.
 type lastDevice struct {
 	path string // the JSON file
 	key  string // the notebook's key ("" when the server gives none)
+	now  func() time.Time
 }
+
+// remembered is one entry of the state file.
+type remembered struct {
+	URL  string `json:"url"`
+	Used int64  `json:"used"` // when stored, Unix nanoseconds: the oldest go first
+}
+
+// UnmarshalJSON also reads the older form, a bare URL.
+func (r *remembered) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '"' {
+		*r = remembered{}
+		return json.Unmarshal(b, &r.URL)
+	}
+	type plain remembered
+	return json.Unmarshal(b, (*plain)(r))
+}
+
+// stateLockWait bounds how long a store waits for another kernel's.
+const stateLockWait = 2 * time.Second
 
 // load returns the URL remembered for this notebook.
 func (l *lastDevice) load() (string, bool) {
@@ -75,30 +97,40 @@ func (l *lastDevice) load() (string, bool) {
 	if err != nil {
 		return "", false
 	}
-	url, ok := m[l.key]
-	return url, ok && url != ""
+	r, ok := m[l.key]
+	return r.URL, ok && r.URL != ""
 }
 
-func (l *lastDevice) read() (map[string]string, error) {
+func (l *lastDevice) read() (map[string]remembered, error) {
 	data, err := os.ReadFile(l.path)
 	if err != nil {
 		return nil, err
 	}
-	m := map[string]string{}
+	m := map[string]remembered{}
 	if err := json.Unmarshal(data, &m); err != nil {
 		return nil, fmt.Errorf("%s: %w", l.path, err)
 	}
 	return m, nil
 }
 
-// store remembers url for this notebook; "" forgets it.
+// store remembers url for this notebook; "" forgets it. Kernels store at
+// once (papermill runs notebooks in parallel): the file is read and
+// written under a lock, so that none loses another's entry.
 func (l *lastDevice) store(url string) error {
+	if err := os.MkdirAll(filepath.Dir(l.path), 0o700); err != nil {
+		return fmt.Errorf("last device: %w", err)
+	}
+	unlock, err := lockFile(l.path+".lock", stateLockWait)
+	if err != nil {
+		return fmt.Errorf("last device: %w", err)
+	}
+	defer unlock()
 	m, err := l.read()
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		m = nil // a damaged state file is rewritten, not fatal
 	}
 	if m == nil {
-		m = map[string]string{}
+		m = map[string]remembered{}
 	}
 	if url == "" {
 		if _, ok := m[l.key]; !ok {
@@ -106,38 +138,63 @@ func (l *lastDevice) store(url string) error {
 		}
 		delete(m, l.key)
 	} else {
-		if m[l.key] == url {
-			return nil
+		now := time.Now
+		if l.now != nil {
+			now = l.now
 		}
-		m[l.key] = url
+		m[l.key] = remembered{URL: url, Used: now().UnixNano()}
 		dropConnKeys(m, l.key)
 	}
 	data, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return fmt.Errorf("last device: %w", err)
 	}
-	if err := os.MkdirAll(filepath.Dir(l.path), 0o700); err != nil {
-		return fmt.Errorf("last device: %w", err)
-	}
-	// Several kernels may remember at once: each writes its own temporary.
 	if err := atomicfile.Write(l.path, data, 0o600); err != nil {
 		return fmt.Errorf("last device: %w", err)
 	}
 	return nil
 }
 
-// dropConnKeys removes connection-keyed entries other than keep past
-// maxConnKeys, so the file stays small however many kernels ran.
-func dropConnKeys(m map[string]string, keep string) {
+// dropConnKeys removes the least recently stored connection-keyed entries
+// other than keep past maxConnKeys, so the file stays small however many
+// kernels ran, and the kernels running now keep theirs.
+func dropConnKeys(m map[string]remembered, keep string) {
 	var others []string
 	for k := range m {
 		if strings.HasPrefix(k, connKeyPrefix) && k != keep {
 			others = append(others, k)
 		}
 	}
-	sort.Strings(others) // any order will do; this one is stable
+	sort.Slice(others, func(i, j int) bool {
+		a, b := m[others[i]], m[others[j]]
+		return a.Used < b.Used || a.Used == b.Used && others[i] < others[j]
+	})
 	for len(others) >= maxConnKeys {
 		delete(m, others[0])
 		others = others[1:]
+	}
+}
+
+// lockFile takes an exclusive lock on path (created if need be), waiting
+// at most wait for another process to release it.
+func lockFile(path string, wait time.Duration) (unlock func(), err error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	deadline := time.Now().Add(wait)
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			return func() { _ = f.Close() }, nil // closing releases the lock
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) || time.Now().After(deadline) {
+			f.Close()
+			if errors.Is(err, syscall.EWOULDBLOCK) {
+				return nil, fmt.Errorf("%s is held by another kernel for over %v", path, wait)
+			}
+			return nil, fmt.Errorf("lock %s: %w", path, err)
+		}
+		time.Sleep(10 * time.Millisecond) // flock has no timeout of its own
 	}
 }
