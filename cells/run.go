@@ -37,17 +37,20 @@ func (it *Interpreter) runCell(ctx context.Context, env *magics.Env, cell string
 		return nil, nil
 	}
 	parts := split(cell)
+	for _, p := range parts {
+		// Checked before anything runs: a cell that cannot run whole
+		// does not run in part.
+		if p.kind == partMagic && strings.HasPrefix(p.text, "%") {
+			name := strings.Fields(p.text)[0] // "%name"
+			return nil, it.magicError(ctx, &magics.UsageError{Magic: name,
+				Msg:   fmt.Sprintf("a cell magic must be on the first line of the cell (it is on line %d)", p.line),
+				Usage: "Move %" + name + " to the top of a cell of its own."})
+		}
+	}
 	for i, p := range parts {
 		var err error
 		switch p.kind {
 		case partMagic:
-			if strings.HasPrefix(p.text, "%") {
-				name := strings.Fields(p.text)[0] // "%name"
-				err = &magics.UsageError{Magic: name,
-					Msg:   fmt.Sprintf("a cell magic must be on the first line of the cell (it is on line %d)", p.line),
-					Usage: "Move %" + name + " to the top of a cell of its own."}
-				break
-			}
 			name, _, _ := strings.Cut(p.text, " ")
 			if m, ok := it.reg.Lookup(name, magics.Line); ok && m.RestOfCell {
 				// The rest of the cell is the magic's body; padded, its
