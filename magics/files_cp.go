@@ -79,6 +79,14 @@ func (c *copier) run(ctx context.Context, d fileDeps, srcs []string, dstArg stri
 	to, dst := sideFor(dstArg, host, board)
 	c.to = to
 
+	// Every source is checked before DST is created: a %cp that cannot
+	// start changes nothing.
+	for _, s := range srcs {
+		_, src := sideFor(s, host, board)
+		if _, err := c.source(ctx, src); err != nil {
+			return err
+		}
+	}
 	dstIsDir, err := c.dstIsDir(ctx, dstArg, dst, len(srcs) > 1)
 	if err != nil {
 		return err
@@ -116,9 +124,21 @@ func (c *copier) dstIsDir(ctx context.Context, arg, dst string, several bool) (b
 	return false, nil
 }
 
+// source stats one SRC, which must exist, and be a folder only with -r.
+func (c *copier) source(ctx context.Context, src string) (entry, error) {
+	st, err := c.from.stat(ctx, src)
+	if err != nil {
+		return st, err
+	}
+	if st.isDir && !c.recursive {
+		return st, fmt.Errorf("%s is a folder (use %%cp -r to copy it with its contents)", c.from.label(src))
+	}
+	return st, nil
+}
+
 // copyArg copies one SRC argument.
 func (c *copier) copyArg(ctx context.Context, src, dst string, dstIsDir bool) error {
-	st, err := c.from.stat(ctx, src)
+	st, err := c.source(ctx, src)
 	if err != nil {
 		return err
 	}
@@ -128,9 +148,6 @@ func (c *copier) copyArg(ctx context.Context, src, dst string, dstIsDir bool) er
 	}
 	if !st.isDir {
 		return c.copyFile(ctx, src, target)
-	}
-	if !c.recursive {
-		return fmt.Errorf("%s is a folder (use %%cp -r to copy it with its contents)", c.from.label(src))
 	}
 	if tst, err := c.to.stat(ctx, target); err == nil && !tst.isDir {
 		return fmt.Errorf("cannot copy folder %s onto file %s", c.from.label(src), c.to.label(target))

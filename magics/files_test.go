@@ -272,6 +272,20 @@ func TestCpErrors(t *testing.T) {
 	_, err = f.run("cp a.py :nodir/x.py")
 	wantErr(t, err, "write :nodir/x.py: no such file or folder on the board")
 
+	// A %cp that cannot start changes nothing: no DST folder is made.
+	for _, line := range []string{"cp missing.py :newdir/", "cp -r missing :newdir/sub/", "cp a.py missing.py :newdir/", "cp a.py . :newdir/", "cp :missing.py :file.py newhost/"} {
+		_, err = f.run(line)
+		if err == nil {
+			t.Errorf("%%%s: no error", line)
+		}
+		if f.board.dirs["newdir"] || f.board.dirs["newdir/sub"] {
+			t.Errorf("%%%s failed (%v) but made a board folder", line, err)
+		}
+		if _, err := os.Stat(filepath.Join(f.dir, "newhost")); err == nil {
+			t.Errorf("%%%s failed but made a host folder", line)
+		}
+	}
+
 	_, err = f.run("cp a.py")
 	wantUsage(t, err, "Usage: %cp [-r] SRC... DST")
 	wantErr(t, err, "want at least one SRC and a DST")
