@@ -158,7 +158,7 @@ func (it *Interpreter) Execute(ctx context.Context, req kernel.ExecuteRequest, o
 		return kernel.Result{}, nil
 	}
 	var res kernel.Result
-	env := &magics.Env{Out: out, Boards: it.sess, Host: it.host, Magics: it.reg, Count: req.ExecutionCount,
+	env := &magics.Env{Out: out, Boards: it.sess, Host: it.host, Magics: it.reg, Count: req.ExecutionCount, NoStdin: !req.AllowStdin,
 		Result: func(data kernel.MIMEBundle, metadata map[string]any) {
 			res = kernel.Result{Data: data, Metadata: metadata} // a cell magic's value (%%host)
 		}}

@@ -74,6 +74,10 @@ type Request struct {
 	// Result, when set, receives the execute_result, which the caller
 	// then publishes as its own; otherwise it goes to out as display_data.
 	Result func(data kernel.MIMEBundle, metadata map[string]any)
+	// NoStdin tells the kernel that the caller's front end cannot answer
+	// input(), so that the kernel says so itself (ipykernel raises
+	// StdinNotImplementedError) rather than wait for an answer.
+	NoStdin bool
 }
 
 // Client drives one running kernel process. Its methods are safe for

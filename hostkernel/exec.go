@@ -56,7 +56,7 @@ func (c *Client) Run(ctx context.Context, req Request, out kernel.Output) (strin
 		Silent:          req.Silent,
 		StoreHistory:    new(req.StoreHistory),
 		UserExpressions: map[string]any{},
-		AllowStdin:      new(true),
+		AllowStdin:      new(!req.NoStdin),
 		StopOnError:     new(false),
 	}, true)
 	if err != nil {

@@ -48,6 +48,9 @@ type Env struct {
 	// Result, when set, takes a cell magic's value as the cell's
 	// execute_result; when nil the magic displays it.
 	Result func(data kernel.MIMEBundle, metadata map[string]any)
+	// NoStdin is set when the cell's front end cannot answer input()
+	// (the request's allow_stdin was false).
+	NoStdin bool
 }
 
 // showResult makes data a cell magic's value: the cell's execute_result

@@ -215,7 +215,7 @@ func hostMagic() *Magic {
 			}
 			// Its value is the cell's execute_result, and its tracebacks
 			// name the cell by the notebook's count.
-			_, err = k.Run(ctx, hostkernel.Request{Code: body, StoreHistory: true, Count: env.Count, Result: env.Result}, env.Out)
+			_, err = k.Run(ctx, hostkernel.Request{Code: body, StoreHistory: true, Count: env.Count, Result: env.Result, NoStdin: env.NoStdin}, env.Out)
 			return missingModuleHint(hostError(err), k.Python())
 		}
 	}

@@ -292,6 +292,18 @@ func TestHostCell(t *testing.T) {
 		t.Errorf("stdout = %q", out)
 	}
 
+	// A front end without stdin: input() says so, as ipykernel does,
+	// with no stop the user never pressed.
+	h.env.NoStdin = true
+	err = h.cell("host", "input('name? ')")
+	h.env.NoStdin = false
+	if !errors.As(err, &ee) || ee.Name != "StdinNotImplementedError" {
+		t.Errorf("input() without stdin: %v, want StdinNotImplementedError", err)
+	}
+	if _, errOut := h.out.TakeText(); errOut != "" {
+		t.Errorf("input() without stdin: stderr %q, want only the error", errOut)
+	}
+
 	// A missing module: which python to install it into, and how.
 	err = h.cell("host", "import iot_no_such_module")
 	if !errors.As(err, &ee) || ee.Name != "ModuleNotFoundError" || len(ee.Traceback) == 0 {
