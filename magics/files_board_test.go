@@ -314,6 +314,13 @@ func TestBoardFilesMicrobit(t *testing.T) {
 		if out := r.must("ls"); out != "      12 B  keep.py\n" {
 			t.Errorf("board after the failed write (no temporary file may stay):\n%s", out)
 		}
+		// A new file that does not fit is said not to exist, not to be
+		// "unchanged".
+		_, err = r.run("cp huge.bin :new.bin", Line, "")
+		wantErr(t, err, "board filesystem full: write :new.bin: new.bin was not created")
+		if out := r.must("ls"); out != "      12 B  keep.py\n" {
+			t.Errorf("board after the failed write of a new file:\n%s", out)
+		}
 	})
 }
 

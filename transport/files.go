@@ -555,15 +555,15 @@ func writeFile(ctx context.Context, l *link, c *fsCaps, p string, data []byte, p
 		if d != nil {
 			err = fmt.Errorf("%w (%d tries)", err, try)
 		}
-		return abandonTemp(ctx, l, c, p, tmp, err)
+		return abandonTemp(ctx, l, c, p, tmp, bp, err)
 	}
 }
 
 // abandonTemp ends an upload that failed before its data was verified:
 // the temporary file, which holds nothing the user needs, is removed, and
 // the error says the real file is unchanged.
-func abandonTemp(ctx context.Context, l *link, c *fsCaps, p, tmp string, err error) error {
-	left := ""
+func abandonTemp(ctx context.Context, l *link, c *fsCaps, p, tmp, bp string, err error) error {
+	left, absent := "", false
 	if l.dead() || errors.Is(err, errRestart) {
 		left = fmt.Sprintf("; a partial %s may be left on the board (the next upload replaces it)", tmp)
 	} else {
@@ -575,14 +575,20 @@ func abandonTemp(ctx context.Context, l *link, c *fsCaps, p, tmp string, err err
 			cerr = l.enterRaw(cctx)
 		}
 		if cerr == nil {
-			cleanup := fmt.Sprintf("try:\n _iotw.close()\n del _iotw\nexcept:pass\ntry:__import__('os').remove(%s)\nexcept OSError:pass\n", PyStr(tmp))
-			_, cerr = l.capture(cctx, cleanup)
+			// It also says whether the real file exists (open: the
+			// micro:bit has no os.stat), so that the error is true of
+			// a file that was new.
+			cleanup := fmt.Sprintf("try:\n _iotw.close()\n del _iotw\nexcept:pass\ntry:__import__('os').remove(%s)\nexcept OSError:pass\n"+
+				"try:\n open(%s,'rb').close();print(1)\nexcept OSError:print(0)\n", PyStr(tmp), PyStr(bp))
+			var out string
+			out, cerr = l.capture(cctx, cleanup)
 			var be *BoardError
 			if errors.As(cerr, &be) && be.Name == "KeyboardInterrupt" {
 				// Left pending by the Ctrl-C of enterRaw (the micro:bit's
 				// firmware raises it in the next exec): once more.
-				_, cerr = l.capture(cctx, cleanup)
+				out, cerr = l.capture(cctx, cleanup)
 			}
+			absent = cerr == nil && strings.TrimSpace(out) == "0"
 		}
 		cancel()
 		if cerr != nil {
@@ -590,6 +596,9 @@ func abandonTemp(ctx context.Context, l *link, c *fsCaps, p, tmp string, err err
 		}
 	}
 	state := p + " is unchanged" + left
+	if absent {
+		state = p + " was not created" + left
+	}
 	return &fileWriteError{msg: fmt.Sprintf("write %s: %v: %s", p, err, state), state: state, err: err}
 }
 
