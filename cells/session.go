@@ -43,7 +43,8 @@ type session struct {
 	cur       *transport.Board
 	curTarget target                      // what cur was connected as, to connect it again
 	names     map[*transport.Board]string // names of the boards this session opened
-	// idle holds the virtual boards a %%connect cell ran on and let go of:
+	// idle holds the virtual boards let go of (by %%connect, %connect to
+	// another board, %disconnect):
 	// their processes keep running, as a real board runs on (variables
 	// and all) when its link closes, and the next open of the address
 	// takes them back instead of booting a new one. Closed with the
@@ -556,8 +557,8 @@ func (s *session) stillCurrent(err error) error {
 // board reached by a real link is let go of first; when t then fails to
 // open, cur is connected again (without a hard reset), so that a failed
 // %connect leaves the notebook as it was. A virtual board is never the
-// same board as another address, and closing it ends its process and its
-// variables: it stays open until t is.
+// same board as another address: it stays open until t is, and then keeps
+// running (see letGo), as a real board runs on when its link closes.
 func (s *session) switchTo(ctx context.Context, cur *transport.Board, t target) (*transport.Board, error) {
 	kind := transport.AddressKind(t.url)
 	if cur == nil || kind == transport.KindSim || transport.AddressKind(cur.URL()) == transport.KindSim {
@@ -566,7 +567,7 @@ func (s *session) switchTo(ctx context.Context, cur *transport.Board, t target) 
 			return nil, err
 		}
 		if cur != nil {
-			s.release(cur)
+			s.letGo(cur)
 		}
 		return b, nil
 	}
@@ -669,7 +670,7 @@ func (s *session) release(b *transport.Board) {
 }
 
 // Disconnect releases the current board; the next kernel start will not
-// reattach it.
+// reattach it. A virtual board stops, so that another kernel can have it.
 func (s *session) Disconnect(ctx context.Context) error {
 	s.mu.Lock()
 	cur := s.cur

@@ -3,10 +3,13 @@ package cells
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -61,15 +64,26 @@ func TestSimConnect(t *testing.T) {
 		t.Errorf("sim:b sees sim's file: %v", res.Data)
 	}
 
-	// back on sim (its process was stopped when sim:b took over): the
-	// variables are gone, the files are kept
+	// Back on sim, which ran on while sim:b was current, as a real board
+	// does when its link closes: its variables and its server are there.
+	mustRun(t, it, "y = 2")
 	mustRun(t, it, "%connect -q sim")
-	if _, res := mustRun(t, it, "open('kept.txt').read()"); res.Data["text/plain"] != "'kept'" {
-		t.Errorf("kept.txt after reconnecting: %v", res.Data)
+	if _, res := mustRun(t, it, "(open('kept.txt').read(), x)"); res.Data["text/plain"] != "('kept', 42)" {
+		t.Errorf("sim after sim:b was current: %v, want its file and x", res.Data)
 	}
+	mustRun(t, it, "%connect -q sim:b")
+	if _, res := mustRun(t, it, "y"); res.Data["text/plain"] != "2" {
+		t.Errorf("y on sim:b after switching back: %v", res.Data)
+	}
+	// %disconnect stops a virtual board (another kernel may then have
+	// it), and says so.
 	out, _ = mustRun(t, it, "%disconnect")
-	if out.Stdout() != "Disconnected from sim\n" {
+	if out.Stdout() != "Disconnected from b: the virtual board stopped (its variables are gone, its files kept)\n" {
 		t.Errorf("%%disconnect said %q", out.Stdout())
+	}
+	mustRun(t, it, "%connect -q sim:b")
+	if ee, _ := execError(t, it, "y"); ee.Name != "NameError" {
+		t.Errorf("y after %%disconnect: %+v, want NameError", ee)
 	}
 }
 
@@ -102,6 +116,47 @@ func TestSimKernelRestart(t *testing.T) {
 	}
 	if ee, _ := execError(t, it2, "survivor"); ee.Name != "NameError" {
 		t.Errorf("a variable survived the kernel: %+v", ee)
+	}
+}
+
+// A virtual board whose process dies between cells is started again by
+// the next cell, which says the variables are gone; one that dies during
+// a cell says so, with nothing to plug in.
+func TestSimProcessDies(t *testing.T) {
+	it, _, _ := simInterp(t)
+	kill := func() {
+		t.Helper()
+		_, res := mustRun(t, it, "import js\njs.process.pid")
+		pid, err := strconv.Atoi(fmt.Sprint(res.Data["text/plain"]))
+		if err != nil {
+			t.Fatalf("pid %v: %v", res.Data, err)
+		}
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		for deadline := time.Now().Add(10 * time.Second); syscall.Kill(pid, 0) == nil; time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("process %d still there 10 s after SIGKILL", pid)
+			}
+		}
+	}
+	mustRun(t, it, "%connect -q sim:dies\nx = 1")
+	kill()
+	ee, out := execError(t, it, "x")
+	if ee.Name != "NameError" || out.Stderr() != "Since the last cell, the virtual board's program exited (signal: killed); it was started again: its variables are gone, its files kept.\n" {
+		t.Errorf("the cell after the board died: %s, stderr %q", ee.Name, out.Stderr())
+	}
+	if out, _ := mustRun(t, it, "print(3)"); out.Stdout() != "3\n" || out.Stderr() != "" {
+		t.Errorf("the next cell: %q %q, want the note only once", out.Stdout(), out.Stderr())
+	}
+	// During a cell: the cell's error.
+	ee, _ = execError(t, it, "import js, time\njs.process.kill(js.process.pid, 'SIGKILL')\ntime.sleep(5)")
+	if !strings.Contains(ee.Value, "the virtual board's program exited (signal: killed)") || strings.Contains(ee.Value, "plugged in") ||
+		!strings.Contains(ee.Value, "the next cell starts it again") {
+		t.Errorf("a board that died during the cell: %s: %s", ee.Name, ee.Value)
+	}
+	if out, _ := mustRun(t, it, "print(4)"); out.Stdout() != "4\n" {
+		t.Errorf("the cell after: %q", out.Stdout())
 	}
 }
 

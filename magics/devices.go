@@ -183,7 +183,7 @@ func errorText(err error) string {
 
 func disconnectMagic() *Magic {
 	m := &Magic{Name: "disconnect", Kind: Line,
-		Summary: "Let go of the current board, leaving it running; the notebook will not reconnect it after a restart."}
+		Summary: "Let go of the current board, leaving it running (a virtual board stops, so that another kernel can have it); the notebook will not reconnect it after a restart."}
 	m.Setup = func(fs *flag.FlagSet) Runner {
 		say := quietFlag(fs)
 		return noArgs(m, func(ctx context.Context, env *Env, b *transport.Board) error {
@@ -191,7 +191,11 @@ func disconnectMagic() *Magic {
 			if err := env.Boards.Disconnect(ctx); err != nil {
 				return err
 			}
-			say(env, "Disconnected from "+name)
+			if transport.AddressKind(b.URL()) == transport.KindSim {
+				say(env, "Disconnected from "+name+": the virtual board stopped (its variables are gone, its files kept)")
+			} else {
+				say(env, "Disconnected from "+name)
+			}
 			return nil
 		})
 	}

@@ -177,7 +177,7 @@ func lockDir(dir string) (*os.File, error) {
 		}
 		_ = f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("%w by another kernel%s, which holds %s: disconnect it there, or use another board (%%connect sim:OTHER)",
+			return nil, fmt.Errorf("%w by another kernel%s, which holds %s: %%disconnect it there (after %%connect to it, if another board is current) or shut that kernel down, or use another board (%%connect sim:OTHER)",
 				ErrInUse, holder, dir)
 		}
 		return nil, fmt.Errorf("lock the virtual board's folder %s: %w", dir, err)

@@ -198,11 +198,13 @@ func (b *Board) ensure(ctx context.Context) (*link, error) {
 	b.mu.Lock()
 	l := b.ln
 	b.mu.Unlock()
+	var died error // the link that died between operations: why
 	if l != nil {
 		// Drop what the board sent between operations; that read also
 		// shows a link that died meanwhile, which is then reopened.
 		l.discard()
 		if l.dead() {
+			died = l.lost
 			b.drop(l)
 			l = nil
 		}
@@ -216,6 +218,15 @@ func (b *Board) ensure(ctx context.Context) (*link, error) {
 			return nil, err
 		}
 		b.log.Debug("link opened")
+		if died != nil && b.restartable {
+			// A virtual board's new link is a new process: say so
+			// once, as for a reset.
+			why := died
+			if lost, ok := died.(*errLost); ok {
+				why = lost.err
+			}
+			l.resetSeen = fmt.Sprintf("Since the last cell, %v; it was started again: its variables are gone, its files kept.", why)
+		}
 	}
 	if !l.inRaw {
 		if err := l.enterRaw(ctx); err != nil {
@@ -286,6 +297,9 @@ func (b *Board) fail(l *link, err error) error {
 		return &LinkError{URL: b.url, Err: &resetError{reset.(error).Error() + ": its variables are gone, its files kept"}}
 	case errors.As(err, &lost):
 		b.drop(l)
+		if b.restartable && !lost.virtual {
+			err = &errLost{err: lost.err, virtual: true}
+		}
 		return &LinkError{URL: b.url, Err: err}
 	case errors.Is(err, ErrNoResponse):
 		if l.dead() {

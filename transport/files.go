@@ -628,7 +628,7 @@ func (e *fileWriteError) Unwrap() error { return e.err }
 func (l *link) transferError(err error) error {
 	l.discard() // reading what is there finds a link that is gone
 	if l.dead() {
-		return &errLost{err}
+		return &errLost{err: err}
 	}
 	return err
 }

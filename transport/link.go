@@ -20,9 +20,15 @@ var errTimeout = errors.New("timed out")
 
 // errLost marks a read or write failure of the byte stream; Board turns it
 // into a *LinkError wrapping ErrLinkLost.
-type errLost struct{ err error }
+type errLost struct {
+	err     error
+	virtual bool // the board is a process the kernel runs: nothing to plug in
+}
 
 func (e *errLost) Error() string {
+	if e.virtual {
+		return fmt.Sprintf("%v: %v (the next cell starts it again: its variables are gone, its files kept)", ErrLinkLost, e.err)
+	}
 	return fmt.Sprintf("%v: %v (check that the board is plugged in and on; the next cell connects it again)", ErrLinkLost, e.err)
 }
 func (e *errLost) Unwrap() error { return ErrLinkLost }
@@ -196,7 +202,7 @@ func (l *link) fail(err error) {
 	if err == io.EOF {
 		err = errors.New("end of stream (board gone or link closed)")
 	}
-	l.lost = &errLost{err}
+	l.lost = &errLost{err: err}
 }
 
 // poll takes what has already arrived into pend, without waiting, and
@@ -365,7 +371,7 @@ func (l *link) write(p []byte) error {
 		if s {
 			return fmt.Errorf("write stalled for %v (board not reading): %w", l.timeout, ErrNoResponse)
 		}
-		return &errLost{err}
+		return &errLost{err: err}
 	}
 	return nil
 }
