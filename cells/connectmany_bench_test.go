@@ -1,6 +1,7 @@
 package cells
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -15,7 +16,7 @@ import (
 //
 //	go test ./cells -run '^$' -bench ConnectMany -benchtime 1x
 func BenchmarkConnectMany(b *testing.B) {
-	if _, err := sim.FindRuntime(); err != nil {
+	if _, err := sim.FindRuntime(context.Background()); err != nil {
 		b.Skipf("virtual board: %v", err)
 	}
 	it, _ := newInterp(b)

@@ -23,7 +23,7 @@ import (
 // virtual board when node or its runtime is missing.
 func needSim(t *testing.T) {
 	t.Helper()
-	if _, err := sim.FindRuntime(); err != nil {
+	if _, err := sim.FindRuntime(context.Background()); err != nil {
 		testenv.SkipOrFail(t, "virtual board: %v", err)
 	}
 }

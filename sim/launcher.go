@@ -73,13 +73,14 @@ var ErrInUse = errors.New("the virtual board is in use")
 
 // Open prepares the virtual board cfg describes: it finds the runtime,
 // locks the board's folder (creating it) and writes the program out. No
-// process runs until Dial. Close releases it all.
-func Open(cfg Config) (*Board, error) {
+// process runs until Dial. Close releases it all. ctx bounds the look for
+// the runtime (a node that does not answer its --version).
+func Open(ctx context.Context, cfg Config) (*Board, error) {
 	if cfg.Name == "" {
 		cfg.Name = "sim"
 	}
 	if cfg.Runtime == (Runtime{}) {
-		rt, err := FindRuntime()
+		rt, err := FindRuntime(ctx)
 		if err != nil {
 			return nil, err
 		}

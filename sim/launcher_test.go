@@ -36,7 +36,7 @@ func open(t *testing.T, cfg Config) *Board {
 	if cfg.Logger == nil {
 		cfg.Logger = testenv.Logger(t)
 	}
-	b, err := Open(cfg)
+	b, err := Open(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +81,7 @@ func TestFolderLock(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "a")
 	rt := fakeNode(t, "exit 0\n")
 	b := open(t, Config{Name: "a", Dir: dir, Runtime: rt})
-	_, err := Open(Config{Name: "a", Dir: dir, Runtime: rt})
+	_, err := Open(context.Background(), Config{Name: "a", Dir: dir, Runtime: rt})
 	if !errors.Is(err, ErrInUse) || !strings.Contains(err.Error(), dir) || !strings.Contains(err.Error(), "sim:OTHER") {
 		t.Fatalf("second Open of the same folder = %v; want ErrInUse naming the folder and what to do", err)
 	}
@@ -93,7 +93,7 @@ func TestFolderLock(t *testing.T) {
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}
-	again, err := Open(Config{Name: "a", Dir: dir, Runtime: rt})
+	again, err := Open(context.Background(), Config{Name: "a", Dir: dir, Runtime: rt})
 	if err != nil {
 		t.Fatalf("Open after Close: %v", err)
 	}
@@ -232,7 +232,7 @@ func TestMissingNode(t *testing.T) {
 	old := fakeNode(t, "echo v16.20.0\n") // before PATH is emptied: it needs sh
 	t.Setenv("PATH", t.TempDir())
 	t.Setenv(EnvNode, "")
-	_, err := Open(Config{Name: "x", Dir: filepath.Join(t.TempDir(), "x")})
+	_, err := Open(context.Background(), Config{Name: "x", Dir: filepath.Join(t.TempDir(), "x")})
 	if !errors.Is(err, ErrNoRuntime) || !errors.Is(err, exec.ErrNotFound) ||
 		!strings.Contains(err.Error(), "needs node") || !strings.Contains(err.Error(), "install") {
 		t.Fatalf("Open without node = %v", err)
@@ -241,9 +241,26 @@ func TestMissingNode(t *testing.T) {
 		t.Errorf("not one line: %q", err)
 	}
 	t.Setenv(EnvNode, old.Node)
-	_, err = Open(Config{Name: "x", Dir: filepath.Join(t.TempDir(), "x")})
+	_, err = Open(context.Background(), Config{Name: "x", Dir: filepath.Join(t.TempDir(), "x")})
 	if !errors.Is(err, ErrNoRuntime) || !strings.Contains(err.Error(), "18 or newer") || !strings.Contains(err.Error(), "v16.20.0") {
 		t.Fatalf("Open with node 16 = %v", err)
+	}
+}
+
+// A node that never answers its --version does not hang the connect: a
+// stop ends the look at once.
+func TestHangingNodeIsStopped(t *testing.T) {
+	node := fakeNode(t, "exec sleep 60\n")
+	t.Setenv(EnvNode, node.Node)
+	ctx, cancel := context.WithTimeoutCause(context.Background(), 300*time.Millisecond, errors.New("stopped by the test"))
+	defer cancel()
+	start := time.Now()
+	_, err := Open(ctx, Config{Name: "x", Dir: filepath.Join(t.TempDir(), "x")})
+	if err == nil || !strings.Contains(err.Error(), "stopped by the test") {
+		t.Fatalf("Open with a hanging node = %v, want the stop's cause", err)
+	}
+	if d := time.Since(start); d > nodeProbeWait/2 {
+		t.Errorf("the stop took %v", d)
 	}
 }
 
@@ -255,7 +272,7 @@ func TestMissingRuntime(t *testing.T) {
 	t.Setenv(EnvNode, node.Node)
 	t.Setenv("XDG_DATA_HOME", t.TempDir())
 	t.Setenv(EnvNodeModules, filepath.Join(t.TempDir(), "none"))
-	_, err := Open(Config{Name: "x", Dir: filepath.Join(t.TempDir(), "x")})
+	_, err := Open(context.Background(), Config{Name: "x", Dir: filepath.Join(t.TempDir(), "x")})
 	if !errors.Is(err, ErrNoRuntime) || !testenv.Missing(err) ||
 		!strings.Contains(err.Error(), "micropython.mjs") || !strings.Contains(err.Error(), "make install") ||
 		!strings.Contains(err.Error(), EnvNodeModules) {
@@ -271,7 +288,7 @@ func TestMissingRuntime(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	rt, err := FindRuntime()
+	rt, err := FindRuntime(context.Background())
 	if err != nil || rt.Module != filepath.Join(inst, "micropython.mjs") || rt.Node != node.Node {
 		t.Fatalf("FindRuntime = %+v, %v", rt, err)
 	}

@@ -37,7 +37,7 @@ func kernelChild() {
 		fmt.Println("error", err)
 		return
 	}
-	b, err := Open(Config{Name: "k", Dir: filepath.Join(dir, "k"), Runtime: Runtime{Node: node, Module: "/x"}})
+	b, err := Open(context.Background(), Config{Name: "k", Dir: filepath.Join(dir, "k"), Runtime: Runtime{Node: node, Module: "/x"}})
 	if err != nil {
 		fmt.Println("error", err)
 		return

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/iot-kernel/iot-kernel/internal/atomicfile"
 )
@@ -68,8 +70,8 @@ func (e *missing) Unwrap() error { return e.cause }
 // simruntime), else where `make install` puts it
 // ($XDG_DATA_HOME/iot-kernel/runtime), else in $IOT_NODE_MODULES, else in
 // a node_modules found upward from the working directory.
-func FindRuntime() (Runtime, error) {
-	node, err := findNode()
+func FindRuntime(ctx context.Context) (Runtime, error) {
+	node, err := findNode(ctx)
 	if err != nil {
 		return Runtime{}, err
 	}
@@ -82,7 +84,11 @@ func FindRuntime() (Runtime, error) {
 
 var nodeVersion = regexp.MustCompile(`^v(\d+)\.`)
 
-func findNode() (string, error) {
+// nodeProbeWait bounds node --version: a node that never answers (a
+// wrapper script that hangs) fails the connect rather than hang it.
+const nodeProbeWait = 10 * time.Second
+
+func findNode(ctx context.Context) (string, error) {
 	node := os.Getenv(EnvNode)
 	if node == "" {
 		p, err := exec.LookPath("node")
@@ -92,7 +98,18 @@ func findNode() (string, error) {
 		}
 		node = p
 	}
-	out, err := exec.Command(node, "--version").Output()
+	pctx, cancel := context.WithTimeout(ctx, nodeProbeWait)
+	defer cancel()
+	cmd := exec.CommandContext(pctx, node, "--version")
+	cmd.WaitDelay = time.Second // a child that keeps stdout open
+	out, err := cmd.Output()
+	if ctx.Err() != nil {
+		return "", context.Cause(ctx) // stopped
+	}
+	if pctx.Err() != nil {
+		return "", &missing{fmt.Sprintf("the virtual board needs node, and %s --version did not answer within %v: install Node.js %d or newer, or fix %s",
+			node, nodeProbeWait, MinNodeMajor, EnvNode), exec.ErrNotFound}
+	}
 	if err != nil {
 		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, fs.ErrNotExist) {
 			return "", &missing{fmt.Sprintf("the virtual board needs node, and %s does not exist: install Node.js %d or newer, or fix %s",

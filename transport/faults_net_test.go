@@ -134,7 +134,7 @@ func startNetFaultEnv(t *testing.T, link string) *faultEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lk, err := linkFor(addr, opt)
+	lk, err := linkFor(context.Background(), addr, opt)
 	if err != nil {
 		t.Fatal(err)
 	}

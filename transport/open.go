@@ -26,7 +26,7 @@ func Open(ctx context.Context, url string, opt Options) (*Board, error) {
 	if err != nil {
 		return nil, err
 	}
-	l, err := linkFor(addr, opt)
+	l, err := linkFor(ctx, addr, opt)
 	if err != nil {
 		return nil, err
 	}
@@ -60,7 +60,7 @@ type linkKind struct {
 // linkFor returns how to reach the board at addr. Each dial is bounded by
 // its ctx and by Options.Timeout, plus the time a reset takes when
 // Options.HardReset asks for one (only the first dial resets).
-func linkFor(addr Address, opt Options) (linkKind, error) {
+func linkFor(ctx context.Context, addr Address, opt Options) (linkKind, error) {
 	url := addr.URL
 	switch addr.Kind {
 	case KindWebREPL:
@@ -89,7 +89,7 @@ func linkFor(addr Address, opt Options) (linkKind, error) {
 		if cfg.Logger == nil {
 			cfg.Logger = opt.logger().With("board", url)
 		}
-		sb, err := sim.Open(cfg)
+		sb, err := sim.Open(ctx, cfg)
 		if err != nil {
 			return linkKind{}, err
 		}

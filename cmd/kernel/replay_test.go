@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/xml"
 	"os"
 	"path/filepath"
@@ -32,7 +33,7 @@ const replayNotebook = `{
 `
 
 func TestReplayOnSim(t *testing.T) {
-	if _, err := sim.FindRuntime(); err != nil {
+	if _, err := sim.FindRuntime(context.Background()); err != nil {
 		testenv.SkipOrFail(t, "virtual board: %v", err)
 	}
 	dir := t.TempDir()
