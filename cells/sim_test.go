@@ -121,16 +121,22 @@ func TestSimKernelRestart(t *testing.T) {
 
 // A virtual board whose process dies between cells is started again by
 // the next cell, which says the variables are gone; one that dies during
-// a cell says so, with nothing to plug in.
+// a cell says so, with nothing to plug in; one that hangs is restarted by
+// the next cell, which then runs.
 func TestSimProcessDies(t *testing.T) {
 	it, _, _ := simInterp(t)
-	kill := func() {
+	boardPid := func() int {
 		t.Helper()
 		_, res := mustRun(t, it, "import js\njs.process.pid")
 		pid, err := strconv.Atoi(fmt.Sprint(res.Data["text/plain"]))
 		if err != nil {
 			t.Fatalf("pid %v: %v", res.Data, err)
 		}
+		return pid
+	}
+	kill := func() {
+		t.Helper()
+		pid := boardPid()
 		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
@@ -157,6 +163,15 @@ func TestSimProcessDies(t *testing.T) {
 	}
 	if out, _ := mustRun(t, it, "print(4)"); out.Stdout() != "4\n" {
 		t.Errorf("the cell after: %q", out.Stdout())
+	}
+	// Hung (stopped by a signal): the next cell restarts it and runs.
+	mustRun(t, it, "x = 5")
+	if err := syscall.Kill(boardPid(), syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	out, _ = mustRun(t, it, "print('first')")
+	if out.Stdout() != "first\n" || !strings.Contains(out.Stderr(), "did not answer") || !strings.Contains(out.Stderr(), "its variables are gone") {
+		t.Errorf("the cell after the board hung: stdout %q, stderr %q; want it run, with a note", out.Stdout(), out.Stderr())
 	}
 }
 

@@ -40,8 +40,8 @@ var ErrLinkLost = errors.New("link to the board lost")
 var ErrNoResponse = errors.New("board not responding")
 
 // ErrNotSent is wrapped by the errors of an Exec whose code never reached
-// the board (it was stopped first, or holds a byte the raw REPL cannot
-// carry): nothing of it ran.
+// the board (it was stopped first, holds a byte the raw REPL cannot carry,
+// or the board never answered to take it): nothing of it ran.
 var ErrNotSent = errors.New("code not sent")
 
 // FileInfo describes a file or directory on the board.

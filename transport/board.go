@@ -136,11 +136,29 @@ func (b *Board) op(ctx context.Context, fn func(context.Context, *link) error) e
 		return err
 	}
 	err = fn(ctx, l)
+	var wedged *wedgedError
+	if errors.As(err, &wedged) {
+		// Nothing of the operation ran: restart the board and run it
+		// there, saying so once.
+		if l, err = b.revive(ctx, l, wedged.err); err != nil {
+			return err
+		}
+		l.resetSeen = "The virtual board did not answer (still running earlier code?), so it was restarted: its variables are gone, its files kept."
+		err = fn(ctx, l)
+	}
 	if errors.Is(err, errRestart) {
 		return b.restart(ctx, l)
 	}
 	return b.fail(l, err)
 }
+
+// wedgedError is a restartable board that did not answer the kernel's own
+// code sent before an operation's: the operation has not started, and
+// can run on the board restarted.
+type wedgedError struct{ err error }
+
+func (e *wedgedError) Error() string { return e.err.Error() }
+func (e *wedgedError) Unwrap() error { return e.err }
 
 // restart ends an interrupt the board ignored on a restartable link: the
 // link is closed (which kills the board's process) and opened again, the
@@ -170,6 +188,15 @@ func (b *Board) restart(ctx context.Context, l *link) error {
 // (a busy loop left running, which never reads its input), so that the
 // next operation finds it booted afresh. It reports what happened.
 func (b *Board) restartWedged(ctx context.Context, l *link, cause error) error {
+	if _, err := b.revive(ctx, l, cause); err != nil {
+		return err
+	}
+	return &resetError{"the board did not answer (still running earlier code?), so it was hard-reset (restarted, its files kept): its variables are gone; run the cell again"}
+}
+
+// revive restarts a restartable board that does not answer and returns
+// its new link at the raw prompt.
+func (b *Board) revive(ctx context.Context, l *link, cause error) (*link, error) {
 	b.log.Warn("the board does not answer: restarting it", "err", cause)
 	b.drop(l)
 	// The dial, the raw REPL's entry and the probe are each bounded by the
@@ -179,18 +206,18 @@ func (b *Board) restartWedged(ctx context.Context, l *link, cause error) error {
 	defer cancel()
 	rwc, err := b.resetDial(rctx)
 	if err != nil {
-		return &LinkError{URL: b.url, Err: fmt.Errorf("the board did not answer, and restarting it failed: %w", err)}
+		return nil, &LinkError{URL: b.url, Err: fmt.Errorf("the board did not answer, and restarting it failed: %w", err)}
 	}
 	if l, err = b.adopt(rwc); err != nil {
-		return err
+		return nil, err
 	}
 	if err := l.enterRaw(rctx); err != nil {
-		return b.fail(l, fmt.Errorf("the board did not answer, and not after a hard reset either: %w", err))
+		return nil, b.fail(l, fmt.Errorf("the board did not answer, and not after a hard reset either: %w", err))
 	}
 	if err := b.probe(rctx, l); err != nil {
-		return b.fail(l, fmt.Errorf("the board did not answer, and not after a hard reset either: %w", err))
+		return nil, b.fail(l, fmt.Errorf("the board did not answer, and not after a hard reset either: %w", err))
 	}
-	return &resetError{"the board did not answer (still running earlier code?), so it was hard-reset (restarted, its files kept): its variables are gone; run the cell again"}
+	return l, nil
 }
 
 // ensure returns the link, dialled and at the raw prompt.
@@ -351,11 +378,17 @@ func (b *Board) Exec(ctx context.Context, code string, opt ExecOptions) error {
 		tellReset(l, opt.Reset)
 		if (opt.Input != nil || opt.Result != nil) && !l.shim {
 			if err := l.run(ctx, execReq{code: []byte(kernelHelpers(l.platform, l.nonce)), kernel: true}); err != nil {
+				if l.restartable && errors.Is(err, ErrNoResponse) && ctx.Err() == nil {
+					return &wedgedError{err} // before the cell's code: op restarts the board and runs it
+				}
 				return fmt.Errorf("installing input() and the display hook: %w", err)
 			}
 			l.shim = true
 		}
 		err := l.run(ctx, execReq{code: []byte(code), stdout: opt.Stdout, input: opt.Input, value: opt.Result})
+		if l.restartable && errors.Is(err, ErrNotSent) && errors.Is(err, ErrNoResponse) && ctx.Err() == nil {
+			return &wedgedError{err} // the code never went: op restarts the board and runs it
+		}
 		tellReset(l, opt.Reset)
 		var be *BoardError
 		if opt.Result != nil && errors.As(err, &be) && be.Name == "NameError" && strings.Contains(be.Value, DisplayHook) {

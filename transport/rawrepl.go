@@ -290,7 +290,12 @@ func (l *link) sendRawPaste(ctx context.Context, code []byte) (ph phase, interru
 	deadline := time.Now().Add(l.timeout)
 	answer, err := l.pasteAnswer(bg, deadline)
 	if err != nil {
-		return 0, false, l.timeoutOr(err, "raw-paste request")
+		err = l.timeoutOr(err, "raw-paste request")
+		if errors.Is(err, ErrNoResponse) {
+			// No answer to the request: the code was not sent.
+			return 0, false, &notSentError{err.Error(), err}
+		}
+		return 0, false, err
 	}
 	switch answer {
 	case "R\x01":
@@ -524,7 +529,9 @@ func (f *follower) timedOut() error {
 	}
 	f.l.inRaw = false
 	if f.ph == phaseOK || f.ph == phaseAck {
-		return f.l.noResponse("waiting for the board to accept the code")
+		// The board never took the code, so none of it ran.
+		err := f.l.noResponse("waiting for the board to accept the code")
+		return &notSentError{err.Error(), err}
 	}
 	return f.l.noResponse("waiting for the end of the board's answer")
 }
