@@ -237,6 +237,39 @@ func TestSimBusyLoopInterrupt(t *testing.T) {
 	}
 }
 
+// A loop that prints, or sleeps for no time, gives the board's JavaScript
+// control: the stop button stops it with a KeyboardInterrupt, keeping the
+// board's variables.
+func TestSimPrintLoopInterrupt(t *testing.T) {
+	it, _, _ := simInterp(t)
+	mustRun(t, it, "%connect -q sim:loops\nv = 1")
+	for _, code := range []string{
+		"import time\nprint('looping')\nwhile True:\n    time.sleep(0)",
+		"import time\nprint('looping')\nwhile True:\n    time.sleep_ms(0)",
+		"i = 0\nwhile True:\n    print('looping', i)\n    i += 1",
+	} {
+		ctx, cancel := context.WithCancelCause(t.Context())
+		out := &kerneltest.Recorder{}
+		var once sync.Once
+		out.OnStream = func(_, text string) {
+			if strings.Contains(text, "looping") {
+				once.Do(func() { cancel(kernel.ErrInterrupted) })
+			}
+		}
+		ctx, stop := context.WithTimeout(ctx, 60*time.Second)
+		_, err := it.Execute(ctx, kernel.ExecuteRequest{Code: code, ExecutionCount: 4}, out)
+		stop()
+		cancel(nil)
+		var ee *kernel.ExecError
+		if !errors.As(err, &ee) || ee.Name != "KeyboardInterrupt" || strings.Contains(ee.Value, "reset") {
+			t.Errorf("%q stopped with %v; want a plain KeyboardInterrupt", code, err)
+		}
+		if _, res := mustRun(t, it, "v"); res.Data["text/plain"] != "1" {
+			t.Errorf("after stopping %q: v = %v, want the board's state kept", code, res.Data)
+		}
+	}
+}
+
 // machine.reset() restarts the virtual board: the cell says so, and the
 // next cell runs on the board booted afresh, with its files.
 func TestSimMachineReset(t *testing.T) {

@@ -206,6 +206,18 @@ function boardOut(bytes) {
   }
   writeRaw(res);
   if (!executing()) watchRepl(res);
+  else stopButton(); // a program that prints in a loop gives JavaScript control here
+}
+
+// stopButton looks for a Ctrl-C, at most every 2 ms, where JavaScript gets
+// control while a program runs without sleeping (a print, a sleep(0)), and
+// schedules the KeyboardInterrupt, which the VM raises at its next jump.
+function stopButton() {
+  const now = Date.now();
+  if (mp === null || now - lastPoll < 2) return;
+  lastPoll = now;
+  pollInput();
+  if (takeInterrupt()) mp._module._mp_sched_keyboard_interrupt();
 }
 
 // ---- REPL mode, seen from the REPL's own output ---------------------------
@@ -473,7 +485,12 @@ function onTicks() {
 // return at once (the caller's next jump raises it).
 const SLEEP_SLICE_MS = 20;
 function sleepMs(ms) {
-  if (!(ms > 0)) return; // as the port's: a negative time does not wait
+  if (!(ms > 0)) {
+    // As the port's, a zero or negative time does not wait; a loop of
+    // sleep(0) still stops at the stop button.
+    stopButton();
+    return;
+  }
   const end = Date.now() + Math.floor(ms);
   for (;;) {
     service();
