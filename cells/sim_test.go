@@ -289,6 +289,14 @@ func TestSimMachineReset(t *testing.T) {
 	if _, res := mustRun(t, it, "open('f.txt').read()"); res.Data["text/plain"] != "'kept'" {
 		t.Errorf("f.txt after machine.reset(): %v", res.Data)
 	}
+	// Deep sleep ends in a reset too, and the cell names it.
+	ee, _ = execError(t, it, "import machine\nmachine.deepsleep(10)")
+	if !strings.Contains(ee.Value, "woke from machine.deepsleep() through a reset") || strings.Contains(ee.Value, "machine.reset()") {
+		t.Errorf("cell that deep-slept: %+v", ee)
+	}
+	if _, res := mustRun(t, it, "import machine\nmachine.reset_cause() == machine.DEEPSLEEP_RESET"); res.Data["text/plain"] != "True" {
+		t.Errorf("reset_cause() after deepsleep: %v", res.Data)
+	}
 
 	// %hardreset, by machine.reset() or by restarting the process
 	for magic, said := range map[string]string{

@@ -24,6 +24,10 @@ import (
 // the same folder.
 const ResetExit = 75
 
+// DeepSleepExit is the exit status after machine.deepsleep(ms): the board
+// wakes through a reset, which the launcher does as for ResetExit.
+const DeepSleepExit = 76
+
 // Config describes one virtual board.
 type Config struct {
 	// Name is the board's name ("" means "sim"): its folder's name, and
@@ -303,7 +307,7 @@ func (b *Board) start() (*proc, error) {
 		}
 		p.byUs = p.wasKilled()
 		var restarting chan struct{}
-		if p.code == ResetExit && !p.byUs {
+		if (p.code == ResetExit || p.code == DeepSleepExit) && !p.byUs {
 			// Before the stream reports the reset: a Dial that follows
 			// waits for the restart rather than starting another.
 			restarting = make(chan struct{})
@@ -485,9 +489,17 @@ func (p *proc) kill() {
 // ResetError is what a read of the board's stream returns once the board
 // reset itself (machine.reset()): the stream is over, and the next Dial
 // reaches the board booted afresh, its files kept.
-type ResetError struct{}
+type ResetError struct {
+	// DeepSleep: the reset was the wake from machine.deepsleep().
+	DeepSleep bool
+}
 
-func (ResetError) Error() string { return "the board was reset by machine.reset()" }
+func (e ResetError) Error() string {
+	if e.DeepSleep {
+		return "the board woke from machine.deepsleep() through a reset"
+	}
+	return "the board was reset by machine.reset()"
+}
 
 // BoardReset marks the error as a reset of the board, not a failure of
 // the link.
@@ -498,8 +510,8 @@ func (p *proc) exitError() error {
 	if p.byUs {
 		return os.ErrClosed
 	}
-	if p.code == ResetExit {
-		return ResetError{}
+	if p.code == ResetExit || p.code == DeepSleepExit {
+		return ResetError{DeepSleep: p.code == DeepSleepExit}
 	}
 	msg := "the virtual board's program exited"
 	if p.status != nil {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/iot-kernel/iot-kernel/sim"
 	"github.com/iot-kernel/iot-kernel/transport"
 )
 
@@ -374,7 +375,7 @@ func TestInterruptMain(t *testing.T) {
 	}
 }
 
-// TestDeepSleep: machine.deepsleep(ms) sleeps, then resets (exit 75); the
+// TestDeepSleep: machine.deepsleep(ms) sleeps, then resets (exit 76); the
 // next run reports the deep-sleep reset and a timer wake.
 func TestDeepSleep(t *testing.T) {
 	dir := t.TempDir()
@@ -382,8 +383,8 @@ func TestDeepSleep(t *testing.T) {
 	if err := b.eng.Exec(b.ctx(), "import machine\nmachine.deepsleep(10)", transport.ExecOptions{}); err == nil {
 		t.Errorf("machine.deepsleep() returned")
 	}
-	if code := b.waitExit(); code != 75 {
-		t.Errorf("deepsleep: exit status %d, want 75", code)
+	if code := b.waitExit(); code != sim.DeepSleepExit {
+		t.Errorf("deepsleep: exit status %d, want %d", code, sim.DeepSleepExit)
 	}
 	b = start(t, env{dir: dir})
 	if got := b.exec("import machine\nprint(machine.reset_cause() == machine.DEEPSLEEP_RESET, machine.wake_reason() == machine.TIMER_WAKE)"); got != "True True\r\n" {

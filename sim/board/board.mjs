@@ -74,6 +74,7 @@ const heapsize = parseInt(process.env.IOT_MPY_HEAPSIZE || '', 10) || (SIM ? SIM_
 const simName = process.env.IOT_SIM_NAME || 'sim';
 // machine.reset(): exit with EX_TEMPFAIL, "restart me", to the launcher.
 const EXIT_RESET = 75;
+const EXIT_DEEPSLEEP = 76; // sim.DeepSleepExit: a wake from deep sleep is a reset
 
 // The board's own Python modules live in the interpreter's filesystem under
 // PY_DIR, right after '' in sys.path: importable, never persisted, hidden
@@ -764,7 +765,7 @@ const boardAPI = {
       try { fs.mkdirSync(path.dirname(f), { recursive: true }); fs.writeFileSync(f, String(cause || 'HARD')); } catch (e) { log(`reset cause: ${e.message}`); }
     }
     flushOut();
-    process.exit(EXIT_RESET);
+    process.exit(cause === 'DEEPSLEEP' ? EXIT_DEEPSLEEP : EXIT_RESET);
   },
 };
 
