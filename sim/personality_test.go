@@ -58,6 +58,8 @@ func TestMachine(t *testing.T) {
 		{"utime is the board's time", "import utime; print(utime is time, type(utime.time()).__name__)", "True int"},
 		{"gmtime", "print(time.gmtime(0))", "(1970, 1, 1, 0, 0, 0, 3, 1)"},
 		{"ticks", "t=time.ticks_ms(); time.sleep_ms(20); print(time.ticks_diff(time.ticks_ms(), t) >= 20)", "True"},
+		{"ticks_us counts microseconds", "print(any(time.ticks_us() % 1000 for _ in range(50)), time.ticks_cpu() != 0)", "True True"},
+		{"sleep_us waits microseconds", "def us(n):\n t=time.ticks_us(); time.sleep_us(n); return time.ticks_diff(time.ticks_us(), t)\nds=[us(300) for _ in range(5)]\ntime.sleep_us(0)\nprint(min(ds) >= 300, any(d % 1000 for d in ds), us(2500) >= 2500)", "True True True"},
 		{"sleep waits", "t=time.ticks_ms(); time.sleep(0.03); time.sleep(0); time.sleep_ms(-1); print(time.ticks_diff(time.ticks_ms(), t) >= 30)", "True"},
 		{"sleep errors", "for f, a in ((time.sleep, 'x'), (time.sleep_ms, 1.5), (time.sleep_ms, 2**31)):\n try:\n  f(a)\n except (TypeError, OverflowError) as e: print(type(e).__name__)", "TypeError\r\nTypeError\r\nOverflowError"},
 		{"errno of a missing file", "try:\n open('/nope')\nexcept OSError as e: print(e.errno, e.errno == __import__('errno').ENOENT)", "2 True"},

@@ -490,20 +490,39 @@ function sleepMs(ms) {
     // As the port's, a zero or negative time does not wait; a loop of
     // sleep(0) still stops at the stop button.
     stopButton();
-    return;
+    return false;
   }
   const end = Date.now() + Math.floor(ms);
   for (;;) {
     service();
     if (takeInterrupt()) {
       mp._module._mp_sched_keyboard_interrupt();
-      return;
+      return true;
     }
     const left = end - Date.now();
-    if (left <= 0) return;
+    if (left <= 0) return false;
     pause(Math.min(left, SLEEP_SLICE_MS));
   }
 }
+
+// sleepUs waits us microseconds for time.sleep_us: the port's counts in
+// its millisecond clock, so that sleep_us(300) took a whole millisecond.
+// Whole milliseconds are slept as sleepMs does; the rest is waited out on
+// the high-resolution clock, as a board's sleep_us spins on its timer.
+function sleepUs(us) {
+  if (!(us > 0)) {
+    stopButton();
+    return;
+  }
+  const end = performance.now() + us / 1000;
+  if (us >= 2000 && sleepMs(Math.floor(us / 1000) - 1)) return;
+  while (performance.now() < end) { /* spin: less than 2 ms */ }
+  stopButton();
+}
+
+// TICKS_MASK is the port's ticks period less one (2**30 - 1), which
+// time.py checks before it takes ticks_us from here.
+const TICKS_MASK = 0x3fffffff;
 
 // The port's file system reports Emscripten's (WASI's) errno numbers, while
 // its errno module and every real board use Linux's: OSError(44) where a
@@ -759,6 +778,10 @@ const boardAPI = {
   timer_hook(fn) { timerHook = typeof fn === 'function' ? fn : null; },
   // sleep_ms(ms) is time.sleep's and time.sleep_ms's wait (py/time.py).
   sleep_ms(ms) { sleepMs(Number(ms)); },
+  // sleep_us(us) and ticks_us() count microseconds, where the port's own
+  // move in whole milliseconds.
+  sleep_us(us) { sleepUs(Number(us)); },
+  ticks_us() { return Math.floor(performance.now() * 1000) & TICKS_MASK; },
   reset(cause) {
     const f = resetCauseFile();
     if (f) {

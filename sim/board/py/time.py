@@ -75,9 +75,24 @@ def sleep_ms(ms):
 
 
 def sleep_us(us):
-    _t.sleep_us(us)
+    if type(us) is int and -_SMALL <= us < _SMALL:
+        _b.sleep_us(us)
+    else:
+        _t.sleep_us(us)
     if _t:
         pass
+
+
+# The port's ticks_us() moves in whole milliseconds and its ticks_cpu() is
+# 0: count microseconds on the host's high-resolution clock instead (an
+# ESP32's ticks_cpu() counts CPU cycles; microseconds serve the same use),
+# when the port's ticks period is the one board.mjs wraps at.
+if _t.ticks_add(0, -1) == 0x3FFFFFFF:
+
+    def ticks_us():
+        return _b.ticks_us()
+
+    ticks_cpu = ticks_us
 
 
 # machine.Timer's callbacks: [due ticks_ms, period ms (0: one shot),
