@@ -340,6 +340,27 @@ print(c.read(), c.read())
 c.close()
 srv.close()`, boardPort, boardPort),
 			"127.0.0.1 <class 'int'>\r\nb'ping'\r\nb'pong' b''\r\n"},
+		{"close is a close both ways: the peer's sends fail", fmt.Sprintf(`srv = socket.socket()
+srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(('0.0.0.0', %d))
+srv.listen(1)
+c = socket.socket()
+c.connect(('127.0.0.1', %d))
+a, addr = srv.accept()
+a.close()
+srv.close()
+import errno, time
+failed = None
+for i in range(50):
+    try:
+        c.send(b'x')
+    except OSError as e:
+        failed = e.errno in (errno.ECONNRESET, 32)  # 32: EPIPE, which errno lacks
+        break
+    time.sleep_ms(20)
+print(failed, i < 25)
+c.close()`, boardPort, boardPort),
+			"True True\r\n"},
 		{"udp sendto, recvfrom", `u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 u.sendto(b'hello', socket.getaddrinfo('udp.test', 7)[0][-1])
 d, a = u.recvfrom(100)

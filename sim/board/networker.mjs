@@ -277,7 +277,10 @@ function closeEntry(e) {
     detach(e);
     s.on('data', () => {}); // drain what still comes
     s.on('error', () => {});
-    s.end();
+    // Closed both ways once what was written has gone, as a board's
+    // close() does: the peer's later sends fail (reset), they do not
+    // vanish into a half-open socket. Within 2 s in any case.
+    s.end(() => s.destroy());
     setTimeout(() => s.destroy(), 2000).unref();
   }
   if (e.server) {
