@@ -66,6 +66,10 @@ func TestMagicsHelpAndUsage(t *testing.T) {
 			t.Errorf("%q: %+v", code, ee)
 		}
 	}
+	// The usage shows a TARGET: the error says what it is for.
+	if ee, _ := execError(t, it, "%hardreset sim:hr"); ee.Name != "UsageError" || !strings.Contains(ee.Value, "TARGET is for --pin") {
+		t.Errorf("%%hardreset TARGET without --pin: %+v", ee)
+	}
 }
 
 func TestGeneralMagics(t *testing.T) {

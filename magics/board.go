@@ -168,6 +168,9 @@ func hardresetMagic(d boardDeps) *Magic {
 		})
 		return func(ctx context.Context, env *Env, args []string, body string) error {
 			rc, ok := env.Boards.(ResetConnector)
+			if !*pin && len(args) > 0 {
+				return Usagef(m, "TARGET is for --pin (a board that cannot be connected); without it, %%hardreset resets the current board")
+			}
 			if !*pin || !ok {
 				return withBoard(ctx, env, args, body)
 			}
