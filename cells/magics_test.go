@@ -59,7 +59,7 @@ func TestMagicsHelpAndUsage(t *testing.T) {
 	for _, code := range []string{
 		"%connect", "%connect a b", "%register", "%register a b c", "%unregister",
 		"%uid x", "%info x", "%softreset x", "%disconnect x", "%discover x", "%loglevel a b", "%lsmagic x",
-		"%%connect\nprint(1)", "%%connect a --all\nprint(1)", "%connect bench -x",
+		"%%connect\nprint(1)", "%%connect a --all\nprint(1)", "%connect bench -x", "%%connect a b a\nprint(1)",
 	} {
 		ee, _ := execError(t, it, code)
 		if ee.Name != "UsageError" || !strings.Contains(ee.Value, "Usage: %") {

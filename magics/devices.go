@@ -120,6 +120,14 @@ func connectCellMagic(d deviceDeps) *Magic {
 			if len(targets) == 0 {
 				return Usagef(m, "name at least one board")
 			}
+			seen := map[string]bool{}
+			for _, t := range targets {
+				if seen[t] {
+					// One board cannot run the cell twice at once.
+					return Usagef(m, "%s is named twice", t)
+				}
+				seen[t] = true
+			}
 			n := len(targets)
 			opener, ok := env.Boards.(BoardOpener)
 			if !ok {
