@@ -76,10 +76,21 @@ func TestGeneralMagics(t *testing.T) {
 	it, cfg := newInterp(t)
 	out, _ := mustRun(t, it, "%lsmagic")
 	text := out.Stdout()
-	for _, want := range []string{"%connect ", "%%connect ", "%lsmagic ", "%loglevel ", "%uid ", "Cell magics", "!COMMAND"} {
+	for _, want := range []string{"%connect ", "%%connect ", "%lsmagic ", "%loglevel ", "%uid ", "Cell magics", "!COMMAND",
+		// a first sentence that goes on over lines of the summary is whole
+		"and delete board files the host folder lacks.", "or to a board file when PATH starts with ':'."} {
 		if !strings.Contains(text, want) {
 			t.Errorf("%%lsmagic lacks %q:\n%s", want, text)
 		}
+	}
+	// Options are spelt in the help as in the usage line, and a cell
+	// magic's usage error names it with %%.
+	out, _ = mustRun(t, it, "%%connect -h")
+	if s := out.Stdout(); !strings.Contains(s, "\n  --all\n") || strings.Contains(s, "\n  -all") {
+		t.Errorf("%%%%connect -h:\n%s", s)
+	}
+	if ee, _ := execError(t, it, "%%writefile\nx"); !strings.HasPrefix(ee.Value, "%%writefile: ") {
+		t.Errorf("%%%%writefile without PATH: %q", ee.Value)
 	}
 	out, _ = mustRun(t, it, "%loglevel debug")
 	if cfg.Level.Level().String() != "DEBUG" || out.Stdout() != "Log level: DEBUG\n" {

@@ -199,7 +199,7 @@ func writefileMagic(d fileDeps) *Magic {
 		Name: "writefile",
 		Kind: Cell,
 		Args: "PATH",
-		Summary: "Write the cell's body to a host file (relative to the notebook's folder), or to a board file\n" +
+		Summary: "Write the cell's body to a host file (relative to the host working directory, see %cd), or to a board file\n" +
 			"when PATH starts with ':'. A final newline is added when the body lacks one.",
 	}
 	m.Setup = func(fs *flag.FlagSet) Runner {

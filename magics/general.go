@@ -50,13 +50,14 @@ func lsmagicMagic() *Magic {
 	return m
 }
 
-// firstSentence shortens a summary for a listing.
+// firstSentence shortens a summary for a listing: its first sentence,
+// which may go on over several lines.
 func firstSentence(s string) string {
-	s, _, _ = strings.Cut(s, "\n")
+	s = strings.ReplaceAll(s, "\n", " ")
 	if i := strings.Index(s, ". "); i >= 0 {
 		return s[:i+1]
 	}
-	return s
+	return strings.TrimSuffix(s, " ")
 }
 
 func loglevelMagic(level *slog.LevelVar) *Magic {

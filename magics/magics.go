@@ -61,7 +61,8 @@ func (e *UsageError) Error() string {
 // Usagef returns a UsageError for magic m; runners use it for argument
 // errors that flag parsing cannot catch (a missing positional argument).
 func Usagef(m *Magic, format string, a ...any) error {
-	return &UsageError{Magic: m.Name, Msg: fmt.Sprintf(format, a...), Usage: m.synopsis()}
+	// Magic is the name after the first %: "%name" for a cell magic.
+	return &UsageError{Magic: strings.TrimPrefix(m.prefix(), "%"), Msg: fmt.Sprintf(format, a...), Usage: m.synopsis()}
 }
 
 // ErrUnknownMagic is wrapped by the error for a magic that does not exist.
@@ -216,10 +217,39 @@ func (m *Magic) Help() string {
 	fs.VisitAll(func(*flag.Flag) { hasFlags = true })
 	if hasFlags {
 		b.WriteString("\nOptions:\n")
-		fs.SetOutput(&b)
-		fs.PrintDefaults()
+		printOptions(&b, fs)
 	}
 	return b.String()
+}
+
+// printOptions lists fs's flags as flag.PrintDefaults does, but spelt as
+// the synopsis spells them: --name for a long one, -n for a letter.
+func printOptions(b *strings.Builder, fs *flag.FlagSet) {
+	fs.VisitAll(func(f *flag.Flag) {
+		dash := "-"
+		if len(f.Name) > 1 {
+			dash = "--"
+		}
+		name, usage := flag.UnquoteUsage(f)
+		line := "  " + dash + f.Name
+		if name != "" {
+			line += " " + name
+		}
+		if len(line) <= 4 { // "  -r": its text fits on the line
+			line += "\t"
+		} else {
+			line += "\n    \t"
+		}
+		b.WriteString(line + strings.ReplaceAll(usage, "\n", "\n    \t"))
+		switch def := f.DefValue; {
+		case def == "" || def == "false" || def == "0":
+		case fmt.Sprintf("%T", f.Value) == "*flag.stringValue":
+			fmt.Fprintf(b, " (default %q)", def)
+		default:
+			fmt.Fprintf(b, " (default %s)", def)
+		}
+		b.WriteString("\n")
+	})
 }
 
 func (m *Magic) prefix() string {
