@@ -78,7 +78,7 @@ func connectMagic() *Magic {
 		say := quietFlag(fs)
 		return func(ctx context.Context, env *Env, args []string, _ string) error {
 			if len(args) != 1 {
-				return Usagef(m, "want exactly one TARGET, got %d arguments", len(args))
+				return Usagef(m, "want exactly one TARGET, got %s", plural(len(args), "argument"))
 			}
 			b, err := env.Boards.Connect(ctx, args[0])
 			if err != nil {

@@ -120,7 +120,7 @@ func boardMagic(d fileDeps, name, args, summary string, n pathCount, setup func(
 		return func(ctx context.Context, env *Env, args []string, _ string) error {
 			switch {
 			case n == onePath && len(args) != 1:
-				return Usagef(m, "want one board path, got %d arguments", len(args))
+				return Usagef(m, "want one board path, got %s", plural(len(args), "argument"))
 			case n == somePaths && len(args) == 0:
 				return Usagef(m, "missing board path")
 			case n == optionalPath && len(args) > 1:

@@ -206,7 +206,7 @@ func writefileMagic(d fileDeps) *Magic {
 		appendTo := fs.Bool("a", false, "append to the file instead of replacing it")
 		return func(ctx context.Context, env *Env, args []string, body string) error {
 			if len(args) != 1 {
-				return Usagef(m, "want one PATH, got %d arguments", len(args))
+				return Usagef(m, "want one PATH, got %s", plural(len(args), "argument"))
 			}
 			if body != "" && !strings.HasSuffix(body, "\n") {
 				body += "\n"

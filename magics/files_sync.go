@@ -267,7 +267,7 @@ func (t *syncTree) apply(ctx context.Context, op syncOp) error {
 // syncArgs checks the HOST_DIR :BOARD_DIR arguments.
 func syncArgs(m *Magic, args []string) (hostDir, boardDir string, err error) {
 	if len(args) != 2 {
-		return "", "", Usagef(m, "want HOST_DIR and :BOARD_DIR, got %d arguments", len(args))
+		return "", "", Usagef(m, "want HOST_DIR and :BOARD_DIR, got %s", plural(len(args), "argument"))
 	}
 	if isBoardArg(args[0]) || !isBoardArg(args[1]) {
 		return "", "", Usagef(m, "the host folder comes first and the board folder, marked with ':', second (e.g. %%%s src :lib)", m.Name)

@@ -71,10 +71,10 @@ func (h *Host) Chdir(path string) error {
 	abs := h.Abs(path)
 	st, err := os.Stat(abs)
 	if err != nil {
-		return fmt.Errorf("cd: %w", err)
+		return fmt.Errorf("%%cd: %w", err)
 	}
 	if !st.IsDir() {
-		return fmt.Errorf("cd: %s is not a directory", abs)
+		return fmt.Errorf("%%cd: %s is not a directory", abs)
 	}
 	h.mu.Lock()
 	if abs != h.dir {

@@ -146,7 +146,7 @@ func cdMagic() *Magic {
 			case len(args) == 0:
 				home, err := os.UserHomeDir()
 				if err != nil {
-					return fmt.Errorf("cd: %w", err)
+					return fmt.Errorf("%%cd: %w", err)
 				}
 				dir = home
 			case args[0] == "-":

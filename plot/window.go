@@ -129,7 +129,7 @@ func Summary(series []Series, lines, dropped int) string {
 	for _, s := range series {
 		total += len(s.Points)
 	}
-	out := fmt.Sprintf("plot: %d lines with numbers, %d series, %d points shown", lines, len(series), total)
+	out := fmt.Sprintf("plot: %s with numbers, %d series, %s shown", plural(lines, "line"), len(series), plural(total, "point"))
 	if dropped > 0 {
 		out += fmt.Sprintf(" (%d values beyond %d series left out)", dropped, MaxSeries)
 	}
@@ -140,7 +140,7 @@ func Summary(series []Series, lines, dropped int) string {
 				lo, hi = math.Min(lo, p.Y), math.Max(hi, p.Y)
 			}
 		}
-		out += fmt.Sprintf("\n  %s: %d points", s.Label, len(s.Points))
+		out += fmt.Sprintf("\n  %s: %s", s.Label, plural(len(s.Points), "point"))
 		if n := len(s.Points); n > 0 {
 			out += ", last " + formatValue(s.Points[n-1].Y)
 		}
@@ -162,4 +162,12 @@ func seriesLabel(v Value, i int) string {
 		return v.Label
 	}
 	return "value " + strconv.Itoa(i+1)
+}
+
+// plural is "1 point" or "n points".
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
 }

@@ -72,6 +72,11 @@ func TestSummary(t *testing.T) {
 			t.Errorf("summary lacks %q:\n%s", want, got)
 		}
 	}
+	one := NewWindow(0)
+	one.Add(1, []Value{{"t", 5}})
+	if got := Summary(one.Series(), one.Lines(), 0); !strings.Contains(got, "1 line with numbers, 1 series, 1 point shown") || !strings.Contains(got, "t: 1 point,") {
+		t.Errorf("one sample: %s", got)
+	}
 }
 
 func TestDecimateKeepsExtremes(t *testing.T) {
