@@ -3,6 +3,7 @@ package cells
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/iot-kernel/iot-kernel/kernel"
 	"github.com/iot-kernel/iot-kernel/kernel/kerneltest"
 	"github.com/iot-kernel/iot-kernel/testboard"
+	"github.com/iot-kernel/iot-kernel/transport"
 )
 
 func TestNoBoard(t *testing.T) {
@@ -420,5 +422,15 @@ func TestCellTraceback(t *testing.T) {
 		`  File "<stdin>", line 1, in <module>`, "KeyboardInterrupt: "}, ranCell{"while True: pass", 3}, nil)
 	if last := tb[len(tb)-1]; last != "KeyboardInterrupt" {
 		t.Errorf("last line %q, want %q", last, "KeyboardInterrupt")
+	}
+}
+
+// A magic's snippet that runs out of memory says what mends it.
+func TestMagicMemoryErrorSaysWhatToDo(t *testing.T) {
+	it, _ := newInterp(t)
+	err := it.magicError(t.Context(), fmt.Errorf("info: %w", &transport.BoardError{Name: "MemoryError", Value: "memory allocation failed, allocating 880 bytes"}))
+	var ee *kernel.ExecError
+	if !errors.As(err, &ee) || ee.Name != "MemoryError" || !strings.Contains(ee.Value, "allocating 880 bytes") || !strings.Contains(ee.Value, "%softreset frees it") {
+		t.Errorf("magicError = %v", err)
 	}
 }

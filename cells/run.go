@@ -221,7 +221,13 @@ func (it *Interpreter) magicError(ctx context.Context, err error) error {
 	case errors.As(err, &be):
 		// Raised by a magic's own snippet, whose traceback means nothing to
 		// the user: the magic's message says what failed and where.
-		return &kernel.ExecError{Name: be.Name, Value: err.Error(), Traceback: []string{be.Name + ": " + err.Error()}}
+		msg := err.Error()
+		if be.Name == "MemoryError" {
+			// The magic's code is small: the board's heap is full or
+			// broken up, which only a reset mends.
+			msg += " (the board is short of memory: %softreset frees it; its variables go, its files stay)"
+		}
+		return &kernel.ExecError{Name: be.Name, Value: msg, Traceback: []string{be.Name + ": " + msg}}
 	case errors.As(err, &ue), errors.Is(err, magics.ErrUnknownMagic):
 		return errorOf("UsageError", err)
 	case errors.Is(err, magics.ErrNoBoard):
