@@ -24,7 +24,7 @@ func TestInfoFilesystem(t *testing.T) {
 				t.Fatalf("%%info has no filesystem line:\n%s", out.Stdout())
 			}
 			if kind != testboard.Microbit {
-				if !regexp.MustCompile(`^\d+ bytes free of \d+$`).MatchString(line[1]) {
+				if !regexp.MustCompile(`^\d+(\.\d)? [KMG]?B free of \d+(\.\d)? [KMG]?B$`).MatchString(line[1]) {
 					t.Errorf("filesystem: %s", line[1])
 				}
 				return

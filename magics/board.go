@@ -5,6 +5,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -364,11 +366,25 @@ func infoMagic() *Magic {
 			if err != nil {
 				return fmt.Errorf("info: %w", err)
 			}
-			env.Out.Stream("stdout", alignKV(out))
+			env.Out.Stream("stdout", alignKV(freeOf.ReplaceAllStringFunc(out, humanFreeOf)))
 			return nil
 		})
 	}
 	return m
+}
+
+// freeOf is the "N bytes free of M" that infoCode prints.
+var freeOf = regexp.MustCompile(`(\d+) bytes free of (\d+)`)
+
+// humanFreeOf writes a freeOf match in KB, MB or GB.
+func humanFreeOf(s string) string {
+	m := freeOf.FindStringSubmatch(s)
+	free, err1 := strconv.ParseInt(m[1], 10, 64)
+	total, err2 := strconv.ParseInt(m[2], 10, 64)
+	if err1 != nil || err2 != nil {
+		return s
+	}
+	return formatSize(free) + " free of " + formatSize(total)
 }
 
 // alignKV lines up "key: value" lines on their values.

@@ -448,8 +448,10 @@ func formatSize(n int64) string {
 		return fmt.Sprintf("%d B", n)
 	case n < 1024*1024:
 		return fmt.Sprintf("%.1f KB", float64(n)/1024)
-	default:
+	case n < 1024*1024*1024:
 		return fmt.Sprintf("%.1f MB", float64(n)/(1024*1024))
+	default:
+		return fmt.Sprintf("%.1f GB", float64(n)/(1024*1024*1024))
 	}
 }
 
