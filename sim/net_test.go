@@ -407,6 +407,15 @@ except OSError as e:
     print(e.errno == errno.ECONNREFUSED, e)
 s.close()`, refused),
 			"True [Errno 111] ECONNREFUSED\r\n"},
+		{"bad addresses and kinds are refused, as on an ESP32", `for f in (lambda: socket.socket().connect('127.0.0.1:80'), lambda: socket.socket().bind('0.0.0.0'),
+          lambda: socket.socket().connect(('127.0.0.1', '80')), lambda: socket.socket().connect(('127.0.0.1',)),
+          lambda: socket.socket(99, 99), lambda: socket.socket(socket.AF_INET, 99)):
+    try:
+        f()
+        print('accepted')
+    except (TypeError, ValueError, OSError) as e:
+        print(type(e).__name__, e)`,
+			"TypeError object 'str' isn't a tuple or list\r\nTypeError object 'str' isn't a tuple or list\r\nTypeError can't convert str to int\r\nValueError requested length 2 but object has length 1\r\nOSError 97\r\nOSError [Errno 22] EINVAL\r\n"},
 		{"closed socket", `s = socket.socket()
 s.close()
 try:

@@ -50,6 +50,17 @@ def _none(r):
     return _x(r)
 
 
+def _ha(a):
+    # An address as an ESP32 takes it, with its errors: (host, port).
+    if type(a) is not tuple and type(a) is not list:
+        raise TypeError("object '%s' isn't a tuple or list" % type(a).__name__)
+    if len(a) != 2:
+        raise ValueError("requested length 2 but object has length %d" % len(a))
+    if type(a[1]) is not int:
+        raise TypeError("can't convert %s to int" % type(a[1]).__name__)
+    return str(a[0]), a[1]
+
+
 def _addr(s):
     a, p = s.rsplit(" ", 1)
     return (a, int(p))
@@ -62,6 +73,10 @@ def getaddrinfo(host, port, af=0, type=0, proto=0, flags=0):
 
 class socket(io.IOBase):
     def __init__(self, af=AF_INET, type=SOCK_STREAM, proto=0, fileno=None):
+        if af != AF_INET and af != AF_INET6:
+            raise OSError(97)  # EAFNOSUPPORT
+        if type != SOCK_STREAM and type != SOCK_DGRAM and type != SOCK_RAW:
+            raise OSError(22)  # EINVAL
         self._s = _x(_n.socket(type)) if fileno is None else fileno
         self._k = type
         self._t = -1
@@ -90,7 +105,8 @@ class socket(io.IOBase):
         _x(_n.setopt(self._s, level, opt, val if type(val) is int else 1))
 
     def bind(self, a):
-        _x(_n.bind(self._s, a[0], a[1]))
+        h, p = _ha(a)
+        _x(_n.bind(self._s, h, p))
 
     def listen(self, backlog=2):
         _x(_n.listen(self._s, backlog))
@@ -100,7 +116,8 @@ class socket(io.IOBase):
         return socket(AF_INET, SOCK_STREAM, 0, int(r[0])), (r[1], int(r[2]))
 
     def connect(self, a):
-        _x(_n.connect(self._s, a[0], a[1], self._t))
+        h, p = _ha(a)
+        _x(_n.connect(self._s, h, p, self._t))
 
     def _out(self, b, f):
         return f(_n.send(self._s, self._t, _d.write(b)))
@@ -115,7 +132,8 @@ class socket(io.IOBase):
         return self._out(b, _none)
 
     def sendto(self, b, a):
-        return _x(_n.sendto(self._s, a[0], a[1], _d.write(b)))
+        h, p = _ha(a)
+        return _x(_n.sendto(self._s, h, p, _d.write(b)))
 
     def _in(self, n, mode, f):
         k = f(_n.recv(self._s, n, mode, self._t))
