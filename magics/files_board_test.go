@@ -284,6 +284,18 @@ func TestBoardFilesMicrobit(t *testing.T) {
 		r.must("rm -r :")
 		rsyncTwice(t, r, ":", false)
 	})
+	t.Run("no folders", func(t *testing.T) {
+		r := r.in(t)
+		// A '/' in a name would make a flat file no listing can show.
+		_, err := r.run("writefile :lib/x.py", Cell, "x = 1\n")
+		wantErr(t, err, "this board's filesystem has no folders")
+		r.writeHost("a.py", []byte("a = 1\n"))
+		_, err = r.run("cp a.py :lib/y.py", Line, "")
+		wantErr(t, err, "this board's filesystem has no folders")
+		if out := r.must("ls"); strings.Contains(out, "lib") {
+			t.Errorf("board after refused writes:\n%s", out)
+		}
+	})
 	t.Run("full", func(t *testing.T) {
 		r := r.in(t)
 		// About 30 KB of flash: a 40 KB write cannot fit, and the file

@@ -530,6 +530,11 @@ func commitBound(l *link, n int) time.Duration {
 
 func writeFile(ctx context.Context, l *link, c *fsCaps, p string, data []byte, progress Progress) error {
 	bp := c.boardPath(p)
+	if c.flat() && strings.Contains(bp, "/") {
+		// The micro:bit would make a flat file named "lib/x.py", which
+		// no folder listing could show.
+		return fmt.Errorf("write %s: a folder in the path, and directories are not supported by this board: %w", p, errors.ErrUnsupported)
+	}
 	tmp := bp + partSuffix
 	for try := 1; ; try++ {
 		start := time.Now()
