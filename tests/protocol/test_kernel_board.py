@@ -41,7 +41,7 @@ class IoTKernelBoardTests(jkt.KernelTests):
          "mime": "text/html"},
     ]
     code_clear_output = "%%host\nfrom IPython.display import clear_output\nclear_output()"
-    code_stderr = "!echo oops 1>&2"
+    code_stderr = "%%bash\necho oops 1>&2"  # !cmd joins stderr to stdout, as in IPython
 
     # Not collected, rather than skipped unseen: is_complete needs no
     # board and runs in test_kernel_tests.py; the kernel keeps no history

@@ -18,7 +18,7 @@ class IoTKernelTests(jkt.KernelTests):
     code_generate_error = "1 / 0"
     # Shell escapes run on the host, so they print without a board.
     code_hello_world = "!echo hello, world"
-    code_stderr = "!echo oops 1>&2"
+    code_stderr = "%%bash\necho oops 1>&2"  # !cmd joins stderr to stdout, as in IPython
 
     completion_samples = [
         {"text": "%lsm", "matches": {"%lsmagic"}},
