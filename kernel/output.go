@@ -30,10 +30,14 @@ type cellOutput struct {
 	buf    strings.Builder
 	timer  *time.Timer
 	closed bool // Execute has returned; later output is dropped
+
+	// started is closed once the request's busy and execute_input are
+	// published: nothing of the cell's may go out before them.
+	started <-chan struct{}
 }
 
-func newCellOutput(s *Server, parent *wire.Message, req ExecuteRequest) *cellOutput {
-	return &cellOutput{s: s, parent: parent, silent: req.Silent, allowStdin: req.AllowStdin}
+func newCellOutput(s *Server, parent *wire.Message, req ExecuteRequest, started <-chan struct{}) *cellOutput {
+	return &cellOutput{s: s, parent: parent, silent: req.Silent, allowStdin: req.AllowStdin, started: started}
 }
 
 // Stream implements Output.
@@ -77,6 +81,9 @@ func (o *cellOutput) flushLocked() {
 	}
 	text := o.buf.String()
 	o.buf.Reset()
+	if text != "" {
+		<-o.started
+	}
 	for text != "" {
 		n := chunkLen(text, streamFlushBytes)
 		o.s.publish(o.parent, wire.MsgStream, wire.StreamContent{Name: o.name, Text: text[:n]})
@@ -134,6 +141,7 @@ func (o *cellOutput) emit(t wire.MsgType, content any) {
 		return
 	}
 	o.flushLocked()
+	<-o.started
 	o.s.publish(o.parent, t, content)
 }
 
@@ -145,13 +153,17 @@ func (o *cellOutput) Input(ctx context.Context, prompt string, password bool) (s
 	o.mu.Lock()
 	o.flushLocked()
 	o.mu.Unlock()
+	<-o.started // the prompt follows busy too
 	return o.s.requestInput(ctx, o.parent, prompt, password)
 }
 
 // close flushes what is buffered; output after Execute returned is dropped.
+// Once it returns, the request's own messages (busy, execute_input) are
+// published, so the error, result and idle that follow come after them.
 func (o *cellOutput) close() {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.flushLocked()
+	<-o.started
 	o.closed = true
 }

@@ -301,3 +301,45 @@ func TestAskExitPayload(t *testing.T) {
 		}
 	}
 }
+
+// Busy and execute_input are composed while the cell runs (see execute):
+// output a cell publishes at once, or an error it ends in at once, still
+// comes after them, every time.
+func TestOutputFollowsExecuteInput(t *testing.T) {
+	fi := &fakeInterp{exec: func(ctx context.Context, req ExecuteRequest, out Output) (Result, error) {
+		out.Display(MIMEBundle{"text/plain": "now"}, nil, "", false)
+		out.ClearOutput(true)
+		return Result{}, errors.New("at once")
+	}}
+	ts := startServer(t, fi, nil, nil)
+	c := newClient(t, ts.ConnectionInfo())
+	ctx := testCtx(t)
+	c.waitReady(ctx)
+	for i := range 50 {
+		_, msgs := c.execute(ctx, map[string]any{"code": "x", "stop_on_error": false})
+		if got := types(msgs); got != "status:busy execute_input display_data clear_output error status:idle" {
+			t.Fatalf("cell %d: iopub = %s", i+1, got)
+		}
+	}
+}
+
+// An execute_request whose content cannot be read still shows busy, then
+// idle, around its error reply.
+func TestMalformedExecuteIsBusyThenIdle(t *testing.T) {
+	fi := &fakeInterp{exec: func(ctx context.Context, req ExecuteRequest, out Output) (Result, error) {
+		t.Error("a malformed request ran")
+		return Result{}, nil
+	}}
+	ts := startServer(t, fi, nil, nil)
+	c := newClient(t, ts.ConnectionInfo())
+	ctx := testCtx(t)
+	c.waitReady(ctx)
+	id := c.send(c.shell, wire.MsgExecuteRequest, map[string]any{"code": 5})
+	rep := c.recv(ctx, c.shellIn, id)
+	if got := types(c.outputs(ctx, id)); got != "status:busy status:idle" {
+		t.Errorf("iopub = %s", got)
+	}
+	if !strings.Contains(string(rep.Content), `"status":"error"`) {
+		t.Errorf("reply = %s", rep.Content)
+	}
+}

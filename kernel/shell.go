@@ -21,7 +21,7 @@ type response struct {
 // dispatch runs one request: busy, the handler (which publishes its
 // outputs), idle, then the reply. Idle is published and written out before
 // the reply, so a client that has the reply finds the whole IOPub sequence
-// already sent.
+// already sent. An execute_request publishes its own busy (see execute).
 func (s *Server) dispatch(ch *router, in inbound) {
 	msg, err := wire.Decode(in.frames, s.sess.Signer)
 	if err != nil {
@@ -30,7 +30,9 @@ func (s *Server) dispatch(ch *router, in inbound) {
 	}
 	t := msg.Header.MsgType
 	s.log.Debug("request", "channel", ch.name, "msg_type", t, "msg_id", msg.Header.MsgID)
-	s.publish(msg, wire.MsgStatus, wire.StatusContent{ExecutionState: "busy"})
+	if t != wire.MsgExecuteRequest || ch != s.shell {
+		s.publishBusy(msg)
+	}
 	r := s.handle(ch, msg, in)
 	s.publish(msg, wire.MsgStatus, wire.StatusContent{ExecutionState: "idle"})
 	if r.typ != "" {
@@ -40,6 +42,10 @@ func (s *Server) dispatch(ch *router, in inbound) {
 	if r.after != nil {
 		r.after()
 	}
+}
+
+func (s *Server) publishBusy(msg *wire.Message) {
+	s.publish(msg, wire.MsgStatus, wire.StatusContent{ExecutionState: "busy"})
 }
 
 func (s *Server) handle(ch *router, msg *wire.Message, in inbound) response {
@@ -117,6 +123,7 @@ func (s *Server) kernelInfo() response {
 func (s *Server) execute(msg *wire.Message, in inbound) response {
 	var c wire.ExecuteRequest
 	if err := json.Unmarshal(msg.Content, &c); err != nil {
+		s.publishBusy(msg)
 		return badRequest(msg.Header.MsgType, err)
 	}
 	req := ExecuteRequest{
@@ -136,6 +143,7 @@ func (s *Server) execute(msg *wire.Message, in inbound) response {
 	}
 	if in.seq <= s.abortMark {
 		s.log.Info("aborting execute_request queued before an error", "msg_id", msg.Header.MsgID)
+		s.publishBusy(msg)
 		return response{typ: wire.MsgExecuteReply, content: wire.ExecuteReplyAborted{Status: wire.StatusAborted}}
 	}
 	// As IPython: a cell kept out of history does not advance In[n]; it
@@ -150,11 +158,20 @@ func (s *Server) execute(msg *wire.Message, in inbound) response {
 	if !req.Silent && !req.StoreHistory {
 		req.ExecutionCount = s.count + 1
 	}
-	if !req.Silent {
-		s.publish(msg, wire.MsgExecuteInput, wire.ExecuteInput{Code: c.Code, ExecutionCount: req.ExecutionCount})
-	}
+	// Busy and execute_input are composed while the cell already runs: a
+	// board cell spends that time waiting for the board. Everything the
+	// cell publishes waits for them (cellOutput.started), so IOPub keeps
+	// its order.
+	started := make(chan struct{})
+	go func() {
+		defer close(started)
+		s.publishBusy(msg)
+		if !req.Silent {
+			s.publish(msg, wire.MsgExecuteInput, wire.ExecuteInput{Code: c.Code, ExecutionCount: req.ExecutionCount})
+		}
+	}()
 
-	out := newCellOutput(s, msg, req)
+	out := newCellOutput(s, msg, req, started)
 	ctx, cancel := context.WithCancelCause(s.base)
 	var res Result
 	var err error
