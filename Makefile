@@ -187,7 +187,7 @@ test-notebooks: build venv node
 
 test-browser: build venv node
 	IOT_KERNEL_BIN=$(CURDIR)/bin/iot-kernel IOT_TESTBOARD_BIN=$(CURDIR)/bin/testboard \
-		VENV=$(abspath $(VENV)) node --test tests/browser/lab.test.mjs tests/browser/sockets.test.mjs tests/browser/plot.test.mjs
+		VENV=$(abspath $(VENV)) node --test tests/browser/lab.test.mjs tests/browser/sockets.test.mjs tests/browser/plot.test.mjs tests/browser/timer.test.mjs
 
 ## Benchmarks ------------------------------------------------------------------
 

@@ -73,6 +73,8 @@ type Interpreter struct {
 	busy sync.Mutex
 	// sources keeps the code cells ran on the board, for inspection.
 	sources sourceLog
+	// afterCell shows what boards print between cells.
+	afterCell afterCell
 }
 
 // New returns an Interpreter with no board connected. It does not touch
@@ -104,7 +106,7 @@ func New(cfg Config) *Interpreter {
 	it.sess = &session{
 		log:         log,
 		devicesPath: cfg.DevicesPath,
-		opts:        transport.Options{Timeout: cfg.Timeout},
+		opts:        transport.Options{Timeout: cfg.Timeout, Background: &it.afterCell},
 		open:        transport.Open,
 		discover:    serialport.Discover,
 		names:       map[*transport.Board]string{},
@@ -153,6 +155,9 @@ func (it *Interpreter) Magics() *magics.Registry { return it.reg }
 func (it *Interpreter) Execute(ctx context.Context, req kernel.ExecuteRequest, out kernel.Output) (kernel.Result, error) {
 	it.busy.Lock()
 	defer it.busy.Unlock()
+	if !req.Silent {
+		it.afterCell.set(out)
+	}
 	code := normalizeNewlines(req.Code)
 	if strings.TrimSpace(code) == "" {
 		return kernel.Result{}, nil
@@ -240,3 +245,29 @@ func (it *Interpreter) Shutdown(ctx context.Context, restart bool) error {
 }
 
 var _ kernel.Interpreter = (*Interpreter)(nil)
+
+// afterCell is where a board's output between cells goes (a
+// machine.Timer's callback, an asyncio task): the stdout of the last cell
+// that ran, as IPython shows what a thread prints under the cell last run.
+// Boards pass it whole lines (transport.Options.Background).
+type afterCell struct {
+	mu  sync.Mutex
+	out kernel.Output
+}
+
+func (a *afterCell) set(out kernel.Output) {
+	a.mu.Lock()
+	a.out = out
+	a.mu.Unlock()
+}
+
+// Write implements io.Writer; it never fails.
+func (a *afterCell) Write(p []byte) (int, error) {
+	a.mu.Lock()
+	out := a.out
+	a.mu.Unlock()
+	if out != nil {
+		out.Stream("stdout", strings.ReplaceAll(string(p), "\r\n", "\n"))
+	}
+	return len(p), nil
+}

@@ -510,3 +510,42 @@ func TestSimExitUnlessTheBoardDefinesIt(t *testing.T) {
 		t.Errorf("exit with exit = 3 on the board: %+v; want its value", res)
 	}
 }
+
+// What a board prints between cells (a machine.Timer's callback) shows
+// under the last cell that ran, as it comes, as IPython shows a thread's
+// prints; nothing of it is lost, and it stops once the next cell began.
+func TestSimTimerPrintsBetweenCells(t *testing.T) {
+	it, _, _ := simInterp(t)
+	mustRun(t, it, "%connect -q sim")
+	ticks := make(chan struct{}, 100)
+	first := &kerneltest.Recorder{}
+	first.SetOnStream(func(string, string) { ticks <- struct{}{} })
+	if _, err := run(t, it, "from machine import Timer\nn = 0\ndef tick(t):\n    global n\n    n += 1\n    print('tick', n)\ntm = Timer(0)\ntm.init(period=50, callback=tick)", first); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.After(20 * time.Second) // the board is idle for 0.5 s before it is read
+	for !strings.Contains(first.Stdout(), "tick 3\n") {
+		select {
+		case <-ticks:
+		case <-deadline:
+			t.Fatalf("after the cell, its output shows only %q", first.Stdout())
+		}
+	}
+	_, res := mustRun(t, it, "tm.deinit()\nn")
+	n, _ := strconv.Atoi(res.Data["text/plain"].(string))
+	got := first.Stdout()
+	var want strings.Builder
+	for i := 1; i <= n; i++ {
+		fmt.Fprintf(&want, "tick %d\n", i)
+	}
+	// Every tick before the second cell is under the first, in order;
+	// the last ones may have come as the second began, under it.
+	if !strings.HasPrefix(want.String(), got) || !strings.Contains(got, "tick 3\n") {
+		t.Errorf("under the first cell: %q; the board ticked %d times", got, n)
+	}
+	later := first.Stdout()
+	mustRun(t, it, "print('done')")
+	if first.Stdout() != later {
+		t.Errorf("the first cell got output after the next ones: %q", strings.TrimPrefix(first.Stdout(), later))
+	}
+}

@@ -90,7 +90,11 @@ func (e *ExecError) Error() string {
 }
 
 // Output is how an interpreter reports while it runs. Implementations are
-// safe for concurrent use; stream text is coalesced by the core.
+// safe for concurrent use; stream text is coalesced by the core. Stream
+// text reported after Execute returned still goes out under its request,
+// until the next (non-silent) execute_request begins, as IPython shows
+// what a thread prints after its cell ended; other output after Execute
+// returned is dropped.
 type Output interface {
 	// Stream writes text to "stdout" or "stderr".
 	Stream(name, text string)

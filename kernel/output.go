@@ -25,11 +25,15 @@ type cellOutput struct {
 	silent     bool
 	allowStdin bool
 
-	mu     sync.Mutex
-	name   string // stream whose text is in buf
-	buf    strings.Builder
-	timer  *time.Timer
-	closed bool // Execute has returned; later output is dropped
+	mu    sync.Mutex
+	name  string // stream whose text is in buf
+	buf   strings.Builder
+	timer *time.Timer
+	// closed: Execute has returned. Stream text still goes out, under
+	// this cell, as IPython shows what a thread prints after its cell
+	// ended, until retired: the next cell began; then it is dropped, as
+	// is any other output after close.
+	closed, retired bool
 
 	// started is closed once the request's busy and execute_input are
 	// published: nothing of the cell's may go out before them.
@@ -47,7 +51,7 @@ func (o *cellOutput) Stream(name, text string) {
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if o.closed {
+	if o.retired {
 		return
 	}
 	if name != o.name && o.buf.Len() > 0 {
@@ -157,8 +161,8 @@ func (o *cellOutput) Input(ctx context.Context, prompt string, password bool) (s
 	return o.s.requestInput(ctx, o.parent, prompt, password)
 }
 
-// close flushes what is buffered; output after Execute returned is dropped.
-// Once it returns, the request's own messages (busy, execute_input) are
+// close flushes what is buffered; after it, only stream text goes out
+// (until retire). Once it returns, the request's own messages (busy, execute_input) are
 // published, so the error, result and idle that follow come after them.
 func (o *cellOutput) close() {
 	o.mu.Lock()
@@ -166,4 +170,13 @@ func (o *cellOutput) close() {
 	o.flushLocked()
 	<-o.started
 	o.closed = true
+}
+
+// retire flushes the stream text that came after close and drops any that
+// comes later: the next cell has begun.
+func (o *cellOutput) retire() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.flushLocked()
+	o.retired = true
 }

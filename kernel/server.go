@@ -60,6 +60,10 @@ type Server struct {
 	// Shell goroutine only.
 	count     int    // execution counter
 	abortMark uint64 // shell requests that arrived up to this seq are aborted
+	// lingering is the output of the last cell that ran, still open for
+	// the stream text its interpreter reports after it (a board's timer
+	// printing), until the next cell begins.
+	lingering *cellOutput
 
 	base context.Context // parent of every cell's ctx; cancelled on shutdown
 

@@ -343,3 +343,62 @@ func TestMalformedExecuteIsBusyThenIdle(t *testing.T) {
 		t.Errorf("reply = %s", rep.Content)
 	}
 }
+
+// Stream text an interpreter reports after its cell ended (a board's timer
+// printing) goes out under that cell, after its idle, and before the next
+// cell's busy; once the next cell began, it is dropped.
+func TestStreamAfterTheCellEnded(t *testing.T) {
+	outs := make(chan Output, 2)
+	fi := &fakeInterp{exec: func(ctx context.Context, req ExecuteRequest, out Output) (Result, error) {
+		outs <- out
+		return Result{}, nil
+	}}
+	ts := startServer(t, fi, nil, nil)
+	c := newClient(t, ts.ConnectionInfo())
+	ctx := testCtx(t)
+	c.waitReady(ctx)
+
+	first, _ := c.execute(ctx, map[string]any{"code": "start a timer"})
+	firstID := first.Parent().MsgID
+	out1 := <-outs
+	out1.Stream("stdout", "tick 1\n")
+	if m := c.recv(ctx, c.iopubIn, firstID); m.Header.MsgType != wire.MsgStream || content[wire.StreamContent](t, m).Text != "tick 1\n" {
+		t.Fatalf("after the cell: %s %s", m.Header.MsgType, m.Content)
+	}
+	out1.Stream("stdout", "tick 2\n") // buffered when the next cell comes
+
+	id := c.send(c.shell, wire.MsgExecuteRequest, map[string]any{"code": "next"})
+	// IOPub in order: the first cell's tick 2, then the second cell.
+	var seq []string
+	for len(seq) == 0 || seq[len(seq)-1] != "idle" {
+		select {
+		case m := <-c.iopubIn:
+			switch p := m.Parent().MsgID; {
+			case p == firstID:
+				seq = append(seq, "first:"+content[wire.StreamContent](t, m).Text)
+			case p == id:
+				seq = append(seq, state(m))
+			}
+		case <-ctx.Done():
+			t.Fatalf("iopub so far: %q", seq)
+		}
+	}
+	c.recv(ctx, c.shellIn, id)
+	if got := strings.Join(seq, " "); got != "first:tick 2\n busy  idle" {
+		t.Errorf("iopub = %q", got)
+	}
+	<-outs
+	out1.Stream("stdout", "tick 3\n") // the next cell began: dropped
+	_, msgs := c.execute(ctx, map[string]any{"code": "third"})
+	<-outs
+	for _, m := range msgs {
+		if m.Parent().MsgID == firstID {
+			t.Errorf("the first cell's output after the second began: %s", m.Content)
+		}
+	}
+	select {
+	case m := <-c.iopubIn:
+		t.Errorf("unexpected %s under %s", m.Header.MsgType, m.Parent().MsgID)
+	default:
+	}
+}

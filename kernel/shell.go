@@ -126,6 +126,12 @@ func (s *Server) execute(msg *wire.Message, in inbound) response {
 		s.publishBusy(msg)
 		return badRequest(msg.Header.MsgType, err)
 	}
+	if s.lingering != nil && !c.Silent {
+		// What the last cell's interpreter reported after it goes out
+		// before anything of this one's.
+		s.lingering.retire()
+		s.lingering = nil
+	}
 	req := ExecuteRequest{
 		Code:         c.Code,
 		Silent:       c.Silent,
@@ -184,6 +190,9 @@ func (s *Server) execute(msg *wire.Message, in inbound) response {
 	s.setRunning(nil, 0)
 	cancel(nil)
 	out.close()
+	if !req.Silent {
+		s.lingering = out
+	}
 
 	if err != nil {
 		ee := toExecError(err)

@@ -98,6 +98,14 @@ type Options struct {
 	Sim sim.Config
 	// Logger receives the board's logs; nil means slog.Default().
 	Logger *slog.Logger
+	// Background, when set, receives what the board prints between
+	// operations (a machine.Timer's callback, an asyncio task), a line at
+	// a time, as it is read: within about half a second while the board
+	// is idle, else when the next operation begins. A reset's banner is
+	// not passed on; the next Exec tells of the reset (ExecOptions.Reset).
+	// Without it, that output is dropped. It is called from one goroutine
+	// at a time, not always the same one.
+	Background io.Writer
 }
 
 func (o Options) logger() *slog.Logger {

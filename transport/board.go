@@ -66,18 +66,26 @@ type Board struct {
 	closed    bool
 	idleTimer *time.Timer // starts drain once the link has been idle
 	drain     *drain      // reads the link between operations
+
+	// bg passes on what the board prints between operations; nil: it is
+	// dropped. Used by the drain, then by the operation that halts it.
+	bg *between
 }
 
 // New returns a Board for url that opens its link with dial on first use.
 // url is only used in messages.
 func New(url string, dial Dialer, opt Options) *Board {
-	return &Board{
+	b := &Board{
 		url:  url,
 		dial: dial,
 		opt:  opt,
 		log:  opt.logger().With("board", url),
 		sem:  make(chan struct{}, 1),
 	}
+	if opt.Background != nil {
+		b.bg = &between{w: opt.Background}
+	}
+	return b
 }
 
 // URL is the board's address as given to New or Open.
@@ -227,9 +235,10 @@ func (b *Board) ensure(ctx context.Context) (*link, error) {
 	b.mu.Unlock()
 	var died error // the link that died between operations: why
 	if l != nil {
-		// Drop what the board sent between operations; that read also
+		// Take what the board sent between operations; that read also
 		// shows a link that died meanwhile, which is then reopened.
-		l.discard()
+		l.discardTo(b.bg)
+		b.bg.end()
 		if l.dead() {
 			died = l.lost
 			b.drop(l)

@@ -18,8 +18,9 @@ const (
 	drainPollMax = 500 * time.Millisecond
 )
 
-// drain reads a link between operations and drops what it reads, as
-// discard would at the start of the next operation.
+// drain reads a link between operations and passes what it reads to the
+// board's between (dropped without one), as the next operation's discard
+// would.
 type drain struct {
 	l    *link
 	quit chan struct{}
@@ -28,6 +29,7 @@ type drain struct {
 	// watch notices a reset banner among what is dropped; read once
 	// done is closed.
 	watch resetWatch
+	bg    *between // passes on what is read; nil: it is dropped
 }
 
 func (d *drain) run() {
@@ -57,6 +59,7 @@ func (d *drain) run() {
 				break
 			}
 			d.watch.see(buf[:n])
+			d.bg.see(buf[:n])
 			got = true
 		}
 		if got {
@@ -109,7 +112,7 @@ func (b *Board) startDrain() {
 	if b.closed || l == nil || l.dead() || b.drain != nil {
 		return
 	}
-	d := &drain{l: l, quit: make(chan struct{}), done: make(chan struct{})}
+	d := &drain{l: l, bg: b.bg, quit: make(chan struct{}), done: make(chan struct{})}
 	b.drain = d
 	go d.run()
 }

@@ -270,12 +270,18 @@ const discardMax = 64
 
 // discard drops everything received so far that nobody asked for,
 // noticing a reset banner among it.
-func (l *link) discard() {
+func (l *link) discard() { l.discardTo(nil) }
+
+// discardTo is discard that passes what it reads on to bg (nil: none),
+// the board's output between operations.
+func (l *link) discardTo(bg *between) {
 	var w resetWatch
 	w.see(l.pend)
+	bg.see(l.pend)
 	l.pend = l.pend[:0]
 	for i := 0; i < discardMax && l.poll(); i++ {
 		w.see(l.pend)
+		bg.see(l.pend)
 		l.pend = l.pend[:0]
 	}
 	l.noticeReset(w.kind, false)
