@@ -162,8 +162,9 @@ func (o *cellOutput) Input(ctx context.Context, prompt string, password bool) (s
 }
 
 // close flushes what is buffered; after it, only stream text goes out
-// (until retire). Once it returns, the request's own messages (busy, execute_input) are
-// published, so the error, result and idle that follow come after them.
+// (until retire). Once it returns, the request's own messages (busy,
+// execute_input) are published, so the error, result and idle that follow
+// come after them.
 func (o *cellOutput) close() {
 	o.mu.Lock()
 	defer o.mu.Unlock()
