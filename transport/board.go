@@ -144,6 +144,15 @@ func (b *Board) op(ctx context.Context, fn func(context.Context, *link) error) e
 		return err
 	}
 	err = fn(ctx, l)
+	if b.restartable && l.dead() && errors.Is(err, ErrNotSent) && ctx.Err() == nil {
+		// The board's program ended before the code reached it: it died
+		// between operations, before a read showed it. ensure starts it
+		// again, saying so, and the operation runs there.
+		if l, err = b.ensure(ctx); err != nil {
+			return err
+		}
+		err = fn(ctx, l)
+	}
 	var wedged *wedgedError
 	if errors.As(err, &wedged) {
 		// Nothing of the operation ran: restart the board and run it

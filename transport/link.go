@@ -358,7 +358,8 @@ func (l *link) drainQuiet(ctx context.Context, quiet, max time.Duration) error {
 
 // write sends p. A write that does not complete within the timeout (the
 // board stopped reading and the buffers filled up) closes the link, so no
-// operation hangs in Write.
+// operation hangs in Write. A write that fails marks the link lost, as a
+// failed read does.
 func (l *link) write(p []byte) error {
 	stalled := false
 	var mu sync.Mutex
@@ -377,7 +378,8 @@ func (l *link) write(p []byte) error {
 		if s {
 			return fmt.Errorf("write stalled for %v (board not reading): %w", l.timeout, ErrNoResponse)
 		}
-		return &errLost{err: err}
+		l.fail(err)
+		return l.lost
 	}
 	return nil
 }

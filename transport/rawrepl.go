@@ -217,6 +217,10 @@ func (l *link) run(ctx context.Context, r execReq) error {
 				}
 				return &notSentError{"interrupted before the code started: " + err.Error(), err}
 			}
+			if l.dead() {
+				// Without its \x04 the code does not run.
+				return &notSentError{err.Error(), err}
+			}
 			return err
 		}
 		ph = phaseOK
@@ -285,7 +289,7 @@ func (l *link) sendRawPaste(ctx context.Context, code []byte) (ph phase, interru
 		req = []byte("\x03\x05A\x01")
 	}
 	if err := l.write(req); err != nil {
-		return 0, false, err
+		return 0, false, &notSentError{err.Error(), err}
 	}
 	deadline := time.Now().Add(l.timeout)
 	answer, err := l.pasteAnswer(bg, deadline)

@@ -1,8 +1,11 @@
 package transport
 
 import (
+	"context"
 	"errors"
+	"io"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -80,5 +83,60 @@ func TestDeafBoardRestarted(t *testing.T) {
 	}
 	if dials, _, _, _ := g.stat(); dials != 2 {
 		t.Errorf("dials = %d; want one restart", dials)
+	}
+}
+
+// brokenWrites is a link whose program died: its writes fail, while a
+// read has not shown it yet (the reader of a pipe sees the end only after
+// the exit is reaped).
+type brokenWrites struct {
+	*timedPipe
+	broken atomic.Bool
+}
+
+func (w *brokenWrites) Write(p []byte) (int, error) {
+	if w.broken.Load() {
+		return 0, errors.New("the virtual board's program exited (signal: killed)")
+	}
+	return w.timedPipe.Write(p)
+}
+
+// A restartable board whose program died between operations, unseen by
+// any read, fails the next operation's first write: nothing was sent, so
+// the board is started again and the operation runs there, saying so once.
+func TestRestartableDiedBeforeTheCodeWent(t *testing.T) {
+	for _, paste := range []string{"yes", "no"} {
+		t.Run("paste "+paste, func(t *testing.T) {
+			f := newFake(t, paste)
+			f.direct = true
+			var first *brokenWrites
+			b := New("fake:", func(ctx context.Context) (io.ReadWriteCloser, error) {
+				rwc, err := f.dial(ctx)
+				if err == nil && first == nil {
+					first = &brokenWrites{timedPipe: rwc.(*timedPipe)}
+					return first, nil
+				}
+				return rwc, err
+			}, Options{Timeout: 2 * time.Second})
+			t.Cleanup(func() { _ = b.Close() })
+			restartable(f, b)
+			f.run = echoRun
+			if err := b.Exec(testCtx(t), "a", ExecOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			first.broken.Store(true)
+			var out strings.Builder
+			var notes []string
+			err := b.Exec(testCtx(t), "b", ExecOptions{Stdout: &out, Reset: func(n string) { notes = append(notes, n) }})
+			if err != nil || out.String() != "ran:b\r\n" {
+				t.Fatalf("exec after the program died: %v, output %q; want it run on the board started again", err, out.String())
+			}
+			if len(notes) != 1 || !strings.Contains(notes[0], "program exited (signal: killed); it was started again") {
+				t.Errorf("notes: %q", notes)
+			}
+			if dials, _, _, _ := f.stat(); dials != 2 {
+				t.Errorf("dials = %d; want the first and one more", dials)
+			}
+		})
 	}
 }
