@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -24,10 +25,14 @@ func TestSwitchLinksToTheSameBoard(t *testing.T) {
 	}
 	for _, second := range []string{"serial", "rfc2217"} {
 		t.Run(second, func(t *testing.T) {
-			// Far above the links' own bounds (5 s a wait): reaching it
-			// means an operation did not end by itself.
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			// The whole test's bound; each operation has one of its own,
+			// opBound, far above the links' own (5 s a wait, and an
+			// interrupt's escalation after it): reaching that means the
+			// operation did not end by itself. A sum of operations may
+			// take long on a loaded machine without any of them hanging.
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 			defer cancel()
+			const opBound = time.Minute
 			tb, err := testboard.Start(ctx, testboard.Wasm, testboard.Options{})
 			if err != nil {
 				skipIfMissing(t, err)
@@ -51,16 +56,30 @@ func TestSwitchLinksToTheSameBoard(t *testing.T) {
 			}
 			input := func(string) (string, error) { return "typed", nil }
 			roundTrip := func(b *Board) (string, error) {
+				octx, ocancel := context.WithTimeout(ctx, opBound)
+				defer ocancel()
 				var out bytes.Buffer
-				err := b.Exec(ctx, "print(input('?'))", ExecOptions{Stdout: &out, Input: input})
+				err := b.Exec(octx, "print(input('?'))", ExecOptions{Stdout: &out, Input: input})
+				if octx.Err() != nil {
+					err = fmt.Errorf("%w after %v: %v", context.DeadlineExceeded, opBound, err)
+				}
 				return strings.ReplaceAll(out.String(), "\r\n", "\n"), err
+			}
+			open := func(url string, opt Options) (*Board, error) {
+				octx, ocancel := context.WithTimeout(ctx, opBound)
+				defer ocancel()
+				b, err := Open(octx, url, opt)
+				if octx.Err() != nil {
+					err = fmt.Errorf("%w after %v: %v", context.DeadlineExceeded, opBound, err)
+				}
+				return b, err
 			}
 			// clear: an error of a shared board ends by its own bound,
 			// names the board and says what to do.
 			clear := func(what string, err error) {
 				t.Helper()
 				t.Logf("%s: %v", what, err)
-				if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) {
+				if errors.Is(err, context.DeadlineExceeded) {
 					t.Fatalf("%s did not end by its own bound: %v", what, err)
 				}
 				msg := err.Error()
@@ -75,7 +94,7 @@ func TestSwitchLinksToTheSameBoard(t *testing.T) {
 				}
 			}
 
-			first, err := Open(ctx, ws.URL(), Options{Password: "pw"})
+			first, err := open(ws.URL(), Options{Password: "pw"})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -84,7 +103,7 @@ func TestSwitchLinksToTheSameBoard(t *testing.T) {
 				t.Fatalf("first link: %q, %v", out, err)
 			}
 
-			b, err := Open(ctx, url, Options{})
+			b, err := open(url, Options{})
 			if err != nil {
 				clear("opening the second link", err)
 			} else {
@@ -104,7 +123,7 @@ func TestSwitchLinksToTheSameBoard(t *testing.T) {
 				t.Fatal(err)
 			}
 			if b == nil {
-				if b, err = Open(ctx, url, Options{}); err != nil {
+				if b, err = open(url, Options{}); err != nil {
 					t.Fatalf("open once the first link is closed: %v", err)
 				}
 				t.Cleanup(func() { _ = b.Close() })
