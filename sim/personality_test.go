@@ -63,6 +63,7 @@ func TestMachine(t *testing.T) {
 		{"sleep waits", "t=time.ticks_ms(); time.sleep(0.03); time.sleep(0); time.sleep_ms(-1); print(time.ticks_diff(time.ticks_ms(), t) >= 30)", "True"},
 		{"sleep errors", "for f, a in ((time.sleep, 'x'), (time.sleep_ms, 1.5), (time.sleep_ms, 2**31)):\n try:\n  f(a)\n except (TypeError, OverflowError) as e: print(type(e).__name__)", "TypeError\r\nTypeError\r\nOverflowError"},
 		{"errno of a missing file", "try:\n open('/nope')\nexcept OSError as e: print(e.errno, e.errno == __import__('errno').ENOENT)", "2 True"},
+		{"os.uname", "import os, sys; u=os.uname(); print(u.sysname == sys.platform, u.nodename, u.release == '%d.%d.%d' % sys.implementation.version[:3], len(u), 'ESP32' in u.machine, repr(u).startswith(\"(sysname='\"))", "True sim True 5 True True"},
 		{"board modules hidden from the root", "import os; print([n for n in os.listdir('/') if n.startswith('.')])", "[]"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -803,6 +803,9 @@ def _sim_setup():
     # utime is the C module whatever the path: make it the board's time.
     import time
     sys.modules['utime'] = time
+    import os, _simos
+    if not hasattr(os, 'uname'):
+        os.uname = _simos.uname
 _sim_setup()
 del _sim_setup
 def _sim_run(name):
