@@ -106,7 +106,9 @@ func New(cfg Config) *Interpreter {
 	it.sess = &session{
 		log:         log,
 		devicesPath: cfg.DevicesPath,
-		opts:        transport.Options{Timeout: cfg.Timeout, Background: &it.afterCell},
+		opts:        transport.Options{Timeout: cfg.Timeout},
+		afterCell:   &it.afterCell,
+		sources:     &it.sources,
 		open:        transport.Open,
 		discover:    serialport.Discover,
 		names:       map[*transport.Board]string{},
@@ -245,29 +247,3 @@ func (it *Interpreter) Shutdown(ctx context.Context, restart bool) error {
 }
 
 var _ kernel.Interpreter = (*Interpreter)(nil)
-
-// afterCell is where a board's output between cells goes (a
-// machine.Timer's callback, an asyncio task): the stdout of the last cell
-// that ran, as IPython shows what a thread prints under the cell last run.
-// Boards pass it whole lines (transport.Options.Background).
-type afterCell struct {
-	mu  sync.Mutex
-	out kernel.Output
-}
-
-func (a *afterCell) set(out kernel.Output) {
-	a.mu.Lock()
-	a.out = out
-	a.mu.Unlock()
-}
-
-// Write implements io.Writer; it never fails.
-func (a *afterCell) Write(p []byte) (int, error) {
-	a.mu.Lock()
-	out := a.out
-	a.mu.Unlock()
-	if out != nil {
-		out.Stream("stdout", strings.ReplaceAll(string(p), "\r\n", "\n"))
-	}
-	return len(p), nil
-}

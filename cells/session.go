@@ -38,6 +38,10 @@ type session struct {
 	open     func(ctx context.Context, url string, opts transport.Options) (*transport.Board, error)
 	discover func() ([]serialport.Port, error)
 	run      func(ctx context.Context, b *transport.Board, code string, at magics.CodeAt, out kernel.Output) (kernel.MIMEBundle, error)
+	// afterCell shows what the boards print between cells; sources names
+	// the frames of their tracebacks.
+	afterCell *afterCell
+	sources   *sourceLog
 
 	mu        sync.Mutex
 	cur       *transport.Board
@@ -318,7 +322,15 @@ func (s *session) openURL(ctx context.Context, t target) (*transport.Board, erro
 		s.mu.Unlock()
 		return b, nil
 	}
+	var bg *boardLines
+	if s.afterCell != nil {
+		bg = &boardLines{to: s.afterCell, sources: s.sources}
+		opts.Background = bg
+	}
 	b, err := s.open(ctx, t.url, opts)
+	if bg != nil && b != nil {
+		bg.b.Store(b)
+	}
 	if errors.Is(err, webrepl.ErrAccessDenied) {
 		if opts.Password == "" {
 			err = fmt.Errorf("%w: no password was given; put it in the board's entry of %s (password: ...), or in $%s", err, s.devicesPath, EnvWebREPLPassword)

@@ -549,3 +549,28 @@ func TestSimTimerPrintsBetweenCells(t *testing.T) {
 		t.Errorf("the first cell got output after the next ones: %q", strings.TrimPrefix(first.Stdout(), later))
 	}
 }
+
+// A callback that raises between cells: its traceback, under the last
+// cell, names the cell that defined it, as a cell's own error does.
+func TestSimCallbackErrorBetweenCells(t *testing.T) {
+	it, _, _ := simInterp(t)
+	mustRun(t, it, "%connect -q sim")
+	got := make(chan struct{}, 100)
+	first := &kerneltest.Recorder{}
+	first.SetOnStream(func(string, string) { got <- struct{}{} })
+	if _, err := run(t, it, "from machine import Timer\ndef f(t):\n    print('tick')\n    1/0\ntm = Timer(0)\ntm.init(period=50, mode=Timer.ONE_SHOT, callback=f)", first); err != nil {
+		t.Fatal(err)
+	}
+	want := "tick\nTraceback (most recent call last):\n  Cell In[7], line 4, in f\n    1/0\nZeroDivisionError: divide by zero\n"
+	deadline := time.After(20 * time.Second)
+	for !strings.Contains(first.Stdout(), "ZeroDivisionError") {
+		select {
+		case <-got:
+		case <-deadline:
+			t.Fatalf("after the cell, its output shows only %q", first.Stdout())
+		}
+	}
+	if first.Stdout() != want {
+		t.Errorf("under the cell:\n%s\nwant:\n%s", first.Stdout(), want)
+	}
+}
