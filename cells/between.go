@@ -35,10 +35,13 @@ func (a *afterCell) stream(text string) {
 // boardLines is one board's transport.Options.Background: the lines it
 // prints between cells go to afterCell, the frames of a traceback among
 // them (a callback that raised) named by the cells that defined them, as
-// in a cell's error.
+// in a cell's error, and each line headed by the board's name when it is
+// not the current board (one let go of, or one of a %%connect's).
 type boardLines struct {
 	to      *afterCell
 	sources *sourceLog
+	sess    *session
+	name    string
 	b       atomic.Pointer[transport.Board] // set once the board is open
 }
 
@@ -46,8 +49,13 @@ type boardLines struct {
 // one that the board left unended.
 func (w *boardLines) Write(p []byte) (int, error) {
 	line := strings.ReplaceAll(string(p), "\r\n", "\n")
-	if b := w.b.Load(); b != nil && w.sources != nil {
+	b := w.b.Load()
+	if b != nil && w.sources != nil {
 		line = backgroundFrame(line, w.sources.ran(b))
+	}
+	if b != nil && w.sess != nil && w.sess.curNow.Load() != b {
+		line = "[" + w.name + "] " + strings.ReplaceAll(line, "\n", "\n["+w.name+"] ")
+		line = strings.TrimSuffix(line, "["+w.name+"] ")
 	}
 	w.to.stream(line)
 	return len(p), nil

@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/iot-kernel/iot-kernel/devices"
@@ -45,6 +46,7 @@ type session struct {
 
 	mu        sync.Mutex
 	cur       *transport.Board
+	curNow    atomic.Pointer[transport.Board] // cur, read without mu (by boardLines)
 	curTarget target                      // what cur was connected as, to connect it again
 	names     map[*transport.Board]string // names of the boards this session opened
 	// idle holds the virtual boards let go of (by %%connect, %connect to
@@ -324,7 +326,7 @@ func (s *session) openURL(ctx context.Context, t target) (*transport.Board, erro
 	}
 	var bg *boardLines
 	if s.afterCell != nil {
-		bg = &boardLines{to: s.afterCell, sources: s.sources}
+		bg = &boardLines{to: s.afterCell, sources: s.sources, sess: s, name: t.name}
 		opts.Background = bg
 	}
 	b, err := s.open(ctx, t.url, opts)
@@ -537,6 +539,7 @@ func (s *session) connect(ctx context.Context, what string, reset bool) (*transp
 		}
 		s.mu.Lock()
 		s.cur, s.curTarget = b, t
+		s.curNow.Store(b)
 		s.lastErr = nil
 		s.mu.Unlock()
 	}
@@ -586,6 +589,7 @@ func (s *session) switchTo(ctx context.Context, cur *transport.Board, t target) 
 	s.mu.Lock()
 	old := s.curTarget
 	s.cur = nil
+	s.curNow.Store(nil)
 	s.mu.Unlock()
 	s.release(cur)
 	b, err := s.openTarget(ctx, t)
@@ -613,6 +617,7 @@ func (s *session) switchTo(ctx context.Context, cur *transport.Board, t target) 
 	}
 	s.mu.Lock()
 	s.cur, s.curTarget = back, old
+	s.curNow.Store(back)
 	s.mu.Unlock()
 	return nil, err
 }
@@ -687,6 +692,7 @@ func (s *session) Disconnect(ctx context.Context) error {
 	s.mu.Lock()
 	cur := s.cur
 	s.cur, s.curTarget = nil, target{}
+	s.curNow.Store(nil)
 	s.tried = true
 	s.lastErr = nil
 	s.mu.Unlock()
@@ -733,6 +739,7 @@ func (s *session) close() {
 		bs = append(bs, b)
 	}
 	s.cur = nil
+	s.curNow.Store(nil)
 	s.idle = nil
 	s.mu.Unlock()
 	sort.Slice(bs, func(i, j int) bool { return bs[i].URL() < bs[j].URL() })

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -573,4 +574,33 @@ func TestSimCallbackErrorBetweenCells(t *testing.T) {
 	if first.Stdout() != want {
 		t.Errorf("under the cell:\n%s\nwant:\n%s", first.Stdout(), want)
 	}
+}
+
+// A board let go of keeps running (a virtual board's process): what its
+// timer prints between cells is headed by its name, since the cells now
+// run on another board.
+func TestSimTicksOfABoardLetGoOfAreNamed(t *testing.T) {
+	it, _, _ := simInterp(t)
+	mustRun(t, it, "%connect -q sim:a")
+	mustRun(t, it, "from machine import Timer\nn = 0\ndef tick(t):\n    global n\n    n += 1\n    print('tick', n)\ntm = Timer(0)\ntm.init(period=50, callback=tick)")
+	got := make(chan struct{}, 100)
+	out := &kerneltest.Recorder{}
+	out.SetOnStream(func(string, string) { got <- struct{}{} })
+	if _, err := run(t, it, "%connect -q sim:b", out); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.After(20 * time.Second)
+	for strings.Count(out.Stdout(), "\n") < 3 {
+		select {
+		case <-got:
+		case <-deadline:
+			t.Fatalf("after %%connect sim:b, its output shows only %q", out.Stdout())
+		}
+	}
+	for _, l := range strings.Split(strings.TrimSuffix(out.Stdout(), "\n"), "\n") {
+		if !regexp.MustCompile(`^\[a\] tick \d+$`).MatchString(l) {
+			t.Errorf("line %q of the board let go of; want [a] tick N", l)
+		}
+	}
+	mustRun(t, it, "%connect -q sim:a\ntm.deinit()")
 }
