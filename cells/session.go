@@ -47,8 +47,8 @@ type session struct {
 	mu        sync.Mutex
 	cur       *transport.Board
 	curNow    atomic.Pointer[transport.Board] // cur, read without mu (by boardLines)
-	curTarget target                      // what cur was connected as, to connect it again
-	names     map[*transport.Board]string // names of the boards this session opened
+	curTarget target                          // what cur was connected as, to connect it again
+	names     map[*transport.Board]string     // names of the boards this session opened
 	// idle holds the virtual boards let go of (by %%connect, %connect to
 	// another board, %disconnect):
 	// their processes keep running, as a real board runs on (variables
