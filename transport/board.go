@@ -143,11 +143,13 @@ func (b *Board) op(ctx context.Context, fn func(context.Context, *link) error) e
 	if err != nil {
 		return err
 	}
+	sent := l.sent
 	err = fn(ctx, l)
-	if b.restartable && l.dead() && errors.Is(err, ErrNotSent) && ctx.Err() == nil {
-		// The board's program ended before the code reached it: it died
-		// between operations, before a read showed it. ensure starts it
-		// again, saying so, and the operation runs there.
+	if b.restartable && l.dead() && l.sent == sent && errors.Is(err, ErrNotSent) && ctx.Err() == nil {
+		// The board's program ended before any code of the operation
+		// reached it: it died between operations, before a read showed
+		// it. ensure starts it again, saying so, and the operation runs
+		// there from its start.
 		if l, err = b.ensure(ctx); err != nil {
 			return err
 		}

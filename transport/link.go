@@ -76,6 +76,7 @@ type link struct {
 	// until an Exec tells the user.
 	resetSeen string
 	dirty     bool // the raw line may hold stray bytes (a late answer)
+	sent      int  // execs whose code went out whole, for Board.op
 	// rebooted: the board soft-reset while the last exec waited for it
 	// to take the code (see rebootAfterOK).
 	rebooted bool

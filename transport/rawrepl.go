@@ -227,6 +227,7 @@ func (l *link) run(ctx context.Context, r execReq) error {
 	}
 	l.dirty = false
 	l.rebooted = false
+	l.sent++
 	err := l.follow(ctx, ph, r, interrupted)
 	var be *BoardError
 	switch {
