@@ -99,7 +99,7 @@ type Options struct {
 	// Logger receives the board's logs; nil means slog.Default().
 	Logger *slog.Logger
 	// Background, when set, receives what the board prints between
-	// operations (a machine.Timer's callback, an asyncio task), a line at
+	// operations (a machine.Timer's callback, a _thread thread), a line at
 	// a time, as it is read: within about half a second while the board
 	// is idle, else when the next operation begins. A reset's banner is
 	// not passed on; the next Exec tells of the reset (ExecOptions.Reset).

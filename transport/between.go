@@ -6,7 +6,7 @@ import (
 )
 
 // between passes on what a board prints between operations (a
-// machine.Timer's callback, an asyncio task left running) to
+// machine.Timer's callback, a pin interrupt's, a _thread thread) to
 // Options.Background, a line at a time, as a serial monitor would show it.
 // A reset's own lines are not the program's: from the first one on it
 // stays quiet until the next operation, whose Exec tells of the reset.
