@@ -683,7 +683,7 @@ def _tb_setup(rl):
 // friendly one (as a board does), and returns true if main.py asked for a
 // soft reboot (SystemExit).
 async function boot(files, raw) {
-  timerHook = null;
+  setTimerHook(null);
   heapGuard = null;
   newGuard = null;
   // sys.stderr shares the UART with stdout, as on a real board (ESP32,
@@ -732,6 +732,14 @@ let cpuFreq = 240000000;
 // timerHook runs the due machine.Timer callbacks of the current
 // interpreter, or is null. A new interpreter has none.
 let timerHook = null;
+// timerPoll runs runTimers while there are timers, and only then: an idle
+// board with none wakes node for nothing (it was 200 wake-ups a second).
+let timerPoll = null;
+function setTimerHook(fn) {
+  timerHook = typeof fn === 'function' ? fn : null;
+  if (timerHook !== null && timerPoll === null) timerPoll = setInterval(runTimers, TIMER_POLL_MS);
+  else if (timerHook === null && timerPoll !== null) { clearInterval(timerPoll); timerPoll = null; }
+}
 let inTimers = false;
 const TIMER_POLL_MS = 5;
 
@@ -775,7 +783,7 @@ const boardAPI = {
   // heap_limit() is the board's heap in bytes (0: not bounded).
   heap_limit() { return heapGuard !== null ? heapGuard.limit : 0; },
   set_freq(hz) { cpuFreq = hz; },
-  timer_hook(fn) { timerHook = typeof fn === 'function' ? fn : null; },
+  timer_hook(fn) { setTimerHook(fn); },
   // sleep_ms(ms) is time.sleep's and time.sleep_ms's wait (py/time.py).
   sleep_ms(ms) { sleepMs(Number(ms)); },
   // sleep_us(us) and ticks_us() count microseconds, where the port's own
@@ -1055,8 +1063,6 @@ while (await boot(null, false)) {
 }
 boardOut(Buffer.from(unmute().replace(/^\r\n/, ''), 'latin1'));
 flushOut();
-
-if (SIM) setInterval(runTimers, TIMER_POLL_MS);
 
 function startPump() {
   pump().catch((e) => { log(`fatal: ${e && e.stack || e}`); process.exit(1); });
