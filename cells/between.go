@@ -50,10 +50,10 @@ type boardLines struct {
 func (w *boardLines) Write(p []byte) (int, error) {
 	line := strings.ReplaceAll(string(p), "\r\n", "\n")
 	b := w.b.Load()
-	if b != nil && w.sources != nil && strings.Contains(line, `File "<stdin>"`) {
+	if b != nil && strings.Contains(line, `File "<stdin>"`) {
 		line = backgroundFrame(line, w.sources.ran(b))
 	}
-	if b != nil && w.sess != nil && w.sess.curNow.Load() != b {
+	if b != nil && w.sess.connected() != b {
 		line = "[" + w.name + "] " + strings.ReplaceAll(line, "\n", "\n["+w.name+"] ")
 		line = strings.TrimSuffix(line, "["+w.name+"] ")
 	}

@@ -12,7 +12,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/iot-kernel/iot-kernel/devices"
@@ -44,11 +43,12 @@ type session struct {
 	afterCell *afterCell
 	sources   *sourceLog
 
+	// mu is held only briefly, never across a board operation: a board's
+	// Background writer (boardLines) takes it from inside one.
 	mu        sync.Mutex
 	cur       *transport.Board
-	curNow    atomic.Pointer[transport.Board] // cur, read without mu (by boardLines)
-	curTarget target                          // what cur was connected as, to connect it again
-	names     map[*transport.Board]string     // names of the boards this session opened
+	curTarget target                      // what cur was connected as, to connect it again
+	names     map[*transport.Board]string // names of the boards this session opened
 	// idle holds the virtual boards let go of (by %%connect, %connect to
 	// another board, %disconnect):
 	// their processes keep running, as a real board runs on (variables
@@ -539,7 +539,6 @@ func (s *session) connect(ctx context.Context, what string, reset bool) (*transp
 		}
 		s.mu.Lock()
 		s.cur, s.curTarget = b, t
-		s.curNow.Store(b)
 		s.lastErr = nil
 		s.mu.Unlock()
 	}
@@ -589,7 +588,6 @@ func (s *session) switchTo(ctx context.Context, cur *transport.Board, t target) 
 	s.mu.Lock()
 	old := s.curTarget
 	s.cur = nil
-	s.curNow.Store(nil)
 	s.mu.Unlock()
 	s.release(cur)
 	b, err := s.openTarget(ctx, t)
@@ -617,7 +615,6 @@ func (s *session) switchTo(ctx context.Context, cur *transport.Board, t target) 
 	}
 	s.mu.Lock()
 	s.cur, s.curTarget = back, old
-	s.curNow.Store(back)
 	s.mu.Unlock()
 	return nil, err
 }
@@ -692,7 +689,6 @@ func (s *session) Disconnect(ctx context.Context) error {
 	s.mu.Lock()
 	cur := s.cur
 	s.cur, s.curTarget = nil, target{}
-	s.curNow.Store(nil)
 	s.tried = true
 	s.lastErr = nil
 	s.mu.Unlock()
@@ -739,7 +735,6 @@ func (s *session) close() {
 		bs = append(bs, b)
 	}
 	s.cur = nil
-	s.curNow.Store(nil)
 	s.idle = nil
 	s.mu.Unlock()
 	sort.Slice(bs, func(i, j int) bool { return bs[i].URL() < bs[j].URL() })

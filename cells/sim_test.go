@@ -512,26 +512,43 @@ func TestSimExitUnlessTheBoardDefinesIt(t *testing.T) {
 	}
 }
 
+// streaming returns a recorder for a cell's output and a wait for its
+// stdout to satisfy done, bounded (the board is idle for half a second
+// before what it prints between cells is read).
+func streaming(t *testing.T) (*kerneltest.Recorder, func(what string, done func(stdout string) bool)) {
+	t.Helper()
+	more := make(chan struct{}, 1)
+	rec := &kerneltest.Recorder{}
+	rec.SetOnStream(func(string, string) {
+		select {
+		case more <- struct{}{}:
+		default:
+		}
+	})
+	return rec, func(what string, done func(string) bool) {
+		t.Helper()
+		deadline := time.After(20 * time.Second)
+		for !done(rec.Stdout()) {
+			select {
+			case <-more:
+			case <-deadline:
+				t.Fatalf("%s, the output shows only %q", what, rec.Stdout())
+			}
+		}
+	}
+}
+
 // What a board prints between cells (a machine.Timer's callback) shows
 // under the last cell that ran, as it comes, as IPython shows a thread's
 // prints; nothing of it is lost, and it stops once the next cell began.
 func TestSimTimerPrintsBetweenCells(t *testing.T) {
 	it, _, _ := simInterp(t)
 	mustRun(t, it, "%connect -q sim")
-	ticks := make(chan struct{}, 100)
-	first := &kerneltest.Recorder{}
-	first.SetOnStream(func(string, string) { ticks <- struct{}{} })
+	first, wait := streaming(t)
 	if _, err := run(t, it, "from machine import Timer\nn = 0\ndef tick(t):\n    global n\n    n += 1\n    print('tick', n)\ntm = Timer(0)\ntm.init(period=50, callback=tick)", first); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.After(20 * time.Second) // the board is idle for 0.5 s before it is read
-	for !strings.Contains(first.Stdout(), "tick 3\n") {
-		select {
-		case <-ticks:
-		case <-deadline:
-			t.Fatalf("after the cell, its output shows only %q", first.Stdout())
-		}
-	}
+	wait("after the cell", func(out string) bool { return strings.Contains(out, "tick 3\n") })
 	_, res := mustRun(t, it, "tm.deinit()\nn")
 	n, _ := strconv.Atoi(res.Data["text/plain"].(string))
 	got := first.Stdout()
@@ -556,21 +573,12 @@ func TestSimTimerPrintsBetweenCells(t *testing.T) {
 func TestSimCallbackErrorBetweenCells(t *testing.T) {
 	it, _, _ := simInterp(t)
 	mustRun(t, it, "%connect -q sim")
-	got := make(chan struct{}, 100)
-	first := &kerneltest.Recorder{}
-	first.SetOnStream(func(string, string) { got <- struct{}{} })
+	first, wait := streaming(t)
 	if _, err := run(t, it, "from machine import Timer\ndef f(t):\n    print('tick')\n    1/0\ntm = Timer(0)\ntm.init(period=50, mode=Timer.ONE_SHOT, callback=f)", first); err != nil {
 		t.Fatal(err)
 	}
 	want := "tick\nTraceback (most recent call last):\n  Cell In[7], line 4, in f\n    1/0\nZeroDivisionError: divide by zero\n"
-	deadline := time.After(20 * time.Second)
-	for !strings.Contains(first.Stdout(), "ZeroDivisionError") {
-		select {
-		case <-got:
-		case <-deadline:
-			t.Fatalf("after the cell, its output shows only %q", first.Stdout())
-		}
-	}
+	wait("after the cell", func(out string) bool { return strings.Contains(out, "ZeroDivisionError") })
 	if first.Stdout() != want {
 		t.Errorf("under the cell:\n%s\nwant:\n%s", first.Stdout(), want)
 	}
@@ -583,22 +591,14 @@ func TestSimTicksOfABoardLetGoOfAreNamed(t *testing.T) {
 	it, _, _ := simInterp(t)
 	mustRun(t, it, "%connect -q sim:a")
 	mustRun(t, it, "from machine import Timer\nn = 0\ndef tick(t):\n    global n\n    n += 1\n    print('tick', n)\ntm = Timer(0)\ntm.init(period=50, callback=tick)")
-	got := make(chan struct{}, 100)
-	out := &kerneltest.Recorder{}
-	out.SetOnStream(func(string, string) { got <- struct{}{} })
+	out, wait := streaming(t)
 	if _, err := run(t, it, "%connect -q sim:b", out); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.After(20 * time.Second)
-	for strings.Count(out.Stdout(), "\n") < 3 {
-		select {
-		case <-got:
-		case <-deadline:
-			t.Fatalf("after %%connect sim:b, its output shows only %q", out.Stdout())
-		}
-	}
+	wait("after %connect sim:b", func(out string) bool { return strings.Count(out, "\n") >= 3 })
+	named := regexp.MustCompile(`^\[a\] tick \d+$`)
 	for _, l := range strings.Split(strings.TrimSuffix(out.Stdout(), "\n"), "\n") {
-		if !regexp.MustCompile(`^\[a\] tick \d+$`).MatchString(l) {
+		if !named.MatchString(l) {
 			t.Errorf("line %q of the board let go of; want [a] tick N", l)
 		}
 	}

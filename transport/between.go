@@ -81,14 +81,10 @@ func (b *between) end() {
 	b.line, b.quiet = b.line[:0], false
 }
 
-// rawGreeting is the raw REPL's first line, printed again after a soft
-// reset there.
-const rawGreeting = "raw REPL; CTRL-B to exit"
-
 // resetLine reports whether a line is one a board prints as it resets:
 // its soft reboot line, its boot banner, or the raw REPL's greeting after
 // a soft reset there.
 func resetLine(p []byte) bool {
-	return bytes.Contains(p, []byte("soft reboot")) || bytes.Contains(p, []byte(bannerStart)) ||
+	return bytes.Contains(p, []byte(softRebootLine)) || bytes.Contains(p, []byte(bannerStart)) ||
 		bytes.Contains(p, []byte(rawGreeting))
 }

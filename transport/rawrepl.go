@@ -13,7 +13,10 @@ import (
 
 // The raw REPL protocol is specified in MicroPython's docs/reference/repl.rst.
 const (
-	rawBanner = "raw REPL; CTRL-B to exit\r\n>"
+	// rawGreeting is the raw REPL's first line, printed on entering it
+	// and again after a soft reset there.
+	rawGreeting = "raw REPL; CTRL-B to exit"
+	rawBanner   = rawGreeting + "\r\n>"
 	// interruptGrace is how long the board gets to stop after each Ctrl-C.
 	interruptGrace = time.Second
 	// restartGrace is that for a restartable board: the contract of the

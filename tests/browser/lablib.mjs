@@ -132,6 +132,24 @@ export function notebookPage(page) {
   const cells = page.locator('.jp-Notebook .jp-Cell');
   return {
     cells,
+    // Wait until the notebook's kernel is up and idle.
+    async kernelIdle() {
+      await page.waitForFunction(() => {
+        const w = window.jupyterapp?.shell?.currentWidget;
+        return w?.sessionContext?.session?.kernel?.status === 'idle';
+      }, null, { timeout: 90_000 });
+    },
+    // Run the i-th code cell as the Run button would, with it selected.
+    // Not awaited: the command ends when the cell does, and a cell may run
+    // until it is stopped.
+    async runCodeCell(i) {
+      await page.evaluate((i) => {
+        const nb = window.jupyterapp.shell.currentWidget.content;
+        const codeCells = nb.widgets.map((c, k) => [c, k]).filter(([c]) => c.model.type === 'code');
+        nb.activeCellIndex = codeCells[i][1];
+        void window.jupyterapp.commands.execute('notebook:run-cell');
+      }, i);
+    },
     // Type into the last cell's editor and run it with Shift+Enter.
     async run(code) {
       const editor = cells.last().locator('.cm-content');

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { join, dirname } from 'node:path';
-import { root, setUp, startLab, screenshotOnFailure } from './lablib.mjs';
+import { root, setUp, startLab, notebookPage, screenshotOnFailure } from './lablib.mjs';
 
 // Written to build/ so a test run never dirties the tree; docs/plot.png is
 // a copy of it.
@@ -40,19 +40,10 @@ test('JupyterLab: a live %%plot chart', { timeout: 240_000 }, async (t) => {
 
   await screenshotOnFailure(page, 'plot', log, async () => {
     await page.goto(`${base}/lab/tree/plot.ipynb`);
-    await page.waitForFunction(() => {
-      const w = window.jupyterapp?.shell?.currentWidget;
-      return w?.sessionContext?.session?.kernel?.status === 'idle';
-    }, null, { timeout: 90_000 });
+    const nb = notebookPage(page);
+    await nb.kernelIdle();
     const code = page.locator('.jp-Notebook .jp-CodeCell');
-    async function runCell(i) {
-      await page.evaluate((i) => {
-        const nb = window.jupyterapp.shell.currentWidget.content;
-        nb.activeCellIndex = i;
-        void window.jupyterapp.commands.execute('notebook:run-cell');
-      }, i);
-    }
-    await runCell(0);
+    await nb.runCodeCell(0);
     await code.nth(0).locator('.jp-OutputArea').filter({ hasText: 'Connected to sim' }).waitFor({ timeout: 90_000 });
 
     // The chart as the page shows it: the SVG inline or as an image.
@@ -61,7 +52,7 @@ test('JupyterLab: a live %%plot chart', { timeout: 240_000 }, async (t) => {
       const img = el.querySelector('img');
       return img ? decodeURIComponent(img.src) : el.innerHTML;
     });
-    await runCell(1);
+    await nb.runCodeCell(1);
     await chart.first().waitFor();
     // While the cell runs, the chart changes in place: one chart, new data.
     const seen = new Set();

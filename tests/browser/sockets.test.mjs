@@ -42,25 +42,11 @@ test('JupyterLab: the sockets notebook on the virtual board', { timeout: 240_000
     await page.goto(`${base}/lab/tree/sockets.ipynb`);
     const nb = notebookPage(page);
     // The notebook names its kernel: wait until that kernel is up and idle.
-    await page.waitForFunction(() => {
-      const w = window.jupyterapp?.shell?.currentWidget;
-      return w?.sessionContext?.session?.kernel?.status === 'idle';
-    }, null, { timeout: 90_000 });
+    await nb.kernelIdle();
     // Start from a notebook without the stored outputs, as a reader who
     // clears them does, so every output seen here is this run's.
     await page.evaluate(() => window.jupyterapp.commands.execute('notebook:clear-all-cell-outputs'));
     const code = page.locator('.jp-Notebook .jp-CodeCell');
-    // Run the i-th code cell as the Run button would, with it selected.
-    async function runCell(i) {
-      await page.evaluate((i) => {
-        const nb = window.jupyterapp.shell.currentWidget.content;
-        const codeCells = nb.widgets.map((c, k) => [c, k]).filter(([c]) => c.model.type === 'code');
-        nb.activeCellIndex = codeCells[i][1];
-        // Not awaited: the command ends when the cell does, and the server
-        // cell runs until it is stopped.
-        void window.jupyterapp.commands.execute('notebook:run-cell');
-      }, i);
-    }
     async function outputOf(i, want) {
       const out = code.nth(i).locator('.jp-OutputArea');
       await out.filter({ hasText: want }).waitFor();
@@ -68,14 +54,14 @@ test('JupyterLab: the sockets notebook on the virtual board', { timeout: 240_000
     }
 
     // The HTTP client: the first cell connects the default board itself.
-    await runCell(0);
+    await nb.runCodeCell(0);
     const client = await outputOf(0, 'Line 023');
     assert.match(client, /Connected to esp32 @ sim:esp32/);
     assert.match(client, /Address information: \[\(2, 1, 0, 'google\.com', \('127\.0\.0\.1', \d+\)\)\]/);
     assert.match(client, /HTTP\/1\.0 200 OK/);
 
     // The server: open its page in a second tab, as the notebook says.
-    await runCell(1);
+    await nb.runCodeCell(1);
     assert.match(await outputOf(1, 'Listening'), /http:\/\/127\.0\.0\.1:8080\//);
     const tab = await browser.newPage();
     // localhost, not 127.0.0.1: the lab's cookies stay out of the request.
@@ -92,7 +78,7 @@ test('JupyterLab: the sockets notebook on the virtual board', { timeout: 240_000
     assert.match(await outputOf(1, 'KeyboardInterrupt'), /KeyboardInterrupt/);
 
     // The TLS client.
-    await runCell(2);
+    await nb.runCodeCell(2);
     const secure = await outputOf(2, 'Line 023');
     assert.match(secure, /'google\.com', \('127\.0\.0\.1', \d+\)/);
     assert.match(secure, /HTTP\/1\.0 200 OK/);

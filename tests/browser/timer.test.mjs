@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { join, dirname } from 'node:path';
-import { root, setUp, startLab, screenshotOnFailure } from './lablib.mjs';
+import { root, setUp, startLab, notebookPage, screenshotOnFailure } from './lablib.mjs';
 
 const screenshot = join(root, 'build', 'timer.png');
 
@@ -38,22 +38,13 @@ test('JupyterLab: a timer\'s prints between cells', { timeout: 240_000 }, async 
 
   await screenshotOnFailure(page, 'timer', log, async () => {
     await page.goto(`${base}/lab/tree/timer.ipynb`);
-    await page.waitForFunction(() => {
-      const w = window.jupyterapp?.shell?.currentWidget;
-      return w?.sessionContext?.session?.kernel?.status === 'idle';
-    }, null, { timeout: 90_000 });
+    const nb = notebookPage(page);
+    await nb.kernelIdle();
     const code = page.locator('.jp-Notebook .jp-CodeCell');
     const output = (i) => code.nth(i).locator('.jp-OutputArea');
-    async function runCell(i) {
-      await page.evaluate((i) => {
-        const nb = window.jupyterapp.shell.currentWidget.content;
-        nb.activeCellIndex = i;
-        void window.jupyterapp.commands.execute('notebook:run-cell');
-      }, i);
-    }
-    await runCell(0);
+    await nb.runCodeCell(0);
     await output(0).filter({ hasText: 'Connected to sim' }).waitFor({ timeout: 90_000 });
-    await runCell(1);
+    await nb.runCodeCell(1);
     // The cell ends at once; its ticks come after, under it.
     await code.nth(1).locator('.jp-InputPrompt').filter({ hasText: /\[\d+\]/ }).waitFor();
     await output(1).filter({ hasText: 'tick 5' }).waitFor({ timeout: 30_000 });
@@ -61,7 +52,7 @@ test('JupyterLab: a timer\'s prints between cells', { timeout: 240_000 }, async 
     mkdirSync(dirname(screenshot), { recursive: true });
     await page.screenshot({ path: screenshot });
 
-    await runCell(2);
+    await nb.runCodeCell(2);
     await output(2).filter({ hasText: 'stopped after' }).waitFor({ timeout: 30_000 });
     const said = (await output(2).innerText()).match(/stopped after (\d+)/);
     assert.ok(said, 'the last cell printed the count');
