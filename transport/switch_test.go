@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,6 +20,9 @@ import (
 // own bound (the test's context never has to end it) either done or with
 // an error that names the board and says what to do, and once the other
 // link is closed the board works again, input() included.
+// errStopped marks an exec the test stopped, as a user presses stop.
+var errStopped = errors.New("stopped by the test")
+
 func TestSwitchLinksToTheSameBoard(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs the test boards")
@@ -30,9 +34,14 @@ func TestSwitchLinksToTheSameBoard(t *testing.T) {
 			// interrupt's escalation after it): reaching that means the
 			// operation did not end by itself. A sum of operations may
 			// take long on a loaded machine without any of them hanging.
+			// A program that runs has no bound of its own (a cell may run
+			// for hours), and the other link may take the bytes that end
+			// it: then the user presses stop (after stopAfter), and the
+			// exec must end within stopBound of that.
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 			defer cancel()
 			const opBound = time.Minute
+			const stopAfter, stopBound = 20 * time.Second, 30 * time.Second
 			tb, err := testboard.Start(ctx, testboard.Wasm, testboard.Options{})
 			if err != nil {
 				skipIfMissing(t, err)
@@ -56,12 +65,24 @@ func TestSwitchLinksToTheSameBoard(t *testing.T) {
 			}
 			input := func(string) (string, error) { return "typed", nil }
 			roundTrip := func(b *Board) (string, error) {
-				octx, ocancel := context.WithTimeout(ctx, opBound)
-				defer ocancel()
+				t.Helper()
+				octx, stop := context.WithCancelCause(ctx)
+				defer stop(nil)
+				var stopped atomic.Int64 // when stop was pressed, unix ns
+				press := time.AfterFunc(stopAfter, func() {
+					stopped.Store(time.Now().UnixNano())
+					stop(errors.New("stop pressed"))
+				})
+				defer press.Stop()
 				var out bytes.Buffer
 				err := b.Exec(octx, "print(input('?'))", ExecOptions{Stdout: &out, Input: input})
-				if octx.Err() != nil {
-					err = fmt.Errorf("%w after %v: %v", context.DeadlineExceeded, opBound, err)
+				if at := stopped.Load(); at != 0 {
+					if d := time.Since(time.Unix(0, at)); d > stopBound {
+						t.Fatalf("exec went on %v after stop was pressed: %v", d.Round(time.Second), err)
+					}
+					if err != nil {
+						err = fmt.Errorf("%w: %w", errStopped, err)
+					}
 				}
 				return strings.ReplaceAll(out.String(), "\r\n", "\n"), err
 			}
@@ -83,11 +104,14 @@ func TestSwitchLinksToTheSameBoard(t *testing.T) {
 					t.Fatalf("%s did not end by its own bound: %v", what, err)
 				}
 				msg := err.Error()
-				if !errors.Is(err, ErrNoResponse) && !errors.Is(err, ErrLinkLost) {
-					t.Errorf("%s: error %q is neither ErrNoResponse nor ErrLinkLost", what, msg)
-				}
 				if !strings.Contains(msg, url) {
 					t.Errorf("%s: error %q does not name the board %s", what, msg, url)
+				}
+				if errors.Is(err, errStopped) {
+					return // ended by the stop button, in time, naming the board
+				}
+				if !errors.Is(err, ErrNoResponse) && !errors.Is(err, ErrLinkLost) {
+					t.Errorf("%s: error %q is neither ErrNoResponse nor ErrLinkLost", what, msg)
 				}
 				if errors.Is(err, ErrNoResponse) && !strings.Contains(msg, "close it and try again") {
 					t.Errorf("%s: error %q does not say what to do", what, msg)
