@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/go-zeromq/zmq4"
+
+	"github.com/iot-kernel/iot-kernel/internal/rawio"
 )
 
 // acceptor listens on one endpoint, performs the ZMTP handshake for each
@@ -89,7 +91,10 @@ func (a *acceptor) serve() {
 				a.log.Debug("handshake failed", "remote", c.RemoteAddr().String(), "err", err)
 				return
 			}
-			a.handle(c, id)
+			// From here on the kernel's own frame reader and writer
+			// do the I/O, with raw system calls (see rawio): the
+			// handshake is over.
+			a.handle(rawio.WrapConn(c), id)
 		}()
 	}
 }

@@ -135,6 +135,12 @@ func unexpected(err error) error {
 	return err
 }
 
+// buffersWriter writes buffers in order with vectored writes (a raw conn:
+// net.Buffers writes one at a time to any writer but net's own).
+type buffersWriter interface {
+	WriteBuffers(bufs [][]byte) (int64, error)
+}
+
 // writeMessage writes frames as one ZMTP message in a single write.
 func writeMessage(w io.Writer, frames [][]byte) error {
 	bufs := make(net.Buffers, 0, 2*len(frames))
@@ -152,6 +158,10 @@ func writeMessage(w io.Writer, frames [][]byte) error {
 			hdr = []byte{flags, byte(len(f))}
 		}
 		bufs = append(bufs, hdr, f)
+	}
+	if bw, ok := w.(buffersWriter); ok {
+		_, err := bw.WriteBuffers(bufs)
+		return err
 	}
 	_, err := bufs.WriteTo(w)
 	return err
