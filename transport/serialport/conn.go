@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"go.bug.st/serial"
+
+	"github.com/iot-kernel/iot-kernel/internal/rawio"
 )
 
 // pollInterval is how often a waiting read checks that the device node is
@@ -29,6 +31,7 @@ type conn struct {
 	port    serial.Port
 	fd      int         // the port's descriptor, non-blocking; -1 when unknown
 	pf      *os.File    // fd duplicated into Go's poller (see pollable); nil: none
+	raw     *rawio.Conn // reads and writes on pf, with raw system calls (see rawio)
 	noPoll  atomic.Bool // pf read 0 bytes at once: wait in the library's select instead
 	path    string
 	ident   os.FileInfo // the device node at open, to notice a replug
@@ -39,6 +42,14 @@ type conn struct {
 
 func newConn(p serial.Port, fd int, path string) *conn {
 	c := &conn{port: p, fd: fd, pf: pollable(fd, path), path: path, checked: time.Now()}
+	if c.pf != nil {
+		raw, err := rawio.New(c.pf)
+		if err != nil {
+			_ = c.pf.Close() // the library's reads and writes, then
+			c.pf = nil
+		}
+		c.raw = raw
+	}
 	if fi, err := os.Stat(path); err == nil {
 		c.ident = fi
 	}
@@ -151,10 +162,7 @@ func (c *conn) pollRead(p []byte, wait time.Duration, wakeable bool) (int, error
 		// before it is tried; this read does not wait anyway, and the
 		// woken flag still ends the next wait.
 		_ = c.pf.SetReadDeadline(time.Time{})
-		n, err = readNow(c.pf, p)
-		if err != nil && err != io.EOF && !errors.Is(err, os.ErrClosed) {
-			err = &os.PathError{Op: "read", Path: c.path, Err: err}
-		}
+		n, err = c.raw.ReadNow(p)
 	} else {
 		_ = c.pf.SetReadDeadline(time.Now().Add(wait))
 		if wakeable && c.woken.Load() {
@@ -162,14 +170,14 @@ func (c *conn) pollRead(p []byte, wait time.Duration, wakeable bool) (int, error
 			// above, which replaced its own.
 			_ = c.pf.SetReadDeadline(time.Now())
 		}
-		n, err = c.pf.Read(p)
+		n, err = c.raw.Read(p)
 	}
 	switch {
 	case n > 0:
 		return n, nil
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		return 0, nil
-	case errors.Is(err, os.ErrClosed):
+	case err != nil && c.closed.Load():
 		return 0, c.closedErr()
 	case err == io.EOF:
 		c.noPoll.Store(true)
@@ -177,8 +185,10 @@ func (c *conn) pollRead(p []byte, wait time.Duration, wakeable bool) (int, error
 			return 0, fmt.Errorf("serial %s: set read timeout: %w", c.path, err)
 		}
 		return c.port.Read(p)
+	case err != nil:
+		return 0, &os.PathError{Op: "read", Path: c.path, Err: err}
 	}
-	return 0, err
+	return 0, nil
 }
 
 // stillThere checks that the device node opened is still in place; some
@@ -204,7 +214,13 @@ func (c *conn) Write(p []byte) (int, error) {
 		if c.closed.Load() {
 			return done, c.closedErr()
 		}
-		n, err := c.port.Write(p[done:])
+		var n int
+		var err error
+		if c.raw != nil {
+			n, err = c.raw.WriteNow(p[done:])
+		} else {
+			n, err = c.port.Write(p[done:])
+		}
 		done += n
 		if errors.Is(err, syscall.EAGAIN) {
 			// The descriptor is non-blocking: wait for room. A board that

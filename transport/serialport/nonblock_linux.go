@@ -1,7 +1,6 @@
 package serialport
 
 import (
-	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -98,33 +97,4 @@ func pollable(fd int, path string) *os.File {
 		return nil
 	}
 	return f
-}
-
-// readNow reads what has arrived on f (non-blocking), without waiting:
-// (0, nil) when nothing has, io.EOF when read(2) answers 0 bytes (a line
-// that hung up, or a VMIN of 0). It reads through f's own reference to the
-// descriptor, so a Close meanwhile waits for it, and a read after Close is
-// os.ErrClosed: never a read of whatever file reused the number.
-func readNow(f *os.File, p []byte) (int, error) {
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return 0, err
-	}
-	var n int
-	var rerr error
-	if err := rc.Read(func(fd uintptr) bool {
-		n, rerr = unix.Read(int(fd), p)
-		return true // one try: no waiting here
-	}); err != nil {
-		return 0, err
-	}
-	switch {
-	case n > 0:
-		return n, nil
-	case rerr == unix.EAGAIN:
-		return 0, nil
-	case rerr == nil:
-		return 0, io.EOF
-	}
-	return 0, rerr
 }

@@ -18,5 +18,3 @@ func newFD(string, map[int]bool) int { return -1 }
 func waitWritable(_ int, d time.Duration) { time.Sleep(d) }
 
 func pollable(int, string) *os.File { return nil }
-
-func readNow(*os.File, []byte) (int, error) { return 0, os.ErrInvalid }
