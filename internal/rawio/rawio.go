@@ -33,8 +33,9 @@ type Conn struct {
 }
 
 // New returns a Conn for c's descriptor, which must be non-blocking and
-// in the poller (as every net.Conn's is); ErrUnsupported on systems
-// without raw calls.
+// in the poller (as every net.Conn's is), and stay so: a raw call on a
+// blocking descriptor would hold its thread, and the scheduler slot with
+// it, until the call returns. ErrUnsupported on systems without raw calls.
 func New(c syscall.Conn) (*Conn, error) {
 	if !supported {
 		return nil, ErrUnsupported

@@ -42,7 +42,7 @@ func devFDs(path string) map[int]bool {
 }
 
 // newFD returns the one descriptor on path's device that is not in before
-// and makes it non-blocking; -1 when it is not found for sure (another
+// and makes it non-blocking and close-on-exec; -1 when it is not found for sure (another
 // goroutine opened the same device meanwhile), which leaves it as it was.
 func newFD(path string, before map[int]bool) int {
 	found := -1
@@ -58,6 +58,11 @@ func newFD(path string, before map[int]bool) int {
 	if found < 0 || unix.SetNonblock(found, true) != nil {
 		return -1
 	}
+	// The library opens without O_CLOEXEC: every program the kernel
+	// starts (a %%host kernel, a !command) would inherit the port, could
+	// take the board's bytes, and would hold the device open after the
+	// kernel lets it go.
+	unix.CloseOnExec(found)
 	return found
 }
 

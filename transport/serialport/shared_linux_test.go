@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
@@ -188,5 +190,24 @@ func TestWakeAndCloseEndAPollerWaitAtOnce(t *testing.T) {
 	}
 	if _, err := c.ReadTimeout(p, 0); !errors.Is(err, os.ErrClosed) {
 		t.Fatalf("a poll after Close = %v, want os.ErrClosed", err)
+	}
+}
+
+// A program the kernel starts (a %%host cell's, a !command's) does not
+// inherit the board's port: it could take the board's bytes, and it
+// would hold the device open after the kernel lets it go.
+func TestChildProcessesDoNotInheritThePort(t *testing.T) {
+	_, path := openPTY(t)
+	dialPTY(t, "serial://"+path)
+	ctx, cancel := context.WithTimeout(context.Background(), bound)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "sh", "-c", `for f in /proc/$$/fd/*; do readlink "$f"; done; true`).Output()
+	if err != nil {
+		t.Fatalf("listing a child's descriptors: %v", err)
+	}
+	for _, target := range strings.Fields(string(out)) {
+		if target == path {
+			t.Fatalf("a child process has %s open; its descriptors: %s", path, strings.Join(strings.Fields(string(out)), " "))
+		}
 	}
 }
