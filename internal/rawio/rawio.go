@@ -68,7 +68,10 @@ func WrapConn(c net.Conn) net.Conn {
 	return &netConn{Conn: c, raw: raw}
 }
 
-func (c *netConn) Read(p []byte) (int, error)  { return c.raw.Read(p) }
+// Read reads raw (see Conn.Read).
+func (c *netConn) Read(p []byte) (int, error) { return c.raw.Read(p) }
+
+// Write writes raw (see Conn.Write).
 func (c *netConn) Write(p []byte) (int, error) { return c.raw.Write(p) }
 
 // WriteBuffers writes bufs in order with vectored writes.

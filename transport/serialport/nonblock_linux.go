@@ -42,8 +42,9 @@ func devFDs(path string) map[int]bool {
 }
 
 // newFD returns the one descriptor on path's device that is not in before
-// and makes it non-blocking and close-on-exec; -1 when it is not found for sure (another
-// goroutine opened the same device meanwhile), which leaves it as it was.
+// and makes it non-blocking and close-on-exec; -1 when it is not found for
+// sure (another goroutine opened the same device meanwhile), which leaves
+// it as it was.
 func newFD(path string, before map[int]bool) int {
 	found := -1
 	for fd := range devFDs(path) {
