@@ -31,12 +31,8 @@ func (c *Conn) read(p []byte, wait bool) (int, error) {
 	var n uintptr
 	var errno syscall.Errno
 	err := c.rc.Read(func(fd uintptr) bool {
-		for {
-			n, _, errno = syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
-			if errno != syscall.EINTR {
-				return !wait || errno != syscall.EAGAIN
-			}
-		}
+		n, errno = call(syscall.SYS_READ, fd, unsafe.Pointer(unsafe.SliceData(p)), len(p))
+		return !wait || errno != syscall.EAGAIN
 	})
 	switch {
 	case err != nil:
@@ -54,28 +50,8 @@ func (c *Conn) read(p []byte, wait bool) (int, error) {
 // Write writes all of p, waiting in the poller for room; on an error it
 // returns how much was written.
 func (c *Conn) Write(p []byte) (int, error) {
-	done := 0
-	var errno syscall.Errno
-	err := c.rc.Write(func(fd uintptr) bool {
-		for done < len(p) {
-			n, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&p[done])), uintptr(len(p)-done))
-			switch e {
-			case 0:
-				done += int(n)
-			case syscall.EINTR:
-			case syscall.EAGAIN:
-				return false // wait for room
-			default:
-				errno = e
-				return true
-			}
-		}
-		return true
-	})
-	if err == nil && errno != 0 {
-		err = errno
-	}
-	return done, err
+	n, err := c.WriteBuffers([][]byte{p})
+	return int(n), err
 }
 
 // WriteNow writes what fits of p without waiting: (0, syscall.EAGAIN)
@@ -87,12 +63,8 @@ func (c *Conn) WriteNow(p []byte) (int, error) {
 	var n uintptr
 	var errno syscall.Errno
 	err := c.rc.Write(func(fd uintptr) bool {
-		for {
-			n, _, errno = syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
-			if errno != syscall.EINTR {
-				return true
-			}
-		}
+		n, errno = call(syscall.SYS_WRITE, fd, unsafe.Pointer(unsafe.SliceData(p)), len(p))
+		return true
 	})
 	if err != nil {
 		return 0, err
@@ -101,6 +73,17 @@ func (c *Conn) WriteNow(p []byte) (int, error) {
 		return 0, errno
 	}
 	return int(n), nil
+}
+
+// call makes one raw read, write or writev system call on fd, again when
+// a signal interrupted it.
+func call(trap, fd uintptr, p unsafe.Pointer, n int) (uintptr, syscall.Errno) {
+	for {
+		r, _, errno := syscall.RawSyscall(trap, fd, uintptr(p), uintptr(n))
+		if errno != syscall.EINTR {
+			return r, errno
+		}
+	}
 }
 
 // WriteBuffers writes bufs in order, all of them, with vectored writes,
@@ -127,7 +110,7 @@ func (c *Conn) WriteBuffers(bufs [][]byte) (int64, error) {
 					iov = append(iov, v)
 				}
 			}
-			n, _, e := syscall.RawSyscall(syscall.SYS_WRITEV, fd, uintptr(unsafe.Pointer(unsafe.SliceData(iov))), uintptr(len(iov)))
+			n, e := call(syscall.SYS_WRITEV, fd, unsafe.Pointer(unsafe.SliceData(iov)), len(iov))
 			switch e {
 			case 0:
 				total += int64(n)
@@ -138,7 +121,6 @@ func (c *Conn) WriteBuffers(bufs [][]byte) (int64, error) {
 						i, off = i+1, 0
 					}
 				}
-			case syscall.EINTR:
 			case syscall.EAGAIN:
 				return false // wait for room
 			default:

@@ -230,9 +230,10 @@ func TestWriteHonoursDeadline(t *testing.T) {
 		t.Fatal(err)
 	}
 	data := pattern(64<<20, 2)
+	raw := rawOf(t, a.(syscall.Conn)) // t.Fatal only on the test's goroutine
 	done := make(chan result, 1)
 	go func() {
-		n, err := rawOf(t, a.(syscall.Conn)).Write(data)
+		n, err := raw.Write(data)
 		done <- result{n: n, err: err}
 	}()
 	r := await(t, done)
