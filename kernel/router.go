@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"bufio"
+	"context"
 	"encoding/binary"
 	"errors"
 	"io"
@@ -41,8 +42,9 @@ type router struct {
 	seq  atomic.Uint64 // messages read so far
 	anon atomic.Uint32 // counter for generated identities
 
-	mu    sync.Mutex
-	peers map[string]*routerPeer
+	mu     sync.Mutex
+	peers  map[string]*routerPeer
+	joined chan struct{} // closed (and replaced) when a peer connects
 
 	// onRead, when set (by tests, before serving), sees every arrival.
 	onRead func(seq uint64)
@@ -61,6 +63,7 @@ func newRouter(name string, ln net.Listener, log *slog.Logger, maxMessage int) *
 		in:         make(chan inbound, 1024),
 		done:       make(chan struct{}),
 		peers:      map[string]*routerPeer{},
+		joined:     make(chan struct{}),
 	}
 	r.acc = newAcceptor(name, zmq4.Router, ln, log)
 	r.acc.handle = r.handle
@@ -77,6 +80,8 @@ func (r *router) handle(c net.Conn, id []byte) {
 	r.mu.Lock()
 	old := r.peers[key]
 	r.peers[key] = p // handover: a reconnecting client replaces its old link
+	close(r.joined)
+	r.joined = make(chan struct{})
 	r.mu.Unlock()
 	if old != nil {
 		_ = old.c.Close()
@@ -117,6 +122,35 @@ func (r *router) handle(c net.Conn, id []byte) {
 		case r.in <- inbound{frames: frames, seq: seq}:
 		case <-r.done:
 			return
+		}
+	}
+}
+
+// sendWait is send to a peer that may not have connected yet: it waits
+// for it at most d, or until ctx ends. A client connects its sockets
+// together, but a cell can ask for input before the kernel has finished
+// the stdin socket's handshake.
+func (r *router) sendWait(ctx context.Context, frames [][]byte, d time.Duration) error {
+	if len(frames) < 2 {
+		return errors.New("router send: no identity")
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	for {
+		r.mu.Lock()
+		p, joined := r.peers[string(frames[0])], r.joined
+		r.mu.Unlock()
+		if p != nil {
+			return r.send(frames)
+		}
+		select {
+		case <-joined:
+		case <-t.C:
+			return errNoPeer
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		case <-r.done:
+			return errNoPeer
 		}
 	}
 }

@@ -4,9 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/iot-kernel/iot-kernel/kernel/wire"
 )
+
+// stdinConnectWait bounds the wait for a client's stdin socket that has
+// not finished connecting when a cell asks for input.
+const stdinConnectWait = 2 * time.Second
 
 // requestInput sends input_request on the stdin channel to the client that
 // sent parent (the same identities: Jupyter clients give their shell and
@@ -23,7 +28,7 @@ func (s *Server) requestInput(ctx context.Context, parent *wire.Message, prompt 
 		return "", err
 	}
 	s.iopub.flush() // what was printed before the prompt goes out first
-	if err := s.stdin.send(f); err != nil {
+	if err := s.stdin.sendWait(ctx, f, stdinConnectWait); err != nil {
 		return "", fmt.Errorf("send input_request: %w", err)
 	}
 	select {
