@@ -116,6 +116,11 @@ func open(openPort opener, path string, baud int) (serial.Port, int, error) {
 	if !isPTY(path) {
 		mode.InitialStatusBits = &serial.ModemOutputBits{DTR: true, RTS: true}
 	}
+	// The library opens the port without O_CLOEXEC, and newFD sets it
+	// afterwards: holding ForkLock (as the syscall package does around its
+	// own opens) keeps any program from starting in between with the port.
+	syscall.ForkLock.RLock()
+	defer syscall.ForkLock.RUnlock()
 	before := devFDs(path)
 	p, err := openPort(path, mode)
 	var pe *serial.PortError

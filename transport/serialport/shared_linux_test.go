@@ -6,6 +6,8 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -210,4 +212,64 @@ func TestChildProcessesDoNotInheritThePort(t *testing.T) {
 			t.Fatalf("a child process has %s open; its descriptors: %s", path, strings.Join(strings.Fields(string(out)), " "))
 		}
 	}
+}
+
+// A program started while the port is being opened does not inherit it
+// either: the library opens it without O_CLOEXEC, and the open and the
+// close-on-exec that follows must not let a fork in between.
+func TestChildStartedDuringOpenDoesNotInheritThePort(t *testing.T) {
+	_, path := openPTY(t)
+	ctx, cancel := context.WithTimeout(context.Background(), bound)
+	defer cancel()
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	leaked := make(chan string, 1)
+	var children atomic.Int64
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			out, err := exec.CommandContext(ctx, "sh", "-c", `for f in /proc/$$/fd/*; do readlink "$f"; done; true`).Output()
+			if err != nil {
+				return // ctx ended: the opens below fail the test
+			}
+			children.Add(1)
+			for _, target := range strings.Fields(string(out)) {
+				if target == path {
+					select {
+					case leaked <- strings.Join(strings.Fields(string(out)), " "):
+					default:
+					}
+				}
+			}
+		}
+	}()
+	// Opens are far quicker than starting a program: go on until enough
+	// programs have started among them.
+	opens := 0
+	for ; (opens < 200 || children.Load() < 20) && ctx.Err() == nil; opens++ {
+		rw, err := Dial(ctx, "serial://"+path, Options{})
+		if err != nil {
+			close(stop)
+			wg.Wait()
+			t.Fatalf("Dial %d: %v", opens, err)
+		}
+		rw.Close()
+	}
+	close(stop)
+	wg.Wait()
+	select {
+	case fds := <-leaked:
+		t.Fatalf("a child started during an open has %s open; its descriptors: %s", path, fds)
+	default:
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("%d opens and %d programs started did not finish within %v", opens, children.Load(), bound)
+	}
+	t.Logf("%d programs started during %d opens", children.Load(), opens)
 }
