@@ -1,12 +1,15 @@
 package kernel
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/go-zeromq/zmq4"
@@ -88,7 +91,13 @@ func (a *acceptor) serve() {
 			defer func() { _ = c.Close() }()
 			id, err := handshake(c, a.typ)
 			if err != nil {
-				a.log.Debug("handshake failed", "remote", c.RemoteAddr().String(), "err", err)
+				// A peer that connects and goes away is no fault of
+				// its own; one that sends what no client sends is.
+				level := slog.LevelWarn
+				if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) || errors.Is(err, syscall.ECONNRESET) {
+					level = slog.LevelDebug
+				}
+				a.log.Log(context.Background(), level, "handshake failed: connection closed", "remote", c.RemoteAddr().String(), "err", err)
 				return
 			}
 			// From here on the kernel's own frame reader and writer

@@ -3,9 +3,13 @@ package kernel
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"errors"
+	"io"
+	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/iot-kernel/iot-kernel/kernel/wire"
 )
@@ -54,5 +58,44 @@ func TestMaxMessageBytes(t *testing.T) {
 	}
 	if n := ts.interp.execCalls.Load(); n != 1 {
 		t.Errorf("%d executes, want 1 (the large one dropped)", n)
+	}
+}
+
+// A peer that announces a huge frame in its handshake (a few bytes, on any
+// port, before any key is checked) has its connection closed with a logged
+// warning; the kernel goes on serving clients.
+func TestHandshakeRefusesAHugeFrame(t *testing.T) {
+	ts := startServer(t, &fakeInterp{}, nil, nil)
+	ctx := testCtx(t)
+	ci := ts.ConnectionInfo()
+	for _, port := range []int{ci.HBPort, ci.ShellPort, ci.IOPubPort, ci.StdinPort, ci.ControlPort} {
+		conn, err := net.Dial("tcp", "127.0.0.1:"+itoa(port))
+		if err != nil {
+			t.Fatal(err)
+		}
+		greeting := make([]byte, 64)
+		greeting[0], greeting[9], greeting[10] = 0xff, 0x7f, 3
+		copy(greeting[12:], "NULL")
+		hdr := make([]byte, 9)
+		hdr[0] = flagCommand | flagLong
+		binary.BigEndian.PutUint64(hdr[1:], 1<<44)
+		if _, err := conn.Write(append(greeting, hdr...)); err != nil {
+			t.Fatal(err)
+		}
+		// The kernel's greeting, then the close.
+		_ = conn.SetReadDeadline(time.Now().Add(testTimeout))
+		got, err := io.ReadAll(conn)
+		conn.Close()
+		if err != nil {
+			t.Fatalf("port %d: the kernel did not close the connection: %v (read %d bytes)", port, err, len(got))
+		}
+	}
+	c := newClient(t, ci)
+	c.waitReady(ctx)
+	if rep, _ := c.execute(ctx, map[string]any{"code": "after"}); rep.Header.MsgType != wire.MsgExecuteReply {
+		t.Fatalf("reply %s", rep.Header.MsgType)
+	}
+	if logs := ts.logs.String(); strings.Count(logs, "handshake frame of 17592186044416 bytes") != 5 || !strings.Contains(logs, "level=WARN") {
+		t.Errorf("want a warning for each of the 5 connections; logs:\n%s", logs)
 	}
 }

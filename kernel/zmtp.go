@@ -190,7 +190,7 @@ func handshake(c net.Conn, typ zmq4.SocketType) (identity []byte, err error) {
 	if err := c.SetDeadline(time.Now().Add(handshakeTimeout)); err != nil {
 		return nil, fmt.Errorf("zmtp handshake: %w", err)
 	}
-	zc, err := zmq4.Open(c, null.Security(), typ, nil, true, nil)
+	zc, err := zmq4.Open(&handshakeConn{Conn: c}, null.Security(), typ, nil, true, nil)
 	if err != nil {
 		return nil, fmt.Errorf("zmtp handshake: %w", err)
 	}
@@ -198,4 +198,63 @@ func handshake(c net.Conn, typ zmq4.SocketType) (identity []byte, err error) {
 		return nil, fmt.Errorf("zmtp handshake: %w", err)
 	}
 	return []byte(zc.Peer.Meta["Identity"]), nil
+}
+
+// maxHandshakeFrame bounds one frame of a peer's handshake: its READY
+// command holds a socket type and an identity of at most 255 bytes.
+const maxHandshakeFrame = 64 << 10
+
+// zmtpGreetingLen is the size of the ZMTP 3 greeting.
+const zmtpGreetingLen = 64
+
+// handshakeConn is a peer's connection while zmq4 reads its handshake. zmq4
+// allocates whatever length a frame announces, so a peer could crash the
+// kernel with a few bytes: the length of each frame is checked here before
+// zmq4 is given its last byte. zmq4 reads exactly what it needs, so these
+// are the handshake's bytes only.
+type handshakeConn struct {
+	net.Conn
+	greeting int    // greeting bytes passed
+	hdr      []byte // the frame header read so far
+	body     uint64 // bytes of the current frame's body still to come
+}
+
+func (c *handshakeConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	for _, b := range p[:n] {
+		if e := c.step(b); e != nil {
+			return 0, e
+		}
+	}
+	return n, err
+}
+
+// step follows one byte of the peer's stream: greeting, then frames.
+func (c *handshakeConn) step(b byte) error {
+	switch {
+	case c.greeting < zmtpGreetingLen:
+		c.greeting++
+		return nil
+	case c.body > 0:
+		c.body--
+		return nil
+	}
+	c.hdr = append(c.hdr, b)
+	need := 2
+	if c.hdr[0]&flagLong != 0 {
+		need = 9
+	}
+	if len(c.hdr) < need {
+		return nil
+	}
+	size := uint64(c.hdr[1])
+	if need == 9 {
+		size = binary.BigEndian.Uint64(c.hdr[1:])
+	}
+	c.hdr = c.hdr[:0]
+	if size > maxHandshakeFrame {
+		return fmt.Errorf("the peer announced a handshake frame of %d bytes (at most %d): not a Jupyter client", size, maxHandshakeFrame)
+	}
+	c.body = size
+	return nil
 }
