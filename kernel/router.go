@@ -13,6 +13,9 @@ import (
 	"time"
 
 	"github.com/go-zeromq/zmq4"
+	"golang.org/x/sync/semaphore"
+
+	"github.com/iot-kernel/iot-kernel/kernel/wire"
 )
 
 // routerWriteTimeout bounds one reply write to a peer that stopped reading;
@@ -21,10 +24,11 @@ const routerWriteTimeout = 10 * time.Second
 
 var errNoPeer = errors.New("no connected peer with that identity")
 
-// inbound is one message received on a ROUTER, identity frame first.
+// inbound is one authenticated message received on a ROUTER.
 type inbound struct {
-	frames [][]byte
-	seq    uint64 // arrival order on this router, from 1
+	msg  *wire.Message // its Identities start with the peer's
+	seq  uint64        // arrival order on this router, from 1
+	size int           // bytes, held against the router's queue budget
 }
 
 // router is a ROUTER socket: messages from all peers arrive on in with the
@@ -37,7 +41,14 @@ type router struct {
 	done chan struct{}
 	once sync.Once
 
-	maxMessage int // bytes; a larger inbound message is dropped
+	maxMessage int         // bytes; a larger inbound message is dropped
+	signer     wire.Signer // checks each message before it is queued
+	// queued bounds the bytes of messages read and not yet taken from
+	// in: a client that sends faster than cells run waits in TCP instead.
+	queued *semaphore.Weighted
+	budget int64
+	ctx    context.Context // ends with close: stops a wait for budget
+	cancel context.CancelFunc
 
 	seq  atomic.Uint64 // messages read so far
 	anon atomic.Uint32 // counter for generated identities
@@ -55,10 +66,17 @@ type routerPeer struct {
 	wmu sync.Mutex
 }
 
-func newRouter(name string, ln net.Listener, log *slog.Logger, maxMessage int) *router {
+func newRouter(name string, ln net.Listener, log *slog.Logger, maxMessage int, signer wire.Signer) *router {
+	budget := max(int64(routerQueueBytes), int64(maxMessage))
+	ctx, cancel := context.WithCancel(context.Background())
 	r := &router{
 		name:       name,
 		maxMessage: maxMessage,
+		signer:     signer,
+		queued:     semaphore.NewWeighted(budget),
+		budget:     budget,
+		ctx:        ctx,
+		cancel:     cancel,
 		log:        log.With("channel", name),
 		in:         make(chan inbound, 1024),
 		done:       make(chan struct{}),
@@ -104,6 +122,10 @@ func (r *router) handle(c net.Conn, id []byte) {
 				"hint", "a larger limit: iot-kernel run --max-message-mb N, or IOT_MAX_MESSAGE_MB=N in the kernel's environment")
 			continue
 		}
+		if errors.Is(err, errMessageTooLarge) {
+			r.log.Error("closing a connection: it sent a message too large even to read past", "err", err)
+			return
+		}
 		if err != nil {
 			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 				r.log.Debug("peer read failed", "err", err)
@@ -113,17 +135,39 @@ func (r *router) handle(c net.Conn, id []byte) {
 		if m.command {
 			continue // ZMTP 3.0 peers send no commands after READY
 		}
-		frames := append([][]byte{id}, m.frames...)
+		// Checked here, not when handled: a peer without the key must not
+		// fill the queue while a cell runs.
+		msg, err := wire.Decode(append([][]byte{id}, m.frames...), r.signer)
+		if err != nil {
+			r.log.Warn("dropping message", "err", err)
+			continue
+		}
+		size := 0
+		for _, f := range m.frames {
+			size += len(f)
+		}
+		if r.queued.Acquire(r.ctx, int64(size)) != nil {
+			return // closed
+		}
 		seq := r.seq.Add(1)
 		if r.onRead != nil {
 			r.onRead(seq)
 		}
 		select {
-		case r.in <- inbound{frames: frames, seq: seq}:
+		case r.in <- inbound{msg: msg, seq: seq, size: size}:
 		case <-r.done:
 			return
 		}
 	}
+}
+
+// routerQueueBytes bounds the messages a router holds that were read and
+// not yet handled (or one message, when that is larger).
+const routerQueueBytes = 64 << 20
+
+// take returns the budget of a message taken from in.
+func (r *router) take(in inbound) {
+	r.queued.Release(int64(in.size))
 }
 
 // sendWait is send to a peer that may not have connected yet: it waits
@@ -179,6 +223,6 @@ func (r *router) send(frames [][]byte) error {
 }
 
 func (r *router) close() {
-	r.once.Do(func() { close(r.done) })
+	r.once.Do(func() { close(r.done); r.cancel() })
 	r.acc.close()
 }

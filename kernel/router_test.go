@@ -5,10 +5,14 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/go-zeromq/zmq4"
+	"golang.org/x/sync/semaphore"
+
+	"github.com/iot-kernel/iot-kernel/kernel/wire"
 )
 
 func testRouter(t *testing.T) (*router, string) {
@@ -17,7 +21,7 @@ func testRouter(t *testing.T) (*router, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := newRouter("stdin", ln, slog.New(slog.DiscardHandler), 1<<20)
+	r := newRouter("stdin", ln, slog.New(slog.DiscardHandler), 1<<20, wire.Signer{})
 	go r.acc.serve()
 	t.Cleanup(r.close)
 	return r, "tcp://" + ln.Addr().String()
@@ -69,5 +73,98 @@ func TestSendWaitIsBounded(t *testing.T) {
 	cancel(stop)
 	if err := r.sendWait(ctx, frames, time.Hour); !errors.Is(err, stop) {
 		t.Fatalf("sendWait on a stopped cell = %v; want its cause", err)
+	}
+}
+
+// While a cell runs, a peer without the key sends messages: they are
+// dropped as they arrive, with a warning, and never queued, so they cannot
+// fill the kernel's memory; the signed message after them is queued.
+func TestRouterDropsUnsignedMessagesBeforeQueueing(t *testing.T) {
+	release := make(chan struct{})
+	fi := &fakeInterp{exec: func(ctx context.Context, req ExecuteRequest, out Output) (Result, error) {
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+		return Result{}, nil
+	}}
+	ts := startServer(t, fi, nil, nil)
+	defer close(release)
+	ctx := testCtx(t)
+	c := newClient(t, ts.ConnectionInfo())
+	c.waitReady(ctx)
+	c.send(c.shell, wire.MsgExecuteRequest, map[string]any{"code": "runs until released"})
+
+	bad := zmq4.NewDealer(ctx, zmq4.WithID(zmq4.SocketIdentity("intruder")))
+	defer bad.Close()
+	if err := bad.Dial("tcp://127.0.0.1:" + itoa(ts.ConnectionInfo().ShellPort)); err != nil {
+		t.Fatal(err)
+	}
+	junk := make([]byte, 64<<10)
+	for range 50 {
+		if err := bad.Send(zmq4.NewMsgFrom([]byte(wire.Delimiter), []byte("nosig"), junk, []byte("{}"), []byte("{}"), []byte("{}"))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, signed := c.build(wire.MsgKernelInfoRequest, map[string]any{})
+	if err := bad.Send(zmq4.NewMsgFrom(signed...)); err != nil {
+		t.Fatal(err)
+	}
+	// The same connection is read in order: once the signed message is
+	// queued, the 50 before it were read.
+	for len(ts.shell.in) == 0 {
+		select {
+		case <-ctx.Done():
+			t.Fatal("the signed message was never queued")
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	if n := len(ts.shell.in); n != 1 {
+		t.Errorf("%d messages queued while the cell runs; want 1 (the signed one)", n)
+	}
+	if n := strings.Count(ts.logs.String(), "bad signature"); n != 50 {
+		t.Errorf("%d bad-signature warnings logged, want 50", n)
+	}
+}
+
+// Messages read and not yet handled are bounded in bytes: past the
+// budget, the router stops reading that peer (TCP holds the rest), and
+// goes on as messages are taken.
+func TestRouterQueueIsBoundedInBytes(t *testing.T) {
+	r, ep := testRouter(t)
+	r.queued = semaphore.NewWeighted(10 << 10) // room for two 4 KB messages
+	ctx := testCtx(t)
+	d := zmq4.NewDealer(ctx, zmq4.WithID(zmq4.SocketIdentity("client-1")))
+	defer d.Close()
+	if err := d.Dial(ep); err != nil {
+		t.Fatal(err)
+	}
+	body := []byte(`{"value":"` + strings.Repeat("x", 4<<10) + `"}`)
+	for range 6 {
+		if err := d.Send(zmq4.NewMsgFrom([]byte(wire.Delimiter), []byte(""), []byte(`{"msg_type":"input_reply"}`), []byte("{}"), []byte("{}"), body)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 6 {
+		var in inbound
+		select {
+		case in = <-r.in:
+		case <-ctx.Done():
+			t.Fatalf("message %d never queued", i)
+		}
+		// Were the budget not kept, all six would be read by now.
+		held := time.After(100 * time.Millisecond)
+	wait:
+		for r.seq.Load() < 6 {
+			select {
+			case <-held:
+				break wait
+			case <-time.After(2 * time.Millisecond):
+			}
+		}
+		if read, taken := r.seq.Load(), uint64(i+1); read-taken > 1 {
+			t.Fatalf("after taking %d, %d more were read: over the 10 KB budget", taken, read-taken)
+		}
+		r.take(in)
 	}
 }

@@ -129,10 +129,10 @@ func NewServer(cfg Config) (*Server, error) {
 		log:     log,
 		conn:    ci,
 		sess:    wire.NewSession("kernel", sign),
-		shell:   newRouter("shell", lns[0], log, maxMsg),
+		shell:   newRouter("shell", lns[0], log, maxMsg, sign),
 		iopub:   newPublisher(lns[1], log, cfg.IOPubQueueBytes),
-		stdin:   newRouter("stdin", lns[2], log, maxMsg),
-		control: newRouter("control", lns[3], log, maxMsg),
+		stdin:   newRouter("stdin", lns[2], log, maxMsg, sign),
+		control: newRouter("control", lns[3], log, maxMsg, sign),
 		hb:      newHeartbeat(lns[4], log),
 		stop:    make(chan struct{}),
 	}
@@ -212,6 +212,7 @@ func (s *Server) loop(ch *router) {
 		case <-s.stop:
 			return
 		case in := <-ch.in:
+			ch.take(in)
 			select {
 			case <-s.stop:
 				return

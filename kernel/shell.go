@@ -23,11 +23,7 @@ type response struct {
 // the reply, so a client that has the reply finds the whole IOPub sequence
 // already sent. An execute_request publishes its own busy (see execute).
 func (s *Server) dispatch(ch *router, in inbound) {
-	msg, err := wire.Decode(in.frames, s.sess.Signer)
-	if err != nil {
-		s.log.Warn("dropping message", "channel", ch.name, "err", err)
-		return
-	}
+	msg := in.msg // authenticated by the router
 	t := msg.Header.MsgType
 	s.log.Debug("request", "channel", ch.name, "msg_type", t, "msg_id", msg.Header.MsgID)
 	if t != wire.MsgExecuteRequest || ch != s.shell {

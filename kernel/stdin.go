@@ -57,12 +57,9 @@ func (s *Server) serveStdin() {
 		case <-s.stop:
 			return
 		case in = <-s.stdin.in:
+			s.stdin.take(in)
 		}
-		msg, err := wire.Decode(in.frames, s.sess.Signer)
-		if err != nil {
-			s.log.Warn("dropping message", "channel", "stdin", "err", err)
-			continue
-		}
+		msg := in.msg // authenticated by the router
 		if msg.Header.MsgType != wire.MsgInputReply {
 			s.log.Warn("unexpected message type", "channel", "stdin", "msg_type", msg.Header.MsgType)
 			continue
