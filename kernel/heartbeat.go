@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"bufio"
+	"errors"
 	"log/slog"
 	"net"
 
@@ -18,6 +19,10 @@ func newHeartbeat(ln net.Listener, log *slog.Logger) *acceptor {
 		br := bufio.NewReaderSize(c, 4<<10)
 		for {
 			m, err := readMessage(br)
+			if errors.Is(err, errMessageTooLarge) {
+				log.Error("closing a heartbeat connection: it sent a message too large to echo", "channel", "hb", "err", err)
+				return
+			}
 			if err != nil {
 				return
 			}

@@ -3,6 +3,8 @@ package kernel
 import (
 	"bufio"
 	"bytes"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"sync"
@@ -13,6 +15,13 @@ import (
 
 // defaultIOPubQueueBytes bounds what one subscriber may have queued.
 const defaultIOPubQueueBytes = 32 << 20
+
+// A subscriber has at most maxTopics distinct topics of at most
+// maxTopicBytes each: Jupyter clients subscribe to "" (everything).
+const (
+	maxTopics     = 1024
+	maxTopicBytes = 1024
+)
 
 // iopubFlushWait bounds how long a reply waits for the outputs published
 // before it to be written to a subscriber that is slow to read them.
@@ -146,13 +155,15 @@ type subscriber struct {
 	log   *slog.Logger
 	limit int
 
-	mu       sync.Mutex
-	topics   map[string]int // subscription counts, as libzmq keeps them
-	queue    [][][]byte
-	queued   int // bytes in queue
-	dropped  int // messages lost in the current overflow
-	stopping bool
-	drain    bool // write what is queued before stopping
+	mu     sync.Mutex
+	topics map[string]int // subscription counts, as libzmq keeps them
+	// warnedTopics: a subscription over the bounds was logged once.
+	warnedTopics bool
+	queue        [][][]byte
+	queued       int // bytes in queue
+	dropped      int // messages lost in the current overflow
+	stopping     bool
+	drain        bool // write what is queued before stopping
 	// Messages queued and written since the start: a flush waits for
 	// written to reach what was queued when it began.
 	queuedN, writtenN uint64
@@ -325,6 +336,10 @@ func (s *subscriber) readLoop() {
 	br := bufio.NewReaderSize(s.c, 4<<10)
 	for {
 		m, err := readMessage(br)
+		if errors.Is(err, errMessageTooLarge) {
+			s.log.Error("closing a subscriber: it sent a message too large for a subscription", "err", err)
+			return
+		}
 		if err != nil {
 			return
 		}
@@ -353,6 +368,17 @@ func (s *subscriber) readLoop() {
 			sub, topic = f[0] == 1, f[1:]
 		}
 		s.mu.Lock()
+		if sub && s.topics[string(topic)] == 0 && (len(s.topics) >= maxTopics || len(topic) > maxTopicBytes) {
+			// Every message is matched against every topic: a peer
+			// must not make that unbounded.
+			s.mu.Unlock()
+			if !s.warnedTopics {
+				s.warnedTopics = true
+				s.log.Warn("ignoring a subscription", "topic_bytes", len(topic), "topics", len(s.topics),
+					"limit", fmt.Sprintf("%d topics of at most %d bytes", maxTopics, maxTopicBytes))
+			}
+			continue
+		}
 		if sub {
 			s.topics[string(topic)]++
 		} else if s.topics[string(topic)] > 1 {

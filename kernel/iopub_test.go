@@ -274,3 +274,45 @@ func TestOutputsAreWrittenBeforeTheReply(t *testing.T) {
 		}
 	}
 }
+
+// A subscriber that sends thousands of distinct subscriptions keeps at
+// most maxTopics of them (each message is matched against all), with one
+// warning; other clients are served as before.
+func TestSubscriptionsAreBounded(t *testing.T) {
+	ts := startServer(t, &fakeInterp{}, nil, nil)
+	ctx := testCtx(t)
+	sub := zmq4.NewSub(ctx)
+	defer sub.Close()
+	if err := sub.Dial("tcp://127.0.0.1:" + itoa(ts.ConnectionInfo().IOPubPort)); err != nil {
+		t.Fatal(err)
+	}
+	for i := range maxTopics + 500 {
+		if err := sub.SetOption(zmq4.OptionSubscribe, "topic-"+itoa(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for !strings.Contains(ts.logs.String(), "ignoring a subscription") {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("no warning for subscriptions over the bound; logs:\n%s", ts.logs.String())
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	ts.iopub.mu.Lock()
+	for s := range ts.iopub.subs {
+		s.mu.Lock()
+		if n := len(s.topics); n > maxTopics {
+			t.Errorf("a subscriber holds %d topics, over %d", n, maxTopics)
+		}
+		s.mu.Unlock()
+	}
+	ts.iopub.mu.Unlock()
+	c := newClient(t, ts.ConnectionInfo())
+	c.waitReady(ctx)
+	if rep, _ := c.execute(ctx, map[string]any{"code": "x"}); rep.Header.MsgType != wire.MsgExecuteReply {
+		t.Fatalf("reply %s", rep.Header.MsgType)
+	}
+	if n := strings.Count(ts.logs.String(), "ignoring a subscription"); n != 1 {
+		t.Errorf("%d warnings, want 1", n)
+	}
+}
