@@ -87,6 +87,17 @@ func TestCells(t *testing.T) {
 				if ee.Name != "ValueError" || ee.Value != "v" || out.Stdout() != "x\x04" {
 					t.Errorf("%s: %s, stdout %q; want ValueError: v after x\\x04", ee.Name, ee.Value, out.Stdout())
 				}
+				// Output ending in \x04, no exception: three \x04 in a
+				// row, and the prompt; and a \x04 then what looks like
+				// an exception's line, but is printed.
+				out, _ = mustRun(t, it, "print('x\\x04', end='')")
+				if got := out.Stdout(); got != "x\x04" {
+					t.Errorf("stdout %q; want x\\x04", got)
+				}
+				out, _ = mustRun(t, it, "print('\\x04Error: none really')")
+				if got := out.Stdout(); got != "\x04Error: none really\n" {
+					t.Errorf("stdout %q; want the line as printed, and no error", got)
+				}
 				// An exception whose message holds a \x04 (the board's
 				// report ends there) is still the error, and the cell ends.
 				ee, _ = execError(t, it, "raise ValueError('a' + chr(4) + 'b')")

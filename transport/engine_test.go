@@ -814,3 +814,76 @@ func awaitStart[T any](t *testing.T, started <-chan T, errc <-chan error) {
 		t.Fatal("the code never started on the board")
 	}
 }
+
+// The raw REPL ends the output with \x04, the error report with another,
+// then ">". A program's own \x04 just before the end is output: a third
+// \x04 where ">" must be shows it, on both raw REPL modes.
+func TestOutputEndingInCtrlDIsOutput(t *testing.T) {
+	for _, paste := range []string{"yes", "no"} {
+		for _, printed := range []string{"x\x04", "\x04Error: none really\r\n", "a\x04b\x04"} {
+			f := newFake(t, paste)
+			f.run = func(x *fakeExec) string { x.out(printed); return "" }
+			b := f.board(2 * time.Second)
+			var out bytes.Buffer
+			err := b.Exec(testCtx(t), "w()", ExecOptions{Stdout: &out})
+			if err != nil || out.String() != printed {
+				t.Errorf("paste=%s, program printed %q: err=%v, output %q", paste, printed, err, out.String())
+			}
+		}
+	}
+}
+
+// Output that looks like a soft reboot's line right after "OK" (classic
+// raw REPL, as on the micro:bit) is shown, not waited on as a reboot:
+// whether the program ends at once or runs on past the link's timeout.
+func TestPrintedSoftRebootLineIsOutput(t *testing.T) {
+	for _, rest := range []string{"done\r\n", ""} {
+		f := newFake(t, "no")
+		printed := "\r\nsoft reboot\r\n" + rest
+		f.run = func(x *fakeExec) string {
+			x.out(printed)
+			if rest == "" {
+				time.Sleep(700 * time.Millisecond) // the program works on, past the timeout
+				x.out("later\r\n")
+			}
+			return ""
+		}
+		b := f.board(300 * time.Millisecond)
+		var out bytes.Buffer
+		err := b.Exec(testCtx(t), "run()", ExecOptions{Stdout: &out})
+		want := printed
+		if rest == "" {
+			want += "later\r\n"
+		}
+		if err != nil || out.String() != want {
+			t.Errorf("program printed %q: err=%v, output %q; want %q", printed, err, out.String(), want)
+		}
+	}
+}
+
+// A real reboot right after "OK" whose boot.py takes longer than the
+// link's timeout: its line is first taken for output, and its raw banner,
+// when it comes, still shows the reset; the code is sent again, and runs.
+func TestSlowRebootAfterOKIsStillNoticed(t *testing.T) {
+	f := newFake(t, "no")
+	var runs atomic.Int32
+	f.run = func(x *fakeExec) string {
+		if runs.Add(1) == 1 {
+			// As if the board reset as the code went: its reboot line,
+			// a slow boot.py, the raw banner; the code itself lost.
+			x.out("\r\nsoft reboot\r\n")
+			time.Sleep(500 * time.Millisecond)
+			x.out("booted\r\n" + rawBanner)
+			return "" // (the fake then ends an answer the kernel no longer waits for)
+		}
+		x.out("ran\r\n")
+		return ""
+	}
+	b := f.board(300 * time.Millisecond)
+	var out bytes.Buffer
+	var notes []string
+	err := b.Exec(testCtx(t), "run()", ExecOptions{Stdout: &out, Reset: func(n string) { notes = append(notes, n) }})
+	if err != nil || !strings.HasSuffix(out.String(), "ran\r\n") || len(notes) != 1 {
+		t.Errorf("err=%v, output %q, %d reset notes; want the code run again after the reset, and one note", err, out.String(), len(notes))
+	}
+}

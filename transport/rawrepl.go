@@ -456,6 +456,9 @@ type follower struct {
 	// (an "OK" and its reboot banner came instead of the answer).
 	rebooted bool
 	after    []byte // what came between the answer's end and the prompt
+	// rebootLine: a reboot's line came right after "OK", and no banner
+	// within the timeout, so it was taken for the code's output.
+	rebootLine bool
 }
 
 // follow reads the board's answer from phase ph on: output streamed to
@@ -534,6 +537,13 @@ func (f *follower) timedOut() error {
 	}
 	if f.rebooted && f.ph == phaseOK {
 		return errCodeLost // the board is at its raw prompt, without the code
+	}
+	if f.ph == phaseAfterOK {
+		// No banner after the reboot line: the code printed it, and runs
+		// (unless the banner still comes: see rebootLine).
+		f.ph, f.rebootLine = phaseStdout, true
+		f.unbound()
+		return nil
 	}
 	f.l.inRaw = false
 	if f.ph == phaseOK || f.ph == phaseAck {
@@ -627,6 +637,16 @@ func (f *follower) consume() error {
 				continue
 			}
 			if i < 0 {
+				if f.rebootLine && bytes.HasSuffix(l.tail, []byte(rawBanner)) {
+					// A reboot after all, whose boot.py took its time:
+					// that OK was the reset's, and ours may still come.
+					f.rebootLine = false
+					l.noticeReset(softReset, false)
+					f.rebooted, l.rebooted = true, true
+					f.ph, f.phaseDL = phaseOK, time.Now().Add(l.timeout)
+					l.pend = l.pend[:0]
+					continue
+				}
 				if endsInBanner(l.tail) {
 					return f.resetDuring()
 				}
@@ -663,6 +683,20 @@ func (f *follower) consume() error {
 			l.pend = l.pend[i+1:]
 			f.ph = phasePrompt
 		case phasePrompt:
+			if len(f.after) == 0 && len(l.pend) > 0 && l.pend[0] == 4 && !bytes.HasPrefix(f.stderr, []byte(tracebackStart)) {
+				// A \x04 where the prompt must be, after no traceback:
+				// the first \x04 was the program's, and what followed it
+				// was its output too (sys.stdout.write('x\x04')). Back
+				// to the output. (After a traceback, the \x04 are in
+				// the exception's message.)
+				rest := append(append(f.stderr, 4), l.pend...) // with the \x04 that ended it
+				l.pend = append(l.pend[:0], rest...)
+				f.stderr = nil
+				f.out.feed([]byte{4})
+				f.ph = phaseStdout
+				f.unbound()
+				continue
+			}
 			if len(f.stderr) == 0 && len(f.after) == 0 && len(l.pend) > 0 && l.pend[0] != '>' {
 				// Two \x04 with nothing between, then not the prompt: if
 				// a traceback follows, the first \x04 was the program's
@@ -750,6 +784,9 @@ func (f *follower) rebootAfterOK() rebootAnswer {
 			return rebootMaybe
 		}
 		i := bytes.Index(l.pend, []byte(rawBanner))
+		if j := bytes.IndexByte(l.pend, 4); j >= 0 && (i < 0 || j < i) {
+			return rebootNo // the output ended first: the code printed that line
+		}
 		if i < 0 {
 			if f.phaseDL.IsZero() {
 				f.phaseDL = time.Now().Add(l.timeout) // the banner comes at once
