@@ -155,6 +155,15 @@ func (b *Board) op(ctx context.Context, fn func(context.Context, *link) error) e
 		}
 		err = fn(ctx, l)
 	}
+	if errors.Is(err, errResetBeforeCode) && ctx.Err() == nil {
+		// The board reset just before it took the operation's code:
+		// nothing of it ran. Again, once, on the board as it is now (ensure
+		// enters its raw REPL again; the reset is told once).
+		if l, err = b.ensure(ctx); err != nil {
+			return err
+		}
+		err = fn(ctx, l)
+	}
 	var wedged *wedgedError
 	if errors.As(err, &wedged) {
 		// Nothing of the operation ran: restart the board and run it

@@ -887,3 +887,33 @@ func TestSlowRebootAfterOKIsStillNoticed(t *testing.T) {
 		t.Errorf("err=%v, output %q, %d reset notes; want the code run again after the reset, and one note", err, out.String(), len(notes))
 	}
 }
+
+// A watchdog resets the board just as a cell's raw-paste request goes: its
+// boot banner comes instead of the answer. None of the code ran, so the
+// cell runs again on the board as it is now: the helpers installed again
+// first, the reset told once.
+func TestResetDuringPasteRequestRunsTheCellAgain(t *testing.T) {
+	f := newFake(t, "yes")
+	f.run = func(x *fakeExec) string {
+		x.f.mu.Lock()
+		shim := x.f.shim
+		x.f.mu.Unlock()
+		x.out(fmt.Sprintf("ran, helpers on board: %v\r\n", shim))
+		return ""
+	}
+	b := f.board(time.Second)
+	var notes []string
+	opt := ExecOptions{Input: func(string) (string, error) { return "", nil }, Reset: func(n string) { notes = append(notes, n) }}
+	if err := b.Exec(testCtx(t), "a=1", opt); err != nil {
+		t.Fatal(err)
+	}
+	f.resetOnPaste.Store(true)
+	var out bytes.Buffer
+	opt.Stdout = &out
+	err := b.Exec(testCtx(t), "cell()", opt)
+	_, _, shims, _ := f.stat()
+	if err != nil || out.String() != "ran, helpers on board: true\r\n" || len(notes) != 1 || shims != 2 {
+		t.Errorf("err=%v, output %q, %d reset notes %q, helpers installed %d times; want the cell run with the helpers back, one note, two installs",
+			err, out.String(), len(notes), notes, shims)
+	}
+}

@@ -33,8 +33,9 @@ type fakeBoard struct {
 	direct    bool   // the host side is a TimedReader (no pump goroutine)
 	// loseInReset is how many input bytes a soft reset loses while the
 	// board reboots (between its OK and its banner), as a micro:bit does.
-	loseInReset int
-	run         func(x *fakeExec) string
+	loseInReset  int
+	run          func(x *fakeExec) string
+	resetOnPaste atomic.Bool // the next raw-paste request is lost in a hard reset (a watchdog)
 
 	mu         sync.Mutex
 	conn       net.Conn
@@ -233,6 +234,17 @@ func (f *fakeBoard) serve(dev net.Conn) {
 		}
 		switch c {
 		case 1:
+			if len(line) == 2 && line[0] == 5 && f.resetOnPaste.Swap(false) {
+				raw = false
+				line = nil
+				f.mu.Lock()
+				f.state = map[string]string{}
+				f.shim = false
+				f.mu.Unlock()
+				setFriendly(true)
+				out("ets Jun  8 2016 00:22:57\r\nrst:0x8 (TG1WDT_SYS_RESET)\r\nMicroPython v1.27.0 on 2025-01-01; fake with fake\r\nType \"help()\" for more information.\r\n>>> ")
+				continue
+			}
 			if len(line) == 2 && line[0] == 5 && f.paste != "old" {
 				f.mu.Lock()
 				f.pasteReqs++

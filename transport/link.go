@@ -337,7 +337,17 @@ func (l *link) readN(ctx context.Context, n int, deadline time.Time) ([]byte, er
 // max has passed.
 func (l *link) drainQuiet(ctx context.Context, quiet, max time.Duration) error {
 	end := time.Now().Add(max)
+	// A banner among what is dropped means the helpers on the board are
+	// gone (a board reset while it was out of step with the kernel). On a
+	// new link (nothing sent yet) a banner is just the board's boot.
+	var w resetWatch
+	defer func() {
+		if l.sent > 0 {
+			l.noticeReset(w.kind, false)
+		}
+	}()
 	for {
+		w.see(l.pend)
 		l.pend = l.pend[:0]
 		d := time.Now().Add(quiet)
 		if d.After(end) {
@@ -351,6 +361,7 @@ func (l *link) drainQuiet(ctx context.Context, quiet, max time.Duration) error {
 			return err
 		}
 		if time.Now().After(end) {
+			w.see(l.pend)
 			l.pend = l.pend[:0]
 			return nil
 		}

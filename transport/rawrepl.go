@@ -255,6 +255,11 @@ func (l *link) run(ctx context.Context, r execReq) error {
 	return err
 }
 
+// errResetBeforeCode: the board was reset (its banner came) before it took
+// any of the code: Board.op runs the operation again, once, on the board
+// as it is now.
+var errResetBeforeCode = errors.New("board reset before the code went")
+
 // errCodeLost: the board soft-reset as the code was sent, and the code did
 // not survive the reboot (no "OK" came for it).
 var errCodeLost = errors.New("code lost in a reboot")
@@ -297,6 +302,9 @@ func (l *link) sendRawPaste(ctx context.Context, code []byte) (ph phase, interru
 	}
 	deadline := time.Now().Add(l.timeout)
 	answer, err := l.pasteAnswer(bg, deadline)
+	if errors.Is(err, errResetBeforeCode) {
+		return 0, false, &notSentError{"the board was reset as the code was about to go: none of it ran", err}
+	}
 	if err != nil {
 		err = l.timeoutOr(err, "raw-paste request")
 		if errors.Is(err, ErrNoResponse) {
@@ -398,7 +406,18 @@ var pasteAnswers = []string{"R\x01", "R\x00", rawBanner}
 // it. Bytes before it are dropped: a board may print from a callback (a
 // timer) while it waits for input.
 func (l *link) pasteAnswer(ctx context.Context, deadline time.Time) (string, error) {
+	var w resetWatch
+	seen := 0 // how much of pend w has seen
 	for {
+		w.see(l.pend[seen:])
+		seen = len(l.pend)
+		if w.kind == hardReset {
+			// Its boot banner: the board was reset as the request went,
+			// and waits at its friendly REPL. No code went.
+			l.noticeReset(hardReset, false)
+			l.pend = l.pend[:0] // seen: not to be told again
+			return "", errResetBeforeCode
+		}
 		first, at := "", -1
 		for _, a := range pasteAnswers {
 			if i := bytes.Index(l.pend, []byte(a)); i >= 0 && (at < 0 || i < at) {
@@ -406,6 +425,13 @@ func (l *link) pasteAnswer(ctx context.Context, deadline time.Time) (string, err
 			}
 		}
 		if at >= 0 {
+			if first == rawBanner && w.kind == softReset {
+				// Not old firmware's answer: the board soft-reset as the
+				// request went, and is back at its raw prompt.
+				l.pend = append(l.pend[:0], l.pend[at+len(first):]...)
+				l.noticeReset(softReset, false)
+				return "", errResetBeforeCode
+			}
 			l.pend = append(l.pend[:0], l.pend[at+len(first):]...)
 			return first, nil
 		}
@@ -419,6 +445,7 @@ func (l *link) pasteAnswer(ctx context.Context, deadline time.Time) (string, err
 		// Keep only what could still start an answer.
 		if keep := len(rawBanner) + len("paste mode; Ctrl-C"); len(l.pend) > keep {
 			l.pend = append(l.pend[:0], l.pend[len(l.pend)-keep:]...)
+			seen = len(l.pend)
 		}
 		if err := l.wait(ctx, deadline); err != nil {
 			return "", err
@@ -573,6 +600,13 @@ func (f *follower) consume() error {
 			if i >= 0 && bytes.Contains(l.pend[:i], []byte(softRebootLine)) {
 				l.noticeReset(softReset, false) // before the code came
 				l.rebooted = true
+			}
+			if i < 0 && endsInBanner(l.tail) {
+				// Reset before it took the code (a watchdog, the
+				// button): it waits at its friendly REPL; none ran.
+				l.noticeReset(hardReset, false)
+				l.pend = l.pend[:0]
+				return &notSentError{"the board was reset as the code went: none of it ran", errResetBeforeCode}
 			}
 			if i < 0 && len(l.pend) > 0 && endsInRawReboot(l.tail) {
 				// The board soft-reset (the OK of that reset came before
