@@ -155,10 +155,10 @@ func (b *Board) op(ctx context.Context, fn func(context.Context, *link) error) e
 		}
 		err = fn(ctx, l)
 	}
-	if errors.Is(err, errResetBeforeCode) && ctx.Err() == nil {
-		// The board reset just before it took the operation's code:
-		// nothing of it ran. Again, once, on the board as it is now (ensure
-		// enters its raw REPL again; the reset is told once).
+	if errors.Is(err, errResetBeforeCode) && l.sent == sent && ctx.Err() == nil {
+		// The board reset just before it took the operation's first
+		// code: nothing of it ran. Again, once, on the board as it is now
+		// (ensure enters its raw REPL again; the reset is told once).
 		if l, err = b.ensure(ctx); err != nil {
 			return err
 		}

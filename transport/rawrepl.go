@@ -606,6 +606,7 @@ func (f *follower) consume() error {
 				// button): it waits at its friendly REPL; none ran.
 				l.noticeReset(hardReset, false)
 				l.pend = l.pend[:0]
+				l.sent-- // it never took the code
 				return &notSentError{"the board was reset as the code went: none of it ran", errResetBeforeCode}
 			}
 			if i < 0 && len(l.pend) > 0 && endsInRawReboot(l.tail) {
