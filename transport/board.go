@@ -320,6 +320,12 @@ func (b *Board) probe(ctx context.Context, l *link) error {
 			break
 		}
 	}
+	if err != nil && ctx.Err() != nil {
+		// Stopped during the probe: probe again, from the raw REPL's
+		// entry, next time, or every helper is built for no platform.
+		l.inRaw = false
+		return &notSentError{"interrupted before the code started: " + context.Cause(ctx).Error(), context.Cause(ctx)}
+	}
 	f := strings.Fields(out.String())
 	if err != nil || len(f) != 2 {
 		l.platform = "?"

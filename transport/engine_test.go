@@ -917,3 +917,36 @@ func TestResetDuringPasteRequestRunsTheCellAgain(t *testing.T) {
 			err, out.String(), len(notes), notes, shims)
 	}
 }
+
+// A stop pressed while the kernel probes a board it just reached fails
+// that cell as stopped before it started, and the next cell probes the
+// board again (the helpers are built for what it says it is).
+func TestStopDuringProbeProbesAgain(t *testing.T) {
+	f := newFake(t, "yes")
+	stall := make(chan struct{})
+	f.probeStall = stall
+	b := f.board(time.Second)
+	ctx, cancel := context.WithCancel(testCtx(t))
+	go func() {
+		<-stall
+		cancel()
+	}()
+	err := b.Exec(ctx, "first()", ExecOptions{})
+	if !errors.Is(err, ErrNotSent) || !errors.Is(err, context.Canceled) {
+		t.Fatalf("stopped during the probe: err=%v; want not sent, cancelled", err)
+	}
+	var out bytes.Buffer
+	if err := b.Exec(testCtx(t), "second()", ExecOptions{Stdout: &out}); err != nil {
+		t.Fatalf("the next cell: %v", err)
+	}
+	_, _, _, codes := f.stat()
+	probes := 0
+	for _, c := range codes {
+		if strings.HasPrefix(c, "print(__import__('sys').platform") {
+			probes++
+		}
+	}
+	if probes < 2 || codes[len(codes)-1] != "second()" {
+		t.Errorf("codes the board got: %q; want the probe again before second()", codes)
+	}
+}

@@ -36,6 +36,9 @@ type fakeBoard struct {
 	loseInReset  int
 	run          func(x *fakeExec) string
 	resetOnPaste atomic.Bool // the next raw-paste request is lost in a hard reset (a watchdog)
+	// probeStall, when set, makes the next probe wait for a Ctrl-C,
+	// closing it first: a board busy at the kernel's first command.
+	probeStall chan struct{}
 
 	mu         sync.Mutex
 	conn       net.Conn
@@ -358,6 +361,18 @@ func (f *fakeBoard) exec(code string, in <-chan byte, intr chan struct{}, intrOn
 	f.mu.Unlock()
 	switch {
 	case strings.HasPrefix(code, "print(__import__('sys').platform"):
+		f.mu.Lock()
+		stall := f.probeStall
+		f.probeStall = nil
+		f.mu.Unlock()
+		if stall != nil {
+			intrOn.Store(true)
+			close(stall)
+			<-intr
+			intrOn.Store(false)
+			out("\x04" + kbdTraceback + "\x04")
+			return
+		}
 		mem := f.memFree
 		if mem == 0 {
 			mem = 100000
