@@ -950,3 +950,35 @@ func TestStopDuringProbeProbesAgain(t *testing.T) {
 		t.Errorf("codes the board got: %q; want the probe again before second()", codes)
 	}
 }
+
+// A watchdog resets the board while input() waits for the user: the cell
+// ends at once with the reset, and the answer, when it comes, is not
+// typed into the friendly REPL that would run it as Python.
+func TestResetDuringInputEndsTheCell(t *testing.T) {
+	f := newFake(t, "yes")
+	banner := "ets Jun  8 2016\r\nrst:0x8 (TG1WDT_SYS_RESET)\r\nMicroPython v1.27.0 on 2025-01-01; fake with fake\r\nType \"help()\" for more information.\r\n>>> "
+	typed := make(chan string, 1)
+	f.run = func(x *fakeExec) string {
+		x.out(inputMarker + "? \x07")
+		x.out(banner)
+		line, _ := x.readLine() // as the friendly REPL would
+		typed <- line
+		<-x.intr
+		return kbdTraceback
+	}
+	b := f.board(time.Second)
+	answer := make(chan struct{})
+	defer close(answer)
+	err := b.Exec(testCtx(t), "input()", ExecOptions{Input: func(string) (string, error) {
+		<-answer // the user has not answered yet
+		return "yes", nil
+	}})
+	if !errors.Is(err, ErrReset) {
+		t.Fatalf("err=%v; want the reset, before the user answered", err)
+	}
+	select {
+	case line := <-typed:
+		t.Errorf("%q was typed into the reset board", line)
+	default:
+	}
+}

@@ -655,6 +655,12 @@ func (f *follower) consume() error {
 			f.unbound()
 		case phaseStdout:
 			if f.inputCh != nil {
+				if endsInBanner(l.tail) {
+					// Reset while input() waited (a watchdog): no answer
+					// goes, or the friendly REPL would run it as Python.
+					f.inputCh = nil
+					return f.resetDuring()
+				}
 				return nil // the board waits for the answer
 			}
 			i := bytes.IndexByte(l.pend, 4)
