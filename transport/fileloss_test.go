@@ -274,3 +274,31 @@ func TestUploadStopsBetweenChunks(t *testing.T) {
 	}
 	checkTruth(t, boardFiles(t, ctx, b), name, old, new, err)
 }
+
+// A file step whose answer never ends (bytes lost, a board gone silent,
+// another program reading the port) fails within a bound, with a true
+// message, instead of holding the upload until the user stops it.
+func TestFileStepWithoutAnAnswerIsBounded(t *testing.T) {
+	f := newFake(t, "yes")
+	f.run = func(x *fakeExec) string {
+		switch {
+		case strings.Contains(x.code, "int(hasattr(os,'ilistdir'))"):
+			x.out("1 1 1 1 1 100000\r\n\r\n")
+		case strings.HasPrefix(x.code, "_iotb="):
+			x.out("W\r\n")
+			x.dropEnd = true // the chunk's answer loses its end
+		}
+		return ""
+	}
+	b := f.board(300 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(testCtx(t), 8*time.Second)
+	defer cancel()
+	err := b.WriteFile(ctx, "main.py", []byte("x=1\n"), nil)
+	if ctx.Err() != nil {
+		t.Fatalf("WriteFile still waiting after 8 s (link timeout 300 ms): err=%v", err)
+	}
+	if !errors.Is(err, ErrNoResponse) || !strings.Contains(err.Error(), "main.py") {
+		t.Errorf("err=%v; want no answer from the board, naming main.py", err)
+	}
+	t.Logf("the error: %v", err)
+}

@@ -109,9 +109,15 @@ func (l *link) capture(ctx context.Context, code string) (string, error) {
 // captureOnce runs code once and returns its output.
 func (l *link) captureOnce(ctx context.Context, code string) (string, error) {
 	var out bytes.Buffer
-	err := l.run(ctx, execReq{code: []byte(code), stdout: &out})
+	err := l.run(ctx, execReq{code: []byte(code), stdout: &out, idle: fileIdle(l)})
 	return out.String(), err
 }
+
+// fileIdle bounds how long a file snippet's answer may pause: a board that
+// goes silent, or whose answer another program reading the port took,
+// must not hold %cp or %ls until a stop. Generous: a checksum of a large
+// file prints only at its end.
+func fileIdle(l *link) time.Duration { return 4 * l.timeout }
 
 // boardPath maps a path onto the board: on a flat filesystem "/x" is "x".
 func (c *fsCaps) boardPath(p string) string {
@@ -376,7 +382,7 @@ func readStream(ctx context.Context, l *link, c *fsCaps, p string, limit int64, 
  f.close()
 `, PyStr(bp), c.sizeExpr(bp), limit, c.chunk, c.chunk)
 	w := &chunkLines{progress: progress, total: -1}
-	err := l.run(ctx, execReq{code: []byte(fnSnippet(body)), stdout: w})
+	err := l.run(ctx, execReq{code: []byte(fnSnippet(body)), stdout: w, idle: fileIdle(l)})
 	if err == nil {
 		err = w.err
 	}

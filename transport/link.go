@@ -260,9 +260,12 @@ func readable(b []byte) string {
 }
 
 // noResponse builds the error for a wait that ran past its bound.
-func (l *link) noResponse(what string) error {
+func (l *link) noResponse(what string) error { return l.noResponseAfter(what, l.timeout) }
+
+// noResponseAfter is noResponse for a wait bounded by d.
+func (l *link) noResponseAfter(what string, d time.Duration) error {
 	return withHint(fmt.Errorf("%s: no answer within %v (board printed last: %s): %w",
-		what, l.timeout, l.lastPrinted(), ErrNoResponse))
+		what, d, l.lastPrinted(), ErrNoResponse))
 }
 
 // discardMax bounds how many reads discard makes, so that a board that

@@ -150,6 +150,10 @@ type execReq struct {
 	// program reading the same port) cannot hold the kernel. A user's
 	// code may run as long as it likes.
 	kernel bool
+	// idle, when set, bounds the wait for each next byte of the answer,
+	// for the kernel's own code whose answer can take long as a whole (a
+	// file's download, its checksum) but never stops coming for long.
+	idle time.Duration
 }
 
 // errStuck: the board ignored two Ctrl-C; the caller resets it.
@@ -258,7 +262,7 @@ func (l *link) run(ctx context.Context, r execReq) error {
 // errResetBeforeCode: the board was reset (its banner came) before it took
 // any of the code: Board.op runs the operation again, once, on the board
 // as it is now.
-var errResetBeforeCode = errors.New("board reset before the code went")
+var errResetBeforeCode = fmt.Errorf("board reset before the code went: %w", ErrReset)
 
 // errCodeLost: the board soft-reset as the code was sent, and the code did
 // not survive the reboot (no "OK" came for it).
@@ -303,7 +307,7 @@ func (l *link) sendRawPaste(ctx context.Context, code []byte) (ph phase, interru
 	deadline := time.Now().Add(l.timeout)
 	answer, err := l.pasteAnswer(bg, deadline)
 	if errors.Is(err, errResetBeforeCode) {
-		return 0, false, &notSentError{"the board was reset as the code was about to go: none of it ran", err}
+		return 0, false, &notSentError{"the board was reset (its banner came) as the code was about to go: none of it ran; run it again", err}
 	}
 	if err != nil {
 		err = l.timeoutOr(err, "raw-paste request")
@@ -535,8 +539,11 @@ func (l *link) follow(ctx context.Context, ph phase, r execReq, interrupted bool
 			if !f.phaseDL.IsZero() && (deadline.IsZero() || f.phaseDL.Before(deadline)) {
 				deadline = f.phaseDL
 			}
-			if _, err = l.recv(deadline); err == errTimeout {
+			var got bool
+			if got, err = l.recv(deadline); err == errTimeout {
 				err = f.timedOut()
+			} else if got && f.r.idle > 0 {
+				f.phaseDL = time.Now().Add(f.r.idle)
 			}
 		}
 		if err != nil {
@@ -578,6 +585,9 @@ func (f *follower) timedOut() error {
 		err := f.l.noResponse("waiting for the board to accept the code")
 		return &notSentError{err.Error(), err}
 	}
+	if f.r.idle > 0 {
+		return f.l.noResponseAfter("waiting for the end of the board's answer", f.r.idle)
+	}
 	return f.l.noResponse("waiting for the end of the board's answer")
 }
 
@@ -585,7 +595,10 @@ func (f *follower) timedOut() error {
 // code runs, unless the code is the kernel's own (execReq.kernel), whose
 // whole answer stays bounded.
 func (f *follower) unbound() {
-	if !f.r.kernel {
+	switch {
+	case f.r.idle > 0:
+		f.phaseDL = time.Now().Add(f.r.idle)
+	case !f.r.kernel:
 		f.phaseDL = time.Time{}
 	}
 }
@@ -607,7 +620,7 @@ func (f *follower) consume() error {
 				l.noticeReset(hardReset, false)
 				l.pend = l.pend[:0]
 				l.sent-- // it never took the code
-				return &notSentError{"the board was reset as the code went: none of it ran", errResetBeforeCode}
+				return &notSentError{"the board was reset (its banner came) as the code went: none of it ran; run it again", errResetBeforeCode}
 			}
 			if i < 0 && len(l.pend) > 0 && endsInRawReboot(l.tail) {
 				// The board soft-reset (the OK of that reset came before
@@ -696,7 +709,7 @@ func (f *follower) consume() error {
 			f.out.flush()
 			l.pend = l.pend[1:]
 			f.ph = phaseStderr
-			if !f.r.kernel {
+			if !f.r.kernel && f.r.idle == 0 {
 				f.phaseDL = time.Now().Add(l.timeout)
 			}
 		case phaseStderr:
