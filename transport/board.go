@@ -175,10 +175,31 @@ func (b *Board) op(ctx context.Context, fn func(context.Context, *link) error) e
 		err = fn(ctx, l)
 	}
 	if errors.Is(err, errRestart) {
-		return b.restart(ctx, l)
+		rerr := b.restart(ctx, l)
+		var wf WriteFailure
+		if errors.As(err, &wf) {
+			// The upload said what it left on the board: keep that.
+			return &restartedWrite{rerr, wf}
+		}
+		return rerr
 	}
 	return b.fail(l, err)
 }
+
+// restartedWrite is a restart that ended an upload: the restart is the
+// error, and what the upload left on the board is told with it.
+type restartedWrite struct {
+	restart error
+	write   WriteFailure
+}
+
+func (e *restartedWrite) Error() string { return e.restart.Error() + "; " + e.write.Left() }
+
+// Left says what the upload left on the board.
+func (e *restartedWrite) Left() string { return e.write.Left() }
+
+// Unwrap gives the restart's error (the upload's holds an internal cause).
+func (e *restartedWrite) Unwrap() error { return e.restart }
 
 // wedgedError is a restartable board that did not answer the kernel's own
 // code sent before an operation's: the operation has not started, and

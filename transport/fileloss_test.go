@@ -302,3 +302,48 @@ func TestFileStepWithoutAnAnswerIsBounded(t *testing.T) {
 	}
 	t.Logf("the error: %v", err)
 }
+
+// A virtual board that ignores Ctrl-C during an upload is restarted; the
+// error still says what the upload left on the board: the verified data
+// under its temporary name (stuck in the commit), or a partial temporary
+// file (stopped during a chunk).
+func TestRestartDuringUploadTellsWhatWasLeft(t *testing.T) {
+	for _, at := range []string{"commit", "chunk"} {
+		f := newFake(t, "yes")
+		stuck := make(chan struct{})
+		started := make(chan struct{})
+		f.run = func(x *fakeExec) string {
+			switch {
+			case strings.Contains(x.code, "int(hasattr(os,'ilistdir'))"):
+				x.out("1 1 1 1 1 100000\r\n\r\n")
+			case strings.HasPrefix(x.code, "_iotb="):
+				if at == "chunk" {
+					close(started)
+					<-stuck // busy: ignores every Ctrl-C
+				}
+				x.out("W\r\n")
+			case strings.Contains(x.code, "print('CHECKED')"):
+				x.out("CHECKED\r\n")
+				<-stuck
+			}
+			return ""
+		}
+		b := f.board(300 * time.Millisecond)
+		restartable(f, b)
+		ctx, cancel := context.WithCancel(testCtx(t))
+		if at == "chunk" {
+			go func() {
+				<-started
+				cancel() // the user presses stop
+			}()
+		}
+		err := b.WriteFile(ctx, "main.py", []byte("x=1\n"), nil)
+		cancel()
+		close(stuck)
+		var wf WriteFailure
+		if err == nil || !errors.Is(err, ErrReset) || !errors.As(err, &wf) || !strings.Contains(err.Error(), "main.py"+partSuffix) {
+			t.Errorf("%s: err=%v; want the restart, and what was left under main.py%s", at, err, partSuffix)
+		}
+		t.Logf("%s: %v", at, err)
+	}
+}

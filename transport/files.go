@@ -109,15 +109,31 @@ func (l *link) capture(ctx context.Context, code string) (string, error) {
 // captureOnce runs code once and returns its output.
 func (l *link) captureOnce(ctx context.Context, code string) (string, error) {
 	var out bytes.Buffer
-	err := l.run(ctx, execReq{code: []byte(code), stdout: &out, idle: fileIdle(l)})
+	err := l.run(ctx, execReq{code: []byte(code), stdout: &out, idle: fileIdle(ctx, l)})
 	return out.String(), err
 }
 
 // fileIdle bounds how long a file snippet's answer may pause: a board that
 // goes silent, or whose answer another program reading the port took,
 // must not hold %cp or %ls until a stop. Generous: a checksum of a large
-// file prints only at its end.
-func fileIdle(l *link) time.Duration { return 4 * l.timeout }
+// file prints only at its end. The steps of a commit have their own bound
+// (see withCommitBound).
+func fileIdle(ctx context.Context, l *link) time.Duration {
+	if d, ok := ctx.Value(commitKey{}).(time.Duration); ok {
+		return d
+	}
+	return 4 * l.timeout
+}
+
+type commitKey struct{}
+
+// withCommitBound is ctx, which ends after d, for the steps of a commit:
+// they go on after a stop until d, however long each pauses (a copy of a
+// large file prints only at its end), and then are interrupted.
+func withCommitBound(ctx context.Context, l *link, d time.Duration) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	return context.WithValue(ctx, commitKey{}, d+l.timeout), cancel
+}
 
 // boardPath maps a path onto the board: on a flat filesystem "/x" is "x".
 func (c *fsCaps) boardPath(p string) string {
@@ -382,7 +398,7 @@ func readStream(ctx context.Context, l *link, c *fsCaps, p string, limit int64, 
  f.close()
 `, PyStr(bp), c.sizeExpr(bp), limit, c.chunk, c.chunk)
 	w := &chunkLines{progress: progress, total: -1}
-	err := l.run(ctx, execReq{code: []byte(fnSnippet(body)), stdout: w, idle: fileIdle(l)})
+	err := l.run(ctx, execReq{code: []byte(fnSnippet(body)), stdout: w, idle: fileIdle(ctx, l)})
 	if err == nil {
 		err = w.err
 	}
@@ -503,17 +519,26 @@ type placeError struct {
 
 func (e *placeError) Error() string {
 	state := "it still holds its old contents"
-	if errors.Is(e.err, ErrLinkLost) || errors.Is(e.err, ErrNoResponse) {
+	// Whether the step happened is not known when the board stopped
+	// answering, or ignored Ctrl-C and was restarted (Board.op says so).
+	lead := ""
+	switch {
+	case errors.Is(e.err, errRestart):
+		lead = "interrupted"
+	case errors.Is(e.err, ErrLinkLost) || errors.Is(e.err, ErrNoResponse):
+		lead = fmt.Sprintf("the board stopped answering (%v)", e.err)
+	}
+	if lead != "" {
 		switch {
 		case e.unverified:
-			return fmt.Sprintf("write %s: the board stopped answering while it checked the upload and renamed it into place (%v): %s holds its old or the new contents; if %s is still there, copy the file again to finish",
-				e.p, e.err, e.p, e.tmp)
+			return fmt.Sprintf("write %s: %s while it checked the upload and renamed it into place: %s holds its old or the new contents; if %s is still there, copy the file again to finish",
+				e.p, lead, e.p, e.tmp)
 		case e.maybePartial:
-			return fmt.Sprintf("write %s: the board stopped answering while it copied the verified upload into place (%v): if %s is still there, it holds the new data and %s may be incomplete: copy the file again to finish; else %s holds the new data",
-				e.p, e.err, e.tmp, e.p, e.p)
+			return fmt.Sprintf("write %s: %s while it copied the verified upload into place: if %s is still there, it holds the new data and %s may be incomplete: copy the file again to finish; else %s holds the new data",
+				e.p, lead, e.tmp, e.p, e.p)
 		}
-		return fmt.Sprintf("write %s: the board stopped answering while the verified upload was renamed into place (%v): %s holds the old or the new contents; if %s is still there, it holds the new data",
-			e.p, e.err, e.p, e.tmp)
+		return fmt.Sprintf("write %s: %s while the verified upload was renamed into place: %s holds the old or the new contents; if %s is still there, it holds the new data",
+			e.p, lead, e.p, e.tmp)
 	}
 	if e.maybePartial {
 		state = "it may be incomplete"
@@ -548,7 +573,7 @@ func writeFile(ctx context.Context, l *link, c *fsCaps, p string, data []byte, p
 		if err == nil {
 			// All the data is on the board: finish, stop or not.
 			sent := time.Since(start)
-			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitBound(l, len(data)))
+			cctx, cancel := withCommitBound(context.WithoutCancel(ctx), l, commitBound(l, len(data)))
 			err = commitUpload(cctx, l, c, p, tmp, bp, data)
 			if err == nil && !c.rename {
 				err = placeByCopy(cctx, l, c, p, tmp, bp, data, sent)
@@ -741,7 +766,7 @@ func placeByCopy(ctx context.Context, l *link, c *fsCaps, p, tmp, bp string, dat
 			continue // the copy's code arrived damaged, so nothing ran
 		}
 		if errors.Is(err, ErrNoSpace) {
-			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*sent+commitBound(l, len(data)))
+			dctx, cancel := withCommitBound(context.WithoutCancel(ctx), l, 2*sent+commitBound(l, len(data)))
 			defer cancel()
 			return placeDirect(dctx, l, c, p, tmp, bp, data)
 		}
@@ -889,7 +914,7 @@ func (b *Board) Rename(ctx context.Context, from, to string) error {
 		if err != nil {
 			return c.osError("rename", from, err)
 		}
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitBound(l, 0))
+		cctx, cancel := withCommitBound(context.WithoutCancel(ctx), l, commitBound(l, 0))
 		defer cancel()
 		return copyOnBoard(cctx, l, c, c.boardPath(from), c.boardPath(to), strings.TrimSpace(out))
 	})

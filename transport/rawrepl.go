@@ -536,13 +536,18 @@ func (l *link) follow(ctx context.Context, ph phase, r execReq, interrupted bool
 			err = l.write([]byte{3})
 		default:
 			deadline := f.stageDL
-			if !f.phaseDL.IsZero() && (deadline.IsZero() || f.phaseDL.Before(deadline)) {
+			// Once stopped, a file step's answer is the interrupt's to
+			// bound (its stages), not the pause bound's.
+			pauseBound := f.r.idle == 0 || f.stage == 0
+			if !f.phaseDL.IsZero() && pauseBound && (deadline.IsZero() || f.phaseDL.Before(deadline)) {
 				deadline = f.phaseDL
 			}
 			var got bool
 			if got, err = l.recv(deadline); err == errTimeout {
 				err = f.timedOut()
-			} else if got && f.r.idle > 0 {
+			} else if got && f.r.idle > 0 && f.ph != phaseOK && f.ph != phaseAck {
+				// Once the code runs (the board's "OK" to it keeps its
+				// own bound), each byte restarts the pause bound.
 				f.phaseDL = time.Now().Add(f.r.idle)
 			}
 		}
