@@ -402,3 +402,29 @@ func TestWebREPLBigDownloadProgressIsRateLimited(t *testing.T) {
 		}
 	}
 }
+
+// A write that fails on the board says what failed once, with the file's
+// name once, and leaves no temporary file: onto a folder, under a file.
+func TestWriteErrorsSayItOnce(t *testing.T) {
+	r := startRealEnv(t, testboard.Wasm)
+	r.must("mkdirs :/w/lib")
+	_, err := r.run("writefile :/w/lib", Cell, "a = 1\n")
+	if err == nil || !strings.Contains(err.Error(), "folder") || strings.Contains(err.Error(), "copy it again") || strings.Count(err.Error(), "/w/lib") != 1 {
+		t.Errorf("%%%%writefile onto a folder: %v; want it said once that it is a folder", err)
+	}
+	if _, err := r.run("writefile :/w/f", Cell, "a = 1\n"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = r.run("writefile :/w/f/x.py", Cell, "a = 1\n")
+	if err == nil || strings.Count(err.Error(), "write ") != 1 || !strings.Contains(err.Error(), "ENOTDIR") {
+		t.Errorf("%%%%writefile under a file: %v; want one \"write\" and the cause", err)
+	}
+	r.writeHost("x.py", []byte("x\n"))
+	_, err = r.run("cp x.py :/w/f/x.py", Line, "")
+	if err == nil || strings.Count(err.Error(), "/w/f/x.py:") > 1 {
+		t.Errorf("%%cp under a file: %v; want the path once before the cause", err)
+	}
+	if ls := r.must("rlist :/w"); strings.Contains(ls, ".iotpart") {
+		t.Errorf("a temporary file was left:\n%s", ls)
+	}
+}

@@ -203,7 +203,19 @@ func (b *boardSide) err(op, p string, err error) error {
 	case errors.Is(err, errors.ErrUnsupported):
 		return &fileError{what: what + ": this board's filesystem has no folders", errs: []error{err}}
 	}
-	return fmt.Errorf("%s: %w", what, err)
+	return &fileError{what: what + ": " + withoutPath(err.Error(), p), errs: []error{err}}
+}
+
+// withoutPath is an engine's message without its own "op path: " starts:
+// what the magic says first names the operation and the file already.
+func withoutPath(msg, p string) string {
+	for {
+		op, rest, ok := strings.Cut(msg, " ")
+		if !ok || op == "" || strings.ContainsAny(op, ":") || !strings.HasPrefix(rest, p+": ") {
+			return msg
+		}
+		msg = rest[len(p)+2:]
+	}
 }
 
 // fileError is a message written for people over the errors it stands for.

@@ -12,6 +12,9 @@ import (
 // ErrNoSpace reports that the board's filesystem is full.
 var ErrNoSpace = errors.New("no space left on the board")
 
+// ErrIsDir is wrapped by the error of a write onto a folder of the board.
+var ErrIsDir = errors.New("is a folder on the board")
+
 // errnoNames are the errno names the kernel understands. Their numbers are
 // read from the board's own errno module once per connection (see
 // capsProbe): MicroPython's ports need not number them as Linux does (the

@@ -347,3 +347,30 @@ func TestRestartDuringUploadTellsWhatWasLeft(t *testing.T) {
 		t.Logf("%s: %v", at, err)
 	}
 }
+
+// Writing onto a folder fails at once, says so, and leaves nothing behind
+// (the verified upload was removed), on real firmware with folders.
+func TestWriteOntoAFolderLeavesNothing(t *testing.T) {
+	ctx := testCtx(t)
+	tb := startTestBoard(t, testboard.Wasm, testboard.Options{})
+	b := New(tb.Path(), func(ctx context.Context) (io.ReadWriteCloser, error) {
+		return serialport.Dial(ctx, tb.Path(), serialport.Options{})
+	}, Options{})
+	t.Cleanup(func() { _ = b.Close() })
+	if err := b.Mkdir(ctx, "lib"); err != nil {
+		t.Fatal(err)
+	}
+	err := b.WriteFile(ctx, "lib", []byte("hello\n"), nil)
+	if !errors.Is(err, ErrIsDir) || strings.Count(err.Error(), "lib") != 1 || strings.Contains(err.Error(), "copy it again") {
+		t.Errorf("err=%v; want one clear error: lib is a folder", err)
+	}
+	list, err := b.ListDir(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, fi := range list {
+		if strings.HasSuffix(fi.Name, partSuffix) {
+			t.Errorf("%s left on the board", fi.Name)
+		}
+	}
+}

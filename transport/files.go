@@ -580,8 +580,8 @@ func writeFile(ctx context.Context, l *link, c *fsCaps, p string, data []byte, p
 			}
 			cancel()
 			var pe *placeError
-			if err == nil || errors.As(err, &pe) {
-				return err
+			if err == nil || errors.As(err, &pe) || errors.Is(err, ErrIsDir) {
+				return err // (onto a folder: the board removed tmp)
 			}
 		}
 		var d *damagedError
@@ -635,7 +635,11 @@ func abandonTemp(ctx context.Context, l *link, c *fsCaps, p, tmp, bp string, err
 	if absent {
 		state = p + " was not created" + left
 	}
-	return &fileWriteError{msg: fmt.Sprintf("write %s: %v: %s", p, err, state), state: state, err: err}
+	cause := err
+	if pe, ok := err.(*fs.PathError); ok && pe.Path == p {
+		cause = pe.Err // the path is said once
+	}
+	return &fileWriteError{msg: fmt.Sprintf("write %s: %v: %s", p, cause, state), state: state, err: err}
 }
 
 // WriteFailure is an error of WriteFile: Left says, in words, what the
@@ -723,6 +727,10 @@ func commitUpload(ctx context.Context, l *link, c *fsCaps, p, tmp, bp string, da
 	fmt.Fprintf(&body, " import os\n n=%s\n if n!=%d:\n  print('SIZE',n);return\n", c.sizeExpr(tmp), len(data))
 	fmt.Fprintf(&body, "%s if d!=%s:\n  print('SUM',d);return\n", c.sumBody(tmp), PyStr(c.sumOf(data)))
 	if c.rename {
+		if c.stat {
+			// A folder of that name: the rename would fail every time.
+			fmt.Fprintf(&body, " try:\n  if os.stat(%s)[0]&0x4000:\n   os.remove(%s);print('ISDIR');return\n except OSError:pass\n", PyStr(bp), PyStr(tmp))
+		}
 		fmt.Fprintf(&body, " print('CHECKED')\n os.rename(%s,%s)\n", PyStr(tmp), PyStr(bp))
 	}
 	body.WriteString(" print('OK')\n")
@@ -741,6 +749,9 @@ func commitUpload(ctx context.Context, l *link, c *fsCaps, p, tmp, bp string, da
 		return c.osError("write", p, damagedCode(err))
 	case len(f) > 0 && f[len(f)-1] == "OK":
 		return nil
+	case len(f) == 1 && f[0] == "ISDIR":
+		return &fileWriteError{msg: fmt.Sprintf("write %s: it is a folder on the board: nothing was written (name a file in it)", p),
+			state: "nothing was written (name a file in it)", err: ErrIsDir}
 	case len(f) == 2 && f[0] == "SIZE":
 		return &damagedError{fmt.Sprintf("upload damaged: the board has %s bytes, sent %d", f[1], len(data))}
 	case len(f) == 2 && f[0] == "SUM":
