@@ -9,17 +9,21 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/iot-kernel/iot-kernel/transport"
 )
 
 // Both %rdiff and %rsync leave out hidden names (starting with '.') and
 // __pycache__ folders, on the host and on the board alike: editor and VCS
 // droppings are not sent, and hidden board files are neither compared nor
-// deleted.
+// deleted. So are uploads' temporary files (NAME.iotpart): an error may
+// have told the user that one holds their data.
 func skipSynced(e entry) bool {
-	return strings.HasPrefix(e.name, ".") || e.isDir && e.name == "__pycache__"
+	return strings.HasPrefix(e.name, ".") || e.isDir && e.name == "__pycache__" ||
+		!e.isDir && strings.HasSuffix(e.name, transport.PartSuffix)
 }
 
-const syncNote = "Hidden names (starting with '.') and __pycache__ folders are ignored on both sides."
+const syncNote = "Hidden names (starting with '.'), __pycache__ folders and uploads' temporary files (NAME" + transport.PartSuffix + ") are ignored on both sides."
 
 // diffKind classifies one path found on either side.
 type diffKind int

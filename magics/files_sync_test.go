@@ -16,6 +16,7 @@ func TestRsync(t *testing.T) {
 	f.board.put("app/old.py", "old\n")
 	f.board.put("app/olddir/x.py", "x")
 	f.board.put("app/.keep", "board hidden")
+	f.board.put("app/cfg.py.iotpart", "data an error told of")
 	f.board.put("boot.py", "outside the synced folder")
 
 	// -n shows everything and changes nothing.
@@ -31,7 +32,7 @@ func TestRsync(t *testing.T) {
 	}
 
 	out = f.must("rsync src :app")
-	wantBoard := "app/\napp/.keep=\"board hidden\"\napp/lib/\napp/lib/util.py=\"util\\n\"\napp/main.py=\"main\\n\"\nboot.py=\"outside the synced folder\""
+	wantBoard := "app/\napp/.keep=\"board hidden\"\napp/cfg.py.iotpart=\"data an error told of\"\napp/lib/\napp/lib/util.py=\"util\\n\"\napp/main.py=\"main\\n\"\nboot.py=\"outside the synced folder\""
 	if got := f.board.snapshot(); got != wantBoard {
 		t.Errorf("board after rsync:\n%s\nwant:\n%s", got, wantBoard)
 	}

@@ -29,7 +29,12 @@ type fileTransferer interface {
 // partSuffix names the temporary file an upload goes to before it is
 // renamed, so an interrupted upload never leaves a half-written file under
 // the real name.
-const partSuffix = ".iotpart"
+const partSuffix = PartSuffix
+
+// PartSuffix ends the name of an upload's temporary file on the board
+// (NAME.iotpart). An error may tell the user that one holds their data, so
+// tools that delete files the host does not have must leave it alone.
+const PartSuffix = ".iotpart"
 
 // fsCaps is what the board's os module offers, probed once per link.
 type fsCaps struct {
