@@ -893,7 +893,15 @@ func TestSlowRebootAfterOKIsStillNoticed(t *testing.T) {
 // cell runs again on the board as it is now: the helpers installed again
 // first, the reset told once.
 func TestResetDuringPasteRequestRunsTheCellAgain(t *testing.T) {
-	f := newFake(t, "yes")
+	for _, paste := range []string{"yes", "no"} {
+		t.Run("paste="+paste, func(t *testing.T) { resetAsCodeGoes(t, paste) })
+	}
+}
+
+// resetAsCodeGoes: the reset comes at the raw-paste request, or (classic
+// raw REPL) at the Ctrl-D that ends the code, before its OK.
+func resetAsCodeGoes(t *testing.T, paste string) {
+	f := newFake(t, paste)
 	f.run = func(x *fakeExec) string {
 		x.f.mu.Lock()
 		shim := x.f.shim
@@ -907,7 +915,11 @@ func TestResetDuringPasteRequestRunsTheCellAgain(t *testing.T) {
 	if err := b.Exec(testCtx(t), "a=1", opt); err != nil {
 		t.Fatal(err)
 	}
-	f.resetOnPaste.Store(true)
+	if paste == "yes" {
+		f.resetOnPaste.Store(true)
+	} else {
+		f.resetOnCode.Store(true)
+	}
 	var out bytes.Buffer
 	opt.Stdout = &out
 	err := b.Exec(testCtx(t), "cell()", opt)

@@ -36,6 +36,7 @@ type fakeBoard struct {
 	loseInReset  int
 	run          func(x *fakeExec) string
 	resetOnPaste atomic.Bool // the next raw-paste request is lost in a hard reset (a watchdog)
+	resetOnCode  atomic.Bool // the next classic code is lost in a hard reset
 	// probeStall, when set, makes the next probe wait for a Ctrl-C,
 	// closing it first: a board busy at the kernel's first command.
 	probeStall chan struct{}
@@ -276,6 +277,18 @@ func (f *fakeBoard) serve(dev net.Conn) {
 			line = nil
 		case 4:
 			if f.noOK && len(line) > 0 {
+				continue
+			}
+			if len(line) > 0 && f.resetOnCode.Swap(false) {
+				// Reset as the classic code's Ctrl-D came: no OK.
+				raw = false
+				line = nil
+				f.mu.Lock()
+				f.state = map[string]string{}
+				f.shim = false
+				f.mu.Unlock()
+				setFriendly(true)
+				out("ets Jun  8 2016 00:22:57\r\nrst:0x8 (TG1WDT_SYS_RESET)\r\nMicroPython v1.27.0 on 2025-01-01; fake with fake\r\nType \"help()\" for more information.\r\n>>> ")
 				continue
 			}
 			out("OK")
