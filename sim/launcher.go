@@ -593,6 +593,12 @@ func (t *tail) Write(p []byte) (int, error) {
 		t.log.Debug("virtual board stderr", "line", string(t.line[:i]))
 		t.line = t.line[i+1:]
 	}
+	if len(t.line) > t.max {
+		// A line that never ends (board code writing to stderr in a
+		// loop): logged in pieces, so memory stays bounded.
+		t.log.Debug("virtual board stderr", "line", string(t.line), "cut", true)
+		t.line = t.line[:0]
+	}
 	return len(p), nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -303,5 +304,18 @@ func TestEnvironmentExpose(t *testing.T) {
 	}
 	if strings.Contains(string(data), "IOT_MPY_HEAPSIZE=") || strings.Contains(string(data), "IOT_SIM_HOSTS=") {
 		t.Errorf("settings not given are passed:\n%s", data)
+	}
+}
+
+// Board code that writes to stderr without a newline, in a loop, does not
+// grow the kernel's memory: the unfinished line is bounded.
+func TestStderrLineIsBounded(t *testing.T) {
+	tl := &tail{log: slog.New(slog.DiscardHandler), max: 2048}
+	chunk := []byte(strings.Repeat("x", 4096))
+	for range 4096 { // 16 MiB without a newline
+		_, _ = tl.Write(chunk)
+	}
+	if n := len(tl.line); n > 2*tl.max {
+		t.Errorf("tail keeps %d bytes of an unfinished stderr line", n)
 	}
 }

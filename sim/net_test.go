@@ -1157,3 +1157,81 @@ asyncio.run(main())`, port)
 		c.Close()
 	})
 }
+
+// A connect that fails (refused), then a connect on the same socket that
+// succeeds: the second connection reads the server's reply, as on a board
+// (the failed socket's late close made it read as ended).
+func TestConnectAgainAfterARefusedConnect(t *testing.T) {
+	b := start(t, env{})
+	port := echoServer(t)
+	dead := freePort(t)
+	got := b.exec(fmt.Sprintf(`import socket, time
+s = socket.socket()
+try:
+    s.connect(('127.0.0.1', %d))
+except OSError as e:
+    print('refused', e.errno)
+time.sleep_ms(100)
+s.connect(('127.0.0.1', %d))
+s.settimeout(0.5)
+try:
+    print('got', repr(s.recv(64)))
+except OSError as e:
+    print('timeout', e.errno)
+s.send(b'hi\n')
+s.settimeout(2)
+print(repr(s.recv(64)))
+s.close()`, dead, port))
+	if !strings.Contains(got, "echo:hi") || strings.Contains(got, "got b") {
+		t.Fatalf("after a failed connect, the retried connection reads %q", got)
+	}
+}
+
+// A UDP socket that only sends (never bound) is bound to loopback, as the
+// board's listeners are, not to every interface of the host.
+func TestUDPSendBindsToLoopback(t *testing.T) {
+	b := start(t, env{})
+	if got := b.exec(`import socket
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+u.sendto(b'x', ('127.0.0.1', 9))
+print('sent')`); !strings.Contains(got, "sent") {
+		t.Fatalf("sendto: %q", got)
+	}
+	// The bind is node's, a moment after the send: look for it, bounded.
+	pid := b.cmd.Process.Pid
+	var local []string
+	for deadline := time.Now().Add(5 * time.Second); len(local) == 0 && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		data, err := os.ReadFile("/proc/net/udp")
+		if err != nil {
+			t.Skipf("no /proc/net/udp: %v", err)
+		}
+		inodes := socketInodes(pid)
+		for _, line := range strings.Split(string(data), "\n")[1:] {
+			if f := strings.Fields(line); len(f) > 9 && inodes[f[9]] {
+				local = append(local, f[1])
+			}
+		}
+	}
+	if len(local) == 0 {
+		t.Fatalf("no UDP socket of the board's process (pid %d) found", pid)
+	}
+	for _, a := range local {
+		if !strings.HasPrefix(a, "0100007F:") {
+			t.Errorf("the board's UDP socket is bound to %s, not loopback, without IOT_SIM_EXPOSE", a)
+		}
+	}
+	b.exec("u.close()")
+}
+
+func socketInodes(pid int) map[string]bool {
+	m := map[string]bool{}
+	dir := fmt.Sprintf("/proc/%d/fd", pid)
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		l, err := os.Readlink(dir + "/" + e.Name())
+		if err == nil && strings.HasPrefix(l, "socket:[") {
+			m[strings.TrimSuffix(strings.TrimPrefix(l, "socket:["), "]")] = true
+		}
+	}
+	return m
+}

@@ -333,6 +333,20 @@ function tcpListen(e, host, p, done) {
   srv.listen({ host, port: p, backlog: 16, exclusive: true });
 }
 
+// udpBound is e's UDP socket, bound on first use where the board's
+// listeners bind (loopback unless IOT_SIM_EXPOSE=1): node would bind an
+// unbound socket's first send or connect to every interface.
+function udpBound(e) {
+  const u = udpSocket(e);
+  if (!e.udpBound) {
+    e.udpBound = true;
+    e.local = [listenHost('0.0.0.0'), 0];
+    u.once('listening', () => { if (e.state === 'new') e.state = 'bound'; });
+    u.bind(0, e.local[0]);
+  }
+  return u;
+}
+
 function udpSocket(e) {
   if (e.udp) return e.udp;
   const u = dgram.createSocket({ type: 'udp4', reuseAddr: e.reuse });
@@ -439,7 +453,9 @@ const ops = {
         reply(m.id, r);
       });
     }
+    if (e.udpBound) return reply(m.id, -E.EINVAL); // bound by a send already
     const u = udpSocket(e);
+    e.udpBound = true;
     let done = false;
     u.once('listening', () => { done = true; e.state = 'bound'; reply(m.id, 0); });
     u.once('error', (err) => { if (!done) { done = true; reply(m.id, -errnoOf(err)); } });
@@ -488,7 +504,7 @@ const ops = {
     try { [ip, p] = await resolve(m.host, m.port); } catch (r) { return reply(m.id, r); }
     ip = connectHost(ip);
     if (e.type === 'udp') {
-      const u = udpSocket(e);
+      const u = udpBound(e);
       u.connect(p, ip, () => { e.state = 'connected'; reply(m.id, 0); });
       return;
     }
@@ -500,6 +516,7 @@ const ops = {
       e.server = null;
     }
     e.state = 'connecting';
+    e.eof = false;
     const s = net.connect(opts);
     attach(e, s);
     s.once('connect', () => {
@@ -511,15 +528,21 @@ const ops = {
       if (e.state === 'connected') return [0];
       if (e.err) {
         const err = e.err;
+        // The failed socket's late events ('close') must not reach a
+        // connection made later on this entry.
+        detach(e);
         e.state = 'new';
         e.err = 0;
+        e.eof = false;
         e.sock = null;
         return [-err];
       }
       return undefined;
     }, () => {
+      detach(e);
       s.destroy();
       e.state = 'new';
+      e.eof = false;
       e.sock = null;
       return [-E.ETIMEDOUT];
     });
@@ -618,7 +641,7 @@ const ops = {
     if (e.type !== 'udp') return ops.send(m);
     let ip, p;
     try { [ip, p] = await resolve(m.host, m.port); } catch (r) { return reply(m.id, r); }
-    const u = udpSocket(e);
+    const u = udpBound(e);
     u.send(m.data, p, connectHost(ip), (err) => { if (err) { e.err = errnoOf(err); settle(); } });
     reply(m.id, m.data.length);
   },
