@@ -141,8 +141,18 @@ func (c *Client) Run(ctx context.Context, req Request, out kernel.Output) (strin
 			again = time.After(interruptAgain)
 		case <-interruptWait:
 			c.kill()
+			// Until the process is reaped, Done is open and the next
+			// %%host cell would get this kernel, dead.
+			select {
+			case <-c.exited:
+			case <-time.After(reapWait):
+				c.log.Warn("host kernel: killed, and not yet reaped", "after", reapWait)
+			}
 			return "", fmt.Errorf("host kernel did not stop within %v of an interrupt and was killed: %w", interruptGrace, context.Cause(ctx))
 		case <-c.exited:
+			// What it sent before it died is still shown: its last output
+			// says most about why.
+			c.drainOutputs(cl, out, req)
 			return "", c.diedError("")
 		case <-c.closed:
 			return "", ErrClosed
@@ -165,6 +175,48 @@ func (c *Client) Run(ctx context.Context, req Request, out kernel.Output) (strin
 		return reply.Status, e
 	default:
 		return reply.Status, fmt.Errorf("host kernel: execution %s", reply.Status)
+	}
+}
+
+// reapWait bounds the wait for a killed kernel's process to be reaped
+// (cmd.WaitDelay is 2 s, for a child still holding its output pipe).
+const reapWait = 3 * time.Second
+
+// drainQuiet and drainMax bound drainOutputs: the outputs of a kernel that
+// died keep arriving until its socket is read to the end.
+const (
+	drainQuiet = 50 * time.Millisecond
+	drainMax   = time.Second
+)
+
+// drainOutputs forwards the outputs of a kernel that died that are still
+// on their way, until none has come for drainQuiet (drainMax at most).
+func (c *Client) drainOutputs(cl *call, out kernel.Output, req Request) {
+	quiet := time.NewTimer(drainQuiet)
+	defer quiet.Stop()
+	total := time.NewTimer(drainMax)
+	defer total.Stop()
+	for {
+		select {
+		case m := <-cl.ch:
+			switch m.Header.MsgType {
+			case wire.MsgStatus, wire.MsgExecuteReply, wire.MsgInputRequest, wire.MsgError:
+			case wire.MsgExecuteResult:
+				var d wire.DisplayData
+				if req.Result == nil {
+					forward(m, out, c.log)
+				} else if err := json.Unmarshal(m.Content, &d); err == nil {
+					req.Result(d.Data, d.Metadata)
+				}
+			default:
+				forward(m, out, c.log)
+			}
+			quiet.Reset(drainQuiet)
+		case <-quiet.C:
+			return
+		case <-total.C:
+			return
+		}
 	}
 }
 

@@ -385,3 +385,49 @@ func TestPortTaken(t *testing.T) {
 		t.Error("a port bound by another listener is not reported taken")
 	}
 }
+
+// Output the kernel sent before it died reaches the cell, even when the
+// notebook takes it more slowly than the kernel printed it: its last
+// output says most about why it died.
+func TestOutputBeforeDeathIsKept(t *testing.T) {
+	c := startKernel(t, testSpec(t))
+	var out kerneltest.Recorder
+	out.SetOnStream(func(name, text string) { time.Sleep(50 * time.Millisecond) }) // a slow front end
+	code := "import os, time\nfor i in range(30):\n print('line', i, flush=True); time.sleep(0.01)\ntime.sleep(0.5)\nos._exit(3)"
+	_, err := c.Execute(execCtx(t), code, &out)
+	if !errors.Is(err, ErrDied) {
+		t.Fatalf("err = %v, want ErrDied", err)
+	}
+	if got := out.Stdout(); !strings.Contains(got, "line 29") {
+		t.Errorf("output lost: got %d bytes, ending %q", len(got), got[max(0, len(got)-60):])
+	}
+}
+
+// Once Run says the kernel was killed (it ignored the interrupts), the
+// client is done, so the next %%host cell starts a new kernel instead of
+// getting this one, dead: even when a process the cell started in its own
+// session still holds the kernel's output pipe.
+func TestKilledKernelIsDone(t *testing.T) {
+	c := startKernel(t, testSpec(t))
+	ctx, cancel := context.WithCancel(execCtx(t))
+	defer cancel()
+	var out kerneltest.Recorder
+	out.SetOnStream(func(name, text string) {
+		if f := strings.Fields(text); len(f) == 2 && f[0] == "go" {
+			if pid, err := strconv.Atoi(f[1]); err == nil {
+				// Outside the kernel's process group: the test ends it.
+				t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) })
+			}
+			cancel() // the user presses stop
+		}
+	})
+	code := "import signal, subprocess, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\np = subprocess.Popen(['sleep', '30'], start_new_session=True)\nprint('go', p.pid, flush=True)\nwhile True: time.sleep(1)"
+	if _, err := c.Execute(ctx, code, &out); err == nil || !strings.Contains(err.Error(), "was killed") {
+		t.Fatalf("err = %v; want the kernel killed", err)
+	}
+	select {
+	case <-c.Done():
+	default:
+		t.Error("Run said the kernel was killed, but Done is not closed")
+	}
+}
