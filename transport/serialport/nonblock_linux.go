@@ -42,28 +42,26 @@ func devFDs(path string) map[int]bool {
 }
 
 // newFD returns the one descriptor on path's device that is not in before
-// and makes it non-blocking and close-on-exec; -1 when it is not found for
-// sure (another goroutine opened the same device meanwhile), which leaves
-// it as it was.
+// and makes it non-blocking; -1 when it is not found for sure (another
+// goroutine opened the same device meanwhile), which leaves it blocking.
+// Every new descriptor on the device is made close-on-exec either way.
 func newFD(path string, before map[int]bool) int {
-	found := -1
+	found, n := -1, 0
 	for fd := range devFDs(path) {
 		if before[fd] {
 			continue
 		}
-		if found >= 0 {
-			return -1
-		}
-		found = fd
+		// The library opens without O_CLOEXEC: every program the kernel
+		// starts (a %%host kernel, a !command) would inherit the port,
+		// could take the board's bytes, and would hold the device open
+		// after the kernel lets it go. Every new descriptor on the
+		// device is the kernel's own, so each is marked, found or not.
+		unix.CloseOnExec(fd)
+		found, n = fd, n+1
 	}
-	if found < 0 || unix.SetNonblock(found, true) != nil {
+	if n != 1 || unix.SetNonblock(found, true) != nil {
 		return -1
 	}
-	// The library opens without O_CLOEXEC: every program the kernel
-	// starts (a %%host kernel, a !command) would inherit the port, could
-	// take the board's bytes, and would hold the device open after the
-	// kernel lets it go.
-	unix.CloseOnExec(found)
 	return found
 }
 
