@@ -87,8 +87,9 @@ func (c *Client) Run(ctx context.Context, req Request, out kernel.Output) (strin
 					return "", fmt.Errorf("host kernel: bad execute_reply: %w", err)
 				}
 				afterReply = time.After(idleGrace)
-				// The cell has ended: no more interrupts, no kill.
-				again, interruptWait = nil, nil
+				// The cell has ended: no more interrupts (a stop now would
+				// reach what earlier cells left running), no kill.
+				done, again, interruptWait = nil, nil, nil
 			case wire.MsgStatus:
 				var st wire.StatusContent
 				if json.Unmarshal(m.Content, &st) == nil && st.ExecutionState == "idle" {
