@@ -237,6 +237,7 @@ func (b *Board) Dial(ctx context.Context) (io.ReadWriteCloser, error) {
 		old.kill()
 	}
 	if p != nil && p.exited() {
+		p.kill() // exited already: this closes its pipes
 		p = nil
 	}
 	if p == nil {
