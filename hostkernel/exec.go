@@ -108,14 +108,7 @@ func (c *Client) Run(ctx context.Context, req Request, out kernel.Output) (strin
 					iopubErr = execError(e.Ename, e.Evalue, e.Traceback)
 				}
 			case wire.MsgExecuteResult:
-				if req.Result == nil {
-					forward(m, out, c.log)
-					continue
-				}
-				var d wire.DisplayData
-				if err := json.Unmarshal(m.Content, &d); err == nil {
-					req.Result(d.Data, d.Metadata)
-				}
+				result(m, out, req, c.log)
 			default:
 				forward(m, out, c.log)
 			}
@@ -203,12 +196,7 @@ func (c *Client) drainOutputs(cl *call, out kernel.Output, req Request) {
 			switch m.Header.MsgType {
 			case wire.MsgStatus, wire.MsgExecuteReply, wire.MsgInputRequest, wire.MsgError:
 			case wire.MsgExecuteResult:
-				var d wire.DisplayData
-				if req.Result == nil {
-					forward(m, out, c.log)
-				} else if err := json.Unmarshal(m.Content, &d); err == nil {
-					req.Result(d.Data, d.Metadata)
-				}
+				result(m, out, req, c.log)
 			default:
 				forward(m, out, c.log)
 			}
@@ -218,6 +206,18 @@ func (c *Client) drainOutputs(cl *call, out kernel.Output, req Request) {
 		case <-total.C:
 			return
 		}
+	}
+}
+
+// result passes a cell's value on: to req.Result when set, else to out.
+func result(m *wire.Message, out kernel.Output, req Request, log interface{ Debug(string, ...any) }) {
+	if req.Result == nil {
+		forward(m, out, log)
+		return
+	}
+	var d wire.DisplayData
+	if err := json.Unmarshal(m.Content, &d); err == nil {
+		req.Result(d.Data, d.Metadata)
 	}
 }
 

@@ -46,7 +46,6 @@ type router struct {
 	// queued bounds the bytes of messages read and not yet taken from
 	// in: a client that sends faster than cells run waits in TCP instead.
 	queued *semaphore.Weighted
-	budget int64
 	ctx    context.Context // ends with close: stops a wait for budget
 	cancel context.CancelFunc
 
@@ -74,7 +73,6 @@ func newRouter(name string, ln net.Listener, log *slog.Logger, maxMessage int, s
 		maxMessage: maxMessage,
 		signer:     signer,
 		queued:     semaphore.NewWeighted(budget),
-		budget:     budget,
 		ctx:        ctx,
 		cancel:     cancel,
 		log:        log.With("channel", name),

@@ -15,13 +15,18 @@ import (
 	"github.com/iot-kernel/iot-kernel/kernel/wire"
 )
 
-func testRouter(t *testing.T) (*router, string) {
+// testRouter serves a stdin router on loopback; set, when given, changes
+// it before it serves.
+func testRouter(t *testing.T, set ...func(*router)) (*router, string) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	r := newRouter("stdin", ln, slog.New(slog.DiscardHandler), 1<<20, wire.Signer{})
+	for _, f := range set {
+		f(r)
+	}
 	go r.acc.serve()
 	t.Cleanup(r.close)
 	return r, "tcp://" + ln.Addr().String()
@@ -131,8 +136,9 @@ func TestRouterDropsUnsignedMessagesBeforeQueueing(t *testing.T) {
 // budget, the router stops reading that peer (TCP holds the rest), and
 // goes on as messages are taken.
 func TestRouterQueueIsBoundedInBytes(t *testing.T) {
-	r, ep := testRouter(t)
-	r.queued = semaphore.NewWeighted(10 << 10) // room for two 4 KB messages
+	r, ep := testRouter(t, func(r *router) {
+		r.queued = semaphore.NewWeighted(10 << 10) // room for two 4 KB messages
+	})
 	ctx := testCtx(t)
 	d := zmq4.NewDealer(ctx, zmq4.WithID(zmq4.SocketIdentity("client-1")))
 	defer d.Close()

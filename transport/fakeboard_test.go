@@ -219,6 +219,16 @@ func (f *fakeBoard) serve(dev net.Conn) {
 		f.mu.Unlock()
 	}
 	setFriendly(true)
+	// watchdogReset: the board resets (state and helpers gone) and prints
+	// an ESP32's boot banner at its friendly REPL.
+	watchdogReset := func() {
+		f.mu.Lock()
+		f.state = map[string]string{}
+		f.shim = false
+		f.mu.Unlock()
+		setFriendly(true)
+		out("ets Jun  8 2016 00:22:57\r\nrst:0x8 (TG1WDT_SYS_RESET)\r\nMicroPython v1.27.0 on 2025-01-01; fake with fake\r\nType \"help()\" for more information.\r\n>>> ")
+	}
 	for c := range in {
 		if !raw {
 			switch c {
@@ -239,14 +249,8 @@ func (f *fakeBoard) serve(dev net.Conn) {
 		switch c {
 		case 1:
 			if len(line) == 2 && line[0] == 5 && f.resetOnPaste.Swap(false) {
-				raw = false
-				line = nil
-				f.mu.Lock()
-				f.state = map[string]string{}
-				f.shim = false
-				f.mu.Unlock()
-				setFriendly(true)
-				out("ets Jun  8 2016 00:22:57\r\nrst:0x8 (TG1WDT_SYS_RESET)\r\nMicroPython v1.27.0 on 2025-01-01; fake with fake\r\nType \"help()\" for more information.\r\n>>> ")
+				raw, line = false, nil
+				watchdogReset()
 				continue
 			}
 			if len(line) == 2 && line[0] == 5 && f.paste != "old" {
@@ -281,14 +285,8 @@ func (f *fakeBoard) serve(dev net.Conn) {
 			}
 			if len(line) > 0 && f.resetOnCode.Swap(false) {
 				// Reset as the classic code's Ctrl-D came: no OK.
-				raw = false
-				line = nil
-				f.mu.Lock()
-				f.state = map[string]string{}
-				f.shim = false
-				f.mu.Unlock()
-				setFriendly(true)
-				out("ets Jun  8 2016 00:22:57\r\nrst:0x8 (TG1WDT_SYS_RESET)\r\nMicroPython v1.27.0 on 2025-01-01; fake with fake\r\nType \"help()\" for more information.\r\n>>> ")
+				raw, line = false, nil
+				watchdogReset()
 				continue
 			}
 			out("OK")

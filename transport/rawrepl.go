@@ -727,12 +727,7 @@ func (f *follower) consume() error {
 			if !errorReportSoFar(f.stderr) || i >= 0 && !errorReport(f.stderr) {
 				// Not the board's error report: the \x04 before it was the
 				// program's own output. Back to the output, with it.
-				rest := append(f.stderr, l.pend[len(seg):]...)
-				l.pend = append(l.pend[:0], rest...)
-				f.stderr = nil
-				f.out.feed([]byte{4})
-				f.ph = phaseStdout
-				f.unbound()
+				f.backToOutput(append(f.stderr, l.pend[len(seg):]...))
 				continue
 			}
 			if i < 0 {
@@ -748,12 +743,7 @@ func (f *follower) consume() error {
 				// was its output too (sys.stdout.write('x\x04')). Back
 				// to the output. (After a traceback, the \x04 are in
 				// the exception's message.)
-				rest := append(append(f.stderr, 4), l.pend...) // with the \x04 that ended it
-				l.pend = append(l.pend[:0], rest...)
-				f.stderr = nil
-				f.out.feed([]byte{4})
-				f.ph = phaseStdout
-				f.unbound()
+				f.backToOutput(append(append(f.stderr, 4), l.pend...)) // with the \x04 that ended it
 				continue
 			}
 			if len(f.stderr) == 0 && len(f.after) == 0 && len(l.pend) > 0 && l.pend[0] != '>' {
@@ -777,6 +767,17 @@ func (f *follower) consume() error {
 		}
 	}
 	return nil
+}
+
+// backToOutput goes back to the output after a \x04 that turned out to be
+// the program's: it is output, and rest (what came after it) is read
+// again as output.
+func (f *follower) backToOutput(rest []byte) {
+	f.l.pend = append(f.l.pend[:0], rest...)
+	f.stderr = nil
+	f.out.feed([]byte{4})
+	f.ph = phaseStdout
+	f.unbound()
 }
 
 // tracebackStart begins the board's report of an exception, after the
