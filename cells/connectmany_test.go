@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/iot-kernel/iot-kernel/kernel"
 	"github.com/iot-kernel/iot-kernel/kernel/kerneltest"
+	"github.com/iot-kernel/iot-kernel/testboard"
 )
 
 // rendezvous is a loopback server that holds every connection it accepts
@@ -141,4 +143,77 @@ func mustRunFor(t testing.TB, it *Interpreter, code string, bound time.Duration)
 		t.Fatalf("cell %q: %v\nsections: %q", code, err, sections(t, out))
 	}
 	return out, res
+}
+
+// One board named two ways (a name and its address, or the current board
+// by its address) is refused before anything runs: the body would run on it
+// twice.
+func TestSimCellConnectSameBoardTwice(t *testing.T) {
+	it, cfg, _ := simInterp(t)
+	if err := os.WriteFile(cfg.DevicesPath, []byte("esp: sim:twice\nmine: sim:cur\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mustRun(t, it, "%connect -q sim:cur\nn = 0")
+	for _, code := range []string{"%%connect esp sim:twice\nn = 1", "%%connect sim:cur sim:a mine\nn += 1"} {
+		out := &kerneltest.Recorder{}
+		_, err := run(t, it, code, out)
+		if err == nil || !strings.Contains(err.Error(), "are the same board") {
+			t.Errorf("%q: err = %v; want the same board named twice", code, err)
+		}
+		if len(out.Displays()) != 0 {
+			t.Errorf("%q ran: %v", code, out.Displays())
+		}
+	}
+	if _, res := mustRun(t, it, "n"); res.Data["text/plain"] != "0" {
+		t.Errorf("n on the current board = %v; want 0", res.Data)
+	}
+}
+
+// %hardreset --pin TARGET inside %%connect cannot make TARGET the
+// notebook's board: each board's section says why, and the current board
+// stays current.
+func TestSimCellConnectHardresetPinTarget(t *testing.T) {
+	it, _, _ := simInterp(t)
+	mustRun(t, it, "%connect -q sim:cur\ncur = 1")
+	out := &kerneltest.Recorder{}
+	if _, err := run(t, it, "%%connect sim:a sim:b\n%hardreset --pin sim:c\nprint('ok')", out); err == nil {
+		t.Errorf("%s inside %s succeeded", "%hardreset --pin TARGET", "%%connect")
+	}
+	for i, s := range sections(t, out) {
+		if !strings.Contains(s, "failed") || !strings.Contains(s, "cannot connect another board inside %%connect") || strings.Contains(s, "ok") {
+			t.Errorf("section %d = %q", i, s)
+		}
+	}
+	if _, res := mustRun(t, it, "cur"); res.Data["text/plain"] != "1" {
+		t.Errorf("cur after the cell = %v; want 1 (the current board changed)", res.Data)
+	}
+}
+
+// After a restart, %disconnect makes the notebook forget its last board
+// without opening it, even when that board is gone: the next start does not
+// try it again.
+func TestDisconnectAfterRestartForgetsAGoneBoard(t *testing.T) {
+	b := startBoard(t, testboard.Wasm)
+	it, cfg := newInterp(t)
+	mustRun(t, it, "%connect -q "+b.Path())
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := it.Shutdown(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Close(); err != nil { // unplugged
+		t.Fatal(err)
+	}
+	it = New(cfg) // the kernel restarts
+	shutdownAtEnd(t, it)
+	out, _ := mustRun(t, it, "%disconnect")
+	if got := out.Stdout(); !strings.Contains(got, "will not reconnect "+b.Path()) {
+		t.Errorf("%%disconnect after the restart said %q", got)
+	}
+	it = New(cfg) // and again
+	shutdownAtEnd(t, it)
+	_, err := run(t, it, "1+1", &kerneltest.Recorder{})
+	if err == nil || strings.Contains(err.Error(), "last board") {
+		t.Errorf("the next start's first cell: %v; want no board, and no try of the forgotten one", err)
+	}
 }

@@ -191,8 +191,14 @@ func (p pinned) Connect(context.Context, string) (*transport.Board, error) {
 	return nil, errors.New("cannot change the board inside %%connect")
 }
 
-func (p pinned) Disconnect(context.Context) error {
-	return errors.New("cannot disconnect inside %%connect")
+func (p pinned) Disconnect(context.Context) (magics.Disconnected, error) {
+	return magics.Disconnected{}, errors.New("cannot disconnect inside %%connect")
+}
+
+// ConnectReset refuses: %hardreset --pin TARGET would make TARGET the
+// notebook's board from inside a body that runs on several at once.
+func (p pinned) ConnectReset(context.Context, string) (*transport.Board, error) {
+	return nil, errors.New("cannot connect another board inside %%connect: %hardreset --pin without a TARGET resets the board the body runs on")
 }
 
 // boardError turns an error of an Exec into a Jupyter error: a board

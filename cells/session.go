@@ -647,6 +647,16 @@ func (s *session) Open(ctx context.Context, what string) (*transport.Board, func
 	return b, func() { s.letGo(b) }, nil
 }
 
+// Address is the address what resolves to, so that %%connect can tell two
+// names of one board apart; "" when every name means the pinned board.
+func (s *session) Address(ctx context.Context, what string) (string, error) {
+	if s.pin != "" {
+		return "", nil
+	}
+	t, err := s.resolveTarget(ctx, what)
+	return t.url, err
+}
+
 // letGo is the release of a board Open opened: a virtual board is kept
 // running in idle, any other is closed.
 func (s *session) letGo(b *transport.Board) {
@@ -685,23 +695,35 @@ func (s *session) release(b *transport.Board) {
 
 // Disconnect releases the current board; the next kernel start will not
 // reattach it. A virtual board stops, so that another kernel can have it.
-func (s *session) Disconnect(ctx context.Context) error {
+// It does not connect one first: after a restart, the board remembered for
+// the notebook is forgotten without being opened, even when it is gone.
+func (s *session) Disconnect(ctx context.Context) (magics.Disconnected, error) {
 	s.mu.Lock()
-	cur := s.cur
+	cur, tried := s.cur, s.tried
 	s.cur, s.curTarget = nil, target{}
 	s.tried = true
 	s.lastErr = nil
 	s.mu.Unlock()
+	var d magics.Disconnected
+	if cur != nil {
+		d.Name, d.URL = s.Name(cur), cur.URL()
+	}
 	if s.state != nil {
+		if url, ok := s.state.load(); ok && cur == nil && !tried {
+			d.Forgot = url // never reattached (a restart, then %disconnect)
+		}
 		if err := s.state.store(""); err != nil {
 			s.log.Warn("cannot forget the last board", "err", err)
 		}
 	}
 	if cur == nil {
-		return magics.ErrNoBoard
+		if d.Forgot != "" {
+			return d, nil
+		}
+		return d, magics.ErrNoBoard
 	}
 	s.release(cur)
-	return nil
+	return d, nil
 }
 
 // Name returns the name b is known by: its devices-file name, or the last

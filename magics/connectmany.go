@@ -14,10 +14,13 @@ import (
 
 // How a concurrent %%connect shows its boards: one display per board,
 // redrawn at most every sectionEvery while the boards run; a redraw shows
-// the last sectionTail lines, the final one everything.
+// the last sectionTail lines, the final one all that was kept. A section
+// keeps its last sectionKeep bytes: each redraw sends the section whole,
+// and a board printing for hours must not grow the kernel without bound.
 const (
 	sectionEvery = 200 * time.Millisecond
 	sectionTail  = 200
+	sectionKeep  = 1 << 20
 )
 
 // runConcurrently runs body on every target at once, each board's output in
@@ -99,6 +102,7 @@ type section struct {
 
 	mu           sync.Mutex
 	text         strings.Builder
+	dropped      int    // lines cut from the front to keep sectionKeep
 	status       string // "" while running
 	shown, dirty bool
 }
@@ -107,11 +111,22 @@ var _ kernel.Output = (*section)(nil)
 
 func (s *section) render(final bool) string {
 	body := s.text.String()
+	above := s.dropped
 	if !final {
 		lines := strings.SplitAfter(body, "\n")
-		if n := len(lines) - sectionTail; n > 0 {
-			body = fmt.Sprintf("… %d lines above …\n", n) + strings.Join(lines[n:], "")
+		if lines[len(lines)-1] == "" {
+			lines = lines[:len(lines)-1] // after the last newline
 		}
+		if n := len(lines) - sectionTail; n > 0 {
+			above += n
+			body = strings.Join(lines[n:], "")
+		}
+	}
+	switch {
+	case above > 0 && final:
+		body = fmt.Sprintf("… %d lines above not kept (run the cell on this board alone to see all of its output) …\n", above) + body
+	case above > 0:
+		body = fmt.Sprintf("… %d lines above …\n", above) + body
 	}
 	head := "── " + s.name + " ──"
 	switch {
@@ -128,6 +143,23 @@ func (s *section) add(text string) {
 	defer s.mu.Unlock()
 	s.text.WriteString(text)
 	s.dirty = true
+	if s.text.Len() <= sectionKeep {
+		return
+	}
+	// Cut whole lines from the front, down to half the bound, so that
+	// cutting is rare.
+	all := s.text.String()
+	cut := len(all) - sectionKeep/2
+	if i := strings.IndexByte(all[cut:], '\n'); i >= 0 {
+		cut += i + 1
+	}
+	s.dropped += strings.Count(all[:cut], "\n")
+	if cut < len(all) && !strings.HasSuffix(all[:cut], "\n") {
+		s.dropped++ // a cut within the line
+	}
+	rest := all[cut:]
+	s.text.Reset()
+	s.text.WriteString(rest)
 }
 
 // finish records how the board's run ended.
@@ -167,6 +199,7 @@ func (s *section) ClearOutput(bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.text.Reset()
+	s.dropped = 0
 	s.dirty = true
 }
 

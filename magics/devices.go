@@ -29,6 +29,10 @@ type BoardOpener interface {
 	// Name returns the name b is known by: its devices-file name, else
 	// the last part of its URL.
 	Name(b *transport.Board) string
+	// Address returns the address target resolves to, without opening
+	// it, or "" when every name means one board (a replay pinned to a
+	// board), where two names are meant to run twice.
+	Address(ctx context.Context, target string) (string, error)
 }
 
 // deviceDeps is what the device magics need from outside; tests replace
@@ -133,6 +137,9 @@ func connectCellMagic(d deviceDeps) *Magic {
 			if !ok {
 				return errors.New("%%connect: this session cannot open several boards")
 			}
+			if err := sameBoardTwice(ctx, opener, targets); err != nil {
+				return err
+			}
 			var failed []string
 			if !*seq {
 				failed = runConcurrently(ctx, env, opener, targets, body)
@@ -166,6 +173,26 @@ func connectCellMagic(d deviceDeps) *Magic {
 	return m
 }
 
+// sameBoardTwice returns an error when two targets are one board by
+// different names (a name and its URL, two names of one URL): the cell
+// would run on it twice. A target that does not resolve is left to Open,
+// which says why in its section.
+func sameBoardTwice(ctx context.Context, opener BoardOpener, targets []string) error {
+	addrs := make([]string, len(targets))
+	for i, t := range targets {
+		addrs[i], _ = opener.Address(ctx, t)
+		if addrs[i] == "" {
+			continue
+		}
+		for j := range i {
+			if addrs[j] != "" && transport.SameAddress(addrs[i], addrs[j]) {
+				return fmt.Errorf("%%%%connect: %s and %s are the same board (%s); name it once", targets[j], t, addrs[i])
+			}
+		}
+	}
+	return nil
+}
+
 func runOnTarget(ctx context.Context, env *Env, opener BoardOpener, target, body string) error {
 	b, release, err := opener.Open(ctx, target)
 	if err != nil {
@@ -194,18 +221,23 @@ func disconnectMagic() *Magic {
 		Summary: "Let go of the current board, leaving it running (a virtual board stops, so that another kernel can have it); the notebook will not reconnect it after a restart."}
 	m.Setup = func(fs *flag.FlagSet) Runner {
 		say := quietFlag(fs)
-		return noArgs(m, func(ctx context.Context, env *Env, b *transport.Board) error {
-			name := boardName(env, b)
-			if err := env.Boards.Disconnect(ctx); err != nil {
-				return err
+		return func(ctx context.Context, env *Env, args []string, _ string) error {
+			if len(args) > 0 {
+				return Usagef(m, "takes no arguments")
 			}
-			if transport.AddressKind(b.URL()) == transport.KindSim {
-				say(env, "Disconnected from "+name+": the virtual board stopped (its variables are gone, its files kept)")
-			} else {
-				say(env, "Disconnected from "+name)
+			d, err := env.Boards.Disconnect(ctx)
+			switch {
+			case err != nil:
+				return err
+			case d.URL == "":
+				say(env, "No board was connected; the notebook will not reconnect "+d.Forgot+" after a restart")
+			case transport.AddressKind(d.URL) == transport.KindSim:
+				say(env, "Disconnected from "+d.Name+": the virtual board stopped (its variables are gone, its files kept)")
+			default:
+				say(env, "Disconnected from "+d.Name)
 			}
 			return nil
-		})
+		}
 	}
 	return m
 }

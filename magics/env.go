@@ -19,12 +19,23 @@ type Boards interface {
 	// Connect resolves target (a path, URL, registered name, uid, "auto")
 	// and makes that board the current one.
 	Connect(ctx context.Context, target string) (*transport.Board, error)
-	// Disconnect releases the current board, leaving it in the friendly REPL.
-	Disconnect(ctx context.Context) error
+	// Disconnect releases the current board, leaving it in the friendly
+	// REPL, and makes the notebook forget it, without connecting one first.
+	// It returns an error wrapping ErrNoBoard when there was nothing to let
+	// go or forget.
+	Disconnect(ctx context.Context) (Disconnected, error)
 	// RunCode runs code on board as a notebook cell would, output included,
 	// and returns the value of a trailing bare expression (nil for none);
 	// at says where the code is, for its tracebacks.
 	RunCode(ctx context.Context, b *transport.Board, code string, at CodeAt, out kernel.Output) (kernel.MIMEBundle, error)
+}
+
+// Disconnected is what Disconnect let go of.
+type Disconnected struct {
+	Name, URL string // the board released; empty when none was connected
+	// Forgot is the board remembered for the notebook, forgotten without
+	// being connected (a restart, then %disconnect).
+	Forgot string
 }
 
 // CodeAt is where code a magic runs is in the notebook: the execution count

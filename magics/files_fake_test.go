@@ -28,7 +28,7 @@ func (noBoards) Current(context.Context) (*transport.Board, error) {
 func (noBoards) Connect(context.Context, string) (*transport.Board, error) {
 	return nil, errors.New("not in tests")
 }
-func (noBoards) Disconnect(context.Context) error { return nil }
+func (noBoards) Disconnect(context.Context) (Disconnected, error) { return Disconnected{}, nil }
 func (noBoards) RunCode(context.Context, *transport.Board, string, CodeAt, kernel.Output) (kernel.MIMEBundle, error) {
 	return nil, ErrNoBoard
 }
