@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -312,6 +314,69 @@ func TestInputRoundTrip(t *testing.T) {
 				t.Errorf("after input() without stdin: %v", res.Data)
 			}
 		})
+	}
+}
+
+// A stop pressed while input() waits ends the cell with KeyboardInterrupt
+// and nothing else: the board keeps its variables and the next cell prints
+// nothing of it. (The stop and the abandoned prompt's answer come together;
+// an EOF answer sent after the Ctrl-C was read as a soft reset.)
+func TestStopWhileInputWaits(t *testing.T) {
+	for _, kind := range kinds {
+		t.Run(string(kind), func(t *testing.T) {
+			it, _ := connected(t, kind)
+			mustRun(t, it, "k = 3")
+			for i := range 10 { // the two came in either order
+				ctx, cancel := context.WithCancelCause(context.Background())
+				ctx, stop := context.WithTimeout(ctx, 30*time.Second)
+				out := &kerneltest.Recorder{Answer: func(string) (string, error) {
+					cancel(kernel.ErrInterrupted) // stop, as the prompt shows
+					<-ctx.Done()
+					return "", context.Cause(ctx)
+				}}
+				_, err := it.Execute(ctx, kernel.ExecuteRequest{Code: "print('a')\ninput('x? ')", ExecutionCount: 2, AllowStdin: true}, out)
+				stop()
+				cancel(nil)
+				var ee *kernel.ExecError
+				if !errors.As(err, &ee) || ee.Name != "KeyboardInterrupt" {
+					t.Fatalf("try %d: %v; want KeyboardInterrupt", i, err)
+				}
+				next := &kerneltest.Recorder{}
+				res, err := run(t, it, "k", next)
+				if err != nil || res.Data["text/plain"] != "3" || next.Stdout() != "" || next.Stderr() != "" {
+					t.Fatalf("try %d, the next cell: value %v, err %v, stdout %q, stderr %q; want 3 alone",
+						i, res.Data, err, next.Stdout(), next.Stderr())
+				}
+			}
+		})
+	}
+}
+
+// A stop pressed as a code part ends stops the cell there: the magic after
+// it does not run, even one that never looks at the stop (%cd).
+func TestStopBetweenParts(t *testing.T) {
+	it, _ := connected(t, testboard.Wasm)
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	mustRun(t, it, "%cd "+dir)
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	ctx, stop := context.WithTimeout(ctx, 30*time.Second)
+	defer stop()
+	out := &kerneltest.Recorder{OnStream: func(_, text string) {
+		if strings.Contains(text, "first") {
+			cancel(kernel.ErrInterrupted)
+		}
+	}}
+	_, err := it.Execute(ctx, kernel.ExecuteRequest{Code: "print('first')\n%cd sub\nprint('then')", ExecutionCount: 3}, out)
+	var ee *kernel.ExecError
+	if !errors.As(err, &ee) || ee.Name != "KeyboardInterrupt" {
+		t.Errorf("cell: %v; want KeyboardInterrupt", err)
+	}
+	if o, _ := mustRun(t, it, "!pwd"); strings.TrimSpace(o.Stdout()) != dir {
+		t.Errorf("after the stop, !pwd says %q; want %s (the %%cd after the stop ran)", o.Stdout(), dir)
 	}
 }
 

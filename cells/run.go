@@ -48,6 +48,11 @@ func (it *Interpreter) runCell(ctx context.Context, env *magics.Env, cell string
 		}
 	}
 	for i, p := range parts {
+		if i > 0 && ctx.Err() != nil {
+			// A stop as the part before ended: nothing after it runs
+			// (a host magic such as %cd would not look at ctx).
+			return nil, it.magicError(ctx, context.Cause(ctx))
+		}
 		var err error
 		switch p.kind {
 		case partMagic:

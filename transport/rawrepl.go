@@ -523,6 +523,16 @@ func (l *link) follow(ctx context.Context, ph phase, r execReq, interrupted bool
 		select {
 		case res := <-f.inputCh:
 			f.inputCh = nil
+			if res.err != nil && cancelled != nil && ctx.Err() != nil {
+				// The stop abandoned the prompt: Ctrl-C alone ends it. A
+				// Ctrl-D answer would wait in the board's input buffer
+				// while the Ctrl-C, taken as it arrives, ends input(); the
+				// raw prompt would then read it as a soft reset.
+				cancelled, l.dirty = nil, true
+				f.stage, f.stageDL = 1, time.Now().Add(l.grace)
+				err = l.write([]byte{3})
+				break
+			}
 			answer := []byte{4} // EOFError on the board
 			if res.err == nil {
 				answer = append([]byte(sanitizeLine(res.line)), '\r')
