@@ -8,12 +8,14 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/iot-kernel/iot-kernel/kernel"
 	"github.com/iot-kernel/iot-kernel/kernel/kerneltest"
 	"github.com/iot-kernel/iot-kernel/testboard"
+	"github.com/iot-kernel/iot-kernel/transport"
 )
 
 // rendezvous is a loopback server that holds every connection it accepts
@@ -215,5 +217,51 @@ func TestDisconnectAfterRestartForgetsAGoneBoard(t *testing.T) {
 	_, err := run(t, it, "1+1", &kerneltest.Recorder{})
 	if err == nil || strings.Contains(err.Error(), "last board") {
 		t.Errorf("the next start's first cell: %v; want no board, and no try of the forgotten one", err)
+	}
+}
+
+// A stop while the first cell after a restart reconnects the notebook's
+// board ends that cell with KeyboardInterrupt, and the next cell tries the
+// board again (the stop was not taken for the board's failure).
+func TestStopDuringReattachTriesAgain(t *testing.T) {
+	b := startBoard(t, testboard.Wasm)
+	it, cfg := newInterp(t)
+	mustRun(t, it, "%connect -q "+b.Path())
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := it.Shutdown(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	it = New(cfg) // the kernel restarts
+	shutdownAtEnd(t, it)
+	realOpen := it.sess.open
+	var slow atomic.Bool
+	slow.Store(true)
+	opening := make(chan struct{}, 1)
+	it.sess.open = func(ctx context.Context, url string, opts transport.Options) (*transport.Board, error) {
+		if slow.Load() { // a board slow to answer as its link opens
+			opening <- struct{}{}
+			<-ctx.Done()
+			return nil, context.Cause(ctx)
+		}
+		return realOpen(ctx, url, opts)
+	}
+	cctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	go func() {
+		select {
+		case <-opening:
+			stop(kernel.ErrInterrupted)
+		case <-cctx.Done():
+		}
+	}()
+	_, err := it.Execute(cctx, kernel.ExecuteRequest{Code: "1", ExecutionCount: 1}, &kerneltest.Recorder{})
+	var ee *kernel.ExecError
+	if !errors.As(err, &ee) || ee.Name != "KeyboardInterrupt" {
+		t.Errorf("the stopped cell: %v; want KeyboardInterrupt", err)
+	}
+	slow.Store(false)
+	if _, res := mustRun(t, it, "6*7"); res.Data["text/plain"] != "42" {
+		t.Errorf("the next cell: %v", res.Data)
 	}
 }

@@ -407,6 +407,13 @@ func (s *session) current(ctx context.Context) (b *transport.Board, auto bool, e
 		if b := s.reattach(ctx); b != nil {
 			return b, true, nil
 		}
+		if ctx.Err() != nil {
+			// Stopped, not failed: the next cell tries again.
+			s.mu.Lock()
+			s.tried, s.lastErr = false, nil
+			s.mu.Unlock()
+			return nil, false, context.Cause(ctx)
+		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -125,6 +125,7 @@ func (s *scanner) logical() (ll lline, ok bool) {
 	depth := 0
 	var prev, prev2 byte // last two significant characters outside strings
 	lastSig := -1        // offset of the last significant character
+	lambdaArgs := false  // after "lambda", before its ':': '=' is a default
 	for s.pos < len(src) {
 		c := src[s.pos]
 		switch {
@@ -178,7 +179,7 @@ func (s *scanner) logical() (ll lline, ok bool) {
 				}
 				switch {
 				case word == "lambda":
-					ll.lambda = true
+					ll.lambda, lambdaArgs = true, true
 				case word == "for" && w != ll.start:
 					ll.compFor = true
 				}
@@ -204,11 +205,13 @@ func (s *scanner) logical() (ll lline, ok bool) {
 				// "<=", ">=" compare, "<<=", ">>=" assign
 				ll.assign = ll.assign || prev2 == prev
 			case prev == '!':
+			case lambdaArgs:
+				// a default argument ("lambda x=1: x")
 			default:
 				ll.assign = true // "=", "+=", ":=", ...
 			}
 		case depth == 0 && c == ':':
-			ll.colon = true
+			ll.colon, lambdaArgs = true, false
 		case depth == 0 && c == ',':
 			ll.comma = true
 		}
@@ -300,7 +303,10 @@ var statementWords = map[string]bool{
 	"with": true, "import": true, "from": true, "return": true, "pass": true,
 	"del": true, "global": true, "nonlocal": true, "raise": true,
 	"assert": true, "break": true, "continue": true, "yield": true,
-	"async": true, "await": true, "match": true, "case": true,
+	"async": true, "await": true,
+	// Not match and case: MicroPython has no match statement, so they are
+	// names ("match = re.search(...)", then "match.group(1)"); a line
+	// "match x:" is a block header by its colon.
 }
 
 // compoundWords start compound statements: after one, the statements that

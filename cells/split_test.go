@@ -110,6 +110,14 @@ func TestLastExpression(t *testing.T) {
 		{"with f: pass", false},
 		{"x, y = 1, 2", false},
 		{"(y := 3)", true},
+		{"lambda x=1: x", true},
+		{"f = lambda x=1: x", false},
+		{"lambda x=1: x; y = 2", false},
+		{"match", true}, // MicroPython has no match statement: a name
+		{"match.group(1)", true},
+		{"match = 5", false},
+		{"case[0]", true},
+		{"match x:", false},
 	}
 	for _, tt := range tests {
 		ps := split(tt.code)
