@@ -24,7 +24,9 @@
 // The key default is reserved: its value is a board's name in this file, or
 // a board address (sim, /dev/ttyACM0, ...). heap, ip, expose and hosts are
 // for virtual boards (url: sim or sim:NAME) only. What an address may be is
-// transport's table (transport.ParseAddress).
+// transport's table (transport.ParseAddress); a url must be one, and a
+// name must not be. The file is one YAML document, and each key is given
+// once.
 //
 // Editing keeps the file's comments and order: the file is held as a
 // yaml.v3 node tree and only the entries that change are touched.
@@ -34,6 +36,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -150,8 +153,18 @@ func Load(path string) (*File, error) {
 // by Save.
 func Parse(path string, data []byte) (*File, error) {
 	f := &File{Path: path}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
+	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
+		return nil, f.yamlError(err)
+	}
+	// Save writes one document, so a second one would be lost with all
+	// it holds; it is refused rather than ignored.
+	var second yaml.Node
+	switch err := dec.Decode(&second); {
+	case err == nil:
+		return nil, f.errorf(second.Line, "a second YAML document (---): the devices file is one mapping of names to boards; move its entries into the first and remove the ---")
+	case !errors.Is(err, io.EOF):
 		return nil, f.yamlError(err)
 	}
 	if doc.Kind == 0 || len(doc.Content) == 0 {
@@ -179,11 +192,17 @@ func Parse(path string, data []byte) (*File, error) {
 			if v.Kind != yaml.ScalarNode || v.Tag == "!!null" || v.Value == "" {
 				return nil, f.errorf(k.Line, "default names the default board: a device of this file or an address (default: esp32); it is not a device itself")
 			}
+			if err := CheckURL(v.Value); err != nil {
+				return nil, f.errorf(v.Line, "default: %v", err)
+			}
 			f.def, defLine = v.Value, k.Line
 			continue
 		}
 		if prev, dup := seen[k.Value]; dup {
 			return nil, f.errorf(k.Line, "device %q already defined at line %d", k.Value, prev)
+		}
+		if err := checkName(k.Value); err != nil {
+			return nil, f.errorf(k.Line, "%v", err)
 		}
 		seen[k.Value] = k.Line
 		d, err := f.entry(k, v)
@@ -207,7 +226,7 @@ func (f *File) entry(k, v *yaml.Node) (Device, error) {
 		if strings.TrimSpace(v.Value) == "" {
 			return d, f.errorf(v.Line, "device %q has an empty address: give its url (name: /dev/ttyUSB0) or a url or uid key", k.Value)
 		}
-		if err := CheckURL(v.Value); err != nil {
+		if err := checkURL(v.Value); err != nil {
 			return d, f.errorf(v.Line, "device %q: %v", k.Value, err)
 		}
 		d.URL = v.Value
@@ -217,8 +236,16 @@ func (f *File) entry(k, v *yaml.Node) (Device, error) {
 		return d, f.errorf(v.Line, "device %q: expected url, uid and password keys", k.Value)
 	}
 	simLine := 0 // the line of a virtual board's setting
+	urlLine := 0
+	given := map[string]int{} // key -> its line
 	for i := 0; i+1 < len(v.Content); i += 2 {
 		key, val := v.Content[i], v.Content[i+1]
+		// A key given twice would be read from its last line and edited
+		// on its first by Set, so an edit would seem to be lost.
+		if prev, dup := given[key.Value]; dup {
+			return d, f.errorf(key.Line, "device %q: %s already given at line %d", k.Value, key.Value, prev)
+		}
+		given[key.Value] = key.Line
 		if key.Value == "hosts" {
 			hosts, err := f.hosts(k.Value, val)
 			if err != nil {
@@ -256,7 +283,7 @@ func (f *File) entry(k, v *yaml.Node) (Device, error) {
 			if err := CheckURL(s); err != nil {
 				return d, f.errorf(val.Line, "device %q: %v", k.Value, err)
 			}
-			d.URL = s
+			d.URL, urlLine = s, val.Line
 		case "uid":
 			d.UID = strings.ToLower(s)
 		case "password":
@@ -267,6 +294,11 @@ func (f *File) entry(k, v *yaml.Node) (Device, error) {
 	}
 	if d.URL == "" && d.UID == "" {
 		return d, f.errorf(k.Line, "device %q has neither url nor uid", k.Value)
+	}
+	if d.URL != "" {
+		if err := checkURL(d.URL); err != nil {
+			return d, f.errorf(urlLine, "device %q: url: %v", k.Value, err)
+		}
 	}
 	if simLine > 0 && transport.AddressKind(d.URL) != transport.KindSim {
 		return d, f.errorf(simLine, "device %q: heap, ip, expose and hosts are for virtual boards (url: sim or sim:NAME)", k.Value)
@@ -280,11 +312,16 @@ func (f *File) hosts(dev string, m *yaml.Node) (map[string]string, error) {
 		return nil, f.errorf(m.Line, "device %q: hosts must be a mapping of name[:port] to addr[:port] (google.com: 127.0.0.1:18080)", dev)
 	}
 	hosts := map[string]string{}
+	given := map[string]int{}
 	for i := 0; i+1 < len(m.Content); i += 2 {
 		k, v := m.Content[i], m.Content[i+1]
 		if k.Kind != yaml.ScalarNode || v.Kind != yaml.ScalarNode || k.Value == "" || v.Value == "" {
 			return nil, f.errorf(k.Line, "device %q: hosts: each entry is name[:port]: addr[:port]", dev)
 		}
+		if prev, dup := given[k.Value]; dup {
+			return nil, f.errorf(k.Line, "device %q: hosts: %s already given at line %d", dev, k.Value, prev)
+		}
+		given[k.Value] = k.Line
 		for _, hp := range []string{k.Value, v.Value} {
 			if err := checkHostPort(hp); err != nil {
 				return nil, f.errorf(k.Line, "device %q: hosts: %v", dev, err)
@@ -311,6 +348,7 @@ func checkHostPort(s string) error {
 // ParseSize reads a size in bytes: a number, or one ending in k or m
 // (KiB, MiB): "110k" is 112640.
 func ParseSize(s string) (int, error) {
+	written := s // quoted in the error as the user wrote it
 	s = strings.TrimSpace(s)
 	mult := 1
 	switch {
@@ -321,7 +359,7 @@ func ParseSize(s string) (int, error) {
 	}
 	n, err := strconv.Atoi(s)
 	if err != nil || n <= 0 || n > (1<<31)/mult {
-		return 0, fmt.Errorf("%q is not a size (bytes, or a number with k or m: 110k)", s)
+		return 0, fmt.Errorf("%q is not a size (bytes, or a number with k or m: 110k)", written)
 	}
 	return n * mult, nil
 }
@@ -397,6 +435,44 @@ func CheckURL(raw string) error {
 	return nil
 }
 
+// checkURL accepts a board address of transport's table without a
+// password in it. CheckURL goes first: ParseAddress's errors quote the URL.
+func checkURL(raw string) error {
+	if err := CheckURL(raw); err != nil {
+		return err
+	}
+	_, err := transport.ParseAddress(raw)
+	return err
+}
+
+// checkName rejects a name that %connect would read as an address, so
+// the entry could never be reached by it.
+func checkName(name string) error {
+	if transport.IsAddress(name) {
+		return fmt.Errorf("the name %q is itself a board address, so %%connect %s opens that address, not this entry: choose another name", name, name)
+	}
+	return nil
+}
+
+// Redact returns raw with the user and password part of a URL replaced
+// by ***, for showing a target that CheckURL refused.
+func Redact(raw string) string {
+	scheme, rest, ok := strings.Cut(raw, "://")
+	if !ok {
+		return raw
+	}
+	host, path, slash := strings.Cut(rest, "/")
+	at := strings.LastIndexByte(host, '@')
+	if at < 0 {
+		return raw
+	}
+	out := scheme + "://***@" + host[at+1:]
+	if slash {
+		out += "/" + path
+	}
+	return out
+}
+
 // ByURL finds the first device whose url is url (compared by
 // transport.SameAddress).
 func (f *File) ByURL(url string) (Device, bool) {
@@ -421,7 +497,9 @@ func (f *File) ByUID(uid string) (Device, bool) {
 
 // Set adds d or, when an entry of that name exists, replaces its url and
 // uid (and its password when d has one), keeping the rest of the file as
-// it was. Call Save to write it.
+// it was. A name that is itself a board address, which
+// %connect could not reach, and a url that is no board address are
+// refused. Call Save to write it.
 func (f *File) Set(d Device) error {
 	if d.Name == "" {
 		return errors.New("devices: empty device name")
@@ -431,6 +509,14 @@ func (f *File) Set(d Device) error {
 	}
 	if d.Name == DefaultKey {
 		return fmt.Errorf("devices: %q is reserved for the default board's name; pick another name", d.Name)
+	}
+	if err := checkName(d.Name); err != nil {
+		return fmt.Errorf("devices: %w", err)
+	}
+	if d.URL != "" {
+		if err := checkURL(d.URL); err != nil {
+			return fmt.Errorf("devices: device %q: url: %w", d.Name, err)
+		}
 	}
 	root := f.root()
 	var entry *yaml.Node

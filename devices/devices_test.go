@@ -31,7 +31,18 @@ func TestParse(t *testing.T) {
 		{name: "password in short form", yaml: "a: ws://me:sekrit@10.0.0.2/\n", wantErr: `devices.yaml:1: device "a": a board URL must not hold a password`},
 		{name: "not a mapping", yaml: "- a\n- b\n", wantErr: "devices.yaml:1: expected a mapping"},
 		{name: "unknown key", yaml: "a:\n  url: x\n  pasword: y\n", wantErr: `devices.yaml:3: device "a": unknown key "pasword"`},
-		{name: "duplicate", yaml: "a: x\nb: y\na: z\n", wantErr: `devices.yaml:3: device "a" already defined at line 1`},
+		{name: "duplicate", yaml: "a: /dev/x\nb: /dev/y\na: /dev/z\n", wantErr: `devices.yaml:3: device "a" already defined at line 1`},
+		{name: "key twice in an entry", yaml: "bench:\n  url: /dev/ttyUSB0\n  url: /dev/ttyUSB1\n", wantErr: `devices.yaml:3: device "bench": url already given at line 2`},
+		{name: "host twice", yaml: "s:\n  url: sim\n  hosts:\n    a: b\n    a: c\n", wantErr: `devices.yaml:5: device "s": hosts: a already given at line 4`},
+		{name: "second document", yaml: "a: /dev/ttyUSB0\n---\nkitchen:\n  url: ws://10.0.0.2:8266\n  password: sekrit\n", wantErr: `devices.yaml:2: a second YAML document (---)`},
+		{name: "comment-only second document", yaml: "a: /dev/ttyUSB0\n---\n# old boards\n", wantErr: `devices.yaml:2: a second YAML document`},
+		{name: "explicit first document", yaml: "---\na: /dev/ttyUSB0\n", want: []Device{{Name: "a", URL: "/dev/ttyUSB0", Line: 2}}},
+		{name: "url no address", yaml: "x:\n  url: esp32\n", wantErr: `devices.yaml:2: device "x": url: "esp32": not a board address`},
+		{name: "relative path no address", yaml: "x:\n  url: dev/ttyUSB0\n  uid: ab\n", wantErr: `devices.yaml:2: device "x": url: "dev/ttyUSB0": not a board address`},
+		{name: "unknown scheme", yaml: "x: http://10.0.0.2\n", wantErr: `devices.yaml:1: device "x": "http://10.0.0.2": unknown kind of board address`},
+		{name: "unknown scheme with password", yaml: "x: http://me:sekrit@10.0.0.2\n", wantErr: `devices.yaml:1: device "x": a board URL must not hold a password`},
+		{name: "name is an address", yaml: "sim:\n  url: ws://10.0.0.2:8266\n", wantErr: `devices.yaml:1: the name "sim" is itself a board address`},
+		{name: "serial path as name", yaml: "/dev/ttyUSB0: ws://10.0.0.2:8266\n", wantErr: `devices.yaml:1: the name "/dev/ttyUSB0" is itself a board address`},
 		{name: "no url nor uid", yaml: "a:\n  password: p\n", wantErr: `devices.yaml:1: device "a" has neither url nor uid`},
 		{name: "empty short form", yaml: "a: ''\n", wantErr: `devices.yaml:1: device "a" has an empty address`},
 		{name: "tagged empty short form", yaml: "a: !x\n", wantErr: `devices.yaml:1: device "a" has an empty address`},
@@ -42,6 +53,7 @@ func TestParse(t *testing.T) {
 		{name: "heap in bytes", yaml: "s:\n  url: sim\n  heap: 200000\n  expose: no\n", want: []Device{{Name: "s", URL: "sim", Line: 1, Heap: 200000}}},
 		{name: "heap in MiB", yaml: "s:\n  url: sim\n  heap: 2M\n", want: []Device{{Name: "s", URL: "sim", Line: 1, Heap: 2 << 20}}},
 		{name: "bad heap", yaml: "s:\n  url: sim\n  heap: lots\n", wantErr: `devices.yaml:3: device "s": heap: "lots" is not a size`},
+		{name: "bad heap quoted as written", yaml: "s:\n  url: sim\n  heap: 1.5k\n", wantErr: `devices.yaml:3: device "s": heap: "1.5k" is not a size`},
 		{name: "bad ip", yaml: "s:\n  url: sim\n  ip: 300.1.1.1\n", wantErr: `devices.yaml:3: device "s": ip: "300.1.1.1" is not an IPv4 address`},
 		{name: "bad expose", yaml: "s:\n  url: sim\n  expose: maybe\n", wantErr: `devices.yaml:3: device "s": expose: "maybe" is not true or false`},
 		{name: "hosts not a mapping", yaml: "s:\n  url: sim\n  hosts: x\n", wantErr: `devices.yaml:3: device "s": hosts must be a mapping`},
@@ -51,6 +63,7 @@ func TestParse(t *testing.T) {
 		{name: "default address", yaml: "default: sim\n", want: nil},
 		{name: "default unknown", yaml: "default: nosuch\nb: sim:b\n", wantErr: `devices.yaml:1: default: "nosuch" is neither a device of this file nor a board address`},
 		{name: "default mapping", yaml: "default:\n  url: sim\n", wantErr: `devices.yaml:1: default names the default board`},
+		{name: "default with a password", yaml: "default: ws://:sekrit@10.0.0.2:8266\n", wantErr: `devices.yaml:1: default: a board URL must not hold a password`},
 		{name: "default twice", yaml: "default: sim\ndefault: sim:x\n", wantErr: `devices.yaml:2: default already given at line 1`},
 	}
 	for _, tt := range tests {
@@ -282,5 +295,39 @@ func TestDefaultBoard(t *testing.T) {
 	}
 	if f2.Default() != "" {
 		t.Errorf("Default after Remove = %q", f2.Default())
+	}
+}
+
+func TestSetRejectsWhatConnectCannotReach(t *testing.T) {
+	f := &File{Path: "d.yaml"}
+	for _, n := range []string{"sim", "auto", "COM3", "/dev/ttyUSB0", "./tty"} {
+		if err := f.Set(Device{Name: n, URL: "ws://10.0.0.2:8266"}); err == nil || !strings.Contains(err.Error(), "is itself a board address") {
+			t.Errorf("Set(name %q) = %v, want the name refused: %%connect %s reads it as an address", n, err, n)
+		}
+	}
+	for _, u := range []string{"esp32", "dev/ttyUSB0", "http://10.0.0.2", "ws://"} {
+		if err := f.Set(Device{Name: "x", URL: u}); err == nil {
+			t.Errorf("Set(url %q) accepted a url that is no board address", u)
+		}
+	}
+	if err := f.Set(Device{Name: "x", URL: "http://me:sekrit@h"}); err == nil || strings.Contains(err.Error(), "sekrit") {
+		t.Errorf("Set of a url with a password = %v", err)
+	}
+	if len(f.Devices()) != 0 {
+		t.Errorf("refused devices were added: %v", f.Devices())
+	}
+}
+
+func TestRedact(t *testing.T) {
+	for in, want := range map[string]string{
+		"ws://:pw@10.0.0.2:8266": "ws://***@10.0.0.2:8266",
+		"ws://me:p@w@h/x":        "ws://***@h/x",
+		"ws://10.0.0.2:8266":     "ws://10.0.0.2:8266",
+		"/dev/ttyUSB0":           "/dev/ttyUSB0",
+		"rfc2217://u@h:2217/a@b": "rfc2217://***@h:2217/a@b",
+	} {
+		if got := Redact(in); got != want {
+			t.Errorf("Redact(%q) = %q, want %q", in, got, want)
+		}
 	}
 }
