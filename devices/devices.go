@@ -497,7 +497,8 @@ func (f *File) ByUID(uid string) (Device, bool) {
 
 // Set adds d or, when an entry of that name exists, replaces its url and
 // uid (and its password when d has one), keeping the rest of the file as
-// it was. A name that is itself a board address, which
+// it was; a virtual board's settings go when the url is no longer a
+// virtual board's. A name that is itself a board address, which
 // %connect could not reach, and a url that is no board address are
 // refused. Call Save to write it.
 func (f *File) Set(d Device) error {
@@ -518,6 +519,7 @@ func (f *File) Set(d Device) error {
 			return fmt.Errorf("devices: device %q: url: %w", d.Name, err)
 		}
 	}
+	sim := transport.AddressKind(d.URL) == transport.KindSim
 	root := f.root()
 	var entry *yaml.Node
 	for i := 0; i+1 < len(root.Content); i += 2 {
@@ -539,13 +541,22 @@ func (f *File) Set(d Device) error {
 	if d.Password != "" {
 		setKey(entry, "password", d.Password)
 	}
+	if !sim {
+		// a virtual board's settings would make the file refuse to load
+		// once the entry is no longer a virtual board
+		for _, k := range simKeys {
+			setKey(entry, k, "")
+		}
+	}
 	for i, old := range f.devices {
 		if old.Name == d.Name {
 			if d.Password == "" {
 				d.Password = old.Password
 			}
-			// a virtual board's settings are not touched by Set
-			d.Heap, d.IP, d.Expose, d.Hosts = old.Heap, old.IP, old.Expose, old.Hosts
+			// a virtual board keeps its settings when its url changes
+			if sim {
+				d.Heap, d.IP, d.Expose, d.Hosts = old.Heap, old.IP, old.Expose, old.Hosts
+			}
 			d.Line = old.Line
 			f.devices[i] = d
 			return nil
@@ -554,6 +565,9 @@ func (f *File) Set(d Device) error {
 	f.devices = append(f.devices, d)
 	return nil
 }
+
+// simKeys are the keys for virtual boards only.
+var simKeys = []string{"heap", "ip", "expose", "hosts"}
 
 // setKey sets key to value in mapping m; an empty value removes the key.
 func setKey(m *yaml.Node, key, value string) {
@@ -643,11 +657,16 @@ func (f *File) Bytes() ([]byte, error) {
 }
 
 // Save writes the file atomically, readable by its owner only since it may
-// hold passwords. It creates the directory if needed.
+// hold passwords. It creates the directory if needed, and writes nothing
+// when the result would not load.
 func (f *File) Save() error {
 	data, err := f.Bytes()
 	if err != nil {
 		return err
+	}
+	if _, err := Parse(f.Path, data); err != nil {
+		// a file that does not load breaks every later %connect
+		return fmt.Errorf("devices: not writing %s, the edit would make it fail to load (%v); the file is unchanged", f.Path, err)
 	}
 	dir := filepath.Dir(f.Path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {

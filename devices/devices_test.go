@@ -298,6 +298,60 @@ func TestDefaultBoard(t *testing.T) {
 	}
 }
 
+// %register --force over a virtual board with a serial port: the virtual
+// board's settings go, so the file still loads.
+func TestSetDropsVirtualBoardSettings(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "devices.yaml")
+	orig := "esp32:\n  url: sim:esp32\n  heap: 110k\n  ip: 192.168.4.2\n  expose: true\n  hosts:\n    google.com: 127.0.0.1:18080\nbench: /dev/ttyUSB3\n"
+	if err := os.WriteFile(path, []byte(orig), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Set(Device{Name: "esp32", URL: "/dev/ttyUSB0"}); err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := f.Lookup("esp32"); d.Heap != 0 || d.IP != "" || d.Expose || d.Hosts != nil {
+		t.Errorf("after Set to a serial port, esp32 = %+v", d)
+	}
+	if err := f.Save(); err != nil {
+		t.Fatal(err)
+	}
+	g, err := Load(path)
+	if err != nil {
+		data, _ := os.ReadFile(path)
+		t.Fatalf("the saved file does not load: %v\n%s", err, data)
+	}
+	if d, _ := g.Lookup("esp32"); d.URL != "/dev/ttyUSB0" || d.Heap != 0 || d.Hosts != nil {
+		t.Errorf("reloaded esp32 = %+v", d)
+	}
+}
+
+// Save refuses to write a file that would not load; the old one stays.
+func TestSaveRefusesFileThatWouldNotLoad(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "devices.yaml")
+	orig := "a: /dev/ttyUSB0\n"
+	if err := os.WriteFile(path, []byte(orig), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// an edit that goes wrong: the entry a given a second time
+	root := f.root()
+	root.Content = append(root.Content, root.Content[0], root.Content[1])
+	err = f.Save()
+	if err == nil || !strings.Contains(err.Error(), "the file is unchanged") {
+		t.Errorf("Save of a file that does not load = %v", err)
+	}
+	if data, _ := os.ReadFile(path); string(data) != orig {
+		t.Errorf("the file was changed to:\n%s", data)
+	}
+}
+
 func TestSetRejectsWhatConnectCannotReach(t *testing.T) {
 	f := &File{Path: "d.yaml"}
 	for _, n := range []string{"sim", "auto", "COM3", "/dev/ttyUSB0", "./tty"} {
