@@ -29,7 +29,9 @@
 // once.
 //
 // Editing keeps the file's comments and order: the file is held as a
-// yaml.v3 node tree and only the entries that change are touched.
+// yaml.v3 node tree and only the entries that change are touched. Update
+// edits under a lock (FILE.lock), so kernels editing the file at once keep
+// each other's edits.
 package devices
 
 import (
@@ -37,6 +39,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
@@ -44,6 +47,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
+	"time"
 
 	"github.com/iot-kernel/iot-kernel/internal/atomicfile"
 	"github.com/iot-kernel/iot-kernel/transport"
@@ -130,29 +135,65 @@ type File struct {
 	devices []Device
 	def     string     // the default board: a name in the file or an address
 	doc     *yaml.Node // document node; nil for a missing or empty file
+	// loaded is the content the file was read from, so that Save can tell
+	// the file was changed by someone else since (nil: missing or empty).
+	loaded []byte
 }
 
 // Default is the board a notebook connects to when it has none: the name
 // of an entry, or a board address; "" when the file names none.
 func (f *File) Default() string { return f.def }
 
+// MaxSize bounds the devices file: a few boards take a few hundred bytes,
+// so a larger file is a mistake (a log, a device) and is not read.
+const MaxSize = 4 << 20
+
 // Load reads the devices file at path. A missing file is an empty one. A
 // malformed file gives an error naming the file and line ("FILE:LINE: ...").
 func Load(path string) (*File, error) {
-	data, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return &File{Path: path}, nil
+	data, err := readFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(path, data)
+}
+
+// readFile reads the devices file, nil if it is missing. It refuses what
+// is not a regular file before opening it: opening a FIFO would wait for a
+// writer that may never come.
+func readFile(path string) ([]byte, error) {
+	st, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("devices file: %w", err)
 	}
-	return Parse(path, data)
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("devices file %s is not a regular file (%v): point %s at a YAML file", path, st.Mode().Type(), EnvPath)
+	}
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("devices file: %w", err)
+	}
+	defer fh.Close()
+	data, err := io.ReadAll(io.LimitReader(fh, MaxSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("devices file: %w", err)
+	}
+	if len(data) > MaxSize {
+		return nil, fmt.Errorf("devices file %s is over %d MiB, more than any list of boards: point %s at the right file", path, MaxSize>>20, EnvPath)
+	}
+	if len(data) == 0 {
+		return nil, nil
+	}
+	return data, nil
 }
 
 // Parse reads a devices file's content; path is used in error messages and
 // by Save.
 func Parse(path string, data []byte) (*File, error) {
-	f := &File{Path: path}
+	f := &File{Path: path, loaded: data}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
@@ -656,10 +697,61 @@ func (f *File) Bytes() ([]byte, error) {
 	return b.Bytes(), nil
 }
 
+// lockWait bounds how long Save and Update wait for another kernel
+// editing the same devices file.
+const lockWait = 5 * time.Second
+
+// ErrChanged is wrapped by Save's error when the file was changed, by
+// another kernel or an editor, since it was loaded.
+var ErrChanged = errors.New("the devices file changed since it was read")
+
 // Save writes the file atomically, readable by its owner only since it may
-// hold passwords. It creates the directory if needed, and writes nothing
-// when the result would not load.
+// hold passwords. It creates the directory if needed, writes through a
+// symlink to the file it points at, and writes nothing when the result
+// would not load or when the file changed since it was loaded (that
+// change would be lost; the error wraps ErrChanged). Use Update to load,
+// change and save in one step.
 func (f *File) Save() error {
+	real, unlock, err := lock(f.Path)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	now, err := readFile(real)
+	if err != nil {
+		return err
+	}
+	if !bytes.Equal(now, f.loaded) {
+		return fmt.Errorf("devices: %s: %w; nothing was written: run the command again", f.Path, ErrChanged)
+	}
+	return f.save(real)
+}
+
+// Update loads the devices file at path, calls edit on it and saves it,
+// holding a lock on the file all along so that two kernels editing it at
+// once both see their edits kept. Nothing is written when edit fails.
+func Update(path string, edit func(*File) error) error {
+	real, unlock, err := lock(path)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	data, err := readFile(real)
+	if err != nil {
+		return err
+	}
+	f, err := Parse(path, data)
+	if err != nil {
+		return err
+	}
+	if err := edit(f); err != nil {
+		return err
+	}
+	return f.save(real)
+}
+
+// save writes the file to real, the resolved path, with the lock held.
+func (f *File) save(real string) error {
 	data, err := f.Bytes()
 	if err != nil {
 		return err
@@ -668,12 +760,69 @@ func (f *File) Save() error {
 		// a file that does not load breaks every later %connect
 		return fmt.Errorf("devices: not writing %s, the edit would make it fail to load (%v); the file is unchanged", f.Path, err)
 	}
-	dir := filepath.Dir(f.Path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("devices: %w", err)
-	}
-	if err := atomicfile.Write(f.Path, data, 0o600); err != nil {
+	if err := atomicfile.Write(real, data, 0o600); err != nil {
 		return fmt.Errorf("devices: write %s: %w", f.Path, err)
 	}
+	f.loaded = data
 	return nil
+}
+
+// lock creates the file's directory if needed and takes the lock on the
+// file that path is or links to; it returns that file's path. The lock is
+// a file beside it (FILE.lock): the file itself is replaced by each save,
+// so a lock on it would not last.
+func lock(path string) (real string, unlock func(), err error) {
+	real, err = resolve(path)
+	if err != nil {
+		return "", nil, fmt.Errorf("devices: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(real), 0o700); err != nil {
+		return "", nil, fmt.Errorf("devices: %w", err)
+	}
+	lf := real + ".lock"
+	fh, err := os.OpenFile(lf, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return "", nil, fmt.Errorf("devices: lock %s: %w", path, err)
+	}
+	deadline := time.Now().Add(lockWait)
+	for {
+		err := syscall.Flock(int(fh.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			return real, func() { _ = fh.Close() }, nil // closing releases the lock
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) || time.Now().After(deadline) {
+			fh.Close()
+			if errors.Is(err, syscall.EWOULDBLOCK) {
+				return "", nil, fmt.Errorf("devices: %s is held by another kernel editing %s for over %v; try again, or remove the lock file if no kernel is running", lf, path, lockWait)
+			}
+			return "", nil, fmt.Errorf("devices: lock %s: %w", lf, err)
+		}
+		time.Sleep(10 * time.Millisecond) // flock has no timeout of its own
+	}
+}
+
+// resolve follows symlinks from path to the file they end at, which may
+// not exist yet, so that a save replaces that file and keeps the links.
+func resolve(path string) (string, error) {
+	for range 40 {
+		st, err := os.Lstat(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			return path, nil
+		}
+		if err != nil {
+			return "", err
+		}
+		if st.Mode()&fs.ModeSymlink == 0 {
+			return path, nil
+		}
+		to, err := os.Readlink(path)
+		if err != nil {
+			return "", err
+		}
+		if !filepath.IsAbs(to) {
+			to = filepath.Join(filepath.Dir(path), to)
+		}
+		path = to
+	}
+	return "", fmt.Errorf("%s: too many levels of symbolic links", path)
 }

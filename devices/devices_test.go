@@ -2,11 +2,15 @@ package devices
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
+	"time"
 )
 
 func TestParse(t *testing.T) {
@@ -369,6 +373,161 @@ func TestSetRejectsWhatConnectCannotReach(t *testing.T) {
 	}
 	if len(f.Devices()) != 0 {
 		t.Errorf("refused devices were added: %v", f.Devices())
+	}
+}
+
+// Saving through a symlinked devices file writes the file it links to.
+func TestSaveKeepsSymlink(t *testing.T) {
+	dir := t.TempDir()
+	real := filepath.Join(dir, "dotfiles", "devices.yaml")
+	if err := os.MkdirAll(filepath.Dir(real), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(real, []byte("a: /dev/ttyUSB0\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "devices.yaml")
+	if err := os.Symlink(filepath.Join("dotfiles", "devices.yaml"), link); err != nil {
+		t.Fatal(err)
+	}
+	f, err := Load(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Set(Device{Name: "b", URL: "/dev/ttyUSB1"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Save(); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Fatalf("the symlink %s was replaced (%v)", link, err)
+	}
+	g, err := Load(real)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := g.Lookup("b"); !ok {
+		t.Errorf("the linked-to file lacks b: %v", g.Devices())
+	}
+
+	// a link to a file not made yet: the file is made where it points
+	dangling := filepath.Join(dir, "new.yaml")
+	target := filepath.Join(dir, "dotfiles", "new.yaml")
+	if err := os.Symlink(target, dangling); err != nil {
+		t.Fatal(err)
+	}
+	if err := Update(dangling, func(f *File) error { return f.Set(Device{Name: "c", URL: "sim"}) }); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Lstat(dangling); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("the dangling symlink %s was replaced (%v)", dangling, err)
+	}
+	if _, err := os.Stat(target); err != nil {
+		t.Errorf("the file the link names was not made: %v", err)
+	}
+}
+
+// Two kernels registering a board at the same time both keep theirs.
+func TestUpdateConcurrent(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "devices.yaml")
+	const n = 8
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := Update(path, func(f *File) error {
+				return f.Set(Device{Name: fmt.Sprintf("b%d", i), URL: fmt.Sprintf("/dev/ttyUSB%d", i)})
+			})
+			if err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	f, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := len(f.Devices()); got != n {
+		t.Errorf("%d of %d registrations made at once are in the file: %v", got, n, f.Names())
+	}
+}
+
+// A Save over a file changed since it was loaded would lose that change;
+// it is refused instead.
+func TestSaveRefusesChangedFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "devices.yaml")
+	first, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Set(Device{Name: "theirs", URL: "/dev/ttyUSB1"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Save(); err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Set(Device{Name: "mine", URL: "/dev/ttyUSB0"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Save(); !errors.Is(err, ErrChanged) {
+		t.Errorf("Save over a file changed since Load = %v, want ErrChanged", err)
+	}
+	f, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := f.Lookup("theirs"); !ok {
+		t.Errorf("the other kernel's registration is lost: %v", f.Names())
+	}
+	// saving again after a successful save is no conflict
+	if err := other.Set(Device{Name: "more", URL: "/dev/ttyUSB2"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Save(); err != nil {
+		t.Errorf("a second Save: %v", err)
+	}
+	if err := Update(path, func(f *File) error { return errors.New("no") }); err == nil || err.Error() != "no" {
+		t.Errorf("Update with a failing edit = %v", err)
+	}
+}
+
+// $IOT_DEVICES at a FIFO or a huge file gives an error at once, rather
+// than hanging every %connect or reading it all.
+func TestLoadRefusesWhatIsNoDevicesFile(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	big := filepath.Join(dir, "big.yaml")
+	if err := os.WriteFile(big, make([]byte, MaxSize+1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct{ path, want string }{
+		{fifo, "is not a regular file"},
+		{dir, "is not a regular file"},
+		{big, "is over 4 MiB"},
+	} {
+		done := make(chan error, 1)
+		go func() {
+			_, err := Load(tt.path)
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), EnvPath) {
+				t.Errorf("Load(%s) = %v, want %q", tt.path, err, tt.want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("Load(%s) still waiting after 5s", tt.path)
+		}
 	}
 }
 
