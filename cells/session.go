@@ -126,7 +126,7 @@ func (s *session) resolvePinned(ctx context.Context, what string) (target, error
 	what = strings.TrimSpace(what)
 	t, err := s.resolveTarget(ctx, s.pin)
 	if err != nil {
-		return target{}, fmt.Errorf("the board every notebook runs on, %s: %w", s.pin, err)
+		return target{}, fmt.Errorf("the board every notebook runs on, %s: %w", devices.Redact(s.pin), err)
 	}
 	if what == "" || what == s.pin {
 		return t, nil
@@ -456,14 +456,15 @@ func (s *session) reattach(ctx context.Context) *transport.Board {
 	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	b, err := s.Connect(rctx, what)
+	shown := devices.Redact(what) // Connect refuses a password in it; the log and the no-board error show it
 	if err != nil {
-		s.log.Info("cannot connect "+why, "target", what, "err", err)
+		s.log.Info("cannot connect "+why, "target", shown, "err", err)
 		s.mu.Lock()
-		s.lastWhat, s.lastErr = why+" "+what, err
+		s.lastWhat, s.lastErr = why+" "+shown, err
 		s.mu.Unlock()
 		return nil
 	}
-	s.log.Info("connected "+why, "target", what)
+	s.log.Info("connected "+why, "target", shown)
 	if why == "the last board" && transport.AddressKind(b.URL()) == transport.KindSim {
 		s.mu.Lock()
 		s.simReattached = true // told by the first cell (currentNotify)
