@@ -77,6 +77,9 @@ type Options struct {
 	Binary string
 	// Metadata is copied into kernel.json's "metadata"; may be nil.
 	Metadata map[string]any
+	// Force lets Install replace, and Uninstall remove, a spec of that
+	// name that is not iot-kernel's.
+	Force bool
 }
 
 // Spec is the content of kernel.json.
@@ -201,13 +204,52 @@ func Build(opt Options) (Spec, error) {
 	}, nil
 }
 
+// ErrNotOurs is wrapped by the error of Install and Uninstall for a spec
+// directory that holds another kernel's spec, or no spec.
+var ErrNotOurs = errors.New("not iot-kernel's")
+
+// checkOurs returns nil when dir is missing or holds a spec Build wrote
+// (argv: an executable, then run -f {connection_file}; what the binary is
+// called varies). Anything else is another kernel's, or not a spec at all.
+func checkOurs(dir, action string) error {
+	if _, err := os.Lstat(dir); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "kernel.json"))
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("%s holds no kernel.json, %w: choose another --name, or add --force to %s it", dir, ErrNotOurs, action)
+		}
+		return fmt.Errorf("read %s: %w", filepath.Join(dir, "kernel.json"), err)
+	}
+	var spec Spec
+	if err := json.Unmarshal(b, &spec); err != nil {
+		return fmt.Errorf("%s is not JSON (%v), %w: choose another --name, or add --force to %s it", filepath.Join(dir, "kernel.json"), err, ErrNotOurs, action)
+	}
+	a := spec.Argv
+	if len(a) == 4 && a[1] == "run" && a[2] == "-f" && a[3] == "{connection_file}" {
+		return nil
+	}
+	start := "nothing"
+	if len(a) > 0 {
+		start = strings.Join(a, " ")
+	}
+	return fmt.Errorf("%s is another kernel's spec (%q, which starts %s), %w: choose another --name, or add --force to %s it", dir, spec.DisplayName, start, ErrNotOurs, action)
+}
+
 // Install writes the kernel spec and returns the directory it wrote. An
-// existing spec of the same name in the same place is replaced, as
-// `jupyter kernelspec install` does.
+// existing iot-kernel spec of the same name in the same place is
+// replaced, as `jupyter kernelspec install` does; another kernel's spec
+// only with opt.Force (else the error wraps ErrNotOurs).
 func Install(opt Options) (dir string, err error) {
 	dir, err = Dir(opt)
 	if err != nil {
 		return "", err
+	}
+	if !opt.Force {
+		if err := checkOurs(dir, "replace"); err != nil {
+			return "", err
+		}
 	}
 	spec, err := Build(opt)
 	if err != nil {
@@ -260,7 +302,9 @@ func Install(opt Options) (dir string, err error) {
 
 // Uninstall removes the spec called opt.Name (DefaultName if empty) from
 // the options' scope and returns the directory it removed. It fails, with
-// an error matching fs.ErrNotExist, when there is no kernel spec there.
+// an error matching fs.ErrNotExist, when there is no kernel spec there,
+// and with one matching ErrNotOurs when the spec is another kernel's
+// (unless opt.Force).
 func Uninstall(opt Options) (dir string, err error) {
 	dir, err = Dir(opt)
 	if err != nil {
@@ -273,6 +317,11 @@ func Uninstall(opt Options) (dir string, err error) {
 			return "", fmt.Errorf("no kernel spec %q in %s: %w", filepath.Base(dir), filepath.Dir(dir), fs.ErrNotExist)
 		}
 		return "", fmt.Errorf("uninstall kernel spec: %w", err)
+	}
+	if !opt.Force {
+		if err := checkOurs(dir, "remove"); err != nil {
+			return "", err
+		}
 	}
 	if err := os.RemoveAll(dir); err != nil {
 		return "", fmt.Errorf("uninstall kernel spec: %w", err)

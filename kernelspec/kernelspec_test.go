@@ -272,6 +272,59 @@ func TestUninstall(t *testing.T) {
 	}
 }
 
+// Another kernel's spec of the same name is neither replaced by Install
+// nor removed by Uninstall, unless forced.
+func TestForeignSpecKept(t *testing.T) {
+	isolate(t)
+	prefix := t.TempDir()
+	dir := filepath.Join(prefix, "share", "jupyter", "kernels", "python3")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ipy := `{"argv": ["python", "-m", "ipykernel_launcher", "-f", "{connection_file}"], "display_name": "Python 3", "language": "python"}`
+	if err := os.WriteFile(filepath.Join(dir, "kernel.json"), []byte(ipy), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	opt := Options{Scope: ScopePrefix, Prefix: prefix, Name: "python3", Binary: "/x/iot-kernel"}
+	kept := func(what string) {
+		t.Helper()
+		if b, err := os.ReadFile(filepath.Join(dir, "kernel.json")); err != nil || string(b) != ipy {
+			t.Fatalf("%s: the Python spec is gone or changed: %v %s", what, err, b)
+		}
+	}
+	for _, tt := range []struct {
+		what string
+		do   func(Options) (string, error)
+	}{{"Uninstall", Uninstall}, {"Install", Install}} {
+		_, err := tt.do(opt)
+		if !errors.Is(err, ErrNotOurs) || !strings.Contains(err.Error(), dir) || !strings.Contains(err.Error(), "--force") ||
+			!strings.Contains(err.Error(), "ipykernel_launcher") {
+			t.Errorf("%s over ipykernel's spec = %v, want ErrNotOurs naming %s and --force", tt.what, err, dir)
+		}
+		kept(tt.what)
+	}
+	// a directory of that name that holds no spec is no spec of ours either
+	bare := filepath.Join(prefix, "share", "jupyter", "kernels", "bare")
+	if err := os.MkdirAll(bare, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Install(Options{Scope: ScopePrefix, Prefix: prefix, Name: "bare", Binary: "/x/iot-kernel"}); !errors.Is(err, ErrNotOurs) {
+		t.Errorf("Install over a directory without kernel.json = %v, want ErrNotOurs", err)
+	}
+
+	opt.Force = true
+	if _, err := Install(opt); err != nil {
+		t.Fatalf("Install --force: %v", err)
+	}
+	opt.Force = false
+	if _, err := Install(opt); err != nil {
+		t.Fatalf("reinstall over our own spec: %v", err)
+	}
+	if _, err := Uninstall(opt); err != nil {
+		t.Fatalf("Uninstall of our own spec: %v", err)
+	}
+}
+
 // TestLogosAreCurrent checks the committed PNGs are valid, have the sizes
 // Jupyter expects, and match what the generator draws now (run
 // `go generate ./kernelspec` after changing the drawing).
