@@ -37,8 +37,8 @@ type env struct {
 func commands() []command {
 	return []command{
 		{"run", "-f CONNECTION_FILE [--log-level LEVEL]", "run the kernel (Jupyter starts this)", runFlags, runDetails, false},
-		{"install", "[--user|--sys-prefix|--prefix DIR] [--name N] [--display-name T]", "install the kernel spec so Jupyter can find the kernel", installFlags, "", false},
-		{"uninstall", "[--name N] [--user|--sys-prefix|--prefix DIR]", "remove the kernel spec", uninstallFlags, "", false},
+		{"install", "[--user|--sys-prefix|--prefix DIR] [--name N] [--display-name T] [--force]", "install the kernel spec so Jupyter can find the kernel", installFlags, "", false},
+		{"uninstall", "[--name N] [--user|--sys-prefix|--prefix DIR] [--force]", "remove the kernel spec", uninstallFlags, "", false},
 		{"replay", "[flags] NOTEBOOK...", "run notebooks on a board and compare each cell's outputs with the stored ones", replayFlags, replayDetails, true},
 		{"version", "", "print the version", versionFlags, "", false},
 		{"help", "[COMMAND]", "show help for a command", nil, "", false},

@@ -15,17 +15,28 @@ import (
 type scopeFlags struct {
 	user, sysPrefix bool
 	prefix          string
+	prefixSet       bool // --prefix was given
+	force           bool
 }
 
-func (s *scopeFlags) register(fs *flag.FlagSet) {
+func (s *scopeFlags) register(fs *flag.FlagSet, force string) {
 	fs.BoolVar(&s.user, "user", false, "use the per-user Jupyter data dir (default; $JUPYTER_DATA_DIR if set)")
 	fs.BoolVar(&s.sysPrefix, "sys-prefix", false, "use the active Python environment ($VIRTUAL_ENV or $CONDA_PREFIX)/share/jupyter")
-	fs.StringVar(&s.prefix, "prefix", "", "use `DIR`/share/jupyter")
+	// A Func flag, not a string: --prefix "" (an unset variable in a
+	// script) must not fall back to the user's data dir.
+	fs.Func("prefix", "use `DIR`/share/jupyter", func(v string) error {
+		if v == "" {
+			return errors.New("want a directory (for the per-user data dir, use --user)")
+		}
+		s.prefix, s.prefixSet = v, true
+		return nil
+	})
+	fs.BoolVar(&s.force, "force", false, force)
 }
 
 func (s *scopeFlags) options() (kernelspec.Options, error) {
 	n := 0
-	for _, set := range []bool{s.user, s.sysPrefix, s.prefix != ""} {
+	for _, set := range []bool{s.user, s.sysPrefix, s.prefixSet} {
 		if set {
 			n++
 		}
@@ -35,17 +46,17 @@ func (s *scopeFlags) options() (kernelspec.Options, error) {
 	}
 	switch {
 	case s.sysPrefix:
-		return kernelspec.Options{Scope: kernelspec.ScopeSysPrefix}, nil
-	case s.prefix != "":
-		return kernelspec.Options{Scope: kernelspec.ScopePrefix, Prefix: s.prefix}, nil
+		return kernelspec.Options{Scope: kernelspec.ScopeSysPrefix, Force: s.force}, nil
+	case s.prefixSet:
+		return kernelspec.Options{Scope: kernelspec.ScopePrefix, Prefix: s.prefix, Force: s.force}, nil
 	}
-	return kernelspec.Options{Scope: kernelspec.ScopeUser}, nil
+	return kernelspec.Options{Scope: kernelspec.ScopeUser, Force: s.force}, nil
 }
 
 func installFlags(e *env) (*flag.FlagSet, func(context.Context) int) {
 	fs := newFlagSet(e, "install")
 	var scope scopeFlags
-	scope.register(fs)
+	scope.register(fs, "replace a spec of that name that is another kernel's")
 	name := fs.String("name", kernelspec.DefaultName, "kernel `name`: the spec's directory, as in jupyter console --kernel NAME")
 	display := fs.String("display-name", kernelspec.DefaultDisplayName, "name shown in the front end's kernel menu")
 	return fs, func(context.Context) int {
@@ -68,7 +79,7 @@ func installFlags(e *env) (*flag.FlagSet, func(context.Context) int) {
 func uninstallFlags(e *env) (*flag.FlagSet, func(context.Context) int) {
 	fs := newFlagSet(e, "uninstall")
 	var scope scopeFlags
-	scope.register(fs)
+	scope.register(fs, "remove the spec even if it is another kernel's")
 	name := fs.String("name", kernelspec.DefaultName, "kernel `name` to remove")
 	return fs, func(context.Context) int {
 		opt, err := scope.options()

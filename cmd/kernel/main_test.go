@@ -120,6 +120,52 @@ func TestInstallUninstall(t *testing.T) {
 	}
 }
 
+// install --prefix "" (an unset variable in a script) is refused rather
+// than read as no --prefix, which would install for the user.
+func TestInstallEmptyPrefix(t *testing.T) {
+	jdd := t.TempDir()
+	t.Setenv("JUPYTER_DATA_DIR", jdd)
+	t.Setenv("HOME", t.TempDir())
+	for _, cmd := range []string{"install", "uninstall"} {
+		code, out, errs := runCLI(t, cmd, "--prefix", "")
+		if code != exitUsage || !strings.Contains(errs, "-prefix") || !strings.Contains(errs, "want a directory") {
+			t.Errorf("%s --prefix '': exit %d, stdout %q, stderr %q", cmd, code, out, errs)
+		}
+	}
+	if entries, _ := os.ReadDir(jdd); len(entries) != 0 {
+		t.Errorf("install --prefix '' wrote to the user's data dir: %v", entries)
+	}
+}
+
+// uninstall --name python3 leaves ipykernel's spec alone unless forced.
+func TestUninstallForeignSpec(t *testing.T) {
+	t.Setenv("HOME", t.TempDir())
+	prefix := t.TempDir()
+	dir := filepath.Join(prefix, "share", "jupyter", "kernels", "python3")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ipy := `{"argv": ["python", "-m", "ipykernel_launcher", "-f", "{connection_file}"], "display_name": "Python 3", "language": "python"}`
+	if err := os.WriteFile(filepath.Join(dir, "kernel.json"), []byte(ipy), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, cmd := range []string{"uninstall", "install"} {
+		code, _, errs := runCLI(t, cmd, "--prefix", prefix, "--name", "python3")
+		if code != exitError || !strings.Contains(errs, dir) || !strings.Contains(errs, "--force") {
+			t.Errorf("%s over ipykernel's spec: exit %d, %s", cmd, code, errs)
+		}
+		if b, err := os.ReadFile(filepath.Join(dir, "kernel.json")); err != nil || string(b) != ipy {
+			t.Fatalf("after %s, ipykernel's spec is gone or changed: %v %s", cmd, err, b)
+		}
+	}
+	if code, _, errs := runCLI(t, "uninstall", "--prefix", prefix, "--name", "python3", "--force"); code != exitOK {
+		t.Fatalf("uninstall --force: exit %d, %s", code, errs)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("uninstall --force left %s: %v", dir, err)
+	}
+}
+
 func TestRunBadConnectionFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "missing.json")
 	code, _, errs := runCLI(t, "run", "-f", path)
