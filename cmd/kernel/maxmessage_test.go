@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"io"
+	"strings"
 	"testing"
 
 	"github.com/iot-kernel/iot-kernel/kernel"
@@ -13,13 +14,15 @@ func TestMaxMessageBytes(t *testing.T) {
 		args []string
 		env  string
 		want int
-		ok   bool
+		err  string // what the error starts with: where the value came from
 	}{
-		{nil, "", 16 << 20, true},
-		{nil, "64", 64 << 20, true},
-		{[]string{"-max-message-mb", "2"}, "64", 2 << 20, true}, // the flag wins
-		{nil, "lots", 0, false},
-		{[]string{"-max-message-mb", "0"}, "", 0, false},
+		{nil, "", 16 << 20, ""},
+		{nil, "64", 64 << 20, ""},
+		{[]string{"-max-message-mb", "2"}, "64", 2 << 20, ""}, // the flag wins
+		{nil, "lots", 0, `IOT_MAX_MESSAGE_MB="lots": not a whole number`},
+		{[]string{"-max-message-mb", "0"}, "", 0, "--max-message-mb 0: the message limit must be 1 to"},
+		{nil, "0", 0, `IOT_MAX_MESSAGE_MB="0": the message limit must be 1 to`},
+		{[]string{"-max-message-mb", "0"}, "64", 0, "--max-message-mb 0: "},
 	} {
 		fs := flag.NewFlagSet("run", flag.ContinueOnError)
 		fs.SetOutput(io.Discard)
@@ -28,8 +31,8 @@ func TestMaxMessageBytes(t *testing.T) {
 			t.Fatal(err)
 		}
 		got, err := maxMessageBytes(fs, *mb, tc.env)
-		if (err == nil) != tc.ok || got != tc.want {
-			t.Errorf("args %q env %q: %d, %v; want %d (ok %v)", tc.args, tc.env, got, err, tc.want, tc.ok)
+		if got != tc.want || (err == nil) != (tc.err == "") || err != nil && !strings.HasPrefix(err.Error(), tc.err) {
+			t.Errorf("args %q env %q: %d, %v; want %d, error %q", tc.args, tc.env, got, err, tc.want, tc.err)
 		}
 	}
 }

@@ -120,16 +120,16 @@ func logLevelFromEnv(fs *flag.FlagSet, level *slog.LevelVar, env string) error {
 // maxMessageBytes is the bound on a received message: --max-message-mb
 // when given, else $IOT_MAX_MESSAGE_MB when set, else the default.
 func maxMessageBytes(fs *flag.FlagSet, flagMB int, envMB string) (int, error) {
-	mb := flagMB
+	mb, from := flagMB, fmt.Sprintf("--max-message-mb %d", flagMB)
 	if !flagGiven(fs, "max-message-mb") && envMB != "" {
 		n, err := strconv.Atoi(strings.TrimSpace(envMB))
 		if err != nil {
 			return 0, fmt.Errorf("%s=%q: not a whole number of MiB", envMaxMessage, envMB)
 		}
-		mb = n
+		mb, from = n, fmt.Sprintf("%s=%q", envMaxMessage, envMB)
 	}
 	if mb < 1 || mb > 1<<20 {
-		return 0, fmt.Errorf("the message limit must be 1 to %d MiB, not %d", 1<<20, mb)
+		return 0, fmt.Errorf("%s: the message limit must be 1 to %d MiB", from, 1<<20)
 	}
 	return mb << 20, nil
 }
