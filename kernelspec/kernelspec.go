@@ -230,11 +230,10 @@ func checkOurs(dir, action string) error {
 	if len(a) == 4 && a[1] == "run" && a[2] == "-f" && a[3] == "{connection_file}" {
 		return nil
 	}
-	start := "nothing"
-	if len(a) > 0 {
-		start = strings.Join(a, " ")
+	if len(a) == 0 {
+		return fmt.Errorf("%s starts no program (no argv), %w: choose another --name, or add --force to %s it", filepath.Join(dir, "kernel.json"), ErrNotOurs, action)
 	}
-	return fmt.Errorf("%s is another kernel's spec (%q, which starts %s), %w: choose another --name, or add --force to %s it", dir, spec.DisplayName, start, ErrNotOurs, action)
+	return fmt.Errorf("%s is another kernel's spec (%q, which starts %s), %w: choose another --name, or add --force to %s it", dir, spec.DisplayName, strings.Join(a, " "), ErrNotOurs, action)
 }
 
 // Install writes the kernel spec and returns the directory it wrote. An

@@ -311,6 +311,12 @@ func TestForeignSpecKept(t *testing.T) {
 	if _, err := Install(Options{Scope: ScopePrefix, Prefix: prefix, Name: "bare", Binary: "/x/iot-kernel"}); !errors.Is(err, ErrNotOurs) {
 		t.Errorf("Install over a directory without kernel.json = %v, want ErrNotOurs", err)
 	}
+	if err := os.WriteFile(filepath.Join(bare, "kernel.json"), []byte(`{}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Uninstall(Options{Scope: ScopePrefix, Prefix: prefix, Name: "bare"}); !errors.Is(err, ErrNotOurs) || !strings.Contains(err.Error(), "starts no program") {
+		t.Errorf("Uninstall of a spec with no argv = %v, want ErrNotOurs", err)
+	}
 
 	opt.Force = true
 	if _, err := Install(opt); err != nil {
