@@ -772,6 +772,9 @@ func (f *File) save(real string) error {
 // a file beside it (FILE.lock): the file itself is replaced by each save,
 // so a lock on it would not last.
 func lock(path string) (real string, unlock func(), err error) {
+	if path == "" {
+		return "", nil, errors.New("devices: the devices file has no path to save to")
+	}
 	real, err = resolve(path)
 	if err != nil {
 		return "", nil, fmt.Errorf("devices: %w", err)

@@ -496,6 +496,9 @@ func TestSaveRefusesChangedFile(t *testing.T) {
 	if err := Update(path, func(f *File) error { return errors.New("no") }); err == nil || err.Error() != "no" {
 		t.Errorf("Update with a failing edit = %v", err)
 	}
+	if err := (&File{}).Save(); err == nil {
+		t.Error("Save of a File without a path succeeded")
+	}
 }
 
 // $IOT_DEVICES at a FIFO or a huge file gives an error at once, rather
