@@ -6,6 +6,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -325,6 +326,34 @@ func TestWebREPLPasswords(t *testing.T) {
 	ee, _ = execError(t, it, "%discover -t 0s")
 	if ee.Name != "UsageError" {
 		t.Errorf("%+v", ee)
+	}
+}
+
+// Two kernels registering boards in one devices file at once keep both.
+func TestRegisterFromTwoKernelsAtOnce(t *testing.T) {
+	a, cfg := newInterp(t)
+	b := New(cfg)
+	shutdownAtEnd(t, b)
+	for round := range 10 {
+		var wg sync.WaitGroup
+		for i, it := range []*Interpreter{a, b} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				out := &kerneltest.Recorder{}
+				if _, err := run(t, it, fmt.Sprintf("%%register /dev/ttyACM%d k%d_%d", i, i, round), out); err != nil {
+					t.Errorf("kernel %d, round %d: %v", i, round, err)
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	df, err := devices.Load(cfg.DevicesPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(df.Names()); n != 20 {
+		t.Errorf("the devices file has %d of the 20 boards registered: %v", n, df.Names())
 	}
 }
 

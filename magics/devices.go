@@ -384,24 +384,13 @@ func registerMagic(d deviceDeps) *Magic {
 			if len(args) == 2 {
 				name = args[1]
 			}
-			df, err := d.load()
-			if err != nil {
+			if d.devicesPath == "" {
+				_, err := d.load() // the error that says why there is no file
 				return err
 			}
 			dev := devices.Device{Name: name, URL: url}
-			if old, ok := df.Lookup(name); ok {
-				switch {
-				case old.URL != "" && transport.SameAddress(old.URL, url):
-					dev.UID = old.UID
-				case !*force:
-					was := old.URL
-					if was == "" {
-						was = "uid " + old.UID
-					}
-					return fmt.Errorf("%%register: %s is already registered as %s in %s; add --force to replace it, or choose another name",
-						name, was, df.Path)
-				}
-			}
+			// Read before the file is locked: it can take seconds, and
+			// another kernel may be waiting to edit the file.
 			if b, err := env.Boards.Current(ctx); err == nil && transport.SameAddress(b.URL(), url) {
 				uctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 				if uid, err := ReadUID(uctx, b); err == nil {
@@ -409,14 +398,35 @@ func registerMagic(d deviceDeps) *Magic {
 				}
 				cancel()
 			}
-			if err := df.Set(dev); err != nil {
+			var saved devices.Device
+			var path string
+			err := devices.Update(d.devicesPath, func(df *devices.File) error {
+				if old, ok := df.Lookup(name); ok {
+					switch {
+					case old.URL != "" && transport.SameAddress(old.URL, url):
+						if dev.UID == "" {
+							dev.UID = old.UID
+						}
+					case !*force:
+						was := old.URL
+						if was == "" {
+							was = "uid " + old.UID
+						}
+						return fmt.Errorf("%%register: %s is already registered as %s in %s; add --force to replace it, or choose another name",
+							name, was, df.Path)
+					}
+				}
+				if err := df.Set(dev); err != nil {
+					return err
+				}
+				saved, _ = df.Lookup(name)
+				path = df.Path
+				return nil
+			})
+			if err != nil {
 				return err
 			}
-			if err := df.Save(); err != nil {
-				return err
-			}
-			saved, _ := df.Lookup(name)
-			msg := fmt.Sprintf("Registered %s in %s\n", saved, df.Path)
+			msg := fmt.Sprintf("Registered %s in %s\n", saved, path)
 			if transport.AddressKind(url) == transport.KindWebREPL && saved.Password == "" {
 				msg += fmt.Sprintf("Add the WebREPL password as `password: ...` under %s in that file (it is never typed in a notebook).\n", name)
 			}
@@ -434,20 +444,25 @@ func unregisterMagic(d deviceDeps) *Magic {
 			if len(args) != 1 {
 				return Usagef(m, "want exactly one NAME")
 			}
-			df, err := d.load()
+			if d.devicesPath == "" {
+				_, err := d.load() // the error that says why there is no file
+				return err
+			}
+			var path string
+			err := devices.Update(d.devicesPath, func(df *devices.File) error {
+				path = df.Path
+				if err := df.Remove(args[0]); err != nil {
+					if names := df.Names(); len(names) > 0 {
+						return fmt.Errorf("%w (registered: %s)", err, strings.Join(names, ", "))
+					}
+					return err
+				}
+				return nil
+			})
 			if err != nil {
 				return err
 			}
-			if err := df.Remove(args[0]); err != nil {
-				if names := df.Names(); len(names) > 0 {
-					return fmt.Errorf("%w (registered: %s)", err, strings.Join(names, ", "))
-				}
-				return err
-			}
-			if err := df.Save(); err != nil {
-				return err
-			}
-			env.Out.Stream("stdout", fmt.Sprintf("Unregistered %s from %s\n", args[0], df.Path))
+			env.Out.Stream("stdout", fmt.Sprintf("Unregistered %s from %s\n", args[0], path))
 			return nil
 		}
 	}
