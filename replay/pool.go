@@ -166,9 +166,8 @@ func (p *TermProgress) redrawLocked() {
 	}
 	for _, name := range p.boards {
 		l := fmt.Sprintf("%s: %s", name, p.lines[name])
-		if len(l) > width-1 {
-			l = l[:width-1]
-		}
+		// By runes, not bytes: a character cut in two shows as garbage.
+		l = truncateRunes(l, width-1)
 		b.WriteString("\r\x1b[2K" + l + "\n")
 	}
 	fmt.Fprintf(&b, "\r\x1b[2K%d of %d notebooks done\n", p.done, p.total)

@@ -6,16 +6,33 @@ import (
 	"io"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // cellLabel names a cell in reports: its number among all the notebook's
 // cells and its first line.
 func cellLabel(c *Cell) string {
-	first := c.FirstLine()
-	if len(first) > 60 {
-		first = first[:57] + "..."
+	return fmt.Sprintf("cell %d: %s", c.Index+1, shorten(c.FirstLine(), 60))
+}
+
+// shorten cuts s to at most n characters, the last three "..." when it
+// cuts; it counts runes, so that no character is cut in two.
+func shorten(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
 	}
-	return fmt.Sprintf("cell %d: %s", c.Index+1, first)
+	return truncateRunes(s, n-3) + "..."
+}
+
+// truncateRunes returns the first n runes of s.
+func truncateRunes(s string, n int) string {
+	for i := range s {
+		if n == 0 {
+			return s[:i]
+		}
+		n--
+	}
+	return s
 }
 
 // WriteReport writes what a person reads after a replay: a line per
