@@ -1,6 +1,7 @@
 package replay
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -161,14 +162,19 @@ func Parse(path string, b []byte) (*Notebook, error) {
 		return nil, errors.New("not a notebook: cells could not be located")
 	}
 	nb := &Notebook{Path: path, Meta: raw.Metadata.IoT, raw: b}
+	// Lines are counted on from the previous cell, not from the top for
+	// each: that was quadratic in the notebook's size.
+	line, counted := 1, 0
 	for i, rc := range raw.Cells {
+		line += bytes.Count(b[counted:spans[i].start], []byte("\n"))
+		counted = spans[i].start
 		c := Cell{
 			Index:  i,
 			Type:   rc.CellType,
 			Source: string(rc.Source),
 			Tags:   rc.Metadata.Tags,
 			Meta:   rc.Metadata.IoT,
-			Line:   1 + strings.Count(string(b[:spans[i].start]), "\n"),
+			Line:   line,
 			span:   spans[i],
 		}
 		for _, ro := range rc.Outputs {
