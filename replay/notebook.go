@@ -19,6 +19,7 @@ type Notebook struct {
 	Meta NotebookMeta
 
 	raw []byte
+	eol string // the file's line end, "\n" or "\r\n", for what Update writes
 }
 
 // NotebookMeta is the project's part of a notebook's metadata (metadata.iot).
@@ -161,7 +162,7 @@ func Parse(path string, b []byte) (*Notebook, error) {
 	if len(spans) != len(raw.Cells) {
 		return nil, errors.New("not a notebook: cells could not be located")
 	}
-	nb := &Notebook{Path: path, Meta: raw.Metadata.IoT, raw: b}
+	nb := &Notebook{Path: path, Meta: raw.Metadata.IoT, raw: b, eol: lineEnd(b)}
 	// Lines are counted on from the previous cell, not from the top for
 	// each: that was quadratic in the notebook's size.
 	line, counted := 1, 0
@@ -203,6 +204,15 @@ func Parse(path string, b []byte) (*Notebook, error) {
 		nb.Cells = append(nb.Cells, c)
 	}
 	return nb, nil
+}
+
+// lineEnd is the line end of b's first line: "\r\n" for a notebook saved
+// with Windows line ends, else "\n".
+func lineEnd(b []byte) string {
+	if i := bytes.IndexByte(b, '\n'); i > 0 && b[i-1] == '\r' {
+		return "\r\n"
+	}
+	return "\n"
 }
 
 // HasTag reports whether the cell carries tag.

@@ -246,6 +246,11 @@ func (nb *Notebook) Update(outs map[int][]Output) ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("cell %d: %w", i+1, err)
 		}
+		if nb.eol != "\n" {
+			// Only the indentation has raw newlines: JSON escapes those
+			// in strings.
+			enc = bytes.ReplaceAll(enc, []byte("\n"), []byte(nb.eol))
+		}
 		if sp.outStart >= 0 {
 			buf.Write(nb.raw[pos:sp.outStart])
 			buf.Write(enc)
@@ -255,7 +260,7 @@ func (nb *Notebook) Update(outs map[int][]Output) ([]byte, error) {
 		// No outputs member (not valid nbformat, but seen): add one last.
 		buf.Write(nb.raw[pos:sp.lastEnd])
 		if indented {
-			buf.WriteString(",\n" + sp.keyIndent + `"outputs": `)
+			buf.WriteString("," + nb.eol + sp.keyIndent + `"outputs": `)
 		} else {
 			buf.WriteString(`,"outputs":`)
 		}
