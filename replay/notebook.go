@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"reflect"
 	"strings"
+	"unicode/utf8"
 )
 
 // Notebook is a notebook file as replay needs it: its code cells with their
@@ -97,10 +99,118 @@ func (m *multiline) UnmarshalJSON(b []byte) error {
 	}
 	var lines []string
 	if err := json.Unmarshal(b, &lines); err != nil {
-		return errors.New("neither a string nor a list of strings")
+		// As encoding/json's own, so that it adds the field's name.
+		return &json.UnmarshalTypeError{Value: jsonKind(b), Type: reflect.TypeFor[multiline]()}
 	}
 	*m = multiline(strings.Join(lines, ""))
 	return nil
+}
+
+// jsonKind says in words what kind of JSON value b is, for messages; a
+// list is named by the first of its items that is not a string.
+func jsonKind(b []byte) string {
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 {
+		return "nothing"
+	}
+	switch b[0] {
+	case '"':
+		return "a string"
+	case '{':
+		return "an object"
+	case '[':
+		var items []json.RawMessage
+		if json.Unmarshal(b, &items) == nil {
+			for _, it := range items {
+				if k := jsonKind(it); k != "a string" {
+					return "a list holding " + k
+				}
+			}
+		}
+		return "a list"
+	case 't', 'f':
+		return string(b)
+	case 'n':
+		return "null"
+	}
+	return "a number"
+}
+
+// typeWords says in words what a Go type wants of JSON, for messages.
+func typeWords(t reflect.Type) string {
+	if t == nil {
+		return "something else"
+	}
+	if t == reflect.TypeFor[multiline]() {
+		return "a string or a list of strings"
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a whole number"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		if t.Elem().Kind() == reflect.String {
+			return "a list of strings"
+		}
+		return "a list"
+	case reflect.Map, reflect.Struct, reflect.Interface:
+		return "an object"
+	case reflect.Pointer:
+		return typeWords(t.Elem())
+	}
+	return t.String()
+}
+
+// valueWords turns encoding/json's name of a value's kind ("number -5",
+// "array") into the words jsonKind uses.
+func valueWords(v string) string {
+	switch {
+	case v == "array":
+		return "a list"
+	case v == "object":
+		return "an object"
+	case v == "string":
+		return "a string"
+	case v == "bool":
+		return "true or false"
+	case v == "number" || strings.HasPrefix(v, "number "):
+		return "a number"
+	}
+	return v
+}
+
+// jsonProblem says in plain words what is wrong in JSON: where a syntax
+// error is (line and column of b), which field has the wrong kind of
+// value. what names the value that was decoded ("the notebook").
+func jsonProblem(err error, b []byte, what string) error {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		line, col := position(b, int(se.Offset))
+		return fmt.Errorf("not valid JSON at line %d, column %d: %v", line, col, se)
+	case errors.As(err, &te):
+		where := what
+		if te.Field != "" {
+			where = te.Field
+		}
+		return fmt.Errorf("%s: want %s, not %s", where, typeWords(te.Type), valueWords(te.Value))
+	}
+	return err
+}
+
+// position is the line and column (both from 1, the column in characters)
+// of the byte at offset in b.
+func position(b []byte, offset int) (line, col int) {
+	offset = min(max(offset, 0), len(b))
+	start := bytes.LastIndexByte(b[:offset], '\n') + 1
+	return 1 + bytes.Count(b[:start], []byte("\n")), max(1, utf8.RuneCount(b[start:offset]))
 }
 
 type rawOutput struct {
@@ -122,11 +232,15 @@ type rawCell struct {
 		Tags []string `json:"tags"`
 		IoT  CellMeta `json:"iot"`
 	} `json:"metadata"`
-	Outputs []rawOutput `json:"outputs"`
+	// Outputs are decoded one by one, so that a message names the one at
+	// fault.
+	Outputs []json.RawMessage `json:"outputs"`
 }
 
 type rawNotebook struct {
-	Cells    []rawCell `json:"cells"`
+	// Cells are decoded one by one, so that a message names the one at
+	// fault.
+	Cells    []json.RawMessage `json:"cells"`
 	Metadata struct {
 		IoT NotebookMeta `json:"iot"`
 	} `json:"metadata"`
@@ -150,7 +264,7 @@ func Load(path string) (*Notebook, error) {
 func Parse(path string, b []byte) (*Notebook, error) {
 	var raw rawNotebook
 	if err := json.Unmarshal(b, &raw); err != nil {
-		return nil, fmt.Errorf("not a notebook: %w", err)
+		return nil, fmt.Errorf("not a notebook: %w", jsonProblem(err, b, "the file"))
 	}
 	if raw.NBFormat != 4 {
 		return nil, fmt.Errorf("nbformat %d: only nbformat 4 notebooks can be replayed (jupyter nbconvert --to notebook converts)", raw.NBFormat)
@@ -166,9 +280,13 @@ func Parse(path string, b []byte) (*Notebook, error) {
 	// Lines are counted on from the previous cell, not from the top for
 	// each: that was quadratic in the notebook's size.
 	line, counted := 1, 0
-	for i, rc := range raw.Cells {
+	for i, cb := range raw.Cells {
 		line += bytes.Count(b[counted:spans[i].start], []byte("\n"))
 		counted = spans[i].start
+		var rc rawCell
+		if err := json.Unmarshal(cb, &rc); err != nil {
+			return nil, fmt.Errorf("cell %d (line %d): %w", i+1, line, jsonProblem(err, cb, "the cell"))
+		}
 		c := Cell{
 			Index:  i,
 			Type:   rc.CellType,
@@ -178,7 +296,11 @@ func Parse(path string, b []byte) (*Notebook, error) {
 			Line:   line,
 			span:   spans[i],
 		}
-		for _, ro := range rc.Outputs {
+		for j, ob := range rc.Outputs {
+			var ro rawOutput
+			if err := json.Unmarshal(ob, &ro); err != nil {
+				return nil, fmt.Errorf("cell %d (line %d), output %d: %w", i+1, line, j+1, jsonProblem(err, ob, "the output"))
+			}
 			o := Output{
 				OutputType: ro.OutputType, Name: ro.Name, Text: string(ro.Text),
 				Metadata: ro.Metadata, Ename: ro.Ename, Evalue: ro.Evalue, Traceback: ro.Traceback,

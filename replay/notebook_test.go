@@ -42,3 +42,32 @@ func TestParseIsLinearInSize(t *testing.T) {
 		t.Errorf("parsing 4 times the cells allocated %.1f times as much (%d against %d bytes)", ratio, big, small)
 	}
 }
+
+// What is wrong in a notebook is said in plain words, naming the cell
+// and field at fault, or the line and column of broken JSON.
+func TestParseMessages(t *testing.T) {
+	cell := func(meta, outputs, source string) string {
+		return `{"cell_type": "code", "metadata": ` + meta + `, "outputs": ` + outputs + `, "source": ` + source + `}`
+	}
+	nb := func(cells ...string) string {
+		return `{"cells": [` + strings.Join(cells, ", ") + `], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}`
+	}
+	ok := cell(`{}`, `[]`, `"a"`)
+	for _, tc := range []struct{ nb, want string }{
+		{nb(ok, cell(`{"iot": {"timeout": "10"}}`, `[]`, `"b"`)), "cell 2 (line 1): metadata.iot.timeout: want a number, not a string"},
+		{nb(ok, cell(`{}`, `[]`, `["b", 1]`)), "cell 2 (line 1): source: want a string or a list of strings, not a list holding a number"},
+		{nb(cell(`{"tags": "slow"}`, `[]`, `"a"`)), "cell 1 (line 1): metadata.tags: want a list of strings, not a string"},
+		{nb(ok, ok, cell(`{}`, `[{"output_type": "stream", "name": "stdout", "text": "x"}, {"output_type": "error", "ename": "E", "evalue": "v", "traceback": "x"}]`, `"a"`)),
+			"cell 3 (line 1), output 2: traceback: want a list of strings, not a string"},
+		{nb(ok, cell(`{}`, `[{"output_type": "stream", "name": "stdout", "text": {"a": 1}}]`, `"a"`)), "cell 2 (line 1), output 1: text: want a string or a list of strings, not an object"},
+		{"{\n \"cells\": [\n  " + ok + "\n ],\n \"metadata\": {}", "not a notebook: not valid JSON at line 5, column 15: unexpected end of JSON input"},
+		{"{\n \"cells\": [\n  {\"cell_type\": \"code\",, \"source\": \"a\"}]}", "not a notebook: not valid JSON at line 3, column 24: invalid character ','"},
+		{`[]`, "not a notebook: the file: want an object, not a list"},
+		{`{"cells": {}, "nbformat": 4}`, "not a notebook: cells: want a list, not an object"},
+	} {
+		_, err := Parse("x.ipynb", []byte(tc.nb))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s:\n got %v\nwant %q", tc.nb, err, tc.want)
+		}
+	}
+}
