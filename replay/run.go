@@ -78,6 +78,8 @@ type CellResult struct {
 	// Outputs are the new outputs.
 	Outputs  []Output
 	Duration time.Duration
+
+	dropped int // bytes of the cell's output not kept in Outputs
 }
 
 // Result is how one notebook went.
@@ -201,7 +203,8 @@ func Run(ctx context.Context, nb *Notebook, exec Executor, board string, opt Opt
 func update(nb *Notebook, res *Result, opt Options) (int, error) {
 	outs := map[int][]Output{}
 	for _, cr := range res.Cells {
-		if cr.Diff != "" {
+		// Outputs cut short are never written over the stored ones.
+		if cr.Diff != "" && cr.dropped == 0 {
 			outs[cr.Cell.Index] = cr.Outputs
 		}
 	}
@@ -309,7 +312,7 @@ func runCell(ctx context.Context, c *Cell, exec Executor, count int, opt Options
 		n := count
 		col.add(Output{OutputType: "execute_result", Data: d.res.Data, Metadata: d.res.Metadata, ExecutionCount: &n})
 	}
-	cr := CellResult{Cell: c, Outputs: col.outputs(), Duration: time.Since(started)}
+	cr := CellResult{Cell: c, Outputs: col.outputs(), Duration: time.Since(started), dropped: col.droppedBytes()}
 	mu.Lock()
 	stopped := why
 	mu.Unlock()
@@ -359,6 +362,12 @@ func judge(cr *CellResult, err error, stopped string, timeout time.Duration, opt
 	default:
 		cr.Status = Passed
 	}
+	if cr.dropped > 0 && cr.Status != NotCompare && cr.Status != Skipped {
+		// A diff of megabytes helps no one, and part of the output is
+		// missing from it.
+		cr.Status, cr.Diff = Failed, ""
+		cr.Reason = fmt.Sprintf("printed more than %d MiB; the last %d bytes were not kept, so its outputs are not compared (print less, or tag the cell replay-nocompare)", maxCellOutput>>20, cr.dropped)
+	}
 }
 
 // storedEname is the name of the error the cell's stored outputs show.
@@ -396,35 +405,67 @@ func errorOutput(err error) Output {
 	return Output{OutputType: "error", Ename: ee.Name, Evalue: ee.Value, Traceback: tb}
 }
 
+// maxCellOutput bounds the output text a cell's outputs keep, so that a
+// cell printing in a loop cannot use up the memory; the rest is counted.
+const maxCellOutput = 4 << 20
+
 // collector is the kernel.Output a cell runs with: it builds the cell's
 // outputs as a notebook client would.
 type collector struct {
-	mu      sync.Mutex
-	outs    []Output
+	mu   sync.Mutex
+	outs []Output
+	// tail holds the text of outs' last output while that is a stream:
+	// appending to its Text would copy it all for each write.
+	tail    *strings.Builder
 	pending bool // clear_output(wait=True): clear at the next output
 	closed  bool
+	kept    int // bytes of output text kept
+	dropped int // bytes of output text not kept, past maxCellOutput
 }
 
 var _ kernel.Output = (*collector)(nil)
 
+func (c *collector) flushLocked() {
+	if c.tail != nil {
+		c.outs[len(c.outs)-1].Text = c.tail.String()
+		c.tail = nil
+	}
+}
+
 func (c *collector) addLocked(o Output) {
 	if c.pending {
-		c.outs, c.pending = nil, false
+		c.clearLocked()
+		c.pending = false
 	}
-	if o.OutputType == "stream" && len(c.outs) > 0 {
-		last := &c.outs[len(c.outs)-1]
-		if last.OutputType == "stream" && last.Name == o.Name {
-			last.Text += o.Text
-			return
-		}
+	if o.OutputType == "stream" && c.tail != nil && c.outs[len(c.outs)-1].Name == o.Name {
+		c.tail.WriteString(o.Text)
+		return
 	}
+	c.flushLocked()
 	c.outs = append(c.outs, o)
+	if o.OutputType == "stream" {
+		c.tail = &strings.Builder{}
+		c.tail.WriteString(o.Text)
+	}
 }
 
 func (c *collector) add(o Output) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.addLocked(o)
+}
+
+// keepLocked reports whether there is room for n more bytes of the cell's
+// output, and counts them as kept or dropped.
+func (c *collector) keepLocked(n int) bool {
+	// Once output is dropped, all that follows is, so that what is kept
+	// has no holes.
+	if c.dropped > 0 || c.kept+n > maxCellOutput {
+		c.dropped += n
+		return false
+	}
+	c.kept += n
+	return true
 }
 
 // Stream implements kernel.Output.
@@ -434,9 +475,21 @@ func (c *collector) Stream(name, text string) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.closed {
+	if !c.closed && c.keepLocked(len(text)) {
 		c.addLocked(Output{OutputType: "stream", Name: name, Text: text})
 	}
+}
+
+// bundleSize is about how much memory a MIME bundle's text holds.
+func bundleSize(data kernel.MIMEBundle) int {
+	n := 0
+	for k, v := range data {
+		n += len(k)
+		if s, ok := v.(string); ok {
+			n += len(s)
+		}
+	}
+	return n
 }
 
 // Display implements kernel.Output: an update replaces the displays with
@@ -456,7 +509,9 @@ func (c *collector) Display(data kernel.MIMEBundle, metadata map[string]any, dis
 		}
 		return
 	}
-	c.addLocked(o)
+	if c.keepLocked(bundleSize(data)) {
+		c.addLocked(o)
+	}
 }
 
 // ClearOutput implements kernel.Output.
@@ -470,7 +525,13 @@ func (c *collector) ClearOutput(wait bool) {
 		c.pending = true
 		return
 	}
-	c.outs = nil
+	c.clearLocked()
+}
+
+// clearLocked clears the outputs; what was dropped goes with them.
+func (c *collector) clearLocked() {
+	c.outs, c.tail = nil, nil
+	c.kept, c.dropped = 0, 0
 }
 
 // Input implements kernel.Output: a replay has no one to type.
@@ -489,5 +550,18 @@ func (c *collector) close() {
 func (c *collector) outputs() []Output {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return append([]Output(nil), c.outs...)
+	outs := append([]Output(nil), c.outs...)
+	if c.tail != nil {
+		// String does not copy; what it returns stays as it is while the
+		// builder grows.
+		outs[len(outs)-1].Text = c.tail.String()
+	}
+	return outs
+}
+
+// droppedBytes is how much of the cell's output was not kept.
+func (c *collector) droppedBytes() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.dropped
 }

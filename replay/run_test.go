@@ -1,0 +1,94 @@
+package replay
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/iot-kernel/iot-kernel/kernel"
+)
+
+// notebookFile writes a notebook of code cells, as notebook builds it,
+// to a file and loads it, for --update.
+func notebookFile(t *testing.T, cells ...[3]string) *Notebook {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "n.ipynb")
+	if err := os.WriteFile(path, notebook(t, cells...).raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	nb, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nb
+}
+
+// updateOpts are opts with --update, writing files as they are.
+func updateOpts() Options {
+	o := opts()
+	o.Update = true
+	o.WriteFile = func(p string, data []byte) error { return os.WriteFile(p, data, 0o644) }
+	return o
+}
+
+// unchanged fails the test if the notebook's file is not as it was loaded.
+func unchanged(t *testing.T, nb *Notebook) {
+	t.Helper()
+	b, err := os.ReadFile(nb.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(b) != string(nb.raw) {
+		t.Errorf("the notebook was rewritten:\n%.2000s", b)
+	}
+}
+
+// A cell that prints a lot in small writes is collected in time linear in
+// what it prints: appending to a string copied it all for each write.
+func TestCollectorStreamIsLinear(t *testing.T) {
+	chunk := strings.Repeat("x", 63) + "\n"
+	var c *collector
+	allocs := testing.AllocsPerRun(1, func() {
+		c = &collector{}
+		for i := 0; i < 10000; i++ {
+			c.Stream("stdout", chunk)
+		}
+	})
+	if allocs > 1000 {
+		t.Errorf("10000 writes to a stream made %.0f allocations", allocs)
+	}
+	if got := c.outputs(); len(got) != 1 || len(got[0].Text) != 10000*64 {
+		t.Errorf("outputs: %d, the first %d bytes", len(got), len(got[0].Text))
+	}
+}
+
+// A cell printing without end keeps a bounded part of its output, and
+// says that the rest was not kept; --update does not store it cut short.
+func TestCellOutputIsBounded(t *testing.T) {
+	chunk := strings.Repeat("y", 64<<10-1) + "\n"
+	flood := func(_ context.Context, out kernel.Output) (kernel.Result, error) {
+		for i := 0; i < 5<<20/len(chunk); i++ {
+			out.Stream("stdout", chunk)
+		}
+		return kernel.Result{}, nil
+	}
+	nb := notebookFile(t, [3]string{"flood", `{}`, `[{"name": "stdout", "output_type": "stream", "text": "y\n"}]`})
+	r := Run(context.Background(), nb, fakeBoard{"flood": flood}, "fake", updateOpts())
+	c := r.Cells[0]
+	kept := 0
+	for _, o := range c.Outputs {
+		kept += len(o.Text)
+	}
+	if kept > maxCellOutput {
+		t.Errorf("kept %d bytes of output, more than %d", kept, maxCellOutput)
+	}
+	if c.Status != Failed || !strings.Contains(c.Reason, "were not kept") || c.Diff != "" {
+		t.Errorf("a cell whose output was cut short: %v %q, diff of %d bytes", c.Status, c.Reason, len(c.Diff))
+	}
+	if r.Updated != 0 {
+		t.Errorf("--update stored output cut short")
+	}
+	unchanged(t, nb)
+}
