@@ -276,7 +276,7 @@ func runCell(ctx context.Context, c *Cell, exec Executor, count int, opt Options
 			target.Host = opt.ServeHost
 		}
 		go func() {
-			answers, err := poke(pctx, target)
+			answers, err := poke(pctx, target, nil)
 			served <- serveResult{answers, err}
 			stop("served")
 		}()

@@ -1,6 +1,7 @@
 package replay
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"io"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -42,10 +44,14 @@ func truncate(b []byte, n int) []byte {
 	return b
 }
 
+// maxAnswer bounds what is kept of one answer to a serving cell's request.
+const maxAnswer = 1 << 20
+
 // poke waits until the cell's server accepts connections, then sends each
 // request in turn, as a person with a browser would. The first request is
-// also the probe: a refused connection means the server is not up yet.
-func poke(ctx context.Context, s Serve) ([][]byte, error) {
+// also the probe: a refused connection means the server is not up yet,
+// until the cell has ended (ended is closed): then it never will be.
+func poke(ctx context.Context, s Serve, ended <-chan struct{}) ([][]byte, error) {
 	if len(s.Paths) == 0 {
 		s.Paths = []string{"/"}
 	}
@@ -67,6 +73,8 @@ func poke(ctx context.Context, s Serve) ([][]byte, error) {
 		select {
 		case <-ctx.Done():
 			return answers, fmt.Errorf("nothing listened on %s", addr)
+		case <-ended:
+			return answers, fmt.Errorf("the cell ended before anything listened on %s", addr)
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
@@ -81,7 +89,11 @@ func poke(ctx context.Context, s Serve) ([][]byte, error) {
 }
 
 // httpGet sends one HTTP/1.1 GET with fixed headers (a serving cell may
-// print them, so they must not vary) and reads the answer to its end.
+// print them, so they must not vary) and returns the answer, headers
+// included. It asks the server to close the connection after answering,
+// and stops reading at the end of a body whose length the server gave,
+// for a server that keeps it open anyway. (net/http would fit, but the
+// kernel keeps it out of its binary.)
 func httpGet(ctx context.Context, addr, path string) ([]byte, error) {
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "tcp", addr)
@@ -91,15 +103,41 @@ func httpGet(ctx context.Context, addr, path string) ([]byte, error) {
 	defer conn.Close()
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
 	defer stop()
-	req := fmt.Sprintf("GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: iot-kernel-replay\r\nAccept: */*\r\n\r\n", path, addr)
+	req := fmt.Sprintf("GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: iot-kernel-replay\r\nAccept: */*\r\nConnection: close\r\n\r\n", path, addr)
 	if _, err := io.WriteString(conn, req); err != nil {
 		return nil, fmt.Errorf("GET %s: %w", path, err)
 	}
-	b, err := io.ReadAll(conn)
-	if err != nil {
-		return b, fmt.Errorf("GET %s: %w", path, err)
+	r := bufio.NewReader(io.LimitReader(conn, maxAnswer))
+	var b []byte
+	length := -1
+	for {
+		line, err := r.ReadString('\n')
+		b = append(b, line...)
+		if err != nil {
+			return b, fmt.Errorf("GET %s: the answer's headers: %w", path, err)
+		}
+		h := strings.TrimRight(line, "\r\n")
+		if h == "" {
+			break
+		}
+		if k, v, ok := strings.Cut(h, ":"); ok && strings.EqualFold(strings.TrimSpace(k), "Content-Length") {
+			if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && n >= 0 {
+				length = n
+			}
+		}
 	}
-	return b, nil
+	var body []byte
+	if length >= 0 {
+		body = make([]byte, min(length, maxAnswer-len(b)))
+		n, err := io.ReadFull(r, body)
+		body = body[:n]
+		if err != nil {
+			return append(b, body...), fmt.Errorf("GET %s: %w", path, err)
+		}
+	} else if body, err = io.ReadAll(r); err != nil {
+		return append(b, body...), fmt.Errorf("GET %s: %w", path, err)
+	}
+	return append(b, body...), nil
 }
 
 // portLocks lets one serving cell at a time use a port, when notebooks
