@@ -265,6 +265,9 @@ func runCell(ctx context.Context, c *Cell, exec Executor, count int, opt Options
 		defer t.Stop()
 	}
 	var served chan serveResult
+	// ended is closed when Execute returns: a server that never came up
+	// will not now, so the probe stops trying.
+	ended := make(chan struct{})
 	if s := c.Meta.Serve; s != nil {
 		served = make(chan serveResult, 1)
 		unlock := opt.serveLocks.lock(s.Port)
@@ -276,7 +279,7 @@ func runCell(ctx context.Context, c *Cell, exec Executor, count int, opt Options
 			target.Host = opt.ServeHost
 		}
 		go func() {
-			answers, err := poke(pctx, target, nil)
+			answers, err := poke(pctx, target, ended)
 			served <- serveResult{answers, err}
 			stop("served")
 		}()
@@ -304,6 +307,7 @@ func runCell(ctx context.Context, c *Cell, exec Executor, count int, opt Options
 				fmt.Errorf("cell %d did not stop within %v of being interrupted; the rest of the notebook is not run", c.Index+1, grace)
 		}
 	}
+	close(ended)
 	timer.Stop()
 	col.close()
 	if d.err != nil {

@@ -2,10 +2,12 @@ package replay
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/iot-kernel/iot-kernel/kernel"
 )
@@ -91,4 +93,26 @@ func TestCellOutputIsBounded(t *testing.T) {
 		t.Errorf("--update stored output cut short")
 	}
 	unchanged(t, nb)
+}
+
+// A serving cell whose server fails at once (its port is in use) is
+// reported as soon as it has ended: replay waited the whole StopGrace for
+// a server that would never come up.
+func TestServingCellThatFailsAtOnce(t *testing.T) {
+	ln, port := listen(t)
+	ln.Close() // nothing listens there now
+	nb := notebook(t, [3]string{"srv", fmt.Sprintf(`{"iot": {"serve": {"port": %d, "paths": ["/"]}}}`, port), `[]`})
+	b := fakeBoard{"srv": raises("OSError", "[Errno 98] EADDRINUSE")}
+	o := opts()
+	o.Timeout, o.StopGrace = time.Hour, time.Hour
+	got := make(chan *Result, 1)
+	go func() { got <- Run(context.Background(), nb, b, "fake", o) }()
+	select {
+	case r := <-got:
+		if c := r.Cells[0]; c.Status != Failed || !strings.Contains(c.Reason, "EADDRINUSE") {
+			t.Errorf("got %v %q", c.Status, c.Reason)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("a serving cell that failed at once was not reported within 30 s (StopGrace is an hour)")
+	}
 }
