@@ -53,6 +53,11 @@ func RunAll(ctx context.Context, paths []string, boards []Board, jobs int, opt O
 				prog.Cell(board, path, cell, cells, first)
 			}
 			for i := range next {
+				if ctx.Err() != nil {
+					// select may hand out a notebook after a stop; it
+					// is not started (a kernel, a board connected).
+					continue
+				}
 				prog.Start(b.Label, paths[i])
 				r := runOne(ctx, paths[i], b, o)
 				results[i] = r
@@ -63,7 +68,7 @@ func RunAll(ctx context.Context, paths []string, boards []Board, jobs int, opt O
 	wg.Wait()
 	for i, r := range results {
 		if r == nil {
-			results[i] = &Result{Path: paths[i], Err: fmt.Errorf("not replayed: %w", context.Cause(ctx))}
+			results[i] = &Result{Path: paths[i], Err: fmt.Errorf("not replayed: %s", stopWords(ctx))}
 		}
 	}
 	prog.Finish()

@@ -170,7 +170,7 @@ func Run(ctx context.Context, nb *Notebook, exec Executor, board string, opt Opt
 			continue
 		}
 		if ctx.Err() != nil {
-			res.Err = context.Cause(ctx)
+			res.Err = fmt.Errorf("%s before cell %d; the rest of the notebook is not run", stopWords(ctx), c.Index+1)
 			break
 		}
 		if hasAny(c, skipTags, skipMarker) {
@@ -191,8 +191,19 @@ func Run(ctx context.Context, nb *Notebook, exec Executor, board string, opt Opt
 			res.Err = err
 			break
 		}
+		// Checked here too, not only before the next cell: a stop during
+		// the last cell must end the notebook unfinished as well.
+		if ctx.Err() != nil {
+			res.Err = fmt.Errorf("%s during cell %d; the rest of the notebook is not run", stopWords(ctx), c.Index+1)
+			break
+		}
 	}
-	if opt.Update && res.Err == nil {
+	if res.Err != nil && opt.Update {
+		res.Err = fmt.Errorf("%w (--update wrote nothing)", res.Err)
+	}
+	// A run that was stopped or given up never updates: its outputs are
+	// not the notebook's.
+	if opt.Update && res.Err == nil && ctx.Err() == nil {
 		res.Updated, res.Err = update(nb, res, opt)
 	}
 	res.Duration = time.Since(start)
@@ -320,6 +331,10 @@ func runCell(ctx context.Context, c *Cell, exec Executor, count int, opt Options
 	mu.Lock()
 	stopped := why
 	mu.Unlock()
+	if stopped == "" && ctx.Err() != nil {
+		// Stopped from outside (Ctrl-C), not by the cell's own metadata.
+		stopped = stopWords(ctx)
+	}
 	judge(&cr, d.err, stopped, timeout, opt)
 	if served != nil && cr.Status != Skipped {
 		var sr serveResult
@@ -341,6 +356,11 @@ func judge(cr *CellResult, err error, stopped string, timeout time.Duration, opt
 	var ee *kernel.ExecError
 	if err != nil && errors.As(toExecError(err), &ee) && strings.Contains(ee.Value, noHostKernel) {
 		cr.Status, cr.Reason = Skipped, "no python3 kernel is installed for %%host (pip install ipykernel)"
+		return
+	}
+	if strings.HasPrefix(stopped, "stopped") {
+		// What a stopped cell showed is no verdict on it.
+		cr.Status, cr.Reason = Skipped, stopped+" before it ended"
 		return
 	}
 	raises := hasAny(c, raisesTags, raisesMarker)
@@ -372,6 +392,19 @@ func judge(cr *CellResult, err error, stopped string, timeout time.Duration, opt
 		cr.Status, cr.Diff = Failed, ""
 		cr.Reason = fmt.Sprintf("printed more than %d MiB; the last %d bytes were not kept, so its outputs are not compared (print less, or tag the cell replay-nocompare)", maxCellOutput>>20, cr.dropped)
 	}
+}
+
+// stopWords says why ctx, the replay's, was cancelled, as a person reads
+// it: Ctrl-C is kernel.ErrInterrupted ("interrupted by client").
+func stopWords(ctx context.Context) string {
+	cause := context.Cause(ctx)
+	switch {
+	case cause == nil:
+		return "stopped"
+	case errors.Is(cause, kernel.ErrInterrupted):
+		return "stopped (Ctrl-C)"
+	}
+	return "stopped (" + cause.Error() + ")"
 }
 
 // storedEname is the name of the error the cell's stored outputs show.

@@ -116,3 +116,32 @@ func TestServingCellThatFailsAtOnce(t *testing.T) {
 		t.Fatal("a serving cell that failed at once was not reported within 30 s (StopGrace is an hour)")
 	}
 }
+
+// Ctrl-C (the replay's context cancelled with ErrInterrupted) while the
+// last code cell runs, with --update: the notebook is left as it was, the
+// replay says it was stopped, and the cell is not said to have raised.
+func TestCtrlCInLastCell(t *testing.T) {
+	stored := `[{"name": "stdout", "output_type": "stream", "text": "good result\n"}]`
+	nb := notebookFile(t,
+		[3]string{"first", `{}`, `[{"name": "stdout", "output_type": "stream", "text": "new\n"}]`},
+		[3]string{"slow", `{}`, stored},
+	)
+	ctx, cancel := context.WithCancelCause(context.Background())
+	b := fakeBoard{
+		"first": prints("ok\n", ""), // differs: --update would write it
+		"slow": func(ctx context.Context, out kernel.Output) (kernel.Result, error) {
+			out.Stream("stdout", "partial\n")
+			cancel(kernel.ErrInterrupted) // the user presses Ctrl-C
+			<-ctx.Done()
+			return kernel.Result{}, &kernel.ExecError{Name: "KeyboardInterrupt"}
+		},
+	}
+	r := Run(ctx, nb, b, "fake", updateOpts())
+	unchanged(t, nb)
+	if r.Updated != 0 || r.Err == nil || !strings.Contains(r.Err.Error(), "stopped (Ctrl-C) during cell 2") || !strings.Contains(r.Err.Error(), "--update wrote nothing") {
+		t.Errorf("updated %d, Err %v", r.Updated, r.Err)
+	}
+	if c := r.Cells[1]; c.Status != Skipped || c.Reason != "stopped (Ctrl-C) before it ended" {
+		t.Errorf("the stopped cell: %v %q", c.Status, c.Reason)
+	}
+}
