@@ -214,8 +214,7 @@ func Run(ctx context.Context, nb *Notebook, exec Executor, board string, opt Opt
 func update(nb *Notebook, res *Result, opt Options) (int, error) {
 	outs := map[int][]Output{}
 	for _, cr := range res.Cells {
-		// Outputs cut short are never written over the stored ones.
-		if cr.Diff != "" && cr.dropped == 0 {
+		if updatable(cr) {
 			outs[cr.Cell.Index] = cr.Outputs
 		}
 	}
@@ -238,6 +237,18 @@ func update(nb *Notebook, res *Result, opt Options) (int, error) {
 		}
 	}
 	return len(outs), nil
+}
+
+// updatable reports whether --update may store a cell's new outputs: only
+// when they differ and that is all that is wrong with them. What a cell
+// showed when it timed out, raised unexpectedly or lost its board is not
+// written over good stored outputs, nor output cut short. A cell whose
+// outputs are not compared has its new ones stored, as they are fine.
+func updatable(cr CellResult) bool {
+	if cr.Diff == "" || cr.dropped > 0 {
+		return false
+	}
+	return cr.Status == Failed && cr.Reason == reasonDiffers || cr.Status == NotCompare
 }
 
 // runCell runs one cell and judges it. An error means the kernel is stuck

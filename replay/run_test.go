@@ -145,3 +145,39 @@ func TestCtrlCInLastCell(t *testing.T) {
 		t.Errorf("the stopped cell: %v %q", c.Status, c.Reason)
 	}
 }
+
+// --update stores the outputs of a cell whose only fault is that they
+// differ, never what a cell showed when it timed out or raised.
+func TestUpdateOnlyCellsThatDiffer(t *testing.T) {
+	stored := `[{"name": "stdout", "output_type": "stream", "text": "good result\n"}]`
+	nb := notebookFile(t,
+		[3]string{"stuck", `{"iot": {"timeout": 0.1}}`, stored},
+		[3]string{"oops", `{}`, stored},
+	)
+	b := fakeBoard{"stuck": loops, "oops": raises("OSError", "[Errno 19] ENODEV")}
+	r := Run(context.Background(), nb, b, "fake", updateOpts())
+	if r.Updated != 0 || statuses(r)[0] != Failed || statuses(r)[1] != Failed {
+		t.Errorf("statuses %v, %d updated", statuses(r), r.Updated)
+	}
+	unchanged(t, nb)
+
+	nb = notebookFile(t,
+		[3]string{"oops", `{}`, stored},
+		[3]string{"fine", `{}`, stored},
+	)
+	b = fakeBoard{"oops": raises("OSError", "[Errno 19] ENODEV"), "fine": prints("better result\n", "")}
+	r = Run(context.Background(), nb, b, "fake", updateOpts())
+	if r.Updated != 1 {
+		t.Fatalf("statuses %v, %d updated", statuses(r), r.Updated)
+	}
+	again, err := Load(nb.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := again.Cells[0].Outputs; len(got) != 1 || got[0].Text != "good result\n" {
+		t.Errorf("the failed cell's outputs became %+v", got)
+	}
+	if got := again.Cells[1].Outputs; len(got) != 1 || got[0].Text != "better result\n" {
+		t.Errorf("the differing cell's outputs became %+v", got)
+	}
+}
