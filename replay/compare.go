@@ -84,8 +84,12 @@ type Comparison struct {
 	// their compared form; empty when they match.
 	Diff string
 	// Problem is why the cell could not be compared (a bad iot.varies
-	// pattern); the cell fails.
+	// pattern, or one that matches no stored output); the cell fails.
 	Problem string
+	// VariesFitNew says every iot.varies pattern compiles and matches the
+	// new outputs: stored by --update, they would pass the check that a
+	// stale pattern fails.
+	VariesFitNew bool
 }
 
 // Compare compares a cell's stored outputs with its new ones after
@@ -93,20 +97,20 @@ type Comparison struct {
 func Compare(c *Cell, got []Output, n Normalizer, label string) Comparison {
 	want, have := shown(c.Outputs, n), shown(got, n)
 	var pats []*regexp.Regexp
+	cmp := Comparison{VariesFitNew: true}
 	for _, p := range c.Meta.Varies {
 		re, err := CompilePython(p, true)
 		if err != nil {
 			return Comparison{Problem: "iot.varies: " + err.Error()}
 		}
 		// A pattern must match the stored outputs, so that a stale one
-		// fails instead of quietly masking nothing.
-		found := false
-		for _, s := range want {
-			found = found || re.MatchString(s.Text)
+		// fails instead of quietly masking nothing. The diff is made all
+		// the same: --update may store new outputs that it does match
+		// (a new cell has no stored outputs yet).
+		if !matchesAny(want, re) && cmp.Problem == "" {
+			cmp.Problem = fmt.Sprintf("iot.varies pattern %q matches no stored output", p)
 		}
-		if !found {
-			return Comparison{Problem: fmt.Sprintf("iot.varies pattern %q matches no stored output", p)}
-		}
+		cmp.VariesFitNew = cmp.VariesFitNew && matchesAny(have, re)
 		pats = append(pats, re)
 	}
 	for i := range want {
@@ -116,10 +120,20 @@ func Compare(c *Cell, got []Output, n Normalizer, label string) Comparison {
 		have[i].Text = mask(have[i].Text, pats)
 	}
 	a, b := render(want), render(have)
-	if equal(a, b) {
-		return Comparison{Match: true}
+	if !equal(a, b) {
+		cmp.Diff = UnifiedDiff(a, b, "stored "+label, "new "+label, 3)
 	}
-	return Comparison{Diff: UnifiedDiff(a, b, "stored "+label, "new "+label, 3)}
+	cmp.Match = cmp.Diff == "" && cmp.Problem == ""
+	return cmp
+}
+
+func matchesAny(s []Shown, re *regexp.Regexp) bool {
+	for _, o := range s {
+		if re.MatchString(o.Text) {
+			return true
+		}
+	}
+	return false
 }
 
 func equal(a, b []string) bool {

@@ -390,7 +390,7 @@ func judge(cr *CellResult, err error, stopped string, timeout time.Duration, opt
 		cr.Status, cr.Reason = Failed, fmt.Sprintf("raised %s, the stored outputs %s", toExecError(err).Name, storedEname(c))
 	case hasAny(c, noCompareTags, noCompareMarker):
 		cr.Status = NotCompare
-	case cmp.Problem != "":
+	case cmp.Problem != "" && !(opt.Update && cmp.Diff != "" && cmp.VariesFitNew):
 		cr.Status, cr.Reason = Failed, cmp.Problem
 	case !cmp.Match:
 		cr.Status, cr.Reason = Failed, reasonDiffers
