@@ -8,9 +8,11 @@
 package replay
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -224,6 +226,16 @@ func update(nb *Notebook, res *Result, opt Options) (int, error) {
 	b, err := nb.Update(outs)
 	if err != nil {
 		return 0, fmt.Errorf("update %s: %w", nb.Path, err)
+	}
+	// Saved meanwhile (from JupyterLab, an editor): writing what was read
+	// at the start over it would lose that without a word. A save between
+	// this check and the write can still be lost; the window is small.
+	now, err := os.ReadFile(nb.Path)
+	if err != nil {
+		return 0, fmt.Errorf("update %s: %w", nb.Path, err)
+	}
+	if !bytes.Equal(now, nb.raw) {
+		return 0, fmt.Errorf("%s changed during the replay; not updated (run it again)", nb.Path)
 	}
 	if err := opt.WriteFile(nb.Path, b); err != nil {
 		return 0, fmt.Errorf("update %s: %w", nb.Path, err)

@@ -181,3 +181,25 @@ func TestUpdateOnlyCellsThatDiffer(t *testing.T) {
 		t.Errorf("the differing cell's outputs became %+v", got)
 	}
 }
+
+// The notebook is saved (from JupyterLab) while a replay --update runs:
+// the update does not write over the save, and says why.
+func TestUpdateKeepsEditSavedMeanwhile(t *testing.T) {
+	nb := notebookFile(t, [3]string{"a", `{}`, `[]`})
+	edited := strings.Replace(string(nb.raw), `"metadata": {}, "nbformat"`, `"metadata": {"EDITED": true}, "nbformat"`, 1)
+	b := fakeBoard{"a": func(ctx context.Context, out kernel.Output) (kernel.Result, error) {
+		if err := os.WriteFile(nb.Path, []byte(edited), 0o644); err != nil { // the user saves
+			return kernel.Result{}, err
+		}
+		out.Stream("stdout", "new\n")
+		return kernel.Result{}, nil
+	}}
+	r := Run(context.Background(), nb, b, "fake", updateOpts())
+	after, _ := os.ReadFile(nb.Path)
+	if string(after) != edited {
+		t.Errorf("the edit saved during the replay is gone:\n%s", after)
+	}
+	if r.Err == nil || r.Err.Error() != nb.Path+" changed during the replay; not updated (run it again)" || r.Updated != 0 {
+		t.Errorf("Err %v, %d updated", r.Err, r.Updated)
+	}
+}
