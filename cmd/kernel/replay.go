@@ -111,13 +111,7 @@ func replayFlags(e *env) (*flag.FlagSet, func(context.Context) int) {
 			Timeout:    *timeout,
 			Update:     *update,
 			ServeHost:  *serveHost,
-			WriteFile: func(path string, data []byte) error {
-				perm := os.FileMode(0o644)
-				if st, err := os.Stat(path); err == nil {
-					perm = st.Mode().Perm()
-				}
-				return atomicfile.Write(path, data, perm)
-			},
+			WriteFile:  writeNotebook,
 		}
 		var prog replay.Progress = &replay.PlainProgress{W: e.stderr}
 		if isTerminal(e.stderr) {
@@ -163,6 +157,21 @@ func replayFlags(e *env) (*flag.FlagSet, func(context.Context) int) {
 		}
 		return code
 	}
+}
+
+// writeNotebook writes an updated notebook atomically, keeping its mode.
+// A symlinked notebook has its target written: the atomic rename would
+// put a file in the link's place.
+func writeNotebook(path string, data []byte) error {
+	target, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return err
+	}
+	perm := os.FileMode(0o644)
+	if st, err := os.Stat(target); err == nil {
+		perm = st.Mode().Perm()
+	}
+	return atomicfile.Write(target, data, perm)
 }
 
 func readSanitize(path string) ([]replay.Rule, error) {

@@ -120,3 +120,27 @@ func TestParseFlagsInterspersed(t *testing.T) {
 		t.Errorf("--update after -- was taken as a flag")
 	}
 }
+
+// --update on a symlinked notebook (a notebooks folder linked into a
+// project) writes the link's target and leaves the link a link.
+func TestWriteNotebookThroughSymlink(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(dir, "real.ipynb")
+	if err := os.WriteFile(target, []byte("old"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "link.ipynb")
+	if err := os.Symlink("real.ipynb", link); err != nil {
+		t.Skipf("no symlinks here: %v", err)
+	}
+	if err := writeNotebook(link, []byte("new")); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Lstat(link); err != nil || st.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("the link was replaced by a file (%v)", err)
+	}
+	st, err := os.Stat(target)
+	if b, _ := os.ReadFile(target); string(b) != "new" || err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("the target holds %q, mode %v (%v); want \"new\", 0600", b, st.Mode(), err)
+	}
+}
