@@ -78,7 +78,8 @@ func WriteReport(w io.Writer, results []*Result, color bool) {
 					writeDiff(w, c.Diff, "    ", color)
 				}
 			case Skipped:
-				if c.Reason != "skipped by its tag" {
+				// Cells not run are told of once, by the notebook's error.
+				if c.Reason != "skipped by its tag" && c.Reason != reasonNotRun {
 					fmt.Fprintf(w, "  %s: skipped: %s\n", cellLabel(c.Cell), c.Reason)
 				}
 			}

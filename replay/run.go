@@ -143,6 +143,11 @@ type Options struct {
 	// iot.serve names no host; "" means 127.0.0.1 (a virtual board's
 	// servers listen there). A board on WiFi needs its address.
 	ServeHost string
+	// Unreachable, when set, says whether a cell's error means that its
+	// board cannot be reached (none connected, the link lost): the
+	// notebook ends there with that error, said once, and the cells after
+	// it are not run (each would fail with the same long error).
+	Unreachable func(err error) bool
 	// Progress, when set, is told as each cell starts.
 	Progress func(board, path string, cell, cells int, first string)
 	// serveLock serialises serving cells by port across boards.
@@ -151,6 +156,14 @@ type Options struct {
 
 // reasonDiffers is the reason of a cell whose outputs differ.
 const reasonDiffers = "outputs differ from the stored ones"
+
+// reasonNotRun is the reason of the cells after one that could not reach
+// its board; the notebook's error says why, once.
+const reasonNotRun = "not run: the board could not be reached"
+
+// errUnreachable is wrapped by the notebook's error when a cell could not
+// reach its board.
+var errUnreachable = errors.New("the board could not be reached")
 
 // DefaultTimeout bounds a cell when neither --timeout nor its metadata do.
 const DefaultTimeout = 2 * time.Minute
@@ -189,6 +202,15 @@ func Run(ctx context.Context, nb *Notebook, exec Executor, board string, opt Opt
 		count++
 		cr, err := runCell(ctx, c, exec, count, opt)
 		res.Cells = append(res.Cells, cr)
+		if errors.Is(err, errUnreachable) {
+			res.Err = err
+			for _, rest := range nb.Cells[i+1:] {
+				if rest.Type == "code" {
+					res.Cells = append(res.Cells, CellResult{Cell: &nb.Cells[rest.Index], Status: Skipped, Reason: reasonNotRun})
+				}
+			}
+			break
+		}
 		if err != nil {
 			res.Err = err
 			break
@@ -359,6 +381,12 @@ func runCell(ctx context.Context, c *Cell, exec Executor, count int, opt Options
 		stopped = stopWords(ctx)
 	}
 	judge(&cr, d.err, stopped, timeout, opt)
+	if d.err != nil && stopped == "" && cr.Status == Failed && opt.Unreachable != nil && opt.Unreachable(d.err) {
+		// The error is said once, by the notebook; the diff would only
+		// repeat it.
+		cr.Reason, cr.Diff = errUnreachable.Error()+" (the notebook's error says why)", ""
+		return cr, fmt.Errorf("cell %d: %w, so the rest of the notebook is not run: %v", c.Index+1, errUnreachable, toExecError(d.err))
+	}
 	if served != nil && cr.Status != Skipped {
 		var sr serveResult
 		select {

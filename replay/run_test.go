@@ -1,10 +1,13 @@
 package replay
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -201,5 +204,40 @@ func TestUpdateKeepsEditSavedMeanwhile(t *testing.T) {
 	}
 	if r.Err == nil || r.Err.Error() != nb.Path+" changed during the replay; not updated (run it again)" || r.Updated != 0 {
 		t.Errorf("Err %v, %d updated", r.Err, r.Updated)
+	}
+}
+
+// A board that cannot be reached ends the notebook at the first cell that
+// finds it so, with its (long) error said once; the cells after it are
+// not run (each failed, repeating the error three times).
+func TestUnreachableBoardEndsNotebook(t *testing.T) {
+	msg := "no board connected — use %connect TARGET (connecting to esp32 failed: open /dev/ttyUSB0: no such file or directory)"
+	noBoard := raises("NoBoardError", msg)
+	nb := notebook(t,
+		[3]string{"x = 1", `{}`, `[]`},
+		[3]string{"print(x)", `{}`, `[{"name": "stdout", "output_type": "stream", "text": "1\n"}]`},
+		[3]string{"x + 1", `{}`, `[]`},
+	)
+	b := fakeBoard{"x = 1": prints("", ""), "print(x)": noBoard, "x + 1": noBoard}
+	o := opts()
+	o.Unreachable = func(err error) bool {
+		var ee *kernel.ExecError
+		return errors.As(err, &ee) && ee.Name == "NoBoardError"
+	}
+	r := Run(context.Background(), nb, b, "fake", o)
+	if got := statuses(r); !reflect.DeepEqual(got, []Status{Passed, Failed, Skipped}) {
+		t.Errorf("statuses %v", got)
+	}
+	if r.Err == nil || !strings.Contains(r.Err.Error(), "cell 2: the board could not be reached, so the rest of the notebook is not run: NoBoardError: "+msg) {
+		t.Errorf("Err %v", r.Err)
+	}
+	var rep, ann bytes.Buffer
+	WriteReport(&rep, []*Result{r}, false)
+	WriteAnnotations(&ann, []*Result{r})
+	if n := strings.Count(rep.String(), msg); n != 1 {
+		t.Errorf("the report says the error %d times:\n%s", n, rep.String())
+	}
+	if n := strings.Count(ann.String(), "connecting to esp32 failed"); n != 1 {
+		t.Errorf("the annotations say the error %d times:\n%s", n, ann.String())
 	}
 }

@@ -107,11 +107,12 @@ func replayFlags(e *env) (*flag.FlagSet, func(context.Context) int) {
 			n = len(boards)
 		}
 		opt := replay.Options{
-			Normalizer: replay.Normalizer{Rules: rules},
-			Timeout:    *timeout,
-			Update:     *update,
-			ServeHost:  *serveHost,
-			WriteFile:  writeNotebook,
+			Normalizer:  replay.Normalizer{Rules: rules},
+			Timeout:     *timeout,
+			Update:      *update,
+			ServeHost:   *serveHost,
+			WriteFile:   writeNotebook,
+			Unreachable: boardUnreachable,
 		}
 		var prog replay.Progress = &replay.PlainProgress{W: e.stderr}
 		if isTerminal(e.stderr) {
@@ -157,6 +158,20 @@ func replayFlags(e *env) (*flag.FlagSet, func(context.Context) int) {
 		}
 		return code
 	}
+}
+
+// boardUnreachable says whether a cell's error is the kernel's for a board
+// it cannot reach: none connected (the notebook's connect failed), or the
+// link to it lost. The kernel turns those into a NoBoardError and a
+// ConnectionError naming transport.ErrLinkLost; a ConnectionError of the
+// cell's own code (a %%host cell's requests) is not one.
+func boardUnreachable(err error) bool {
+	var ee *kernel.ExecError
+	if !errors.As(err, &ee) {
+		return errors.Is(err, transport.ErrLinkLost)
+	}
+	return ee.Name == cells.NoBoardError ||
+		ee.Name == "ConnectionError" && strings.Contains(ee.Value, transport.ErrLinkLost.Error())
 }
 
 // writeNotebook writes an updated notebook atomically, keeping its mode.

@@ -3,13 +3,17 @@ package main
 import (
 	"context"
 	"encoding/xml"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/iot-kernel/iot-kernel/cells"
 	"github.com/iot-kernel/iot-kernel/internal/testenv"
+	"github.com/iot-kernel/iot-kernel/kernel"
 	"github.com/iot-kernel/iot-kernel/sim"
+	"github.com/iot-kernel/iot-kernel/transport"
 )
 
 // A notebook of three cells as a person saved it: the second's stored
@@ -142,5 +146,24 @@ func TestWriteNotebookThroughSymlink(t *testing.T) {
 	st, err := os.Stat(target)
 	if b, _ := os.ReadFile(target); string(b) != "new" || err != nil || st.Mode().Perm() != 0o600 {
 		t.Errorf("the target holds %q, mode %v (%v); want \"new\", 0600", b, st.Mode(), err)
+	}
+}
+
+// The kernel's errors for a board it cannot reach end a replayed notebook;
+// an error of the cell's own code that looks alike does not.
+func TestBoardUnreachable(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{&kernel.ExecError{Name: cells.NoBoardError, Value: "no board connected — use %connect TARGET (connecting to esp32 failed: no such port)"}, true},
+		{&kernel.ExecError{Name: "ConnectionError", Value: "sim: " + transport.ErrLinkLost.Error() + ": EOF (the next cell starts it again)"}, true},
+		{fmt.Errorf("run: %w", transport.ErrLinkLost), true},
+		{&kernel.ExecError{Name: "ConnectionError", Value: "HTTPConnectionPool(host='localhost', port=80): Max retries exceeded"}, false},
+		{&kernel.ExecError{Name: "OSError", Value: "[Errno 113] EHOSTUNREACH"}, false},
+	} {
+		if got := boardUnreachable(tc.err); got != tc.want {
+			t.Errorf("boardUnreachable(%v) = %v, want %v", tc.err, got, tc.want)
+		}
 	}
 }
