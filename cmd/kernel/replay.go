@@ -53,6 +53,12 @@ expressions whose matches, or groups, are masked), "timeout" (seconds),
 port accepts, GET each path, check each answer contains its expect, then
 press stop). A %%host cell with no python3 kernel installed is skipped.
 
+--update stores the new outputs of the cells whose one fault is that they
+differ (not of a cell that timed out or raised unexpectedly). A replay
+stopped by Ctrl-C or ended early (a board that cannot be reached, a cell
+that would not stop) updates nothing, nor does one whose notebook was saved
+while it ran.
+
 Exit status: 0 all matched, 1 a cell failed or a notebook could not be
 replayed, 2 bad command line.
 `
