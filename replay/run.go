@@ -376,8 +376,9 @@ func runCell(ctx context.Context, c *Cell, exec Executor, count int, opt Options
 	mu.Lock()
 	stopped := why
 	mu.Unlock()
-	if stopped == "" && ctx.Err() != nil {
-		// Stopped from outside (Ctrl-C), not by the cell's own metadata.
+	if ctx.Err() != nil && stopped != "timeout" {
+		// Stopped from outside (Ctrl-C), not by the cell's own metadata;
+		// a serving cell's probe, stopped with it, says "served".
 		stopped = stopWords(ctx)
 	}
 	judge(&cr, d.err, stopped, timeout, opt)

@@ -241,3 +241,23 @@ func TestUnreachableBoardEndsNotebook(t *testing.T) {
 		t.Errorf("the annotations say the error %d times:\n%s", n, ann.String())
 	}
 }
+
+// Ctrl-C during a serving cell is a stop too, though the cell's probe,
+// ending with it, presses stop as when it has been served.
+func TestCtrlCInServingCell(t *testing.T) {
+	ln, port := listen(t)
+	ln.Close() // the server never comes up
+	nb := notebookFile(t, [3]string{"srv", fmt.Sprintf(`{"iot": {"serve": {"port": %d}}}`, port), `[]`})
+	ctx, cancel := context.WithCancelCause(context.Background())
+	b := fakeBoard{"srv": func(ctx context.Context, out kernel.Output) (kernel.Result, error) {
+		cancel(kernel.ErrInterrupted) // the user presses Ctrl-C
+		<-ctx.Done()
+		time.Sleep(100 * time.Millisecond) // a board takes a while to stop
+		return kernel.Result{}, &kernel.ExecError{Name: "KeyboardInterrupt"}
+	}}
+	r := Run(ctx, nb, b, "fake", updateOpts())
+	if c := r.Cells[0]; c.Status != Skipped || c.Reason != "stopped (Ctrl-C) before it ended" || r.Err == nil {
+		t.Errorf("the stopped cell: %v %q; Err %v", c.Status, c.Reason, r.Err)
+	}
+	unchanged(t, nb)
+}
