@@ -263,6 +263,10 @@ func Load(path string) (*Notebook, error) {
 // Parse reads a notebook from its bytes; path names it in messages.
 func Parse(path string, b []byte) (*Notebook, error) {
 	var raw rawNotebook
+	if bytes.HasPrefix(b, []byte("\xef\xbb\xbf")) {
+		// Jupyter does not read these either.
+		return nil, errors.New("not a notebook: it starts with a UTF-8 byte order mark (save it as UTF-8 without one)")
+	}
 	if err := json.Unmarshal(b, &raw); err != nil {
 		return nil, fmt.Errorf("not a notebook: %w", jsonProblem(err, b, "the file"))
 	}

@@ -63,6 +63,7 @@ func TestParseMessages(t *testing.T) {
 		{"{\n \"cells\": [\n  " + ok + "\n ],\n \"metadata\": {}", "not a notebook: not valid JSON at line 5, column 15: unexpected end of JSON input"},
 		{"{\n \"cells\": [\n  {\"cell_type\": \"code\",, \"source\": \"a\"}]}", "not a notebook: not valid JSON at line 3, column 24: invalid character ','"},
 		{`[]`, "not a notebook: the file: want an object, not a list"},
+		{"\xef\xbb\xbf" + nb(ok), "not a notebook: it starts with a UTF-8 byte order mark"},
 		{`{"cells": {}, "nbformat": 4}`, "not a notebook: cells: want a list, not an object"},
 	} {
 		_, err := Parse("x.ipynb", []byte(tc.nb))
