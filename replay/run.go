@@ -363,6 +363,11 @@ func runCell(ctx context.Context, c *Cell, exec Executor, count int, opt Options
 				fmt.Errorf("cell %d did not stop within %v of being interrupted; the rest of the notebook is not run", c.Index+1, grace)
 		}
 	}
+	// Who stopped the cell is known now: a probe that gives up once the
+	// cell has ended presses stop too late to count.
+	mu.Lock()
+	stopped := why
+	mu.Unlock()
 	close(ended)
 	timer.Stop()
 	col.close()
@@ -373,9 +378,6 @@ func runCell(ctx context.Context, c *Cell, exec Executor, count int, opt Options
 		col.add(Output{OutputType: "execute_result", Data: d.res.Data, Metadata: d.res.Metadata, ExecutionCount: &n})
 	}
 	cr := CellResult{Cell: c, Outputs: col.outputs(), Duration: time.Since(started), dropped: col.droppedBytes()}
-	mu.Lock()
-	stopped := why
-	mu.Unlock()
 	if ctx.Err() != nil && stopped != "timeout" {
 		// Stopped from outside (Ctrl-C), not by the cell's own metadata;
 		// a serving cell's probe, stopped with it, says "served".
