@@ -14,6 +14,7 @@ import (
 	"github.com/iot-kernel/iot-kernel/kernel"
 	"github.com/iot-kernel/iot-kernel/kernel/kerneltest"
 	"github.com/iot-kernel/iot-kernel/testboard"
+	"github.com/iot-kernel/iot-kernel/transport"
 	"github.com/iot-kernel/iot-kernel/transport/serialport"
 )
 
@@ -82,6 +83,9 @@ func TestBoardKilledMidCell(t *testing.T) {
 	var ee *kernel.ExecError
 	if !errors.As(err, &ee) || ee.Name != "ConnectionError" {
 		t.Fatalf("error = %v, want a ConnectionError", err)
+	}
+	if !errors.Is(err, transport.ErrLinkLost) {
+		t.Errorf("the ConnectionError does not wrap transport.ErrLinkLost (replay ends the notebook by it): %v", err)
 	}
 	t.Logf("unplugged: %s", ee.Value)
 	if n := strings.Count(ee.Value, b.Path()); n != 1 {

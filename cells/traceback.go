@@ -167,5 +167,5 @@ func errorOf(name string, err error) *kernel.ExecError {
 	msg := err.Error()
 	tb := strings.Split(msg, "\n")
 	tb[0] = name + ": " + tb[0]
-	return &kernel.ExecError{Name: name, Value: msg, Traceback: tb}
+	return &kernel.ExecError{Name: name, Value: msg, Traceback: tb, Err: err}
 }

@@ -80,7 +80,13 @@ type ExecError struct {
 	Name      string   // ename, e.g. "ZeroDivisionError"
 	Value     string   // evalue
 	Traceback []string // lines, no ANSI codes needed
+	// Err is the Go error the exception was made from, if any, for
+	// callers that ask errors.Is; it is not sent to the client.
+	Err error
 }
+
+// Unwrap returns the Go error the exception was made from.
+func (e *ExecError) Unwrap() error { return e.Err }
 
 func (e *ExecError) Error() string {
 	if e.Value == "" {

@@ -168,16 +168,14 @@ func replayFlags(e *env) (*flag.FlagSet, func(context.Context) int) {
 
 // boardUnreachable says whether a cell's error is the kernel's for a board
 // it cannot reach: none connected (the notebook's connect failed), or the
-// link to it lost. The kernel turns those into a NoBoardError and a
-// ConnectionError naming transport.ErrLinkLost; a ConnectionError of the
-// cell's own code (a %%host cell's requests) is not one.
+// link to it lost. A ConnectionError of the cell's own code (a %%host
+// cell's requests) is not one: it wraps no transport.ErrLinkLost.
 func boardUnreachable(err error) bool {
 	var ee *kernel.ExecError
-	if !errors.As(err, &ee) {
-		return errors.Is(err, transport.ErrLinkLost)
+	if errors.As(err, &ee) && ee.Name == cells.NoBoardError {
+		return true
 	}
-	return ee.Name == cells.NoBoardError ||
-		ee.Name == "ConnectionError" && strings.Contains(ee.Value, transport.ErrLinkLost.Error())
+	return errors.Is(err, transport.ErrLinkLost)
 }
 
 // writeNotebook writes an updated notebook atomically, keeping its mode.

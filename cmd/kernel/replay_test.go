@@ -157,7 +157,10 @@ func TestBoardUnreachable(t *testing.T) {
 		want bool
 	}{
 		{&kernel.ExecError{Name: cells.NoBoardError, Value: "no board connected — use %connect TARGET (connecting to esp32 failed: no such port)"}, true},
-		{&kernel.ExecError{Name: "ConnectionError", Value: "sim: " + transport.ErrLinkLost.Error() + ": EOF (the next cell starts it again)"}, true},
+		{&kernel.ExecError{Name: "ConnectionError", Value: "sim: " + transport.ErrLinkLost.Error() + ": EOF (the next cell starts it again)",
+			Err: fmt.Errorf("sim: %w: EOF (the next cell starts it again)", transport.ErrLinkLost)}, true},
+		// matched by the error it wraps, never by its text
+		{&kernel.ExecError{Name: "ConnectionError", Value: "sim: " + transport.ErrLinkLost.Error()}, false},
 		{fmt.Errorf("run: %w", transport.ErrLinkLost), true},
 		{&kernel.ExecError{Name: "ConnectionError", Value: "HTTPConnectionPool(host='localhost', port=80): Max retries exceeded"}, false},
 		{&kernel.ExecError{Name: "OSError", Value: "[Errno 113] EHOSTUNREACH"}, false},
