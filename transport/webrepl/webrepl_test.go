@@ -1,6 +1,7 @@
 package webrepl
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -477,5 +479,44 @@ func TestCloseWhileAWriteIsStuck(t *testing.T) {
 	}
 	if err := <-wrote; !errors.Is(err, net.ErrClosed) {
 		t.Fatalf("the stuck Write = %v, want net.ErrClosed", err)
+	}
+}
+
+// A server that floods pings during the login and never reads: the pongs
+// fill the socket buffers, and Dial must still end at its deadline.
+func TestDialBoundedByPingFlood(t *testing.T) {
+	stop := make(chan struct{})
+	defer close(stop)
+	url := rawServer(t, func(c net.Conn, _ *bufio.Reader) {
+		burst := bytes.Repeat(serverFrame(opcodePing, make([]byte, 125)), 512)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			c.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+			if _, err := c.Write(burst); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+				return
+			}
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		c, err := Dial(ctx, url, secret)
+		if c != nil {
+			c.Close()
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Dial = %v, want its deadline", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Dial with a 500 ms deadline still blocked after 20 s, writing pongs the server does not read")
 	}
 }

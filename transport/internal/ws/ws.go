@@ -272,7 +272,7 @@ func (c *Conn) Read(ctx context.Context) (MessageType, []byte, error) {
 		return 0, nil, ErrBroken
 	}
 	release := deadlineOn(ctx, c.nc.SetReadDeadline)
-	typ, data, err := c.readMessage()
+	typ, data, err := c.readMessage(ctx)
 	release()
 	if err != nil {
 		c.rbroken = true
@@ -288,8 +288,10 @@ type frameHeader struct {
 	length int64
 }
 
-// readMessage reads frames until a whole data message has come.
-func (c *Conn) readMessage() (MessageType, []byte, error) {
+// readMessage reads frames until a whole data message has come. The pongs
+// and the close answer it writes meanwhile are bounded by ctx too: a server
+// that sends but does not read would otherwise hold them up for good.
+func (c *Conn) readMessage(ctx context.Context) (MessageType, []byte, error) {
 	var (
 		typ  MessageType
 		data []byte
@@ -312,11 +314,11 @@ func (c *Conn) readMessage() (MessageType, []byte, error) {
 			case opPing:
 				// After our close frame no pong may follow (RFC 6455
 				// 5.5.1); the server's close answer is still to be read.
-				if err := c.writeFrame(context.Background(), opPong, payload); err != nil && !errors.Is(err, net.ErrClosed) {
+				if err := c.writeFrame(ctx, opPong, payload); err != nil && !errors.Is(err, net.ErrClosed) {
 					return 0, nil, err
 				}
 			case opClose:
-				return 0, nil, c.closed(payload)
+				return 0, nil, c.closed(ctx, payload)
 			}
 			continue
 		case opText, opBinary:
@@ -387,14 +389,15 @@ func frameErr(err error) error {
 	return err
 }
 
-// closed answers the server's close frame and gives it as an error.
-func (c *Conn) closed(payload []byte) error {
+// closed answers the server's close frame, within ctx, and gives it as an
+// error.
+func (c *Conn) closed(ctx context.Context, payload []byte) error {
 	ce := &CloseError{Code: 1005}
 	if len(payload) >= 2 {
 		ce.Code = int(binary.BigEndian.Uint16(payload))
 		ce.Reason = string(payload[2:])
 	}
-	c.sendClose(context.Background(), ce.Code)
+	c.sendClose(ctx, ce.Code)
 	return ce
 }
 

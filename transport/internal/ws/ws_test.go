@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -464,5 +465,99 @@ func TestPingAfterOurCloseIgnored(t *testing.T) {
 	var ce *CloseError
 	if !errors.As(err, &ce) || ce.Code != 1000 {
 		t.Fatalf("Read after Close, a ping, then the close answer = %v, want the close answer", err)
+	}
+}
+
+// pingFlood starts a loopback server that completes the handshake, then
+// sends pings as fast as it can and never reads, until the test ends.
+func pingFlood(t *testing.T) string {
+	t.Helper()
+	done := make(chan struct{})
+	t.Cleanup(func() { close(done) })
+	return upgraded(t, func(nc net.Conn, _ *bufio.Reader, _, key string) {
+		io.WriteString(nc, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: "+acceptKey(key)+"\r\n\r\n")
+		ping := append([]byte{0x89, 125}, make([]byte, 125)...)
+		burst := bytes.Repeat(ping, 512)
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			nc.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+			if _, err := nc.Write(burst); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+				return
+			}
+		}
+	})
+}
+
+func TestReadBoundedWhilePongsCannotBeSent(t *testing.T) {
+	// The pongs fill the socket buffers of a server that does not read;
+	// the pong that no longer fits must not outlast Read's context.
+	c := dial(t, pingFlood(t))
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := c.Read(ctx)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Read = %v, want its context's deadline", err)
+		}
+	case <-time.After(20 * time.Second):
+		c.CloseNow()
+		t.Fatal("Read with a 500 ms deadline still blocked after 20 s, writing a pong nobody reads")
+	}
+}
+
+func TestCloseAnswerBoundedWhileAWriteIsStuck(t *testing.T) {
+	// The server closes while a big Write to it is stuck (it does not
+	// read): answering its close waits for that Write, within Read's
+	// context only.
+	closing := make(chan struct{})
+	done := make(chan struct{})
+	t.Cleanup(func() { close(done) })
+	url := upgraded(t, func(nc net.Conn, _ *bufio.Reader, _, key string) {
+		io.WriteString(nc, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: "+acceptKey(key)+"\r\n\r\n")
+		<-closing
+		io.WriteString(nc, "\x88\x02\x03\xe8")
+		<-done
+	})
+	started := make(chan struct{}, 1)
+	c, err := Dial(bounded(t), url, func(ctx context.Context, network, addr string) (net.Conn, error) {
+		nc, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return &bigWrites{Conn: nc, started: started}, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.CloseNow() })
+	wctx, wcancel := context.WithCancel(context.Background())
+	defer wcancel()
+	go c.Write(wctx, Binary, make([]byte, 64<<20)) // more than the socket buffers hold
+	<-started
+	close(closing)
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	read := make(chan error, 1)
+	go func() {
+		_, _, err := c.Read(ctx)
+		read <- err
+	}()
+	select {
+	case err := <-read:
+		if err == nil {
+			t.Fatal("Read returned a message; want the close or the deadline")
+		}
+	case <-time.After(20 * time.Second):
+		c.CloseNow()
+		t.Fatal("Read with a 500 ms deadline still blocked after 20 s, answering a close behind a stuck Write")
 	}
 }
