@@ -77,36 +77,65 @@ func (c *Conn) readLoop() {
 			return
 		}
 		if typ == ws.Binary {
-			// Hand the frame over under c.mu, so that a transfer that
-			// ends cannot leave it behind in its channel.
-			c.mu.Lock()
-			route := c.route
-			sent := false
-			if route != nil {
-				select {
-				case route <- data:
-					sent = true
-				default: // the transfer is behind; wait below
-				}
+			sent, err := c.toTransfer(data)
+			if err != nil {
+				c.stop(err)
+				return
 			}
-			c.mu.Unlock()
 			if sent {
 				continue
-			}
-			if route != nil {
-				select {
-				case route <- data:
-					continue
-				case <-c.ctx.Done():
-					c.stop(c.ctx.Err())
-					return
-				}
 			}
 		}
 		if !c.in.Put(data) {
 			return
 		}
 	}
+}
+
+// toTransfer hands a binary frame to the transfer in progress, if there is
+// one, and reports whether it did; it fails only when the session ends.
+// A frame it sent after the transfer ended (which then took what its
+// channel held, and queued it as output) is output too, queued here behind
+// it: c.mu orders the two.
+func (c *Conn) toTransfer(data []byte) (bool, error) {
+	c.mu.Lock()
+	route := c.route
+	if route == nil {
+		c.mu.Unlock()
+		return false, nil
+	}
+	select {
+	case route <- data:
+		c.mu.Unlock()
+		return true, nil
+	default: // the transfer is behind: wait for it without c.mu, which it takes to end
+	}
+	c.mu.Unlock()
+	select {
+	case route <- data:
+	case <-c.ctx.Done():
+		return false, c.ctx.Err()
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.route == route {
+		return true, nil // the transfer takes it, or finds it when it ends
+	}
+	var left []byte
+	for more := true; more; {
+		select {
+		case b := <-route:
+			left = append(left, b...)
+		default:
+			more = false
+		}
+	}
+	if len(left) > 0 {
+		// Without waiting for room: c.mu is held, which a transfer
+		// takes to start and to end.
+		c.in.PutNow(left)
+	}
+	return true, nil
 }
 
 // stop records why the session ended and wakes its readers.

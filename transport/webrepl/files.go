@@ -182,12 +182,14 @@ func (c *Conn) transfer(ctx context.Context, what string, op func(*stream) error
 				more = false
 			}
 		}
-		c.mu.Unlock()
 		if len(left) > 0 {
-			// This goroutine is the inbox's reader now: never wait for
-			// room it would have to make itself.
+			// Under c.mu, so that no frame the socket reader reads
+			// next is queued before these. And without waiting for
+			// room: this goroutine is the inbox's reader now, which
+			// would have to make the room itself.
 			c.in.PutNow(left)
 		}
+		c.mu.Unlock()
 	}()
 
 	err := op(s)
