@@ -23,8 +23,12 @@ import (
 // fileTransferer is a link with its own file transfer (the WebREPL conn).
 type fileTransferer interface {
 	PutFile(ctx context.Context, name string, data []byte, progress func(done, total int64)) error
-	GetFile(ctx context.Context, name string, progress func(done, total int64)) ([]byte, error)
+	GetFile(ctx context.Context, name string, limit int64, progress func(done, total int64)) ([]byte, error)
 }
+
+// getSlack is how many bytes more than its stat said a file read over a
+// link's own transfer may have.
+const getSlack = 64 << 10
 
 // partSuffix names the temporary file an upload goes to before it is
 // renamed, so an interrupted upload never leaves a half-written file under
@@ -361,7 +365,10 @@ func readOnce(ctx context.Context, l *link, c *fsCaps, p string, progress Progre
 		if prog != nil {
 			prog = func(done, _ int64) { progress(done, fi.Size) }
 		}
-		data, err := ft.GetFile(ctx, bp, prog)
+		// Bounded by the size, with room for a file that grows a little
+		// meanwhile (its checksum then differs, and it is read again):
+		// a board that sends on and on must not fill the host's memory.
+		data, err := ft.GetFile(ctx, bp, fi.Size+getSlack, prog)
 		if err != nil {
 			if err = l.transferError(err); l.dead() {
 				return nil, err

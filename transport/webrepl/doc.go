@@ -4,7 +4,7 @@
 //	c, err := webrepl.Dial(ctx, "ws://192.168.4.1:8266/", password)
 //	// c is an io.ReadWriteCloser carrying the REPL's bytes.
 //	err = c.PutFile(ctx, "main.py", src, nil)
-//	data, err := c.GetFile(ctx, "boot.py", nil)
+//	data, err := c.GetFile(ctx, "boot.py", -1, nil) // at most DefaultGetLimit bytes
 //
 // The URL may leave out the port (8266) and the path ("/"); a bare
 // "host[:port]" means ws://host[:port]/.

@@ -90,13 +90,21 @@ func (c *Conn) PutFile(ctx context.Context, name string, data []byte, progress f
 	})
 }
 
-// GetFile reads the file name from the board. progress, if not nil, is told
-// the bytes received so far; its total is -1, as WebREPL does not announce
-// a file's size. MicroPython's C WebREPL ends the session when the file
-// does not exist, so GetFile then fails with a lost connection.
-func (c *Conn) GetFile(ctx context.Context, name string, progress func(done, total int64)) ([]byte, error) {
+// DefaultGetLimit bounds a GetFile given no limit of its own.
+const DefaultGetLimit = 64 << 20
+
+// GetFile reads the file name from the board, at most limit bytes of it
+// (limit < 0: DefaultGetLimit): WebREPL does not announce a file's size, so
+// a board that sends more ends the transfer with an error rather than fill
+// the host's memory. progress, if not nil, is told the bytes received so
+// far; its total is -1. MicroPython's C WebREPL ends the session when the
+// file does not exist, so GetFile then fails with a lost connection.
+func (c *Conn) GetFile(ctx context.Context, name string, limit int64, progress func(done, total int64)) ([]byte, error) {
 	if err := checkName("get", name); err != nil {
 		return nil, fmt.Errorf("webrepl %s: %w", c.url, err)
+	}
+	if limit < 0 {
+		limit = DefaultGetLimit
 	}
 	var out []byte
 	err := c.transfer(ctx, fmt.Sprintf("get %q", name), func(s *stream) error {
@@ -118,6 +126,9 @@ func (c *Conn) GetFile(ctx context.Context, name string, progress func(done, tot
 			n := int(binary.LittleEndian.Uint16(lenBuf))
 			if n == 0 {
 				break
+			}
+			if int64(len(out)+n) > limit {
+				return fmt.Errorf("the board sent more than %d bytes for %s", limit, name)
 			}
 			start := len(out)
 			out = append(out, make([]byte, n)...)

@@ -210,7 +210,7 @@ func recordOp(url string, op byte) ([]byte, error) {
 		case opPut:
 			r.err = c.PutFile(ctx, "f.bin", []byte("data"), nil)
 		case opGet:
-			r.got, r.err = c.GetFile(ctx, "f.bin", nil)
+			r.got, r.err = c.GetFile(ctx, "f.bin", -1, nil)
 		case opGetVer:
 			var v string
 			v, r.err = c.Version(ctx)

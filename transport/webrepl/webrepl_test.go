@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -260,7 +261,7 @@ func TestPutGetLargeBinaryFile(t *testing.T) {
 	}()
 
 	var last int64
-	got, err := c.GetFile(testCtx(t), "/data.bin", func(done, total int64) {
+	got, err := c.GetFile(testCtx(t), "/data.bin", -1, func(done, total int64) {
 		if total != -1 || done <= last {
 			t.Errorf("get progress (%d, %d) after %d", done, total, last)
 		}
@@ -292,7 +293,7 @@ func TestGetMissingFile(t *testing.T) {
 	c := dial(t, b.start(t))
 	readUntil(t, c, ">>> ")
 
-	_, err := c.GetFile(testCtx(t), "/nope.py", nil)
+	_, err := c.GetFile(testCtx(t), "/nope.py", -1, nil)
 	var st *StatusError
 	if !errors.As(err, &st) || st.Status != 2 || st.Op != "get" || st.Name != "/nope.py" {
 		t.Fatalf("GetFile of a missing file = %v, want a StatusError with status 2", err)
@@ -319,7 +320,7 @@ func TestInterruptedTransferEndsSession(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
-	_, err := c.GetFile(ctx, stallName, nil)
+	_, err := c.GetFile(ctx, stallName, -1, nil)
 	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "mid-transfer") {
 		t.Fatalf("GetFile that never gets an answer = %v", err)
 	}
@@ -338,7 +339,7 @@ func TestEmptyFile(t *testing.T) {
 	if err := c.PutFile(testCtx(t), "empty.txt", nil, nil); err != nil {
 		t.Fatalf("PutFile: %v", err)
 	}
-	got, err := c.GetFile(testCtx(t), "empty.txt", nil)
+	got, err := c.GetFile(testCtx(t), "empty.txt", -1, nil)
 	if err != nil || len(got) != 0 {
 		t.Fatalf("GetFile = %q, %v", got, err)
 	}
@@ -351,7 +352,7 @@ func TestNameTooLong(t *testing.T) {
 	if err := c.PutFile(testCtx(t), long, []byte("x"), nil); err == nil || !strings.Contains(err.Error(), "at most") {
 		t.Fatalf("PutFile with a %d-byte name = %v", len(long), err)
 	}
-	if _, err := c.GetFile(testCtx(t), long, nil); err == nil {
+	if _, err := c.GetFile(testCtx(t), long, -1, nil); err == nil {
 		t.Fatal("GetFile with a long name succeeded")
 	}
 	ok := "/" + strings.Repeat("b", MaxNameLen-1)
@@ -587,5 +588,35 @@ func TestOutputAfterTransferInOrder(t *testing.T) {
 	}
 	if bad > 0 {
 		t.Errorf("%d of %d rounds lost or reordered the output behind a transfer", bad, rounds)
+	}
+}
+
+// A GET that never ends (the board sends full chunks on and on) stops at
+// its limit, saying so, instead of filling the host's memory.
+func TestGetFileLimit(t *testing.T) {
+	url := rawLoggedIn(t, func(c net.Conn, br *bufio.Reader) {
+		if _, _, err := clientFrame(br); err != nil { // the GET request
+			return
+		}
+		go io.Copy(io.Discard, br) // the client's chunk requests
+		c.Write(serverFrame(opcodeBinary, []byte{'W', 'B', 0, 0}))
+		chunk := make([]byte, 2+0xffff)
+		binary.LittleEndian.PutUint16(chunk, 0xffff)
+		f := serverFrame(opcodeBinary, chunk)
+		for {
+			if _, err := c.Write(f); err != nil {
+				return
+			}
+		}
+	})
+	c := dial(t, url)
+	const limit = 1 << 20
+	var got int64
+	_, err := c.GetFile(testCtx(t), "small.txt", limit, func(done, _ int64) { got = done })
+	if err == nil || !strings.Contains(err.Error(), "the board sent more than 1048576 bytes for small.txt") {
+		t.Fatalf("GetFile of an endless file with a limit of %d = %v", limit, err)
+	}
+	if got > limit {
+		t.Fatalf("GetFile took %d bytes, past its limit of %d", got, limit)
 	}
 }
