@@ -365,10 +365,16 @@ func readOnce(ctx context.Context, l *link, c *fsCaps, p string, progress Progre
 		if prog != nil {
 			prog = func(done, _ int64) { progress(done, fi.Size) }
 		}
-		// Bounded by the size, with room for a file that grows a little
-		// meanwhile (its checksum then differs, and it is read again):
-		// a board that sends on and on must not fill the host's memory.
-		data, err := ft.GetFile(ctx, bp, fi.Size+getSlack, prog)
+		var data []byte
+		err = idleTransfer(ctx, l, "waiting for the board to send the file", prog, func(ctx context.Context, prog func(done, total int64)) error {
+			// Bounded by the size, with room for a file that grows a
+			// little meanwhile (its checksum then differs, and it is
+			// read again): a board that sends on and on must not fill
+			// the host's memory.
+			var err error
+			data, err = ft.GetFile(ctx, bp, fi.Size+getSlack, prog)
+			return err
+		})
 		if err != nil {
 			if err = l.transferError(err); l.dead() {
 				return nil, err
@@ -679,8 +685,38 @@ func (e *fileWriteError) Unwrap() error { return e.err }
 // connects again.
 func (l *link) transferError(err error) error {
 	l.discard() // reading what is there finds a link that is gone
-	if l.dead() {
+	if l.dead() && !errors.Is(err, ErrNoResponse) {
 		return &errLost{err: err}
+	}
+	return err
+}
+
+// errTransferIdle is the cause of a transfer's end by idleTransfer.
+var errTransferIdle = errors.New("the transfer made no progress")
+
+// idleTransfer runs op, a transfer of the link's own (WebREPL's), under a
+// context that ends once fileIdle passes with no progress, as the raw
+// REPL's file snippets are bounded: a board that stops mid-transfer with
+// its connection up must not hold ReadFile or WriteFile until a stop.
+// That end is an error wrapping ErrNoResponse; the link's transfer then
+// closes the session, which the next operation opens again. op's progress
+// calls are passed on to progress (nil: none).
+func idleTransfer(ctx context.Context, l *link, what string, progress Progress, op func(ctx context.Context, progress func(done, total int64)) error) error {
+	d := fileIdle(ctx, l)
+	tctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	idle := time.AfterFunc(d, func() { cancel(errTransferIdle) })
+	defer idle.Stop()
+	err := op(tctx, func(done, total int64) {
+		idle.Reset(d)
+		if progress != nil {
+			progress(done, total)
+		}
+	})
+	if err != nil && ctx.Err() == nil && errors.Is(context.Cause(tctx), errTransferIdle) {
+		// Not what the board printed last, as the raw REPL's say: that
+		// is REPL output from before the transfer.
+		return fmt.Errorf("%s: no answer within %v: %w (check that the board is on and its network up)", what, d, ErrNoResponse)
 	}
 	return err
 }
@@ -691,7 +727,10 @@ func (l *link) transferError(err error) error {
 func sendTemp(ctx context.Context, l *link, c *fsCaps, p, tmp string, data []byte, progress Progress) error {
 	total := int64(len(data))
 	if ft, ok := l.rwc.(fileTransferer); ok {
-		if err := ft.PutFile(ctx, tmp, data, progress); err != nil {
+		err := idleTransfer(ctx, l, "waiting for the board to take the upload", progress, func(ctx context.Context, progress func(done, total int64)) error {
+			return ft.PutFile(ctx, tmp, data, progress)
+		})
+		if err != nil {
 			return l.transferError(err)
 		}
 		return nil

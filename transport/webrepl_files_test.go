@@ -2,7 +2,10 @@ package transport
 
 import (
 	"context"
+	"errors"
 	"io"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -70,5 +73,78 @@ func TestWebREPLReadFileBoundedBySize(t *testing.T) {
 	}
 	if len(limits) != 1 || limits[0] < int64(len(data)) || limits[0] > int64(len(data))+1<<20 {
 		t.Fatalf("the GET of a %d-byte file had limits %v, want one near its size", len(data), limits)
+	}
+}
+
+// stalling is a WebREPL link whose first GET or PUT (as stall says) never
+// gets an answer, as when the board stops mid-transfer with its TCP
+// connection up; webrepl's own transfers then wait on their context only.
+type stalling struct {
+	*webrepl.Conn
+	stall   string // "get" or "put"
+	stalled *atomic.Bool
+}
+
+func (c stalling) GetFile(ctx context.Context, name string, limit int64, progress func(done, total int64)) ([]byte, error) {
+	if c.stall == "get" && c.stalled.CompareAndSwap(false, true) {
+		<-ctx.Done()
+		c.Close() // as webrepl's transfers do: the board is left mid-transfer
+		return nil, ctx.Err()
+	}
+	return c.Conn.GetFile(ctx, name, limit, progress)
+}
+
+func (c stalling) PutFile(ctx context.Context, name string, data []byte, progress func(done, total int64)) error {
+	if c.stall == "put" && c.stalled.CompareAndSwap(false, true) {
+		<-ctx.Done()
+		c.Close()
+		return ctx.Err()
+	}
+	return c.Conn.PutFile(ctx, name, data, progress)
+}
+
+// A WebREPL transfer that stalls ends after the idle bound of the raw
+// REPL's file operations (4 × Timeout), reported as a board not
+// responding, not when the user stops it; the next operation works.
+func TestWebREPLStalledTransferBounded(t *testing.T) {
+	for _, stall := range []string{"get", "put"} {
+		t.Run(stall, func(t *testing.T) {
+			url := startWebREPLBoard(t, "pw")
+			var stalled atomic.Bool
+			b := wrappedWebREPL(t, url, "pw", Options{Timeout: 500 * time.Millisecond}, func(c *webrepl.Conn) io.ReadWriteCloser {
+				return stalling{c, stall, &stalled}
+			})
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			if stall == "get" {
+				if err := b.WriteFile(ctx, "f.txt", []byte("hello"), nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			done := make(chan error, 1)
+			go func() {
+				// A cell's context: it ends only on a stop.
+				if stall == "get" {
+					_, err := b.ReadFile(context.Background(), "f.txt", nil)
+					done <- err
+				} else {
+					done <- b.WriteFile(context.Background(), "f.txt", []byte("hello"), nil)
+				}
+			}()
+			select {
+			case err := <-done:
+				if !errors.Is(err, ErrNoResponse) || !strings.Contains(err.Error(), "no answer within 2s") {
+					t.Fatalf("the stalled %s = %v, want the board not responding", stall, err)
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatalf("a stalled WebREPL %s still waiting after 30 s (Timeout 500ms: the raw REPL's file operations give up after 2 s)", stall)
+			}
+			if err := b.WriteFile(ctx, "g.txt", []byte("again"), nil); err != nil {
+				t.Fatalf("WriteFile after the stalled %s: %v", stall, err)
+			}
+			if got, err := b.ReadFile(ctx, "g.txt", nil); err != nil || string(got) != "again" {
+				t.Fatalf("ReadFile after the stalled %s = %q, %v", stall, got, err)
+			}
+		})
 	}
 }
