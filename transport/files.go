@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/iot-kernel/iot-kernel/transport/webrepl"
 )
 
 // File operations are small Python snippets run through exec, like
@@ -24,6 +26,15 @@ import (
 type fileTransferer interface {
 	PutFile(ctx context.Context, name string, data []byte, progress func(done, total int64)) error
 	GetFile(ctx context.Context, name string, limit int64, progress func(done, total int64)) ([]byte, error)
+}
+
+// ownTransfer is the link's own file transfer for the board file name, if
+// it has one that takes the name. WebREPL's takes names of at most
+// webrepl.MaxNameLen bytes; longer ones go through the raw REPL, which the
+// same link carries.
+func (l *link) ownTransfer(name string) (fileTransferer, bool) {
+	ft, ok := l.rwc.(fileTransferer)
+	return ft, ok && len(name) <= webrepl.MaxNameLen
 }
 
 // getSlack is how many bytes more than its stat said a file read over a
@@ -354,7 +365,7 @@ func readFile(ctx context.Context, l *link, c *fsCaps, p string, progress Progre
 
 func readOnce(ctx context.Context, l *link, c *fsCaps, p string, progress Progress) ([]byte, error) {
 	bp := c.boardPath(p)
-	if ft, ok := l.rwc.(fileTransferer); ok {
+	if ft, ok := l.ownTransfer(bp); ok {
 		// The size first: WebREPL announces none, and MicroPython's C
 		// WebREPL ends the session on a GET of a missing file.
 		fi, err := stat(ctx, l, c, p)
@@ -383,7 +394,7 @@ func readOnce(ctx context.Context, l *link, c *fsCaps, p string, progress Progre
 			if _, serr := stat(ctx, l, c, p); serr != nil {
 				return nil, serr
 			}
-			return nil, fmt.Errorf("read %s: %w", p, err)
+			return nil, err // readFile names the file
 		}
 		out, err := l.capture(ctx, fnSnippet(c.sumBody(bp)+" print(d)\n"))
 		if err != nil {
@@ -726,7 +737,7 @@ func idleTransfer(ctx context.Context, l *link, what string, progress Progress, 
 // byte sum and sent again when damaged.
 func sendTemp(ctx context.Context, l *link, c *fsCaps, p, tmp string, data []byte, progress Progress) error {
 	total := int64(len(data))
-	if ft, ok := l.rwc.(fileTransferer); ok {
+	if ft, ok := l.ownTransfer(tmp); ok {
 		err := idleTransfer(ctx, l, "waiting for the board to take the upload", progress, func(ctx context.Context, progress func(done, total int64)) error {
 			return ft.PutFile(ctx, tmp, data, progress)
 		})

@@ -3,6 +3,7 @@ package transport
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"sync/atomic"
@@ -146,5 +147,64 @@ func TestWebREPLStalledTransferBounded(t *testing.T) {
 				t.Fatalf("ReadFile after the stalled %s = %q, %v", stall, got, err)
 			}
 		})
+	}
+}
+
+// openWebREPL opens the board at url through Open, as the kernel does.
+func openWebREPL(t *testing.T, url, password string) *Board {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	b, err := Open(ctx, url, Options{Password: password})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	return b
+}
+
+// A name that WebREPL takes is written and read back, though its
+// temporary NAME.iotpart is too long for WebREPL (the raw REPL, which the
+// link carries too, sends it); a name WebREPL does not take at all is read
+// the same way.
+func TestWebREPLNamesPastItsLimit(t *testing.T) {
+	b := openWebREPL(t, startWebREPLBoard(t, "pw"), "pw")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for _, n := range []int{webrepl.MaxNameLen - len(PartSuffix), webrepl.MaxNameLen - len(PartSuffix) + 1, webrepl.MaxNameLen, webrepl.MaxNameLen + 1, 70} {
+		name := strings.Repeat("a", n-3) + ".py"
+		want := fmt.Sprintf("x=%d\n", n)
+		if err := b.WriteFile(ctx, name, []byte(want), nil); err != nil {
+			t.Errorf("WriteFile(a %d-byte name): %v", n, err)
+			continue
+		}
+		if got, err := b.ReadFile(ctx, name, nil); err != nil || string(got) != want {
+			t.Errorf("ReadFile(a %d-byte name) = %q, %v; want %q", n, got, err, want)
+		}
+	}
+	// Written by the board itself: no upload of the kernel's on the way.
+	name := strings.Repeat("b", 66) + ".txt"
+	if err := b.Exec(ctx, "f=open('"+name+"','w');f.write('hi');f.close()", ExecOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := b.ReadFile(ctx, name, nil); err != nil || string(got) != "hi" {
+		t.Errorf("ReadFile(a %d-byte name) = %q, %v", len(name), got, err)
+	}
+}
+
+// A read that WebREPL refuses says which file once.
+func TestWebREPLReadErrorNamesFileOnce(t *testing.T) {
+	b := openWebREPL(t, startWebREPLBoard(t, "pw"), "pw")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := b.Exec(ctx, "import os;os.mkdir('d')", ExecOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := b.ReadFile(ctx, "d", nil)
+	if err == nil {
+		t.Fatal("ReadFile of a folder succeeded")
+	}
+	if strings.Count(err.Error(), "read d:") != 1 {
+		t.Fatalf("ReadFile of a folder = %v, want the file named once", err)
 	}
 }
