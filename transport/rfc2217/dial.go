@@ -7,7 +7,9 @@ import (
 	"io"
 	"net"
 	"net/url"
+	"strings"
 	"time"
+	"unicode"
 
 	"github.com/iot-kernel/iot-kernel/transport/internal/neterr"
 	"github.com/iot-kernel/iot-kernel/transport/internal/urlopt"
@@ -141,7 +143,7 @@ func (c *conn) negotiate(ctx context.Context) error {
 			defer c.mu.Unlock()
 			return c.negErr
 		case <-c.done:
-			return fmt.Errorf("the server closed the connection during option negotiation: %w", c.lostErr())
+			return c.hungUp()
 		case <-again.C:
 			c.mu.Lock()
 			var repeat []byte
@@ -174,6 +176,42 @@ func (c *conn) negotiate(ctx context.Context) error {
 			return fmt.Errorf("the server did not acknowledge the line settings: %w", ctx.Err())
 		}
 	}
+}
+
+// saidMax bounds the text of a server's hang-up quoted in an error.
+const saidMax = 200
+
+// hungUp is the error of a server that closed the connection during the
+// negotiation. Text it sent before is quoted: ser2net says "Port already
+// in use" to a second client and hangs up, and the socket's error alone
+// says nothing of it.
+func (c *conn) hungUp() error {
+	var said []byte
+	buf := make([]byte, saidMax)
+	for len(said) < saidMax {
+		// The socket reader has queued all it read before it stopped.
+		n, _ := c.in.ReadTimeout(buf[:saidMax-len(said)], 0)
+		if n == 0 {
+			break
+		}
+		said = append(said, buf[:n]...)
+	}
+	text := readable(said)
+	switch {
+	case text == "":
+		return fmt.Errorf("the server closed the connection during option negotiation: %w", c.lostErr())
+	case strings.Contains(strings.ToLower(text), "in use"):
+		return fmt.Errorf("the server said %q and hung up (another client holds the port?)", text)
+	}
+	// What it said is why; the socket's error (a reset) adds nothing.
+	return fmt.Errorf("the server said %q and hung up during option negotiation", text)
+}
+
+// readable is the printable text in b, its runs of other bytes (line
+// ends, telnet leftovers) made single spaces.
+func readable(b []byte) string {
+	f := strings.FieldsFunc(strings.ToValidUTF8(string(b), " "), func(r rune) bool { return !unicode.IsPrint(r) || unicode.IsSpace(r) })
+	return strings.Join(f, " ")
 }
 
 // errRefused reports a server that declines RFC 2217.

@@ -306,3 +306,31 @@ func TestHalfAnsweringServerDialledAgain(t *testing.T) {
 	}
 	rw.Close()
 }
+
+// A server that says something and hangs up during the negotiation: the
+// error quotes it (the socket's error alone says nothing of why).
+func TestHangUpQuotesServer(t *testing.T) {
+	for _, tc := range []struct{ says, want string }{
+		{"Port already in use\r\n", `the server said "Port already in use" and hung up (another client holds the port?)`},
+		{"\r\nGo away\r\n\x00", `the server said "Go away" and hung up during option negotiation`},
+		{"", "the server closed the connection during option negotiation"},
+	} {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { l.Close() })
+		go func() {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Write([]byte(tc.says))
+			c.Close()
+		}()
+		_, err = Dial(testCtx(t), "rfc2217://"+l.Addr().String(), Options{})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Dial of a server that says %q and hangs up = %v; want %q", tc.says, err, tc.want)
+		}
+	}
+}

@@ -169,3 +169,14 @@ func lineSpeed(t *testing.T, tty *os.File) uint32 {
 	}
 	return tio.Cflag & unix.CBAUD
 }
+
+// A second client of a ser2net port is told "Port already in use" and
+// hung up on: the error says so, not only that the connection dropped.
+func TestSer2netPortInUse(t *testing.T) {
+	_, _, url := startSer2net(t)
+	dialFake(t, url, Options{})
+	_, err := Dial(testCtx(t), url, Options{})
+	if err == nil || !strings.Contains(err.Error(), `the server said "Port already in use"`) || !strings.Contains(err.Error(), "another client") {
+		t.Fatalf("Dial of a port another client holds = %v", err)
+	}
+}
