@@ -68,8 +68,11 @@ func Dial(ctx context.Context, rawURL string, opt Options) (io.ReadWriteCloser, 
 		c, err := open(actx, tcp, rawURL, uint32(baud))
 		attemptOver := actx.Err() != nil
 		cancel()
-		if err == nil || ctx.Err() != nil || !errors.Is(err, errSilent) && !attemptOver {
-			return c, err
+		if err == nil {
+			return c, nil
+		}
+		if ctx.Err() != nil || !errors.Is(err, errSilent) && !attemptOver {
+			return nil, err // not c: a nil *conn would make a non-nil interface
 		}
 	}
 }

@@ -160,9 +160,14 @@ func TestSplitSequences(t *testing.T) {
 
 func TestServerRefusesRFC2217(t *testing.T) {
 	url, _ := listen(t, func(s *fakeServer) { s.refuse = true })
-	_, err := Dial(testCtx(t), url, Options{})
+	rw, err := Dial(testCtx(t), url, Options{})
 	if err == nil || !strings.Contains(err.Error(), "refused COM-PORT-OPTION") || !strings.Contains(err.Error(), url) {
 		t.Fatalf("Dial to a server without RFC 2217 = %v", err)
+	}
+	// A nil *conn in a non-nil interface passes a caller's rw != nil
+	// check, and its Close panics.
+	if rw != nil {
+		t.Fatalf("a failed Dial returned a non-nil %T", rw)
 	}
 }
 
