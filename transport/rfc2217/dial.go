@@ -99,6 +99,10 @@ func open(ctx context.Context, tcp net.Conn, url string, baud uint32) (*conn, er
 func parseURL(raw string) (addr string, baud int, err error) {
 	u, err := url.Parse(raw)
 	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // without the URL, quoted here already
+		}
 		return "", 0, fmt.Errorf("rfc2217: bad URL %q: %w", raw, err)
 	}
 	if u.Scheme != "rfc2217" {

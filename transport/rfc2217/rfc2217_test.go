@@ -227,9 +227,12 @@ func TestParseURL(t *testing.T) {
 	if addr, baud, err := parseURL("rfc2217://pi.local:2217?baud=9600"); err != nil || addr != "pi.local:2217" || baud != 9600 {
 		t.Errorf("parseURL = %q, %d, %v", addr, baud, err)
 	}
-	for _, bad := range []string{"rfc2217://pi.local", "tcp://pi.local:2217", "pi.local:2217", "rfc2217://:2217", "rfc2217://h:1?baud=x"} {
-		if _, _, err := parseURL(bad); err == nil {
+	for _, bad := range []string{"rfc2217://pi.local", "tcp://pi.local:2217", "pi.local:2217", "rfc2217://:2217", "rfc2217://h:1?baud=x", "rfc2217://h:x", "rfc2217://h:1/%zz"} {
+		_, _, err := parseURL(bad)
+		if err == nil {
 			t.Errorf("parseURL(%q) accepted", bad)
+		} else if n := strings.Count(err.Error(), bad); n != 1 {
+			t.Errorf("parseURL(%q) = %v: the URL is quoted %d times, want once", bad, err, n)
 		}
 	}
 }
