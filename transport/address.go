@@ -34,11 +34,13 @@ func (k Kind) String() string {
 
 // Address is a parsed board address.
 type Address struct {
-	URL  string // as written, without surrounding space
+	// URL is the address as written, without surrounding space. It may
+	// hold a password (ws://:PASSWORD@host/): show SafeURL(URL).
+	URL  string
 	Kind Kind
 	// Target is what the address points at: the device path of a serial
 	// port ("auto" for the first board-like port), host[:port] of a
-	// network board, the name of a virtual board.
+	// network board (without user info), the name of a virtual board.
 	Target string
 }
 
@@ -83,7 +85,32 @@ func (a Address) key() string {
 	case KindSim:
 		return "sim:" + a.Target
 	}
-	return strings.TrimSuffix(a.URL, "/")
+	return strings.TrimSuffix(SafeURL(a.URL), "/") // the password does not make another board
+}
+
+// SafeURL is url without the user info of a network address
+// (ws://:PASSWORD@host/ gives ws://host/), to show and to log; anything
+// else is returned as it is.
+func SafeURL(url string) string {
+	for _, p := range []string{"ws://", "wss://", "rfc2217://"} {
+		if rest, ok := strings.CutPrefix(url, p); ok {
+			return p + withoutUserInfo(rest)
+		}
+	}
+	return url
+}
+
+// withoutUserInfo removes "user:password@" from the start of s, a URL
+// after its "scheme://".
+func withoutUserInfo(s string) string {
+	end := strings.IndexAny(s, "/?#")
+	if end < 0 {
+		end = len(s)
+	}
+	if at := strings.LastIndexByte(s[:end], '@'); at >= 0 {
+		return s[at+1:]
+	}
+	return s
 }
 
 // ErrNotAddress is wrapped by ParseAddress's error for a word that is not
@@ -151,7 +178,7 @@ func hostScheme(prefixes ...string) func(string) (string, bool, error) {
 			if !ok {
 				continue
 			}
-			host, _, _ := strings.Cut(rest, "/")
+			host, _, _ := strings.Cut(withoutUserInfo(rest), "/")
 			if host == "" {
 				return "", true, fmt.Errorf("%s needs a host (%shost:port)", p, p)
 			}

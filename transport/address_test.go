@@ -27,6 +27,9 @@ func TestParseAddress(t *testing.T) {
 		{in: "ws://board.local/", kind: KindWebREPL, target: "board.local", name: "board.local", network: true},
 		{in: "wss://[::1]:8266/", kind: KindWebREPL, target: "[::1]:8266", name: "::1", network: true},
 		{in: "rfc2217://localhost:2217", kind: KindRFC2217, target: "localhost:2217", name: "localhost", network: true},
+		// A password in the URL is no part of the board's name.
+		{in: "ws://:s3cret@192.168.1.20:8266/", kind: KindWebREPL, target: "192.168.1.20:8266", name: "192.168.1.20", network: true},
+		{in: "ws://me:s3cret@board.local", kind: KindWebREPL, target: "board.local", name: "board.local", network: true},
 		{in: "sim", kind: KindSim, target: "sim", name: "sim"},
 		{in: "sim:esp32", kind: KindSim, target: "esp32", name: "esp32"},
 		{in: "sim:lab-2.b_c", kind: KindSim, target: "lab-2.b_c", name: "lab-2.b_c"},
@@ -88,6 +91,8 @@ func TestSameAddress(t *testing.T) {
 		{"ws://h:8266/", "ws://h:8266", true},
 		{"ws://h:8266", "ws://h:8267", false},
 		{"ws://h:8266", "wss://h:8266", false},
+		{"ws://:pw@h:8266/", "ws://h:8266", true}, // a password does not make another board
+		{"ws://:pw@h:8266/", "ws://:other@h:8266/", true},
 		{"sim", "sim:sim", true},
 		{"sim:a", "sim:b", false},
 		{"sim:a", "/dev/a", false},
@@ -100,6 +105,22 @@ func TestSameAddress(t *testing.T) {
 		}
 		if got := SameAddress(tt.b, tt.a); got != tt.same {
 			t.Errorf("SameAddress(%q, %q) = %v, want %v", tt.b, tt.a, got, tt.same)
+		}
+	}
+}
+
+func TestSafeURL(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"ws://:s3cret@10.0.0.2:8266/", "ws://10.0.0.2:8266/"},
+		{"ws://user:s3cret@board.local", "ws://board.local"},
+		{"wss://:s3cret@[::1]:8266/x?y=1", "wss://[::1]:8266/x?y=1"},
+		{"rfc2217://u:p@pi:2217?baud=9600", "rfc2217://pi:2217?baud=9600"},
+		{"ws://10.0.0.2:8266/a@b", "ws://10.0.0.2:8266/a@b"}, // an @ in the path is no user info
+		{"/dev/ttyACM0", "/dev/ttyACM0"},
+		{"sim:esp32", "sim:esp32"},
+	} {
+		if got := SafeURL(tt.in); got != tt.want {
+			t.Errorf("SafeURL(%q) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
 }

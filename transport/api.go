@@ -139,16 +139,17 @@ type TimedReader interface {
 
 // LinkError wraps a failure of the link with the URL it was for.
 type LinkError struct {
-	URL string
+	URL string // shown without any password it holds (see SafeURL)
 	Err error
 }
 
 func (e *LinkError) Error() string {
 	msg := e.Err.Error()
-	if strings.Contains(msg, e.URL) {
+	url := SafeURL(e.URL)
+	if strings.Contains(msg, url) {
 		return msg // the link's own error names the board already: once is enough
 	}
-	return fmt.Sprintf("%s: %s", e.URL, msg)
+	return fmt.Sprintf("%s: %s", url, msg)
 }
 
 // Unwrap gives the underlying error.

@@ -73,8 +73,10 @@ type Board struct {
 }
 
 // New returns a Board for url that opens its link with dial on first use.
-// url is only used in messages.
+// url is only used in messages, and in URL, without any password it holds
+// (see SafeURL).
 func New(url string, dial Dialer, opt Options) *Board {
+	url = SafeURL(url)
 	b := &Board{
 		url:  url,
 		dial: dial,
@@ -88,7 +90,8 @@ func New(url string, dial Dialer, opt Options) *Board {
 	return b
 }
 
-// URL is the board's address as given to New or Open.
+// URL is the board's address as given to New or Open, without any password
+// (see SafeURL).
 func (b *Board) URL() string { return b.url }
 
 func (b *Board) timeout() time.Duration {

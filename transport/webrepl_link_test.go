@@ -1,10 +1,12 @@
 package transport
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -18,6 +20,12 @@ import (
 // password and returns the server's URL.
 func startWebREPLBoard(t *testing.T, password string) string {
 	t.Helper()
+	return startWebREPLServer(t, password).URL()
+}
+
+// startWebREPLServer is startWebREPLBoard returning the server.
+func startWebREPLServer(t *testing.T, password string) *testboard.Server {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	tb := startTestBoard(t, testboard.Wasm, testboard.Options{})
@@ -27,7 +35,7 @@ func startWebREPLBoard(t *testing.T, password string) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = s.Close() })
-	return s.URL()
+	return s
 }
 
 // wrappedWebREPL opens a Board at url over a WebREPL link that wrap puts
@@ -206,5 +214,48 @@ func TestWebREPLReadErrorNamesFileOnce(t *testing.T) {
 	}
 	if strings.Count(err.Error(), "read d:") != 1 {
 		t.Fatalf("ReadFile of a folder = %v, want the file named once", err)
+	}
+}
+
+// A password written in a ws:// URL logs in, and is shown nowhere: not in
+// the Board's URL, its errors, its log, or the board's default name.
+func TestWebREPLPasswordInURLNotShown(t *testing.T) {
+	const pw = "s3cretpw"
+	for _, tc := range []struct{ name, password string }{{"right", pw}, {"wrong", "other"}} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := startWebREPLServer(t, tc.password)
+			url := strings.Replace(srv.URL(), "ws://", "ws://:"+pw+"@", 1)
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			var log bytes.Buffer
+			b, err := Open(ctx, url, Options{Logger: slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+			if tc.name == "right" {
+				if err != nil {
+					t.Fatalf("Open with the password in the URL: %v", err)
+				}
+				t.Cleanup(func() { _ = b.Close() })
+				if strings.Contains(b.URL(), pw) || !SameAddress(b.URL(), url) {
+					t.Errorf("Board.URL() = %q, want the address without its password", b.URL())
+				}
+				// An error that names the board: the board is gone.
+				_ = srv.Close()
+				_, err = b.ReadFile(ctx, "f.txt", nil)
+				var le *LinkError
+				if !errors.As(err, &le) {
+					t.Fatalf("ReadFile from a board that is gone = %v, want a LinkError", err)
+				}
+			} else if !errors.Is(err, webrepl.ErrAccessDenied) {
+				t.Fatalf("Open with a wrong password in the URL = %v", err)
+			}
+			if strings.Contains(err.Error(), pw) {
+				t.Errorf("the error shows the password: %v", err)
+			}
+			if strings.Contains(log.String(), pw) {
+				t.Errorf("the log shows the password:\n%s", log.String())
+			}
+			if n := DefaultName(url); strings.Contains(n, pw) {
+				t.Errorf("DefaultName(%q) = %q shows the password", url, n)
+			}
+		})
 	}
 }
