@@ -268,8 +268,10 @@ func rmMagic(d fileDeps) *Magic {
 			var errs []error
 			for _, p := range paths {
 				if err := rmOne(ctx, b, p, *recursive, *force); err != nil {
-					if ctx.Err() != nil {
-						return err
+					if ctx.Err() != nil || errors.Is(err, transport.ErrNoResponse) || errors.Is(err, transport.ErrLinkLost) {
+						// The board, not the path: the rest would fail
+						// the same way, each after its own wait.
+						return errors.Join(append(errs, err)...)
 					}
 					errs = append(errs, err)
 				}

@@ -71,6 +71,10 @@ type memBoard struct {
 	// headReads are the byte limits of ReadFileHead calls
 	headReads []int64
 	failNext  map[string]error
+	// gone, when set, is what Stat answers: a board that stopped
+	// answering; stats counts the calls.
+	gone  error
+	stats int
 }
 
 func newMemBoard() *memBoard {
@@ -131,6 +135,10 @@ func (m *memBoard) ListDir(_ context.Context, p string) ([]transport.FileInfo, e
 func (m *memBoard) Stat(_ context.Context, p string) (transport.FileInfo, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.stats++
+	if m.gone != nil {
+		return transport.FileInfo{}, m.gone
+	}
 	p = clean(p)
 	if p == "" || m.dirs[p] {
 		return transport.FileInfo{Name: path.Base(p), Path: p, IsDir: true}, nil

@@ -431,6 +431,15 @@ func TestRm(t *testing.T) {
 		t.Errorf("rm with missing paths left the others:\n%s", snap)
 	}
 	f.must("rm -f :gone.py :gone2.py")
+	// A board that stops answering is told once, not once per path after
+	// a wait of its own.
+	f.board.gone = fmt.Errorf("no answer within 5s: %w", transport.ErrNoResponse)
+	f.board.stats = 0
+	_, err = f.run("rm :p.py :q.py :r.py")
+	if err == nil || strings.Count(err.Error(), "no answer") != 1 || f.board.stats != 1 {
+		t.Errorf("rm of 3 paths on a board not answering: %d tries, error %v", f.board.stats, err)
+	}
+	f.board.gone = nil
 	_, err = f.run("rm")
 	wantUsage(t, err, "Usage: %rm [-f] [-r] :PATH...")
 
