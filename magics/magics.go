@@ -61,8 +61,7 @@ func (e *UsageError) Error() string {
 // Usagef returns a UsageError for magic m; runners use it for argument
 // errors that flag parsing cannot catch (a missing positional argument).
 func Usagef(m *Magic, format string, a ...any) error {
-	// Magic is the name after the first %: "%name" for a cell magic.
-	return &UsageError{Magic: strings.TrimPrefix(m.prefix(), "%"), Msg: fmt.Sprintf(format, a...), Usage: m.synopsis()}
+	return &UsageError{Magic: m.errorName(), Msg: fmt.Sprintf(format, a...), Usage: m.synopsis()}
 }
 
 // ErrUnknownMagic is wrapped by the error for a magic that does not exist.
@@ -132,7 +131,7 @@ func (r *Registry) Run(ctx context.Context, env *Env, line string, kind Kind, bo
 	}
 	words, err := shellquote.Split(rest)
 	if err != nil {
-		return &UsageError{Magic: name, Msg: "cannot split arguments: " + err.Error(), Usage: m.synopsis()}
+		return &UsageError{Magic: m.errorName(), Msg: "cannot split arguments: " + err.Error(), Usage: m.synopsis()}
 	}
 	fs := flag.NewFlagSet(m.prefix(), flag.ContinueOnError)
 	var discard bytes.Buffer
@@ -144,7 +143,7 @@ func (r *Registry) Run(ctx context.Context, env *Env, line string, kind Kind, bo
 			env.Out.Stream("stdout", m.Help())
 			return nil
 		}
-		return &UsageError{Magic: name, Msg: err.Error(), Usage: m.synopsis()}
+		return &UsageError{Magic: m.errorName(), Msg: err.Error(), Usage: m.synopsis()}
 	}
 	return run(ctx, env, args, body)
 }
@@ -258,6 +257,10 @@ func (m *Magic) prefix() string {
 	}
 	return "%%" + m.Name
 }
+
+// errorName is m's name as a UsageError holds it: after the first %, so
+// that a cell magic's errors read "%%name:".
+func (m *Magic) errorName() string { return strings.TrimPrefix(m.prefix(), "%") }
 
 func (m *Magic) synopsis() string {
 	fs := flag.NewFlagSet(m.prefix(), flag.ContinueOnError)

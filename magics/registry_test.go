@@ -115,3 +115,30 @@ func TestCombinedShortBoolFlags(t *testing.T) {
 		}
 	}
 }
+
+// A flag error names the magic as it is written: %%name for a cell magic,
+// %name for a line magic, as Usagef's errors do.
+func TestFlagErrorsNameTheMagicAsWritten(t *testing.T) {
+	mk := func(kind Kind) *Magic {
+		return &Magic{Name: "both", Kind: kind, Summary: "s", Setup: func(fs *flag.FlagSet) Runner {
+			fs.Int("n", 0, "")
+			return func(context.Context, *Env, []string, string) error { return nil }
+		}}
+	}
+	r := NewRegistry(mk(Line), mk(Cell))
+	ctx := context.Background()
+	for _, tt := range []struct {
+		kind       Kind
+		line, want string
+	}{
+		{Cell, "both --bogus", "%%both: flag provided but not defined: -bogus\n"},
+		{Cell, "both -n abc", "%%both: invalid value"},
+		{Cell, `both "unclosed`, "%%both: cannot split arguments"},
+		{Line, "both --bogus", "%both: flag provided but not defined: -bogus\n"},
+	} {
+		err := r.Run(ctx, &Env{}, tt.line, tt.kind, "")
+		if err == nil || !strings.HasPrefix(err.Error(), tt.want) {
+			t.Errorf("%q (kind %d): %v; want it to start %q", tt.line, tt.kind, err, tt.want)
+		}
+	}
+}
