@@ -297,3 +297,32 @@ func TestPlotErrorHasCellLines(t *testing.T) {
 		}
 	}
 }
+
+// Every message of %%plot names it as it is written: %%plot for the cell
+// magic, %plot for the line magic.
+func TestPlotMessagesNameTheMagic(t *testing.T) {
+	it, _, _ := simInterp(t)
+	mustRun(t, it, "%connect -q sim")
+	for code, want := range map[string]string{
+		"%%plot --bogus\nprint(1)":                "%%plot: flag provided but not defined: -bogus",
+		"%%plot -n abc\nprint(1)":                 `%%plot: invalid value "abc" for flag -n`,
+		"%%plot -x sideways\nprint(1)":            "%%plot: -x is index or time",
+		"%%plot --csv /nonexistent/d/x\nprint(1)": "%%plot --csv: cannot write /nonexistent/d/x",
+		"%plot --csv /nonexistent/d/x\nprint(1)":  "%plot --csv: cannot write /nonexistent/d/x",
+		"%plot --bogus\nprint(1)":                 "%plot: flag provided but not defined: -bogus",
+	} {
+		ee, _ := execError(t, it, code)
+		if !strings.HasPrefix(ee.Value, want) {
+			t.Errorf("%q: %s %q; want it to start %q", code, ee.Name, ee.Value, want)
+		}
+	}
+	for code, want := range map[string]string{
+		"%%plot\nprint('no numbers')": "%%plot: no line of the output held a number",
+		"%plot\nprint('no numbers')":  "%plot: no line of the output held a number",
+	} {
+		out, _ := mustRun(t, it, code)
+		if !strings.HasPrefix(out.Stderr(), want) {
+			t.Errorf("%q: stderr %q; want it to start %q", code, out.Stderr(), want)
+		}
+	}
+}

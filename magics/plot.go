@@ -65,6 +65,7 @@ func plotSetup(m *Magic) func(fs *flag.FlagSet) Runner {
 				return err
 			}
 			err = runPlot(env, plotRun{
+				name: m.prefix(),
 				cfg:  plot.Config{Window: *n, Time: *x == "time", Render: o},
 				text: *text, csv: *csvPath,
 			}, run)
@@ -89,6 +90,7 @@ func floatFlag(v *float64, set *bool) func(string) error {
 
 // plotRun is one %%plot invocation's settings.
 type plotRun struct {
+	name string // "%%plot" or "%plot", for messages
 	cfg  plot.Config
 	text bool   // --text: pass the printed text on as well
 	csv  string // --csv FILE, "" for none
@@ -104,7 +106,7 @@ func runPlot(env *Env, r plotRun, run func(kernel.Output) error) (err error) {
 	if r.csv != "" {
 		path := env.Host.Abs(r.csv)
 		if sink, err = atomicfile.Create(path, 0o644); err != nil {
-			return fmt.Errorf("%%plot --csv: cannot write %s: %w", path, err)
+			return fmt.Errorf("%s --csv: cannot write %s: %w", r.name, path, err)
 		}
 		rows = plot.NewCSV(sink)
 		r.cfg.Sample = rows.Sample
@@ -116,7 +118,7 @@ func runPlot(env *Env, r plotRun, run func(kernel.Output) error) (err error) {
 				sink.Abort()
 			}
 			if ferr != nil && err == nil {
-				err = fmt.Errorf("%%plot --csv: writing %s failed, the file was not saved: %w", path, ferr)
+				err = fmt.Errorf("%s --csv: writing %s failed, the file was not saved: %w", r.name, path, ferr)
 			}
 		}()
 	}
@@ -141,7 +143,7 @@ func runPlot(env *Env, r plotRun, run func(kernel.Output) error) (err error) {
 	p.Flush()
 	stop()
 	if !shown && err == nil {
-		env.Out.Stream("stderr", "%plot: no line of the output held a number, so there is no chart\n")
+		env.Out.Stream("stderr", r.name+": no line of the output held a number, so there is no chart\n")
 	}
 	return err
 }
