@@ -85,7 +85,8 @@ func Render(series []Series, o Options) []byte {
 	}
 
 	xlo, xhi, ylo, yhi := bounds(series)
-	fixedLo, fixedHi := o.FixYMin, o.FixYMax
+	// An end that is not a number cannot be placed: it fits the data.
+	fixedLo, fixedHi := o.FixYMin && finite(o.YMin), o.FixYMax && finite(o.YMax)
 	if fixedLo {
 		ylo = o.YMin
 	}
@@ -105,11 +106,13 @@ func Render(series []Series, o Options) []byte {
 		}
 	}
 	if !(yhi > ylo) {
+		// widened by a step float64 can take at any size (ylo + 1 is
+		// ylo itself past 2^53)
 		switch {
 		case fixedLo && !fixedHi:
-			yhi = ylo + 1
+			yhi = ylo + math.Max(1, math.Abs(ylo)*1e-6)
 		case fixedHi && !fixedLo:
-			ylo = yhi - 1
+			ylo = yhi - math.Max(1, math.Abs(yhi)*1e-6)
 		default:
 			c := ylo/2 + yhi/2
 			d := math.Max(1, math.Abs(c)*1e-6)
@@ -145,8 +148,15 @@ func Render(series []Series, o Options) []byte {
 	}
 	xt := xTicks(xlo, xhi, right-left, o.XLabel == "sample")
 
-	px := func(x float64) float64 { return left + (x-xlo)/(xhi-xlo)*(right-left) }
-	py := func(y float64) float64 { return bottom - (y-ylo)/(yhi-ylo)*(bottom-top) }
+	// A value far beyond fixed bounds is drawn at a margin around the plot
+	// area, clipped: its coordinate stays finite and short (a difference
+	// that overflows is an infinity, taken in too), and the margin, a
+	// hundred times the area's size, keeps a line leaving the area nearly
+	// as steep as it is.
+	xspan, yspan := xhi-xlo, yhi-ylo
+	mx, my := 100*(right-left), 100*(bottom-top)
+	px := func(x float64) float64 { return within(left+(x-xlo)/xspan*(right-left), left-mx, right+mx) }
+	py := func(y float64) float64 { return within(bottom-(y-ylo)/yspan*(bottom-top), top-my, bottom+my) }
 
 	// grid, ticks and labels
 	b.WriteString(`<g stroke="#e6e6e6" stroke-width="1">`)
@@ -234,6 +244,16 @@ func pathData(pts []Point, px, py func(float64) float64) string {
 	}
 	return b.String()
 }
+
+// within is v limited to [lo, hi]; NaN gives lo.
+func within(v, lo, hi float64) float64 {
+	if !(v >= lo) {
+		return lo
+	}
+	return math.Min(v, hi)
+}
+
+func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 
 // bounds is the range of the series' finite values and of their x.
 func bounds(series []Series) (xlo, xhi, ylo, yhi float64) {

@@ -320,3 +320,79 @@ func TestRenderDeterministicIDs(t *testing.T) {
 		t.Fatal("a placeholder is left in the chart")
 	}
 }
+
+// coords are every number of a chart's coordinate attributes (x, y,
+// width, height, the lines' ends and the paths' d).
+var coordAttr = regexp.MustCompile(`\s(?:x|y|x1|y1|x2|y2|width|height|d)="([^"]*)"`)
+
+func coords(svg []byte) []string {
+	var out []string
+	for _, m := range coordAttr.FindAllStringSubmatch(string(svg), -1) {
+		out = append(out, regexp.MustCompile(`[^MLh ]+`).FindAllString(m[1], -1)...)
+	}
+	return out
+}
+
+// Values far beyond the axis (fixed ends, or a fitted axis with values
+// near float64's limits) and fixed ends float64 cannot place are drawn
+// with short, finite coordinates: no NaN or Inf, no number of 60 digits.
+func TestRenderOutOfRangeCoordinatesStayShort(t *testing.T) {
+	pts := func(ys ...float64) []Series {
+		s := Series{Label: "v"}
+		for i, y := range ys {
+			s.Points = append(s.Points, Point{Seq: i + 1, X: float64(i + 1), Y: y})
+		}
+		return []Series{s}
+	}
+	both := func(lo, hi float64) Options { return Options{YMin: lo, YMax: hi, FixYMin: true, FixYMax: true} }
+	for name, c := range map[string]struct {
+		s []Series
+		o Options
+	}{
+		"0 to 1, a value of 1e307":     {pts(0.5, 1e307, 0.5), both(0, 1)},
+		"0 to 1, a value of 1e200":     {pts(0.5, 1e200, 0.5), both(0, 1)},
+		"0 to 1, a value of -MaxFloat": {pts(0.5, -math.MaxFloat64, 0.5), both(0, 1)},
+		"bottom 1e17 only, data 1-5":   {pts(1, 5, 3), Options{YMin: 1e17, FixYMin: true}},
+		"top -1e17 only, data 1-5":     {pts(1, 5, 3), Options{YMax: -1e17, FixYMax: true}},
+		"bottom 1e300 only":            {pts(1, 5, 3), Options{YMin: 1e300, FixYMin: true}},
+		"bottom +Inf":                  {pts(1, 5, 3), Options{YMin: math.Inf(1), FixYMin: true}},
+		"bottom NaN":                   {pts(1, 5, 3), Options{YMin: math.NaN(), FixYMin: true}},
+		"-Inf to +Inf":                 {pts(1, 5, 3), both(math.Inf(-1), math.Inf(1))},
+		"fitted, 0 -1 MaxFloat":        {pts(0, -1, math.MaxFloat64), Options{}},
+		"fitted, 0 1e300 1e16":         {pts(0, 1e300, 1e16), Options{}},
+	} {
+		svg := Render(c.s, c.o)
+		parseSVG(t, svg)
+		for _, v := range coords(svg) {
+			f, err := strconv.ParseFloat(strings.TrimSuffix(v, "%"), 64)
+			if err != nil || math.IsInf(f, 0) || math.IsNaN(f) || len(v) > 12 {
+				t.Errorf("%s: coordinate %.60q in the chart", name, v)
+				break
+			}
+		}
+	}
+	// The data below a fixed bottom is drawn, clipped, below the plot.
+	doc := parseSVG(t, Render(pts(1, 5, 3), Options{YMin: 1e17, FixYMin: true}))
+	if len(doc.paths) != 1 || !regexp.MustCompile(`^M[0-9.]+ [0-9]{4,}\.[0-9]L`).MatchString(doc.paths[0]) {
+		t.Errorf("data below the fixed bottom 1e17 drawn as %q, want a line below the plot", doc.paths)
+	}
+}
+
+// Values beyond fixed ends do not make a frame bigger: 8 series of
+// ±1e300 between --ymin 0 and --ymax 1 take about what they take on an
+// axis fitted to them (once, 60 digits a coordinate made it 20 times).
+func TestRenderOutOfRangeFrameSize(t *testing.T) {
+	var ss []Series
+	for k := range 8 {
+		s := Series{Label: fmt.Sprint("s", k)}
+		for i := range 20000 {
+			s.Points = append(s.Points, Point{Seq: i + 1, X: float64(i + 1), Y: 1e300 * float64(i%2*2-1)})
+		}
+		ss = append(ss, s)
+	}
+	fixed := len(Render(ss, Options{YMin: 0, YMax: 1, FixYMin: true, FixYMax: true}))
+	fitted := len(Render(ss, Options{}))
+	if fixed > 2*fitted {
+		t.Errorf("a frame of values beyond the fixed ends is %d bytes, %d on a fitted axis", fixed, fitted)
+	}
+}
