@@ -326,3 +326,30 @@ func TestPlotMessagesNameTheMagic(t *testing.T) {
 		}
 	}
 }
+
+// An axis end that is not a finite number is refused before the code
+// runs; a finite one far from the data still gives a chart of numbers.
+func TestPlotAxisEndsMustBeFinite(t *testing.T) {
+	it, _, _ := simInterp(t)
+	mustRun(t, it, "%connect -q sim")
+	for flags, want := range map[string]string{
+		"--ymin nan":   "%%plot: --ymin must be a finite number",
+		"--ymin inf":   "%%plot: --ymin must be a finite number",
+		"--ymax -inf":  "%%plot: --ymax must be a finite number",
+		"--ymax 1e400": "%%plot: --ymax must be a finite number",
+	} {
+		ee, out := execError(t, it, "%%plot "+flags+"\nprint('ran')")
+		if ee.Name != "UsageError" || !strings.HasPrefix(ee.Value, want) || out.Stdout() != "" {
+			t.Errorf("%%%%plot %s: %s %q, stdout %q; want %q and the code not run", flags, ee.Name, ee.Value, out.Stdout(), want)
+		}
+	}
+	out, _ := mustRun(t, it, "%%plot --ymin 1e17\nfor i in range(5):\n    print(i)")
+	if _, frames := charts(t, out); frames == 0 {
+		t.Fatal("no chart")
+	}
+	for _, d := range out.Displays() {
+		if svg, _ := d.Data["image/svg+xml"].(string); strings.Contains(svg, "NaN") || strings.Contains(svg, "Inf") {
+			t.Fatalf("%%%%plot --ymin 1e17: the chart has NaN or Inf coordinates")
+		}
+	}
+}

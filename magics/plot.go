@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 
@@ -48,6 +49,10 @@ func plotSetup(m *Magic) func(fs *flag.FlagSet) Runner {
 				return Usagef(m, "-n is from 1 to %d", maxPlotWindow)
 			case *x != "index" && *x != "time":
 				return Usagef(m, "-x is index or time, not %q", *x)
+			case o.FixYMin && !finite(o.YMin):
+				return Usagef(m, "--ymin must be a finite number")
+			case o.FixYMax && !finite(o.YMax):
+				return Usagef(m, "--ymax must be a finite number")
 			case o.FixYMin && o.FixYMax && o.YMin >= o.YMax:
 				return Usagef(m, "--ymin must be below --ymax")
 			case strings.HasPrefix(strings.TrimLeft(body, " \t\n"), "%%connect"):
@@ -77,16 +82,20 @@ func plotSetup(m *Magic) func(fs *flag.FlagSet) Runner {
 	}
 }
 
+// floatFlag parses a number; one beyond float64's range is kept as an
+// infinity, so that it is refused as nan and inf are, for not being finite.
 func floatFlag(v *float64, set *bool) func(string) error {
 	return func(s string) error {
 		f, err := strconv.ParseFloat(s, 64)
-		if err != nil {
+		if err != nil && !errors.Is(err, strconv.ErrRange) {
 			return errors.New("not a number")
 		}
 		*v, *set = f, true
 		return nil
 	}
 }
+
+func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 
 // plotRun is one %%plot invocation's settings.
 type plotRun struct {
