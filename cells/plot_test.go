@@ -14,6 +14,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/iot-kernel/iot-kernel/kernel"
 	"github.com/iot-kernel/iot-kernel/kernel/kerneltest"
@@ -351,5 +352,22 @@ func TestPlotAxisEndsMustBeFinite(t *testing.T) {
 		if svg, _ := d.Data["image/svg+xml"].(string); strings.Contains(svg, "NaN") || strings.Contains(svg, "Inf") {
 			t.Fatalf("%%%%plot --ymin 1e17: the chart has NaN or Inf coordinates")
 		}
+	}
+}
+
+// A printed line too long to be data comes out as printed: not cut in two
+// lines, no character broken, no number taken from it.
+func TestPlotLongLineStaysText(t *testing.T) {
+	it, _, _ := simInterp(t)
+	mustRun(t, it, "%connect -q sim")
+	out, _ := mustRun(t, it, "%%plot\nprint('a' + 'é' * 3000)\nprint(' ' * 4090 + 'temp:123456789')\nprint(1)")
+	want := "a" + strings.Repeat("é", 3000) + "\n" + strings.Repeat(" ", 4090) + "temp:123456789\n"
+	if got := out.Stdout(); got != want {
+		t.Errorf("stdout: %d bytes, %d lines, valid UTF-8 %v; want the two lines as printed (%d bytes)",
+			len(got), strings.Count(got, "\n"), utf8.ValidString(got), len(want))
+	}
+	cs, _ := charts(t, out)
+	if len(cs) != 1 || !strings.Contains(cs[0].summary, "1 line with numbers, 1 series") {
+		t.Errorf("charts %+v, want one of the last line only", cs)
 	}
 }

@@ -134,7 +134,7 @@ func runPlot(env *Env, r plotRun, run func(kernel.Output) error) (err error) {
 	tap := &plotOutput{Output: env.Out, text: r.text}
 	if !r.text {
 		// lines without numbers stay text
-		r.cfg.Text = func(line string) { env.Out.Stream("stdout", line+"\n") }
+		r.cfg.Text = func(text string) { env.Out.Stream("stdout", text) }
 	}
 	id := "plot-" + uuid.NewString()
 	p := plot.New(r.cfg)

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 func TestParseLine(t *testing.T) {
@@ -66,7 +67,7 @@ func TestParseLine(t *testing.T) {
 }
 
 // A line that arrives in pieces, however it is cut, gives the same
-// samples as the whole line; text lines go to Text whole.
+// samples as the whole line; text lines go to Text whole, with a newline.
 func TestPlotLinesSplitAcrossWrites(t *testing.T) {
 	out := "boot ok\r\ntemp:21.5 hum:40\r\n(1, 2)\nnot a number\ntemp:22 hum:41"
 	for cut := 0; cut <= len(out); cut++ {
@@ -79,7 +80,7 @@ func TestPlotLinesSplitAcrossWrites(t *testing.T) {
 		p.Write([]byte(out[:cut]))
 		p.Write([]byte(out[cut:]))
 		p.Flush()
-		wantT := []string{"boot ok", "not a number"}
+		wantT := []string{"boot ok\n", "not a number\n"}
 		wantS := []string{"temp=21.5", "hum=40", "value 1=1", "value 2=2", "temp=22", "hum=41"}
 		if !equal(texts, wantT) || !equal(samples, wantS) {
 			t.Fatalf("cut at %d: texts %q samples %q; want %q and %q", cut, texts, samples, wantT, wantS)
@@ -90,21 +91,19 @@ func TestPlotLinesSplitAcrossWrites(t *testing.T) {
 	}
 }
 
-// An endless line without a newline is taken in bounded pieces.
+// An endless line without a newline is not held: it goes on as text.
 func TestPlotLongLineBounded(t *testing.T) {
-	p := New(Config{})
-	chunk := make([]byte, 1000)
-	for i := range chunk {
-		chunk[i] = 'x'
-	}
+	passed := 0
+	p := New(Config{Text: func(s string) { passed += len(s) }})
+	chunk := []byte(strings.Repeat("x", 1000))
 	for range 100 {
 		p.Write(chunk)
 	}
 	p.mu.Lock()
-	held := len(p.partial)
+	held := len(p.partial) + len(p.cut)
 	p.mu.Unlock()
-	if held >= maxLine {
-		t.Fatalf("%d bytes held waiting for a newline, want < %d", held, maxLine)
+	if held > maxLine || passed+held != 100*len(chunk) {
+		t.Fatalf("%d bytes held waiting for a newline and %d passed on, want at most %d held and the rest passed", held, passed, maxLine)
 	}
 }
 
@@ -120,23 +119,44 @@ func equal(a, b []string) bool {
 	return true
 }
 
-// A line longer than the limit is cut at the limit, wherever the writes
-// were cut.
-func TestPlotLongLineSameCut(t *testing.T) {
-	line := strings.Repeat("1 ", maxLine) + "\n"
-	count := func(parts ...string) int {
-		n := 0
-		p := New(Config{Sample: func(time.Duration, string, float64) { n++ }})
-		for _, s := range parts {
-			p.Write([]byte(s))
+// A line longer than the limit is text, passed on unchanged in pieces of
+// whole UTF-8 characters, however the writes were cut: no number is cut
+// in two (once "4090 spaces, temp:123456789" gave temp=1 and 23456789),
+// no newline is added inside it, no character is split. A line of the
+// limit's length is still data.
+func TestPlotLongLineIsText(t *testing.T) {
+	for _, line := range []string{
+		strings.Repeat(" ", 4090) + "temp:123456789",
+		strings.Repeat("1 ", maxLine),
+		"a" + strings.Repeat("é", 3000),
+		strings.Repeat("€", 2000),
+	} {
+		for _, c := range []int{0, 1, 100, maxLine - 1, maxLine, maxLine + 1, maxLine + 2, len(line) - 1, len(line)} {
+			var pieces []string
+			samples := 0
+			p := New(Config{
+				Text:   func(s string) { pieces = append(pieces, s) },
+				Sample: func(time.Duration, string, float64) { samples++ },
+			})
+			all := line + "\n2\n"
+			p.Write([]byte(all[:c]))
+			p.Write([]byte(all[c:]))
+			p.Flush()
+			if got := strings.Join(pieces, ""); got != line+"\n" || samples != 1 {
+				t.Fatalf("%.12q... cut at %d: %d samples, text of %d bytes (%d lines); want the line as text, unchanged, and 1 sample after it",
+					line, c, samples, len(got), strings.Count(got, "\n"))
+			}
+			for _, s := range pieces {
+				if !utf8.ValidString(s) {
+					t.Fatalf("%.12q... cut at %d: a piece of text is not valid UTF-8", line, c)
+				}
+			}
 		}
-		p.Flush()
-		return n
 	}
-	whole := count(line)
-	for _, c := range []int{1, 100, maxLine - 1, maxLine, maxLine + 1, len(line) - 1} {
-		if got := count(line[:c], line[c:]); got != whole {
-			t.Fatalf("cut at %d: %d samples, whole %d", c, got, whole)
-		}
+	exact := strings.Repeat(" ", maxLine-3) + "7 8"
+	p := New(Config{})
+	p.Write([]byte(exact + "\n"))
+	if s := p.Series(); len(s) != 2 {
+		t.Fatalf("a line of exactly %d bytes gave %d series, want 2", maxLine, len(s))
 	}
 }

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
-// maxLine bounds a line held while waiting for its end: output with no
-// newline for this long is taken as a line, so memory stays bounded.
+// maxLine bounds a line held while waiting for its end. A longer line is
+// not data: it is text, passed on as it comes and never held, so memory
+// stays bounded and no number is cut in two.
 const maxLine = 4096
 
 // Config configures a Plot.
@@ -20,8 +22,11 @@ type Config struct {
 	// Render shapes the chart (axes, size, title); its XLabel is set
 	// from Time when empty.
 	Render Options
-	// Text receives each line that holds no number, without its newline.
-	Text func(line string)
+	// Text receives the text of each line that holds no number, ending
+	// in "\n". A line longer than 4096 bytes is never data: it comes in
+	// pieces as it arrives (never cut inside a UTF-8 character), the last
+	// ending in "\n".
+	Text func(text string)
 	// Sample receives every value as it is parsed (for a CSV file), with
 	// the time since Start and its series' label.
 	Sample func(t time.Duration, label string, v float64)
@@ -38,6 +43,8 @@ type Plot struct {
 
 	mu      sync.Mutex
 	partial []byte  // the start of a line whose end has not come
+	long    bool    // the line being read is past maxLine: text, passed on as it comes
+	cut     []byte  // the start of a UTF-8 character a piece of a long line ended in
 	vals    []Value // the values of the line being parsed, reused
 	win     *Window
 	version uint64 // bumped on every change of win
@@ -58,28 +65,40 @@ func New(cfg Config) *Plot {
 }
 
 // Write feeds output; complete lines are parsed at once. A line may come
-// in several writes. It never fails.
+// in several writes, and is taken the same however they were cut. It
+// never fails.
 func (p *Plot) Write(b []byte) (int, error) {
 	n := len(b)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for len(b) > 0 {
-		room := maxLine - len(p.partial)
 		i := bytes.IndexAny(b, "\n\r")
-		if i < 0 || i > room {
-			// no end of line within reach: hold what fits, and take a
-			// full line as it is (the same however the writes were cut)
-			k := min(len(b), room)
-			p.partial = append(p.partial, b[:k]...)
-			b = b[k:]
-			if len(p.partial) >= maxLine {
-				p.lineLocked()
+		if p.long {
+			if i < 0 {
+				p.textLocked(b, false)
+				break
 			}
+			p.textLocked(b[:i], true)
+			p.long = false
+			b = b[i+1:]
 			continue
 		}
-		p.partial = append(p.partial, b[:i]...)
-		b = b[i+1:]
-		p.lineLocked()
+		room := maxLine - len(p.partial)
+		if i >= 0 && i <= room {
+			p.partial = append(p.partial, b[:i]...)
+			b = b[i+1:]
+			p.lineLocked()
+			continue
+		}
+		if i < 0 && len(b) <= room {
+			p.partial = append(p.partial, b...)
+			break
+		}
+		// the line passes maxLine: what is held of it goes on as text,
+		// and the rest will as it comes
+		p.long = true
+		p.textLocked(p.partial, false)
+		p.partial = p.partial[:0]
 	}
 	return n, nil
 }
@@ -88,9 +107,47 @@ func (p *Plot) Write(b []byte) (int, error) {
 func (p *Plot) Flush() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if len(p.partial) > 0 {
+	switch {
+	case p.long:
+		p.textLocked(nil, true)
+		p.long = false
+	case len(p.partial) > 0:
 		p.lineLocked()
 	}
+}
+
+// textLocked passes a piece of a line too long to be data on to Text;
+// end says the line ends with it. A UTF-8 character the piece ends
+// inside waits for the rest, so that every piece is valid text.
+func (p *Plot) textLocked(piece []byte, end bool) {
+	if p.cfg.Text == nil {
+		return
+	}
+	text := string(p.cut) + string(piece)
+	p.cut = p.cut[:0]
+	if end {
+		text += "\n"
+	} else if k := unfinishedRune(text); k > 0 {
+		p.cut = append(p.cut, text[len(text)-k:]...)
+		text = text[:len(text)-k]
+	}
+	if text != "" {
+		p.cfg.Text(text)
+	}
+}
+
+// unfinishedRune is how many bytes at the end of s begin a UTF-8
+// character that is not complete.
+func unfinishedRune(s string) int {
+	for i := len(s) - 1; i >= 0 && i >= len(s)-utf8.UTFMax; i-- {
+		if utf8.RuneStart(s[i]) {
+			if utf8.FullRuneInString(s[i:]) {
+				return 0
+			}
+			return len(s) - i
+		}
+	}
+	return 0
 }
 
 // lineLocked handles the line in p.partial. Empty lines (such as the
@@ -105,7 +162,7 @@ func (p *Plot) lineLocked() {
 	vals := p.vals
 	if len(vals) == 0 {
 		if p.cfg.Text != nil {
-			p.cfg.Text(line)
+			p.cfg.Text(line + "\n")
 		}
 		return
 	}
