@@ -371,3 +371,51 @@ func TestPlotLongLineStaysText(t *testing.T) {
 		t.Errorf("charts %+v, want one of the last line only", cs)
 	}
 }
+
+// --csv naming a folder is refused before the code runs (the file could
+// only fail to replace it once the code ended, or never, when stopped).
+func TestPlotCSVFolderRefused(t *testing.T) {
+	it, cfg, _ := simInterp(t)
+	mustRun(t, it, "%connect -q sim")
+	if err := os.Mkdir(filepath.Join(cfg.WorkDir, "out.csv"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ee, out := execError(t, it, "%%plot --csv out.csv\nfor i in range(5):\n    print(i)")
+	if !strings.HasPrefix(ee.Value, "%%plot --csv: "+filepath.Join(cfg.WorkDir, "out.csv")+" is a folder") || out.Stdout() != "" || len(out.Displays()) != 0 {
+		t.Errorf("%s %q, stdout %q, %d displays; want the folder refused and the code not run", ee.Name, ee.Value, out.Stdout(), len(out.Displays()))
+	}
+}
+
+// A stopped cell whose CSV cannot be saved says so, and still ends in
+// KeyboardInterrupt.
+func TestPlotStoppedCSVFailureTold(t *testing.T) {
+	it, cfg, _ := simInterp(t)
+	mustRun(t, it, "%connect -q sim")
+	sub := filepath.Join(cfg.WorkDir, "data")
+	if err := os.Mkdir(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	ctx, stop := context.WithTimeout(ctx, 60*time.Second)
+	defer stop()
+	out := &kerneltest.Recorder{}
+	var once sync.Once
+	out.OnStream = func(_, text string) {
+		if strings.Contains(text, "v:30\n") {
+			once.Do(func() {
+				_ = os.RemoveAll(sub) // the file cannot be saved now
+				cancel(kernel.ErrInterrupted)
+			})
+		}
+	}
+	code := "%%plot --text --csv data/out.csv\nimport time\ni = 0\nwhile True:\n    print('v:%d' % i)\n    i += 1\n    time.sleep(0.01)"
+	_, err := it.Execute(ctx, kernel.ExecuteRequest{Code: code, ExecutionCount: 3}, out)
+	var ee *kernel.ExecError
+	if !errors.As(err, &ee) || ee.Name != "KeyboardInterrupt" {
+		t.Fatalf("error %v, want KeyboardInterrupt", err)
+	}
+	if got := out.Stderr(); strings.Count(got, filepath.Join(sub, "out.csv")) != 1 || !strings.Contains(got, "not saved") {
+		t.Errorf("stderr %q; want it to say once that data/out.csv was not saved", got)
+	}
+}

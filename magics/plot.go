@@ -5,9 +5,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"math"
+	"os"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/google/uuid"
 	"github.com/iot-kernel/iot-kernel/internal/atomicfile"
@@ -103,6 +106,16 @@ type plotRun struct {
 	cfg  plot.Config
 	text bool   // --text: pass the printed text on as well
 	csv  string // --csv FILE, "" for none
+	// create starts writing the CSV file (atomicfile.Create when nil;
+	// tests make writes fail).
+	create func(path string) (csvFile, error)
+}
+
+// csvFile is a file that appears at its path on Commit only.
+type csvFile interface {
+	io.Writer
+	Commit() error
+	Abort()
 }
 
 // runPlot runs the code (through run, with an Output that feeds the
@@ -110,26 +123,17 @@ type plotRun struct {
 // first numbers, update_display_data after, the last one when the code
 // ends, however it ends.
 func runPlot(env *Env, r plotRun, run func(kernel.Output) error) (err error) {
-	var sink *atomicfile.File
 	var rows *plot.CSV
 	if r.csv != "" {
-		path := env.Host.Abs(r.csv)
-		if sink, err = atomicfile.Create(path, 0o644); err != nil {
-			return fmt.Errorf("%s --csv: cannot write %s: %w", r.name, path, err)
+		c, serr := startCSV(env, r, env.Host.Abs(r.csv))
+		if serr != nil {
+			return serr
 		}
-		rows = plot.NewCSV(sink)
+		rows = c.rows
 		r.cfg.Sample = rows.Sample
-		defer func() {
-			ferr := rows.Flush()
-			if ferr == nil {
-				ferr = sink.Commit()
-			} else {
-				sink.Abort()
-			}
-			if ferr != nil && err == nil {
-				err = fmt.Errorf("%s --csv: writing %s failed, the file was not saved: %w", r.name, path, ferr)
-			}
-		}()
+		// however the code ended (a stop is the usual end of a plotted
+		// loop), the samples so far are saved, or the failure is told
+		defer func() { err = c.finish(err) }()
 	}
 	tap := &plotOutput{Output: env.Out, text: r.text}
 	if !r.text {
@@ -142,7 +146,7 @@ func runPlot(env *Env, r plotRun, run func(kernel.Output) error) (err error) {
 	shown := false
 	stop := p.Live(plot.MinInterval, func(f plot.Frame) {
 		if rows != nil {
-			_ = rows.Flush() // the rows so far reach the disk as the chart does; errors come back at the end
+			_ = rows.Flush() // the rows so far reach the disk as the chart does; a failure is told by plotCSV
 		}
 		data := kernel.MIMEBundle{"image/svg+xml": string(f.SVG), "text/plain": f.Summary}
 		env.Out.Display(data, nil, id, shown)
@@ -154,6 +158,82 @@ func runPlot(env *Env, r plotRun, run func(kernel.Output) error) (err error) {
 	if !shown && err == nil {
 		env.Out.Stream("stderr", r.name+": no line of the output held a number, so there is no chart\n")
 	}
+	return err
+}
+
+// plotCSV is the file of a --csv being written.
+type plotCSV struct {
+	env  *Env
+	name string // "%%plot" or "%plot"
+	path string
+	file csvFile
+	rows *plot.CSV
+
+	mu      sync.Mutex
+	running bool // the code runs: a failed write is told at once
+	told    bool // a failed write was told
+}
+
+// startCSV starts writing the samples of r to path. A folder is refused
+// at once: the file could only fail to replace it at the end.
+func startCSV(env *Env, r plotRun, path string) (*plotCSV, error) {
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return nil, fmt.Errorf("%s --csv: %s is a folder; name a file to write the samples to", r.name, path)
+	}
+	create := r.create
+	if create == nil {
+		create = func(path string) (csvFile, error) { return atomicfile.Create(path, 0o644) }
+	}
+	f, err := create(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s --csv: cannot write %s: %w", r.name, path, err)
+	}
+	c := &plotCSV{env: env, name: r.name, path: path, file: f, running: true}
+	c.rows = plot.NewCSV(f, c.writeFailed)
+	return c, nil
+}
+
+// writeFailed tells of the first failed write while the code runs, so
+// that a long run can be stopped rather than found unsaved at its end.
+func (c *plotCSV) writeFailed(err error) {
+	c.mu.Lock()
+	tell := c.running
+	c.told = c.told || tell
+	c.mu.Unlock()
+	if tell {
+		c.env.Out.Stream("stderr", fmt.Sprintf("%s --csv: writing %s failed: %v; the chart goes on, but the file will not be saved\n", c.name, c.path, err))
+	}
+}
+
+// finish saves the file once the code ended with err, and returns the
+// cell's error: err, else the file's failure. A failure is said once: on
+// stderr when err is the cell's error already, and not again when it was
+// told as it happened.
+func (c *plotCSV) finish(err error) error {
+	c.mu.Lock()
+	c.running = false
+	told := c.told
+	c.mu.Unlock()
+	ferr := c.rows.Flush()
+	if ferr == nil {
+		ferr = c.file.Commit()
+	} else {
+		c.file.Abort()
+	}
+	switch {
+	case ferr == nil:
+		return err
+	case told:
+		if err == nil {
+			err = fmt.Errorf("%s --csv: %s was not saved (a write failed, as told above)", c.name, c.path)
+		}
+		return err
+	}
+	ferr = fmt.Errorf("%s --csv: writing %s failed, the file was not saved: %w", c.name, c.path, ferr)
+	if err == nil {
+		return ferr
+	}
+	c.env.Out.Stream("stderr", ferr.Error()+"\n")
 	return err
 }
 

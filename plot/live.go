@@ -60,27 +60,33 @@ func (p *Plot) Live(interval time.Duration, show func(Frame)) (stop func() int) 
 
 // CSV writes samples as rows "time,label,value" (seconds since the start,
 // to the microsecond) after a header row. Rows are buffered; Flush writes
-// them out. It is safe for concurrent use.
+// them out. After a failed write it writes nothing more. It is safe for
+// concurrent use.
 type CSV struct {
+	onErr func(error)
+
 	mu  sync.Mutex
 	buf *bufio.Writer
 	w   *csv.Writer
 	err error
 }
 
-// NewCSV starts a CSV of samples on w, with its header.
-func NewCSV(w io.Writer) *CSV {
+// NewCSV starts a CSV of samples on w, with its header. onErr, when not
+// nil, is called once, with the first error of a write, as soon as it
+// happens (in Sample or Flush, so possibly while a Plot is fed).
+func NewCSV(w io.Writer, onErr func(error)) *CSV {
 	b := bufio.NewWriterSize(w, 64<<10)
-	c := &CSV{buf: b, w: csv.NewWriter(b)}
+	c := &CSV{onErr: onErr, buf: b, w: csv.NewWriter(b)}
 	c.err = c.w.Write([]string{"time", "label", "value"})
+	c.failed(c.err)
 	return c
 }
 
 // Sample adds one row; it has the signature of Config.Sample.
 func (c *CSV) Sample(t time.Duration, label string, v float64) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.err != nil {
+		c.mu.Unlock()
 		return
 	}
 	c.err = c.w.Write([]string{
@@ -88,13 +94,16 @@ func (c *CSV) Sample(t time.Duration, label string, v float64) {
 		label,
 		strconv.FormatFloat(v, 'g', -1, 64),
 	})
+	err := c.err
+	c.mu.Unlock()
+	c.failed(err)
 }
 
 // Flush writes the buffered rows; it returns the first error of any write
 // so far.
 func (c *CSV) Flush() error {
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	before := c.err
 	c.w.Flush()
 	if c.err == nil {
 		c.err = c.w.Error()
@@ -102,5 +111,19 @@ func (c *CSV) Flush() error {
 	if c.err == nil {
 		c.err = c.buf.Flush()
 	}
-	return c.err
+	err := c.err
+	c.mu.Unlock()
+	if before == nil {
+		c.failed(err)
+	}
+	return err
+}
+
+// failed tells onErr of the first error, outside the lock (onErr may
+// write to the notebook, which takes its own locks). Only the call that
+// set c.err passes one that is not nil.
+func (c *CSV) failed(err error) {
+	if err != nil && c.onErr != nil {
+		c.onErr(err)
+	}
 }

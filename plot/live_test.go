@@ -46,7 +46,7 @@ func TestLiveNothingToShow(t *testing.T) {
 
 func TestCSVRows(t *testing.T) {
 	var b bytes.Buffer
-	c := NewCSV(&b)
+	c := NewCSV(&b, nil)
 	c.Sample(1500*time.Millisecond, "temp, inside", 21.5)
 	c.Sample(2*time.Second, "x", math.NaN())
 	if err := c.Flush(); err != nil {
