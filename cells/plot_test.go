@@ -419,3 +419,32 @@ func TestPlotStoppedCSVFailureTold(t *testing.T) {
 		t.Errorf("stderr %q; want it to say once that data/out.csv was not saved", got)
 	}
 }
+
+// %%plot --csv inside %%connect of two boards writes a file per board,
+// named after it, and says which: one file for both kept one board's
+// samples only.
+func TestPlotCSVConnectTwoBoards(t *testing.T) {
+	it, cfg, _ := simInterp(t)
+	mustRun(t, it, "%connect -q sim")
+	mustRun(t, it, "%connect -q sim:b")
+	out, _ := mustRun(t, it, "%%connect sim sim:b\n%%plot --csv both.csv\nfor i in range(20):\n    print('x=%d' % i)")
+	var text []string
+	for _, d := range out.Displays() {
+		if s, ok := d.Data["text/plain"].(string); ok && d.Data["image/svg+xml"] == nil {
+			text = append(text, s)
+		}
+	}
+	all := strings.Join(text, "\n")
+	files, _ := filepath.Glob(filepath.Join(cfg.WorkDir, "both*.csv"))
+	if len(files) != 2 {
+		t.Fatalf("files %q; want one per board", files)
+	}
+	for _, f := range files {
+		if rows := readCSV(t, f); len(rows) != 21 {
+			t.Errorf("%s has %d rows, want a header and the board's 20 samples", f, len(rows))
+		}
+		if !strings.Contains(all, "samples are in "+f) {
+			t.Errorf("the boards' output does not say %s was written:\n%s", f, all)
+		}
+	}
+}

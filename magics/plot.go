@@ -8,9 +8,11 @@ import (
 	"io"
 	"math"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"unicode"
 
 	"github.com/google/uuid"
 	"github.com/iot-kernel/iot-kernel/internal/atomicfile"
@@ -42,7 +44,8 @@ func plotSetup(m *Magic) func(fs *flag.FlagSet) Runner {
 		fs.Func("ymax", "fix the top of the y axis at `Y`", floatFlag(&o.YMax, &o.FixYMax))
 		x := fs.String("x", "index", "x axis: `index` (the sample number) or time (seconds since the cell started)")
 		text := fs.Bool("text", false, "show the printed text too, not only the chart")
-		csvPath := fs.String("csv", "", "write every sample (time,label,value) to the host `FILE`")
+		csvPath := fs.String("csv", "", "write every sample (time,label,value) to the host `FILE`; "+
+			"inside %%connect, each board's to a file of its own, named FILE's name, a dot and the board's (data.csv: data.esp32.csv)")
 		return func(ctx context.Context, env *Env, args []string, body string) error {
 			switch {
 			case len(args) > 0:
@@ -67,6 +70,12 @@ func plotSetup(m *Magic) func(fs *flag.FlagSet) Runner {
 				return err
 			}
 			o.Title = boardName(env, b)
+			board := ""
+			if _, ok := env.Out.(*section); ok {
+				// inside %%connect, every board runs this body at once:
+				// one file for all would keep one board's samples only
+				board = o.Title
+			}
 			var value kernel.MIMEBundle
 			run := func(out kernel.Output) (err error) {
 				value, err = env.Boards.RunCode(ctx, b, body, env.codeAt(), out)
@@ -75,7 +84,7 @@ func plotSetup(m *Magic) func(fs *flag.FlagSet) Runner {
 			err = runPlot(env, plotRun{
 				name: m.prefix(),
 				cfg:  plot.Config{Window: *n, Time: *x == "time", Render: o},
-				text: *text, csv: *csvPath,
+				text: *text, csv: *csvPath, board: board,
 			}, run)
 			if err == nil {
 				env.showResult(value) // the body's last value is the cell's, as without %%plot
@@ -106,6 +115,9 @@ type plotRun struct {
 	cfg  plot.Config
 	text bool   // --text: pass the printed text on as well
 	csv  string // --csv FILE, "" for none
+	// board, when set, is the name of the board the body runs on among
+	// others (inside %%connect): its CSV is a file of its own.
+	board string
 	// create starts writing the CSV file (atomicfile.Create when nil;
 	// tests make writes fail).
 	create func(path string) (csvFile, error)
@@ -125,7 +137,11 @@ type csvFile interface {
 func runPlot(env *Env, r plotRun, run func(kernel.Output) error) (err error) {
 	var rows *plot.CSV
 	if r.csv != "" {
-		c, serr := startCSV(env, r, env.Host.Abs(r.csv))
+		path := env.Host.Abs(r.csv)
+		if r.board != "" {
+			path = boardFile(path, r.board)
+		}
+		c, serr := startCSV(env, r, path)
 		if serr != nil {
 			return serr
 		}
@@ -161,13 +177,28 @@ func runPlot(env *Env, r plotRun, run func(kernel.Output) error) (err error) {
 	return err
 }
 
+// boardFile is the CSV file of one board of several: path's name, a dot
+// and the board's name (data.csv: data.esp32.csv), made safe for a file
+// name.
+func boardFile(path, board string) string {
+	ext := filepath.Ext(path)
+	safe := strings.Map(func(r rune) rune {
+		if unicode.IsLetter(r) || unicode.IsDigit(r) || r == '-' || r == '_' || r == '.' {
+			return r
+		}
+		return '_'
+	}, board)
+	return strings.TrimSuffix(path, ext) + "." + safe + ext
+}
+
 // plotCSV is the file of a --csv being written.
 type plotCSV struct {
-	env  *Env
-	name string // "%%plot" or "%plot"
-	path string
-	file csvFile
-	rows *plot.CSV
+	env   *Env
+	name  string // "%%plot" or "%plot"
+	board string // the board's name when each board has a file
+	path  string
+	file  csvFile
+	rows  *plot.CSV
 
 	mu      sync.Mutex
 	running bool // the code runs: a failed write is told at once
@@ -188,7 +219,7 @@ func startCSV(env *Env, r plotRun, path string) (*plotCSV, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s --csv: cannot write %s: %w", r.name, path, err)
 	}
-	c := &plotCSV{env: env, name: r.name, path: path, file: f, running: true}
+	c := &plotCSV{env: env, name: r.name, board: r.board, path: path, file: f, running: true}
 	c.rows = plot.NewCSV(f, c.writeFailed)
 	return c, nil
 }
@@ -222,6 +253,10 @@ func (c *plotCSV) finish(err error) error {
 	}
 	switch {
 	case ferr == nil:
+		if c.board != "" {
+			// the file is not the one the user named: say which it is
+			c.env.Out.Stream("stdout", fmt.Sprintf("%s --csv: %s's samples are in %s\n", c.name, c.board, c.path))
+		}
 		return err
 	case told:
 		if err == nil {
