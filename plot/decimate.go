@@ -12,6 +12,23 @@ func Decimate(pts []Point, x0, x1 float64, cols int) []Point {
 	if cols <= 0 || len(pts) <= 4*cols || !(x1 > x0) {
 		return pts
 	}
+	return decimate(pts, nil, x0, x1, cols)
+}
+
+// decimate is Decimate of the points of a followed by those of b, always
+// into a new slice, so that points can be taken from where they are kept
+// (the two parts of a ring) without copying them all first.
+func decimate(a, b []Point, x0, x1 float64, cols int) []Point {
+	n := len(a) + len(b)
+	if cols <= 0 || n <= 4*cols || !(x1 > x0) {
+		return append(append(make([]Point, 0, n), a...), b...)
+	}
+	at := func(i int) Point {
+		if i < len(a) {
+			return a[i]
+		}
+		return b[i-len(a)]
+	}
 	out := make([]Point, 0, 4*cols+8)
 	scale := float64(cols) / (x1 - x0)
 	col := func(x float64) int {
@@ -19,32 +36,36 @@ func Decimate(pts []Point, x0, x1 float64, cols int) []Point {
 		return min(max(c, 0), cols-1)
 	}
 	start := 0
-	for start < len(pts) {
-		c := col(pts[start].X)
+	for start < n {
+		first := at(start)
+		c := col(first.X)
 		end := start
 		lo, hi, gap := -1, -1, -1
-		for end < len(pts) && col(pts[end].X) == c {
-			y := pts[end].Y
-			switch {
+		var ylo, yhi float64
+		for ; end < n; end++ {
+			p := at(end)
+			if col(p.X) != c {
+				break
+			}
+			switch y := p.Y; {
 			case math.IsNaN(y) || math.IsInf(y, 0):
 				if gap < 0 {
 					gap = end
 				}
 			case lo < 0:
-				lo, hi = end, end
-			case y < pts[lo].Y:
-				lo = end
-			case y > pts[hi].Y:
-				hi = end
+				lo, hi, ylo, yhi = end, end, y, y
+			case y < ylo:
+				lo, ylo = end, y
+			case y > yhi:
+				hi, yhi = end, y
 			}
-			end++
 		}
-		keep := []int{start, lo, hi, gap, end - 1}
-		sortInts(keep)
+		keep := [5]int{start, lo, hi, gap, end - 1}
+		sortInts(keep[:])
 		last := -1
 		for _, k := range keep {
 			if k >= 0 && k != last {
-				out = append(out, pts[k])
+				out = append(out, at(k))
 				last = k
 			}
 		}

@@ -199,11 +199,16 @@ type Frame struct {
 	Lines   int // lines with numbers so far
 }
 
-// Frame renders the chart as it is now. The data is copied under the lock
-// and drawn outside it, so feeding is never held up by drawing.
+// Frame renders the chart as it is now. What will be drawn of the data is
+// copied under the lock (decimated to the chart's width, never more than
+// it shows) and drawn outside it, so feeding is held up by neither.
 func (p *Plot) Frame() Frame {
+	cols := p.cfg.Render.Width
+	if cols <= 0 {
+		cols = defaultWidth
+	}
 	p.mu.Lock()
-	series := p.win.Series()
+	series := p.win.Drawn(cols)
 	lines, dropped, v := p.win.Lines(), p.win.Dropped(), p.version
 	p.mu.Unlock()
 	return Frame{

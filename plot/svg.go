@@ -27,6 +27,8 @@ type Options struct {
 }
 
 const (
+	defaultWidth, defaultHeight = 720, 360
+
 	fontSize  = 12
 	charWidth = 0.62 * fontSize // a generous average for sans-serif digits and letters
 	lineGap   = 18              // height of a legend row
@@ -55,10 +57,10 @@ func dash(i int) string { return dashes[(i/(len(palette)/2))%len(dashes)] }
 // and number of series, not by the number of points.
 func Render(series []Series, o Options) []byte {
 	if o.Width <= 0 {
-		o.Width = 720
+		o.Width = defaultWidth
 	}
 	if o.Height <= 0 {
-		o.Height = 360
+		o.Height = defaultHeight
 	}
 	var b strings.Builder
 	w, h := float64(o.Width), float64(o.Height)

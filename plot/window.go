@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sort"
 	"strconv"
 )
 
@@ -28,6 +29,9 @@ type Series struct {
 	Points []Point
 	// Count is how many samples the series has had, kept or not.
 	Count int
+	// Kept is how many of its points are within the window; Points holds
+	// fewer when they were decimated for drawing (see Window.Drawn).
+	Kept int
 }
 
 // Window keeps the last N samples (lines with numbers) of every series.
@@ -46,6 +50,20 @@ type ring struct {
 	pts   []Point // capacity n; start is the oldest when full
 	start int
 	count int
+}
+
+// at is the i-th point, oldest first.
+func (r *ring) at(i int) Point { return r.pts[(r.start+i)%len(r.pts)] }
+
+// since is the points from line first on, oldest first, in two parts (a
+// ring's end, then its start): a series that stopped appearing keeps
+// stale points before them.
+func (r *ring) since(first int) (a, b []Point) {
+	lo := sort.Search(len(r.pts), func(i int) bool { return r.at(i).Seq >= first })
+	if k := r.start + lo; k < len(r.pts) {
+		return r.pts[k:], r.pts[:r.start]
+	}
+	return r.pts[r.start+lo-len(r.pts) : r.start], nil
 }
 
 func (r *ring) add(p Point, n int) {
@@ -109,14 +127,38 @@ func (w *Window) Series() []Series {
 	out := make([]Series, 0, len(w.series))
 	first := w.seq - w.n + 1
 	for _, r := range w.series {
-		s := Series{Label: r.label, Count: r.count}
-		s.Points = make([]Point, 0, len(r.pts))
-		for i := range r.pts {
-			p := r.pts[(r.start+i)%len(r.pts)]
-			if p.Seq >= first {
-				s.Points = append(s.Points, p)
-			}
+		a, b := r.since(first)
+		s := Series{Label: r.label, Count: r.count, Kept: len(a) + len(b)}
+		s.Points = append(append(make([]Point, 0, s.Kept), a...), b...)
+		out = append(out, s)
+	}
+	return out
+}
+
+// Drawn is Series with each series' points decimated to cols columns
+// over the x range of the window (see Decimate): what a chart at most
+// cols wide draws, with the same extremes, first and last points, copied
+// without the rest (a full window of 32 series is 77 MB). Kept still
+// counts every point within the window.
+func (w *Window) Drawn(cols int) []Series {
+	first := w.seq - w.n + 1
+	x0, x1 := math.Inf(1), math.Inf(-1)
+	for _, r := range w.series {
+		a, b := r.since(first)
+		if len(a) == 0 {
+			continue // b is empty too
 		}
+		last := a[len(a)-1]
+		if len(b) > 0 {
+			last = b[len(b)-1]
+		}
+		x0, x1 = math.Min(x0, a[0].X), math.Max(x1, last.X)
+	}
+	out := make([]Series, 0, len(w.series))
+	for _, r := range w.series {
+		a, b := r.since(first)
+		s := Series{Label: r.label, Count: r.count, Kept: len(a) + len(b)}
+		s.Points = decimate(a, b, x0, x1, cols)
 		out = append(out, s)
 	}
 	return out
@@ -127,7 +169,7 @@ func (w *Window) Series() []Series {
 func Summary(series []Series, lines, dropped int) string {
 	total := 0
 	for _, s := range series {
-		total += len(s.Points)
+		total += kept(s)
 	}
 	out := fmt.Sprintf("plot: %s with numbers, %d series, %s shown", plural(lines, "line"), len(series), plural(total, "point"))
 	if dropped > 0 {
@@ -140,7 +182,7 @@ func Summary(series []Series, lines, dropped int) string {
 				lo, hi = math.Min(lo, p.Y), math.Max(hi, p.Y)
 			}
 		}
-		out += fmt.Sprintf("\n  %s: %s", s.Label, plural(len(s.Points), "point"))
+		out += fmt.Sprintf("\n  %s: %s", s.Label, plural(kept(s), "point"))
 		if n := len(s.Points); n > 0 {
 			out += ", last " + formatValue(s.Points[n-1].Y)
 		}
@@ -150,6 +192,9 @@ func Summary(series []Series, lines, dropped int) string {
 	}
 	return out
 }
+
+// kept is how many points s has in its window, drawn or not.
+func kept(s Series) int { return max(s.Kept, len(s.Points)) }
 
 func formatValue(v float64) string {
 	return strconv.FormatFloat(v, 'g', 6, 64)

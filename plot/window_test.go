@@ -3,8 +3,10 @@ package plot
 import (
 	"fmt"
 	"math"
+	"runtime"
 	"strings"
 	"testing"
+	"unsafe"
 )
 
 func TestWindowKeepsLastN(t *testing.T) {
@@ -37,6 +39,20 @@ func TestWindowDropsStaleSeries(t *testing.T) {
 	for _, s := range w.Series() {
 		if s.Label == "old" && len(s.Points) != 0 {
 			t.Fatalf("old series still has %d points 9 lines later in a window of 5", len(s.Points))
+		}
+	}
+	// one that stopped after its ring went round keeps its last points
+	w = NewWindow(100)
+	for i := 1; i <= 210; i++ {
+		vals := []Value{{"new", float64(i)}}
+		if i <= 150 {
+			vals = append(vals, Value{"old", float64(i)})
+		}
+		w.Add(float64(i), vals)
+	}
+	for _, ss := range [][]Series{w.Series(), w.Drawn(720)} {
+		if old := ss[1]; len(old.Points) != 40 || old.Points[0].Y != 111 || old.Points[39].Y != 150 || old.Kept != 40 {
+			t.Fatalf("old series kept %d points (%v...), want lines 111 to 150", len(old.Points), old.Points[:min(3, len(old.Points))])
 		}
 	}
 }
@@ -128,4 +144,60 @@ func labels(ss []Series) []string {
 		out = append(out, s.Label)
 	}
 	return out
+}
+
+// What Drawn keeps of a window tells the same as the whole: the same
+// summary (points, last values, extremes, spikes and NaN included), the
+// same x range, and a series that stopped appearing only within the
+// window.
+func TestDrawnSummarisesTheWindow(t *testing.T) {
+	w := NewWindow(20000)
+	for i := range 30000 {
+		vals := []Value{{Label: "a", V: math.Sin(float64(i) / 50)}, {Label: "b", V: float64(i % 13)}}
+		switch {
+		case i == 21234:
+			vals[0].V = 1e6 // a spike
+		case i%997 == 0:
+			vals[1].V = math.NaN()
+		}
+		if i < 12000 {
+			vals = append(vals, Value{Label: "stale", V: float64(i)})
+		}
+		w.Add(float64(i)/10, vals)
+	}
+	all, drawn := w.Series(), w.Drawn(720)
+	if got, want := Summary(drawn, w.Lines(), 0), Summary(all, w.Lines(), 0); got != want {
+		t.Errorf("summary of what is drawn:\n%s\nof the window:\n%s", got, want)
+	}
+	for i, s := range drawn {
+		if len(s.Points) > 4*720+8 {
+			t.Errorf("%s: %d points drawn for 720 columns", s.Label, len(s.Points))
+		}
+		if n := len(s.Points); n > 0 && (s.Points[0] != all[i].Points[0] || s.Points[n-1] != all[i].Points[len(all[i].Points)-1]) {
+			t.Errorf("%s: drawn from %v to %v, the window from %v to %v", s.Label, s.Points[0], s.Points[n-1], all[i].Points[0], all[i].Points[len(all[i].Points)-1])
+		}
+	}
+}
+
+// A frame of a full window copies what it draws, not the window: a
+// window of 4 series of 100,000 points (9.6 MB) costs a frame far less.
+func TestFrameCopiesWhatItDraws(t *testing.T) {
+	const n = 100_000
+	p := New(Config{Window: n})
+	line := []byte("a:1 b:2 c:3 d:4\n")
+	for range n {
+		p.Write(line)
+	}
+	p.Frame() // warm up
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	f := p.Frame()
+	runtime.ReadMemStats(&after)
+	window := 4 * n * int(unsafe.Sizeof(Point{}))
+	if got := int(after.TotalAlloc - before.TotalAlloc); got > window/4 {
+		t.Errorf("a frame allocated %d bytes for a window of %d bytes of points", got, window)
+	}
+	if !strings.Contains(f.Summary, "100000 lines with numbers, 4 series, 400000 points shown") {
+		t.Errorf("summary %q", f.Summary)
+	}
 }
