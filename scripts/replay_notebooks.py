@@ -4,7 +4,7 @@ notebooks use (`esp32`, the default, and `board`) with google.com sent to
 local stand-ins (webhosts), and %%host finds the python3 kernel of the
 project venv. Everything it sets up is private to the run.
 
-    python scripts/replay_notebooks.py --kernel bin/iot-kernel [--junit FILE] [replay args...]
+    python scripts/replay_notebooks.py --kernel bin/iot-kernel [-- replay args..., e.g. --junit FILE]
 
 Exits with iot-kernel replay's status.
 """
