@@ -56,7 +56,7 @@ func (it *Interpreter) runCell(ctx context.Context, env *magics.Env, cell string
 		var err error
 		switch p.kind {
 		case partMagic:
-			name, _, _ := strings.Cut(p.text, " ")
+			name, _ := magics.SplitName(p.text)
 			if m, ok := it.reg.Lookup(name, magics.Line); ok && m.RestOfCell {
 				// The rest of the cell is the magic's body; padded, its
 				// lines keep their numbers.

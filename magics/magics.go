@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"unicode"
 
 	"github.com/kballard/go-shellquote"
 )
@@ -120,11 +121,22 @@ func (r *Registry) List() []*Magic {
 	return out
 }
 
+// SplitName splits a magic's line ("cp -r src :dst", no % sign) into its
+// name and the rest: the name ends at the first space or tab, as IPython's
+// does.
+func SplitName(line string) (name, rest string) {
+	line = strings.TrimSpace(line)
+	if i := strings.IndexFunc(line, unicode.IsSpace); i >= 0 {
+		return line[:i], line[i+1:]
+	}
+	return line, ""
+}
+
 // Run parses and runs one magic invocation. line is what follows the % or
 // %% sign ("cp -r src :dst"); body is the cell body for cell magics. With
 // -h or --help, it writes the magic's help to env's stdout and returns nil.
 func (r *Registry) Run(ctx context.Context, env *Env, line string, kind Kind, body string) error {
-	name, rest, _ := strings.Cut(strings.TrimSpace(line), " ")
+	name, rest := SplitName(line)
 	m, ok := r.Lookup(name, kind)
 	if !ok {
 		return r.unknown(name, kind)

@@ -6,6 +6,8 @@ import (
 	"io"
 	"strings"
 	"testing"
+
+	"github.com/iot-kernel/iot-kernel/kernel/kerneltest"
 )
 
 func TestDefaultRegistersEveryMagic(t *testing.T) {
@@ -140,5 +142,19 @@ func TestFlagErrorsNameTheMagicAsWritten(t *testing.T) {
 		if err == nil || !strings.HasPrefix(err.Error(), tt.want) {
 			t.Errorf("%q (kind %d): %v; want it to start %q", tt.line, tt.kind, err, tt.want)
 		}
+	}
+}
+
+// A tab after a magic's name separates it from its arguments, as a space
+// does ("%cd<TAB>DIR" was an unknown magic "cd\tDIR").
+func TestTabAfterMagicName(t *testing.T) {
+	dir := t.TempDir()
+	reg := NewRegistry(HostMagics()...)
+	env := &Env{Out: &kerneltest.Recorder{}, Boards: noBoards{}, Host: NewHost(t.TempDir(), nil), Magics: reg}
+	if err := reg.Run(context.Background(), env, "cd\t"+dir, Line, ""); err != nil {
+		t.Fatalf("%%cd<TAB>DIR: %v", err)
+	}
+	if got := env.Host.Dir(); got != dir {
+		t.Errorf("after %%cd<TAB>%s the directory is %s", dir, got)
 	}
 }
