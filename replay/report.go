@@ -44,7 +44,11 @@ func WriteReport(w io.Writer, results []*Result, color bool) {
 		// The closing line CI log readers look for.
 		fmt.Fprintf(w, "replay: %d passed, %d failed, %d skipped", tp, tf, ts)
 		if broken > 0 {
-			fmt.Fprintf(w, "; %d notebooks could not be replayed to the end", broken)
+			noun := "notebooks"
+			if broken == 1 {
+				noun = "notebook"
+			}
+			fmt.Fprintf(w, "; %d %s could not be replayed to the end", broken, noun)
 		}
 		fmt.Fprintln(w)
 	}()

@@ -36,7 +36,7 @@ type env struct {
 
 func commands() []command {
 	return []command{
-		{"run", "-f CONNECTION_FILE [--log-level LEVEL]", "run the kernel (Jupyter starts this)", runFlags, runDetails, false},
+		{"run", "-f CONNECTION_FILE [--log-level LEVEL] [--max-message-mb N]", "run the kernel (Jupyter starts this)", runFlags, runDetails, false},
 		{"install", "[--user|--sys-prefix|--prefix DIR] [--name N] [--display-name T] [--force]", "install the kernel spec so Jupyter can find the kernel", installFlags, "", false},
 		{"uninstall", "[--name N] [--user|--sys-prefix|--prefix DIR] [--force]", "remove the kernel spec", uninstallFlags, "", false},
 		{"replay", "[flags] NOTEBOOK...", "run notebooks on a board and compare each cell's outputs with the stored ones", replayFlags, replayDetails, true},
@@ -125,7 +125,7 @@ func newFlagSet(e *env, name string) *flag.FlagSet {
 	fs.SetOutput(e.stderr)
 	fs.Usage = func() {
 		c, _ := lookup(name)
-		fmt.Fprintf(fs.Output(), "usage: iot-kernel %s %s\n\n%s.\n", c.name, c.args, capitalize(c.summary))
+		fmt.Fprintf(fs.Output(), "usage: %s\n\n%s.\n", strings.TrimSpace("iot-kernel "+c.name+" "+c.args), capitalize(c.summary))
 		if hasFlags(fs) {
 			fmt.Fprintf(fs.Output(), "\nflags:\n")
 			fs.PrintDefaults()

@@ -42,7 +42,7 @@ func TestUsage(t *testing.T) {
 		{args: []string{"install", "--bogus"}, code: exitUsage, wantErr: []string{"bogus", "usage: iot-kernel install"}},
 		{args: []string{"install", "extra"}, code: exitUsage, wantErr: []string{`unexpected argument "extra"`}},
 		{args: []string{"run"}, code: exitUsage, wantErr: []string{"-f CONNECTION_FILE is required"}},
-		{args: []string{"run", "-f", "x.json", "--log-level", "loud"}, code: exitUsage, wantErr: []string{"log-level"}},
+		{args: []string{"run", "-f", "x.json", "--log-level", "loud"}, code: exitUsage, wantErr: []string{`invalid value "loud" for flag -log-level: not a log level (debug, info, warn or error)`}},
 	}
 	for _, tc := range tests {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {

@@ -9,11 +9,13 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/iot-kernel/iot-kernel/cells"
+	"github.com/iot-kernel/iot-kernel/devices"
 	"github.com/iot-kernel/iot-kernel/internal/atomicfile"
 	"github.com/iot-kernel/iot-kernel/kernel"
 	"github.com/iot-kernel/iot-kernel/replay"
@@ -81,7 +83,7 @@ func replayFlags(e *env) (*flag.FlagSet, func(context.Context) int) {
 	serveHost := fs.String("serve-host", "", "reach the servers of cells with metadata.iot.serve at `HOST` when it names none (default 127.0.0.1, where a virtual board's listen; a board on WiFi: its address)")
 	level := new(slog.LevelVar)
 	level.Set(slog.LevelWarn)
-	fs.TextVar(level, "log-level", level, "log `level` on stderr: debug, info, warn or error")
+	fs.Var(levelFlag{level}, "log-level", "log `level` on stderr: debug, info, warn or error")
 	return fs, func(ctx context.Context) int {
 		paths := fs.Args()
 		if len(paths) == 0 {
@@ -231,6 +233,9 @@ func replayBoards(args []string, log *slog.Logger) ([]replay.Board, error) {
 		if target == "" {
 			return nil, fmt.Errorf("%q: no target", a)
 		}
+		if err := knownTarget(target); err != nil {
+			return nil, err
+		}
 		virtual := transport.AddressKind(target) == transport.KindSim
 		if !virtual && (count > 1 || seen[target] > 0) {
 			return nil, fmt.Errorf("%q: only virtual boards can be had several times; give each real board once", a)
@@ -246,6 +251,45 @@ func replayBoards(args []string, log *slog.Logger) ([]replay.Board, error) {
 	}
 	return boards, nil
 }
+
+// knownTarget checks, before any notebook runs, that target can name a
+// board: an address, a name or uid of the devices file, or what looks
+// like a uid (found by probing the ports). Else every notebook's every
+// cell would fail the same way.
+func knownTarget(target string) error {
+	_, err := transport.ParseAddress(target)
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, transport.ErrNotAddress) {
+		return fmt.Errorf("%q: %w", target, err)
+	}
+	if looksLikeUID.MatchString(target) {
+		return nil
+	}
+	path, err := devices.DefaultPath()
+	if err != nil {
+		return err
+	}
+	df, err := devices.Load(path)
+	if err != nil {
+		return err
+	}
+	if _, ok := df.Lookup(target); ok {
+		return nil
+	}
+	if _, ok := df.ByUID(target); ok {
+		return nil
+	}
+	msg := fmt.Sprintf("unknown board %q: not a board address (sim, sim:NAME, a serial port, ws://, rfc2217://, serial://), nor a device in %s", target, path)
+	if names := df.Names(); len(names) > 0 {
+		msg += " (registered: " + strings.Join(names, ", ") + ")"
+	}
+	return errors.New(msg)
+}
+
+// looksLikeUID is a board uid as %connect takes one.
+var looksLikeUID = regexp.MustCompile(`^[0-9a-fA-F]{8,}$`)
 
 // newReplayBoard is a board whose notebooks each get a fresh kernel pinned
 // to target ("" for each notebook's own board), with empty virtual boards.

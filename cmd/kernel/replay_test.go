@@ -91,6 +91,11 @@ type junitSuitesForTest struct {
 }
 
 func TestReplayUsage(t *testing.T) {
+	devs := filepath.Join(t.TempDir(), "devices.yaml")
+	if err := os.WriteFile(devs, []byte("esp32: /dev/ttyUSB7\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("IOT_DEVICES", devs)
 	for _, tc := range []struct {
 		args []string
 		want string
@@ -99,6 +104,8 @@ func TestReplayUsage(t *testing.T) {
 		{[]string{"replay", "--board", "/dev/ttyUSB0*2", "x.ipynb"}, "only virtual boards"},
 		{[]string{"replay", "--board", "sim*0", "x.ipynb"}, "N from 1 to 64"},
 		{[]string{"replay", "--sanitize", "/nonexistent.cfg", "x.ipynb"}, "--sanitize"},
+		// said once, before any notebook runs
+		{[]string{"replay", "--board", "bogus", "x.ipynb"}, `--board: unknown board "bogus": not a board address (sim, sim:NAME, a serial port, ws://, rfc2217://, serial://), nor a device in ` + devs + " (registered: esp32)"},
 	} {
 		code, _, errs := runCLI(t, tc.args...)
 		if code != exitUsage || !strings.Contains(errs, tc.want) {

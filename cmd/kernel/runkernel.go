@@ -55,7 +55,7 @@ func runFlags(e *env) (*flag.FlagSet, func(context.Context) int) {
 	// and papermill show a kernel's stderr among the user's output.
 	level := new(slog.LevelVar)
 	level.Set(slog.LevelWarn)
-	fs.TextVar(level, "log-level", level, "log `level` on stderr: debug, info, warn or error; default from $"+envLogLevel)
+	fs.Var(levelFlag{level}, "log-level", "log `level` on stderr: debug, info, warn or error; default from $"+envLogLevel)
 	maxMB := fs.Int("max-message-mb", kernel.DefaultMaxMessageBytes>>20,
 		"drop (with a logged error) a received message larger than this many `MiB`, e.g. a huge cell; default from $"+envMaxMessage)
 	return fs, func(ctx context.Context) int {
@@ -105,14 +105,34 @@ func flagGiven(fs *flag.FlagSet, name string) bool {
 	return given
 }
 
+// errNotLevel is what a log level that is none says.
+var errNotLevel = errors.New("not a log level (debug, info, warn or error)")
+
+// levelFlag is --log-level: slog's own parse error names its internals.
+type levelFlag struct{ v *slog.LevelVar }
+
+func (f levelFlag) String() string {
+	if f.v == nil {
+		return ""
+	}
+	return f.v.Level().String()
+}
+
+func (f levelFlag) Set(s string) error {
+	if f.v.UnmarshalText([]byte(strings.TrimSpace(s))) != nil {
+		return errNotLevel
+	}
+	return nil
+}
+
 // logLevelFromEnv sets level from env (the value of $IOT_LOG_LEVEL) unless
 // --log-level was given.
 func logLevelFromEnv(fs *flag.FlagSet, level *slog.LevelVar, env string) error {
 	if flagGiven(fs, "log-level") || strings.TrimSpace(env) == "" {
 		return nil
 	}
-	if err := level.UnmarshalText([]byte(strings.TrimSpace(env))); err != nil {
-		return fmt.Errorf("%s=%q: not a log level (debug, info, warn or error)", envLogLevel, env)
+	if (levelFlag{level}).Set(env) != nil {
+		return fmt.Errorf("%s=%q: %w", envLogLevel, env, errNotLevel)
 	}
 	return nil
 }
