@@ -1,9 +1,11 @@
 package transport
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParseAddress(t *testing.T) {
@@ -121,6 +123,19 @@ func TestSafeURL(t *testing.T) {
 	} {
 		if got := SafeURL(tt.in); got != tt.want {
 			t.Errorf("SafeURL(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+// A port that is not there is named once, however the address was written.
+func TestMissingPortNamedOnce(t *testing.T) {
+	const port = "/dev/ttyIOTKERNEL_NONE"
+	for _, url := range []string{port, "serial://" + port} {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_, err := Open(ctx, url, Options{})
+		cancel()
+		if err == nil || strings.Count(err.Error(), port) != 1 {
+			t.Errorf("Open(%s): %v; want the port named once", url, err)
 		}
 	}
 }

@@ -149,6 +149,9 @@ func (e *LinkError) Error() string {
 	if strings.Contains(msg, url) {
 		return msg // the link's own error names the board already: once is enough
 	}
+	if a, err := ParseAddress(url); err == nil && a.Kind == KindSerial && strings.Contains(msg, a.Target) {
+		return msg // serial:///dev/ttyUSB0's error names /dev/ttyUSB0
+	}
 	return fmt.Sprintf("%s: %s", url, msg)
 }
 
