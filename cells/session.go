@@ -421,7 +421,7 @@ func (s *session) current(ctx context.Context) (b *transport.Board, auto bool, e
 	case s.lastErr != nil:
 		return nil, false, fmt.Errorf("%w (connecting to %s failed: %v)", magics.ErrNoBoard, s.lastWhat, s.lastErr)
 	case s.devicesPath != "":
-		return nil, false, fmt.Errorf("%w; or name the board every notebook starts on in %s (%s: NAME)", magics.ErrNoBoard, s.devicesPath, devices.DefaultKey)
+		return nil, false, fmt.Errorf("%w; or name the board every notebook starts on with a line \"%s: NAME\" in %s", magics.ErrNoBoard, devices.DefaultKey, s.devicesPath)
 	}
 	return nil, false, magics.ErrNoBoard
 }
