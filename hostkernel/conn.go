@@ -81,6 +81,13 @@ func (t *tail) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// reset forgets the output so far.
+func (t *tail) reset() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = t.buf[:0]
+}
+
 // suffix is ": " and the last lines of output, or "" when there were none.
 func (t *tail) suffix() string {
 	t.mu.Lock()

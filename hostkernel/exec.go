@@ -51,6 +51,9 @@ func (c *Client) Run(ctx context.Context, req Request, out kernel.Output) (strin
 		return "", c.diedError("")
 	default:
 	}
+	// A death during this cell is told with what the process wrote
+	// during it, not with its start's warnings.
+	c.out.reset()
 	cl, id, err := c.send(c.shell, wire.MsgExecuteRequest, nil, wire.ExecuteRequest{
 		Code:            req.Code,
 		Silent:          req.Silent,

@@ -278,12 +278,20 @@ func TestCloseStopsProcess(t *testing.T) {
 func TestKernelDeath(t *testing.T) {
 	c := startKernel(t, testSpec(t))
 	var out kerneltest.Recorder
-	_, err := c.Execute(execCtx(t), "import os\nos._exit(3)", &out)
+	if _, err := c.Execute(execCtx(t), "import os\nget_ipython().kernel.log.error('an earlier cell')", &out); err != nil {
+		t.Fatal(err)
+	}
+	_, err := c.Execute(execCtx(t), "get_ipython().kernel.log.error('its last words')\nos._exit(3)", &out)
 	if !errors.Is(err, ErrDied) {
 		t.Fatalf("err = %v, want ErrDied", err)
 	}
 	if !strings.Contains(err.Error(), "exit status 3") {
 		t.Errorf("err = %v, want the exit status", err)
+	}
+	// The end of its output is the dying cell's, not the kernel's start
+	// warnings or an earlier cell's.
+	if msg := err.Error(); !strings.Contains(msg, "its last words") || strings.Contains(msg, "an earlier cell") {
+		t.Errorf("err = %v; want the dying cell's stderr alone", err)
 	}
 	select {
 	case <-c.Done():
