@@ -85,6 +85,21 @@ func (h *Host) Chdir(path string) error {
 	return nil
 }
 
+// checkWorkDir reports a working directory that is gone (removed, or
+// replaced by a file since %cd chose it), saying what to do.
+func checkWorkDir(dir string) error {
+	st, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("the working directory %s no longer exists: %%cd to another", dir)
+	case err != nil:
+		return fmt.Errorf("the working directory %s: %w (%%cd to another)", dir, err)
+	case !st.IsDir():
+		return fmt.Errorf("the working directory %s is no longer a directory: %%cd to another", dir)
+	}
+	return nil
+}
+
 // errHostClosed is returned by Kernel after Close.
 var errHostClosed = errors.New("the kernel is shutting down")
 

@@ -77,6 +77,11 @@ func runHostCommand(ctx context.Context, env *Env, merged bool, argv ...string) 
 	}
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = env.Host.Dir()
+	// Without this check a removed directory is reported by os/exec as
+	// the program missing ("fork/exec /bin/sh: no such file or directory").
+	if err := checkWorkDir(cmd.Dir); err != nil {
+		return 0, err
+	}
 	stdout := kernel.NewStreamWriter(env.Out, "stdout")
 	stderr := kernel.NewStreamWriter(env.Out, "stderr")
 	cmd.Stdout, cmd.Stderr = stdout, stderr
@@ -152,7 +157,7 @@ func cdMagic() *Magic {
 			case args[0] == "-":
 				dir = env.Host.PrevDir()
 				if dir == "" {
-					return errors.New("cd -: no previous directory")
+					return errors.New("%cd -: no previous directory")
 				}
 			default:
 				dir = expandHome(args[0])

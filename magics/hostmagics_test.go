@@ -215,6 +215,26 @@ func TestRunShell(t *testing.T) {
 	})
 }
 
+// !cmd and %%bash in a working directory removed since %cd name the
+// directory and what to do, not the shell as missing (os/exec's
+// "fork/exec /bin/sh: no such file or directory").
+func TestShellInRemovedDir(t *testing.T) {
+	h := newHostEnv(t, hostDeps{})
+	gone := filepath.Join(h.dir, "gone")
+	hostMust(t, os.Mkdir(gone, 0o755))
+	hostMust(t, h.line("cd gone"))
+	hostMust(t, os.Remove(gone))
+	want := "the working directory " + gone + " no longer exists: %cd to another"
+	if err := RunShell(testCtx(t), h.env, "ls"); err == nil || err.Error() != "!ls: "+want {
+		t.Errorf("!ls in a removed directory: %v; want %q", err, "!ls: "+want)
+	}
+	if err := h.cell("bash", "ls"); err == nil || err.Error() != "%%bash: "+want {
+		t.Errorf("%%%%bash in a removed directory: %v; want %q", err, "%%bash: "+want)
+	}
+	hostMust(t, h.line("cd .."))
+	hostMust(t, RunShell(testCtx(t), h.env, "true"))
+}
+
 func TestBash(t *testing.T) {
 	h := newHostEnv(t, hostDeps{})
 	hostMust(t, h.cell("bash", "echo hi\n[[ 1 == 1 ]] && echo bashism\npwd"))
@@ -238,6 +258,9 @@ func TestCd(t *testing.T) {
 	hostMust(t, os.Mkdir(filepath.Join(h.dir, "a"), 0o755))
 	hostMust(t, os.WriteFile(filepath.Join(h.dir, "f"), nil, 0o644))
 
+	if err := h.line("cd -"); err == nil || err.Error() != "%cd -: no previous directory" {
+		t.Errorf("%%cd - with no previous directory: %v", err)
+	}
 	hostMust(t, h.line("cd a"))
 	if out, _ := h.out.TakeText(); out != filepath.Join(h.dir, "a")+"\n" {
 		t.Errorf("%%cd a printed %q", out)
