@@ -140,6 +140,9 @@ func (h *Host) Kernel(ctx context.Context, out kernel.Output) (*hostkernel.Clien
 			return nil, err
 		}
 		dir := h.Dir()
+		if err := checkWorkDir(dir); err != nil {
+			return nil, fmt.Errorf("start the host kernel: %w", err)
+		}
 		c, err := hostkernel.Start(ctx, spec, hostkernel.Options{Dir: dir, Logger: h.Logger.With("host", "kernel")})
 		if err != nil {
 			return nil, err
@@ -160,12 +163,21 @@ func (h *Host) Kernel(ctx context.Context, out kernel.Output) (*hostkernel.Clien
 // kernelChdir moves the host kernel to dir, so that relative paths in
 // %%host cells mean what they mean to !cmd after a %cd.
 func (h *Host) kernelChdir(ctx context.Context, dir string) error {
+	if err := checkWorkDir(dir); err != nil {
+		return fmt.Errorf("move the host kernel: %w", err)
+	}
 	q, err := json.Marshal(dir) // a JSON string is a valid Python str literal
 	if err != nil {
 		return err
 	}
 	var capt captureOutput
 	_, err = h.kernel.Run(ctx, hostkernel.Request{Code: "__import__('os').chdir(" + string(q) + ")"}, &capt)
+	var ee *kernel.ExecError
+	if errors.As(err, &ee) {
+		// The exception is of the kernel's own snippet, not of the cell:
+		// passed on as an ExecError it would show as the cell's traceback.
+		return fmt.Errorf("move the host kernel to %s: %s: %s (%%cd to another directory)", dir, ee.Name, ee.Value)
+	}
 	if err != nil {
 		return fmt.Errorf("move the host kernel to %s: %w", dir, err)
 	}

@@ -359,6 +359,53 @@ func TestHostCell(t *testing.T) {
 	}
 }
 
+// A %%host cell after its working directory was removed says which
+// directory and what to do, as a plain error: not the kernel's own chdir
+// snippet as if it were the cell's exception. Its variables survive, and
+// a %cd elsewhere mends it.
+func TestHostCellRemovedDir(t *testing.T) {
+	h := newHostEnv(t, hostDeps{})
+	h.useTestKernel()
+	hostMust(t, h.cell("host", "x = 1"))
+	gone := filepath.Join(h.dir, "gone")
+	hostMust(t, os.Mkdir(gone, 0o755))
+	hostMust(t, h.line("cd gone"))
+	hostMust(t, os.Remove(gone))
+	h.out.TakeText()
+	for range 2 { // and not only the first time
+		err := h.cell("host", "print(x)")
+		var ee *kernel.ExecError
+		if errors.As(err, &ee) {
+			t.Fatalf("%%%%host in a removed directory: an ExecError %s: %s %q", ee.Name, ee.Value, ee.Traceback)
+		}
+		want := "%%host: move the host kernel: the working directory " + gone + " no longer exists: %cd to another"
+		if err == nil || err.Error() != want {
+			t.Errorf("%%%%host in a removed directory: %v; want %q", err, want)
+		}
+	}
+	hostMust(t, h.line("cd .."))
+	h.out.TakeText()
+	hostMust(t, h.cell("host", "import os; print(x, os.getcwd())"))
+	if out, _ := h.out.TakeText(); out != "1 "+h.dir+"\n" {
+		t.Errorf("after %%cd ..: %q", out)
+	}
+}
+
+// A host kernel started after its directory was removed (no kernel yet)
+// says so too.
+func TestHostCellStartInRemovedDir(t *testing.T) {
+	h := newHostEnv(t, hostDeps{})
+	h.useTestKernel()
+	gone := filepath.Join(h.dir, "gone")
+	hostMust(t, os.Mkdir(gone, 0o755))
+	hostMust(t, h.line("cd gone"))
+	hostMust(t, os.Remove(gone))
+	want := "%%host: start the host kernel: the working directory " + gone + " no longer exists: %cd to another"
+	if err := h.cell("host", "1"); err == nil || err.Error() != want {
+		t.Errorf("%%%%host in a removed directory: %v; want %q", err, want)
+	}
+}
+
 func TestHostCellNoKernel(t *testing.T) {
 	h := newHostEnv(t, hostDeps{})
 	empty := t.TempDir()
