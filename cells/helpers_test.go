@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -20,6 +21,13 @@ import (
 // the test's temporary directory.
 func newInterp(t testing.TB) (*Interpreter, Config) {
 	t.Helper()
+	return newInterpWith(t, nil)
+}
+
+// newInterpWith is newInterp with edit (if not nil) changing the Config
+// before the Interpreter is made.
+func newInterpWith(t testing.TB, edit func(*Config)) (*Interpreter, Config) {
+	t.Helper()
 	dir := t.TempDir()
 	// Virtual boards keep their files in the test's directory.
 	t.Setenv(sim.EnvHome, filepath.Join(dir, "sim"))
@@ -30,6 +38,9 @@ func newInterp(t testing.TB) (*Interpreter, Config) {
 		StateDir:    filepath.Join(dir, "state"),
 		SessionKey:  "test.ipynb",
 		WorkDir:     dir,
+	}
+	if edit != nil {
+		edit(&cfg)
 	}
 	it := New(cfg)
 	shutdownAtEnd(t, it)
@@ -104,6 +115,41 @@ func execError(t *testing.T, it *Interpreter, code string) (*kernel.ExecError, *
 		t.Fatalf("cell %q: error %v (%T), want *kernel.ExecError; stdout %q", code, err, err, out.Stdout())
 	}
 	return ee, out
+}
+
+// onLog is a log handler that calls fn, then passes the record on to the
+// Handler, for each record whose message is msg: a test's trigger at a
+// point the code under test logs.
+type onLog struct {
+	slog.Handler
+	msg string
+	fn  func()
+}
+
+func (h onLog) Enabled(context.Context, slog.Level) bool { return true }
+
+func (h onLog) Handle(ctx context.Context, r slog.Record) error {
+	if r.Message == h.msg {
+		h.fn()
+	}
+	if !h.Handler.Enabled(ctx, r.Level) {
+		return nil
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h onLog) WithAttrs(as []slog.Attr) slog.Handler {
+	return onLog{h.Handler.WithAttrs(as), h.msg, h.fn}
+}
+
+func (h onLog) WithGroup(name string) slog.Handler {
+	return onLog{h.Handler.WithGroup(name), h.msg, h.fn}
+}
+
+// writeBoot writes boot.py on the current board.
+func writeBoot(t *testing.T, it *Interpreter, src string) {
+	t.Helper()
+	mustRun(t, it, "with open('boot.py', 'w') as f:\n    f.write("+strconv.Quote(src)+")")
 }
 
 // connected returns an interpreter connected to a fresh board of kind.

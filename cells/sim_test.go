@@ -328,6 +328,26 @@ func TestSimMachineReset(t *testing.T) {
 	}
 }
 
+// %hardreset (machine.reset()) waits for a virtual board whose boot.py
+// takes a few seconds (a Wi-Fi connect): each try to reach it again must
+// not be cut short and the board started once more, until the bound.
+func TestSimHardresetSlowBootPy(t *testing.T) {
+	it, _, _ := simInterp(t)
+	mustRun(t, it, "%connect -q sim")
+	writeBoot(t, it, "import time\ntime.sleep(2.5)\nbooted = True\n")
+	mustRun(t, it, "w = 1")
+	out, _ := mustRun(t, it, "%hardreset")
+	if out.Stdout() != "Hard reset sim; reconnected\n" {
+		t.Errorf("%%hardreset said %q", out.Stdout())
+	}
+	if ee, _ := execError(t, it, "w"); ee.Name != "NameError" {
+		t.Errorf("w after %%hardreset: %+v; want NameError", ee)
+	}
+	if _, res := mustRun(t, it, "booted"); res.Data["text/plain"] != "True" {
+		t.Errorf("boot.py after %%hardreset: booted = %v; want it run to its end", res.Data)
+	}
+}
+
 // With no board, a notebook's first cell connects the notebook's last
 // board, else the devices file's default board, else says how to choose.
 func TestAutoConnect(t *testing.T) {

@@ -223,23 +223,26 @@ func waitBack(ctx context.Context, b *transport.Board, bound time.Duration) erro
 	defer cancel()
 	var last error
 	for {
-		actx, acancel := context.WithTimeout(ctx, 2*time.Second)
-		out, err := runPy(actx, b, "print(1+1)")
-		acancel()
+		// Each attempt has the rest of the bound: on a virtual board an
+		// attempt restarts its process and runs boot.py, which a shorter
+		// bound of its own cut short every time, starting it again.
+		out, err := runPy(ctx, b, "print(1+1)")
 		if err == nil && strings.TrimSpace(out) == "2" {
 			return nil
 		}
-		if err != nil {
-			last = err
+		last = err
+		if err == nil {
+			last = fmt.Errorf("print(1+1) printed %q", out)
 		}
+		pause := time.NewTimer(200 * time.Millisecond) // between failed attempts, while the board boots
 		select {
 		case <-ctx.Done():
+			pause.Stop()
 			if errors.Is(context.Cause(ctx), context.DeadlineExceeded) {
 				return fmt.Errorf("the board did not come back within %v after the reset: %w", bound, last)
 			}
 			return context.Cause(ctx)
-		case <-time.After(200 * time.Millisecond):
-			// a pause between attempts while the board boots
+		case <-pause.C:
 		}
 	}
 }
