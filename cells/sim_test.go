@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -345,6 +346,37 @@ func TestSimHardresetSlowBootPy(t *testing.T) {
 	}
 	if _, res := mustRun(t, it, "booted"); res.Data["text/plain"] != "True" {
 		t.Errorf("boot.py after %%hardreset: booted = %v; want it run to its end", res.Data)
+	}
+}
+
+// A stop while %hardreset waits for the board to come back says that the
+// board was reset, not a bare KeyboardInterrupt; the next cell reaches it.
+func TestSimHardresetStoppedAfterReset(t *testing.T) {
+	needSim(t)
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	// The stop comes once the board's process has been started again
+	// after machine.reset(): the reset went, and boot.py keeps the board
+	// from answering yet.
+	it, _ := newInterpWith(t, func(cfg *Config) {
+		cfg.Logger = slog.New(onLog{cfg.Logger.Handler(), "virtual board restarted after machine.reset()", func() { cancel(kernel.ErrInterrupted) }})
+	})
+	mustRun(t, it, "%connect -q sim")
+	writeBoot(t, it, "import time\ntime.sleep(5)\n")
+	mustRun(t, it, "w = 1")
+	runCtx, stop := context.WithTimeout(ctx, 30*time.Second)
+	defer stop()
+	out := &kerneltest.Recorder{}
+	_, err := it.Execute(runCtx, kernel.ExecuteRequest{Code: "%hardreset", ExecutionCount: 3}, out)
+	var ee *kernel.ExecError
+	if !errors.As(err, &ee) || ee.Name != "KeyboardInterrupt" || !strings.Contains(ee.Value, "after the board was reset (its variables are gone") {
+		t.Fatalf("%%hardreset stopped after the reset: %v; want a KeyboardInterrupt that says the board was reset", err)
+	}
+	if ee, _ := execError(t, it, "w"); ee.Name != "NameError" {
+		t.Errorf("w after the stopped %%hardreset: %+v; want NameError", ee)
+	}
+	if out, _ := mustRun(t, it, "print(42)"); out.Stdout() != "42\n" {
+		t.Errorf("after the stopped %%hardreset: %q", out.Stdout())
 	}
 }
 

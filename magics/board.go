@@ -157,12 +157,18 @@ func hardresetMagic(d boardDeps) *Magic {
 			_, err := runPy(rctx, b, "import machine\nmachine.reset()")
 			cancel()
 			if ctx.Err() != nil {
-				return context.Cause(ctx)
+				if errors.Is(err, transport.ErrNotSent) {
+					return context.Cause(ctx) // stopped before the reset went
+				}
+				return errStoppedAfterReset
 			}
 			if err != nil && env.Host != nil && env.Host.Logger != nil {
 				env.Host.Logger.Debug("hard reset: the reset exec ended", "err", err)
 			}
 			if err := waitBack(ctx, b, d.resetWait); err != nil {
+				if ctx.Err() != nil {
+					return errStoppedAfterReset
+				}
 				return err
 			}
 			say(env, "Hard reset "+boardName(env, b)+"; reconnected")
@@ -215,6 +221,11 @@ type ResetConnector interface {
 	// LastTarget is what the last Connect asked for, even if it failed.
 	LastTarget() string
 }
+
+// errStoppedAfterReset is a stop of %hardreset once machine.reset() went:
+// the board was reset all the same, which a bare KeyboardInterrupt would
+// not tell.
+var errStoppedAfterReset = errors.New("%hardreset stopped after the board was reset (its variables are gone, its files kept), before it answered again; the next cell reconnects it")
 
 // waitBack retries a trivial exec until the board answers again, for at
 // most bound.
