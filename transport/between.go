@@ -15,6 +15,7 @@ import (
 type between struct {
 	w     io.Writer
 	line  []byte // printed, not yet ended by a newline
+	blank []byte // a blank line held back: the REPL's own if a reset's line follows
 	quiet bool   // a reset's line came
 }
 
@@ -49,14 +50,29 @@ func (b *between) see(p []byte) {
 // the REPL's prompt bytes.
 func (b *between) pass(p []byte) {
 	if resetLine(p) {
-		b.quiet = true
+		// A blank line just before it is the REPL's newline ahead of
+		// "soft reboot" (left over by a soft reset that was stopped).
+		b.quiet, b.blank = true, b.blank[:0]
 		b.line = b.line[:0] // p may be part of it: callers check quiet
 		return
 	}
 	if promptOnly(p) {
 		return
 	}
+	b.flushBlank()
+	if len(bytes.Trim(p, "\r\n")) == 0 {
+		b.blank = append(b.blank, p...)
+		return
+	}
 	_, _ = b.w.Write(p)
+}
+
+// flushBlank writes the blank line held back: no reset line followed it.
+func (b *between) flushBlank() {
+	if len(b.blank) > 0 {
+		_, _ = b.w.Write(b.blank)
+		b.blank = b.blank[:0]
+	}
 }
 
 // promptOnly reports whether p holds nothing but a REPL's prompt and
@@ -78,7 +94,10 @@ func (b *between) end() {
 	if !b.quiet && len(b.line) > 0 {
 		b.pass(b.line)
 	}
-	b.line, b.quiet = b.line[:0], false
+	if !b.quiet {
+		b.flushBlank()
+	}
+	b.line, b.blank, b.quiet = b.line[:0], b.blank[:0], false
 }
 
 // resetLine reports whether a line is one a board prints as it resets:

@@ -17,6 +17,11 @@ func TestBetweenPassesLinesNotResets(t *testing.T) {
 		{"a hard reset's banner", []string{"tick\r\n\x00MicroPython v1.9.2 on 2017-09-01; micro:bit\r\nType \"help()\" for more information.\r\n>>> "}, "tick\r\n"},
 		{"the REPL's prompt bytes are not output", []string{">"}, ""},
 		{"blank lines are", []string{"\r\n"}, "\r\n"},
+		{"blank lines in the output are", []string{"a\r\n", "\r\n", "\r\n", "b\r\n"}, "a\r\n\r\n\r\nb\r\n"},
+		// A soft reset stopped before its banner left the REPL's newline
+		// and its lines behind.
+		{"the newline before a soft reboot line is not", []string{"\r\nMPY: soft reboot\r\nboot.py says hi\r\n"}, ""},
+		{"nor when it comes alone", []string{"tick\r\n", "\r\n", "soft reboot\r\n"}, "tick\r\n"},
 		{"a board printing without newlines still shows", []string{strings.Repeat("x", maxLine+1)}, strings.Repeat("x", maxLine+1)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
