@@ -380,6 +380,64 @@ func TestSimHardresetStoppedAfterReset(t *testing.T) {
 	}
 }
 
+// %softreset runs boot.py again: what it prints, its traceback included,
+// is the cell's output, as on a serial terminal, before the magic's own
+// line.
+func TestSimSoftresetShowsBootOutput(t *testing.T) {
+	it, _, _ := simInterp(t)
+	mustRun(t, it, "%connect -q sim")
+	writeBoot(t, it, "print('BOOTED')\n1/0\n")
+	out, _ := mustRun(t, it, "%softreset")
+	got := out.Stdout()
+	if !strings.HasPrefix(got, "BOOTED\n") || !strings.Contains(got, "ZeroDivisionError") || !strings.HasSuffix(got, "\nSoft reset sim\n") {
+		t.Errorf("%%softreset printed %q; want boot.py's BOOTED and its ZeroDivisionError, then \"Soft reset sim\"", got)
+	}
+	if strings.Contains(got, "soft reboot") || strings.Contains(got, "raw REPL") {
+		t.Errorf("%%softreset printed the reset's own lines: %q", got)
+	}
+}
+
+// %softreset waits for a boot.py that takes longer than the link's
+// timeout (a Wi-Fi connect): it is not interrupted while the magic says
+// all went well.
+func TestSimSoftresetSlowBootPy(t *testing.T) {
+	it, _, _ := simInterp(t)
+	mustRun(t, it, "%connect -q sim")
+	writeBoot(t, it, "import time\ntime.sleep(6)\nwifi = 'up'\n")
+	mustRun(t, it, "%softreset")
+	if _, res := mustRun(t, it, "globals().get('wifi')"); res.Data["text/plain"] != "'up'" {
+		t.Errorf("after %%softreset, wifi = %v; want boot.py run to its end", res.Data)
+	}
+}
+
+// A stop while %softreset waits for boot.py is a KeyboardInterrupt that
+// says boot.py was interrupted, and leaves nothing of the reset for the
+// next cell's output.
+func TestSimSoftresetStoppedWhileBootPyRuns(t *testing.T) {
+	it, _, _ := simInterp(t)
+	mustRun(t, it, "%connect -q sim")
+	writeBoot(t, it, "print('booting')\nimport time\ntime.sleep(10)\n")
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	runCtx, stop := context.WithTimeout(ctx, 30*time.Second)
+	defer stop()
+	out := &kerneltest.Recorder{}
+	out.SetOnStream(func(_, text string) {
+		if strings.Contains(text, "booting") {
+			cancel(kernel.ErrInterrupted) // boot.py has started
+		}
+	})
+	_, err := it.Execute(runCtx, kernel.ExecuteRequest{Code: "%softreset", ExecutionCount: 3}, out)
+	var ee *kernel.ExecError
+	if !errors.As(err, &ee) || ee.Name != "KeyboardInterrupt" || !strings.Contains(ee.Value, "boot.py interrupted") {
+		t.Fatalf("stopped %%softreset: %v; want a KeyboardInterrupt saying boot.py was interrupted", err)
+	}
+	next, _ := mustRun(t, it, "print(42)")
+	if next.Stdout() != "42\n" {
+		t.Errorf("the next cell's stdout = %q; want \"42\\n\"", next.Stdout())
+	}
+}
+
 // With no board, a notebook's first cell connects the notebook's last
 // board, else the devices file's default board, else says how to choose.
 func TestAutoConnect(t *testing.T) {

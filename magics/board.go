@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/iot-kernel/iot-kernel/devices"
+	"github.com/iot-kernel/iot-kernel/kernel"
 	"github.com/iot-kernel/iot-kernel/transport"
 )
 
@@ -112,7 +113,12 @@ func softresetMagic() *Magic {
 	m.Setup = func(fs *flag.FlagSet) Runner {
 		say := quietFlag(fs)
 		return noArgs(m, func(ctx context.Context, env *Env, b *transport.Board) error {
-			if err := b.SoftReset(ctx); err != nil {
+			// boot.py runs again: what it prints is the cell's, as on a
+			// serial terminal.
+			w := kernel.NewStreamWriter(env.Out, "stdout")
+			err := b.SoftReset(ctx, w)
+			w.Flush()
+			if err != nil {
 				return fmt.Errorf("soft reset: %w", err)
 			}
 			say(env, "Soft reset "+boardName(env, b))

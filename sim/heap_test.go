@@ -84,7 +84,7 @@ func TestHeapMemoryError(t *testing.T) {
 	}
 
 	// A soft reboot is a new interpreter: bounded again.
-	if err := b.eng.SoftReset(b.ctx()); err != nil {
+	if err := b.eng.SoftReset(b.ctx(), nil); err != nil {
 		t.Fatal(err)
 	}
 	if f := memFree(t, b); f < 100_000 || f > 120_000 {

@@ -1056,7 +1056,7 @@ print('listening')`, port)
 	if got := b.exec(bind); got != "listening\r\n" {
 		t.Fatalf("bind: %q", got)
 	}
-	if err := b.eng.SoftReset(b.ctx()); err != nil {
+	if err := b.eng.SoftReset(b.ctx(), nil); err != nil {
 		t.Fatal(err)
 	}
 	// The old interpreter's listener is gone: the port is free again.

@@ -266,7 +266,7 @@ print(open('a.txt').read(), open('d/new').read(), len(open('d/b.bin', 'rb').read
 	}
 	checkHost("written")
 
-	if err := b.eng.SoftReset(b.ctx()); err != nil {
+	if err := b.eng.SoftReset(b.ctx(), nil); err != nil {
 		t.Fatal(err)
 	}
 	checkBoard(b, "after a soft reset")
@@ -323,7 +323,7 @@ func TestBootMain(t *testing.T) {
 	if got := b.eval("from_main"); got != "7" {
 		t.Errorf("main.py's global from_main = %s", got)
 	}
-	if err := b.eng.SoftReset(b.ctx()); err != nil {
+	if err := b.eng.SoftReset(b.ctx(), nil); err != nil {
 		t.Fatal(err)
 	}
 	if got := b.eval("open('log').read()"); got != "'boot;main;boot;'" {
@@ -393,7 +393,7 @@ func TestDeepSleep(t *testing.T) {
 	if got := b.exec("import machine\nprint(machine.reset_cause() == machine.DEEPSLEEP_RESET, machine.wake_reason() == machine.TIMER_WAKE)"); got != "True True\r\n" {
 		t.Errorf("after deepsleep: %q, want True True", got)
 	}
-	if err := b.eng.SoftReset(b.ctx()); err != nil {
+	if err := b.eng.SoftReset(b.ctx(), nil); err != nil {
 		t.Fatal(err)
 	}
 	if got := b.eval("__import__('machine').reset_cause() == __import__('machine').SOFT_RESET"); got != "True" {
@@ -448,7 +448,7 @@ func TestTransportFiles(t *testing.T) {
 func TestSoftResetInMemory(t *testing.T) {
 	b := start(t, env{})
 	b.exec("with open('keep.txt', 'w') as f:\n    f.write('kept')\nimport machine\nmachine.freq(80000000)")
-	if err := b.eng.SoftReset(b.ctx()); err != nil {
+	if err := b.eng.SoftReset(b.ctx(), nil); err != nil {
 		t.Fatal(err)
 	}
 	got := b.exec("import os, machine\nprint(os.listdir('/'), open('keep.txt').read(), machine.freq())")

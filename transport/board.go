@@ -604,10 +604,14 @@ func (b *Board) Interrupt(ctx context.Context) error {
 }
 
 // SoftReset soft-resets the board (Ctrl-D in the raw REPL): its Python
-// state is cleared. It returns at the raw prompt.
-func (b *Board) SoftReset(ctx context.Context) error {
+// state is cleared, and boot.py runs again; what it prints (its traceback
+// included) goes to bootOut (nil: dropped). It returns at the raw prompt.
+// boot.py may take long (30 s of silence, 2 min in all, with the default
+// timeout); one that takes longer is interrupted, and that is the error,
+// as is a stop (ctx), which interrupts it too.
+func (b *Board) SoftReset(ctx context.Context, bootOut io.Writer) error {
 	return b.op(ctx, func(ctx context.Context, l *link) error {
-		return l.softReset(ctx)
+		return l.softReset(ctx, bootOut, bootMax*b.timeout())
 	})
 }
 

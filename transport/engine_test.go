@@ -375,7 +375,7 @@ func TestInput(t *testing.T) {
 		t.Fatalf("err = %v, want EOFError", err)
 	}
 	// Soft reset drops the shim; the next exec with Input reinstalls it.
-	if err := b.SoftReset(testCtx(t)); err != nil {
+	if err := b.SoftReset(testCtx(t), nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := b.Exec(testCtx(t), "x", ExecOptions{Input: in}); err != nil {
@@ -492,7 +492,7 @@ func TestSoftResetClearsState(t *testing.T) {
 	if v, err := b.Eval(ctx, "a"); err != nil || v != "1" {
 		t.Fatalf("Eval = %q, %v", v, err)
 	}
-	if err := b.SoftReset(ctx); err != nil {
+	if err := b.SoftReset(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
 	err := b.Exec(ctx, "a", ExecOptions{})

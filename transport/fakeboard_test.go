@@ -33,8 +33,12 @@ type fakeBoard struct {
 	direct    bool   // the host side is a TimedReader (no pump goroutine)
 	// loseInReset is how many input bytes a soft reset loses while the
 	// board reboots (between its OK and its banner), as a micro:bit does.
-	loseInReset  int
-	run          func(x *fakeExec) string
+	loseInReset int
+	run         func(x *fakeExec) string
+	// boot, when set, is boot.py: it runs at each soft reset, between the
+	// soft reboot line and the banner, and returns what the board then
+	// prints (its traceback). A Ctrl-C reaches it on x.intr.
+	boot         func(x *fakeExec) string
 	resetOnPaste atomic.Bool // the next raw-paste request is lost in a hard reset (a watchdog)
 	resetOnCode  atomic.Bool // the next classic code is lost in a hard reset
 	// probeStall, when set, makes the next probe wait for a Ctrl-C,
@@ -302,7 +306,17 @@ func (f *fakeBoard) serve(dev net.Conn) {
 						return
 					}
 				}
-				out("\r\nsoft reboot\r\n" + rawBanner)
+				out("\r\nsoft reboot\r\n")
+				if f.boot != nil {
+					select { // a stale interrupt
+					case <-intr:
+					default:
+					}
+					intrOn.Store(true)
+					out(f.boot(&fakeExec{code: "boot.py", out: out, in: in, intr: intr, f: f}))
+					intrOn.Store(false)
+				}
+				out(rawBanner)
 				continue
 			}
 			f.exec(string(line), in, intr, &intrOn, out)

@@ -92,45 +92,156 @@ func (l *link) enterRaw(ctx context.Context) error {
 	}
 }
 
+// How long a soft reset waits for boot.py, in multiples of the link's
+// timeout (30 s and 2 min by default): boot.py may connect to Wi-Fi, in
+// silence, or print as it sets things up. The wait ends bootIdle after the
+// board last printed, bootMax after the reset at the latest.
+const (
+	bootIdle = 6
+	bootMax  = 24
+)
+
 // softReset does Ctrl-D on an empty raw-REPL line and waits until the board
-// is back at the raw prompt. The link must be at the raw prompt.
-func (l *link) softReset(ctx context.Context) error {
+// is back at the raw prompt, passing what it prints as it boots (boot.py's
+// output, its traceback included) to out (nil: dropped). boot.py gets
+// bootIdle and bootMax, or at most maxBoot when that is shorter; one that
+// runs longer is interrupted, and that is the error. A stop (ctx) also
+// interrupts boot.py.
+func (l *link) softReset(ctx context.Context, out io.Writer, maxBoot time.Duration) error {
 	l.discard()
 	l.shim = false
 	if err := l.write([]byte("\x03\x04")); err != nil {
 		return err
 	}
-	deadline := time.Now().Add(l.timeout)
-	if _, err := l.readUntil(ctx, "OK", deadline); err != nil {
+	echo := &bootEcho{w: out}
+	if _, err := l.readUntil(ctx, "OK", time.Now().Add(l.timeout)); err != nil {
 		if err == errTimeout {
 			l.inRaw = false
 			return l.noResponse("soft reset")
 		}
-		return err
+		return l.stoppedInReset(ctx, err, echo)
 	}
 	// A board prints "soft reboot", maybe boot.py output, then the raw
 	// banner again. A board that stays silent after OK (the wasm port does
 	// not reboot) is brought back with Ctrl-A.
-	for {
-		quiet := time.Now().Add(500 * time.Millisecond)
-		if quiet.After(deadline) {
-			quiet = deadline
-		}
-		if bytes.Contains(l.pend, []byte(rawBanner)) {
-			_, _ = l.readUntil(ctx, rawBanner, deadline)
-			l.inRaw = true
-			return nil
-		}
-		err := l.wait(ctx, quiet)
+	if len(l.pend) == 0 {
+		err := l.wait(ctx, time.Now().Add(500*time.Millisecond))
 		if err == errTimeout {
-			if time.Now().Before(deadline) && len(l.pend) > 0 {
-				continue
-			}
 			return l.enterRaw(ctx)
 		}
 		if err != nil {
-			return err
+			return l.stoppedInReset(ctx, err, echo)
 		}
+	}
+	idle := min(bootIdle*l.timeout, maxBoot)
+	end := time.Now().Add(min(bootMax*l.timeout, maxBoot))
+	for {
+		if i := bytes.Index(l.pend, []byte(rawBanner)); i >= 0 {
+			echo.write(l.pend[:i])
+			echo.end()
+			l.pend = append(l.pend[:0], l.pend[i+len(rawBanner):]...)
+			l.inRaw = true
+			return nil
+		}
+		// Pass on all but what may be the start of the banner.
+		if n := len(l.pend) - partialSuffix(l.pend, rawBanner); n > 0 {
+			echo.write(l.pend[:n])
+			l.pend = append(l.pend[:0], l.pend[n:]...)
+		}
+		deadline := time.Now().Add(idle)
+		if deadline.After(end) {
+			deadline = end
+		}
+		err := l.wait(ctx, deadline)
+		if err == errTimeout {
+			echo.write(l.pend)
+			echo.end()
+			l.pend = l.pend[:0]
+			why := fmt.Sprintf("printed nothing for %v", idle)
+			if !time.Now().Before(end) {
+				why = fmt.Sprintf("had not finished %v after the reset", min(bootMax*l.timeout, maxBoot))
+			}
+			if err := l.enterRaw(context.WithoutCancel(ctx)); err != nil {
+				return fmt.Errorf("boot.py %s, and after a Ctrl-C the board did not come back: %w", why, err)
+			}
+			return fmt.Errorf("boot.py %s, so it was interrupted (Ctrl-C): what it had still to do is not done; check boot.py (a loop that never ends, a wait for something that does not come)", why)
+		}
+		if err != nil {
+			return l.stoppedInReset(ctx, err, echo)
+		}
+	}
+}
+
+// partialSuffix is the length of the longest end of p that begins pat
+// (pat itself not in p): bytes that may be the start of pat.
+func partialSuffix(p []byte, pat string) int {
+	for n := min(len(p), len(pat)-1); n > 0; n-- {
+		if bytes.HasPrefix([]byte(pat), p[len(p)-n:]) {
+			return n
+		}
+	}
+	return 0
+}
+
+// stoppedInReset ends a soft reset that err cut short. A stop interrupts
+// boot.py and brings the board to the raw prompt; what it printed by then
+// goes to echo (nil: none).
+func (l *link) stoppedInReset(ctx context.Context, err error, echo *bootEcho) error {
+	if echo != nil {
+		// What came before the stop is boot.py's output too.
+		for i := 0; i < discardMax && l.poll(); i++ {
+		}
+		echo.write(l.pend)
+		echo.end()
+	}
+	l.pend = l.pend[:0]
+	l.inRaw = false
+	cause := context.Cause(ctx)
+	if ctx.Err() == nil || errors.Is(cause, ErrClosed) {
+		return err // the link failed, or Board.Close takes the board back
+	}
+	// The reset's own lines are read here, not left for the next
+	// operation to take as output between cells.
+	if rerr := l.enterRaw(context.WithoutCancel(ctx)); rerr != nil {
+		return fmt.Errorf("stopped during the soft reset, and the board did not come back to its prompt: %w", rerr)
+	}
+	return errors.New("stopped during the soft reset: the board was soft-reset (its variables are gone, its files kept), and its boot.py interrupted")
+}
+
+// bootEcho passes on what a board prints as it soft-reboots: what comes
+// after its soft reboot line (boot.py's output), NUL bytes dropped (a
+// micro:bit may send one before its banner).
+type bootEcho struct {
+	w     io.Writer // nil: dropped
+	head  []byte    // before the soft reboot line: the REPL's own
+	begun bool      // the soft reboot line came
+}
+
+func (e *bootEcho) write(p []byte) {
+	if !e.begun {
+		e.head = append(e.head, p...)
+		i := bytes.Index(e.head, []byte(softRebootLine))
+		if i < 0 {
+			return
+		}
+		p, e.head, e.begun = e.head[i+len(softRebootLine):], nil, true
+	}
+	p = bytes.ReplaceAll(p, []byte{0}, nil)
+	if e.w != nil && len(p) > 0 {
+		_, _ = e.w.Write(p)
+	}
+}
+
+// end passes on what came without a soft reboot line before it, its
+// leading newlines left out.
+func (e *bootEcho) end() {
+	if e.begun || len(e.head) == 0 {
+		return
+	}
+	p := bytes.TrimLeft(bytes.ReplaceAll(e.head, []byte{0}, nil), "\r\n")
+	e.head, e.begun = nil, true
+	if e.w != nil && len(p) > 0 {
+		_, _ = e.w.Write(p)
 	}
 }
 
@@ -239,7 +350,7 @@ func (l *link) run(ctx context.Context, r execReq) error {
 	var be *BoardError
 	switch {
 	case errors.Is(err, errStuck):
-		return l.unstick(ctx)
+		return l.unstick(ctx, r.stdout)
 	case l.rebooted && !r.resent && errors.As(err, &be) && be.Name == "SyntaxError":
 		// The reboot swallowed the start of the code, and the board
 		// compiled the rest; a SyntaxError means none of it ran.
@@ -269,8 +380,10 @@ var errResetBeforeCode = fmt.Errorf("board reset before the code went: %w", ErrR
 var errCodeLost = errors.New("code lost in a reboot")
 
 // unstick is the last step of an interrupt: the board ignored Ctrl-C
-// twice, so get back to the raw prompt and soft-reset it.
-func (l *link) unstick(ctx context.Context) error {
+// twice, so get back to the raw prompt and soft-reset it; what boot.py
+// prints goes to stdout. The user stopped the code: boot.py gets only the
+// link's timeout.
+func (l *link) unstick(ctx context.Context, stdout io.Writer) error {
 	if l.restartable {
 		// A virtual board's busy loop never reads its input: a soft reset
 		// could not reach it. Restarting it is quick and always works.
@@ -286,7 +399,7 @@ func (l *link) unstick(ctx context.Context) error {
 		}
 		return err
 	}
-	if err := l.softReset(bg); err != nil {
+	if err := l.softReset(bg, stdout, l.timeout); err != nil {
 		return fmt.Errorf("the board ignored Ctrl-C; soft reset failed: %w", err)
 	}
 	return &resetError{"the board ignored Ctrl-C, so it was soft-reset: its variables are gone"}

@@ -2,8 +2,11 @@ package transport
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -166,4 +169,178 @@ func TestOutFilterValue(t *testing.T) {
 			}
 		}
 	}
+}
+
+// bootPrints is a fake boot.py that prints text, then waits for d unless a
+// Ctrl-C interrupts it first; interrupted records whether one did.
+func bootPrints(text string, d time.Duration, interrupted *atomic.Bool) func(x *fakeExec) string {
+	return func(x *fakeExec) string {
+		x.out(text)
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-x.intr:
+			interrupted.Store(true)
+			return kbdTraceback
+		case <-t.C:
+			return ""
+		}
+	}
+}
+
+// A soft reset runs boot.py again, and SoftReset passes on what it prints,
+// its traceback included, as a serial terminal would show it: not the
+// reset's own lines, nor the raw REPL's banner.
+func TestSoftResetShowsBootOutput(t *testing.T) {
+	f := newFake(t, "no")
+	f.boot = func(x *fakeExec) string {
+		return "BOOTED\r\nTraceback (most recent call last):\r\n  File \"boot.py\", line 2, in <module>\r\nZeroDivisionError: divide by zero\r\n"
+	}
+	b := f.board(2 * time.Second)
+	var out bytes.Buffer
+	if err := b.SoftReset(testCtx(t), &out); err != nil {
+		t.Fatal(err)
+	}
+	want := "BOOTED\r\nTraceback (most recent call last):\r\n  File \"boot.py\", line 2, in <module>\r\nZeroDivisionError: divide by zero\r\n"
+	if out.String() != want {
+		t.Errorf("boot output %q, want %q", out.String(), want)
+	}
+	if err := b.Exec(testCtx(t), "print(1)", ExecOptions{}); err != nil {
+		t.Errorf("after the soft reset: %v", err)
+	}
+}
+
+// A boot.py that takes longer than the link's timeout (a Wi-Fi connect,
+// silent or printing as it goes) is waited for, not cut short by a Ctrl-C
+// while SoftReset says all went well.
+func TestSoftResetWaitsForASlowBootPy(t *testing.T) {
+	const timeout = 500 * time.Millisecond
+	for _, tc := range []struct {
+		name string
+		boot func(x *fakeExec, interrupted *atomic.Bool) string
+		want string
+	}{
+		{"silent", func(x *fakeExec, i *atomic.Bool) string {
+			return bootPrints("", 3*timeout, i)(x)
+		}, ""},
+		{"printing", func(x *fakeExec, i *atomic.Bool) string {
+			for range 15 {
+				if bootPrints(".", timeout/5, i)(x) != "" {
+					return kbdTraceback
+				}
+			}
+			return "up\r\n"
+		}, strings.Repeat(".", 15) + "up\r\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var interrupted atomic.Bool
+			f := newFake(t, "no")
+			f.boot = func(x *fakeExec) string { return tc.boot(x, &interrupted) }
+			b := f.board(timeout)
+			var out bytes.Buffer
+			if err := b.SoftReset(testCtx(t), &out); err != nil {
+				t.Fatal(err)
+			}
+			if interrupted.Load() {
+				t.Error("boot.py was interrupted")
+			}
+			if out.String() != tc.want {
+				t.Errorf("boot output %q, want %q", out.String(), tc.want)
+			}
+		})
+	}
+}
+
+// A boot.py that never ends (silent, or printing for ever) is interrupted
+// in the end, and SoftReset says so and what to do; the board answers
+// after it.
+func TestSoftResetBootPyThatNeverEnds(t *testing.T) {
+	const timeout = 250 * time.Millisecond
+	for _, tc := range []struct {
+		name, text, want string
+	}{
+		{"silent", "", "boot.py printed nothing for " + (bootIdle * timeout).String()},
+		{"printing", ".", "boot.py had not finished " + (bootMax * timeout).String() + " after the reset"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var interrupted atomic.Bool
+			f := newFake(t, "no")
+			f.boot = func(x *fakeExec) string {
+				for {
+					if tb := bootPrints(tc.text, timeout/5, &interrupted)(x); tb != "" {
+						return tb
+					}
+				}
+			}
+			b := f.board(timeout)
+			err := b.SoftReset(testCtx(t), nil)
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "so it was interrupted (Ctrl-C)") || !strings.Contains(err.Error(), "check boot.py") {
+				t.Errorf("SoftReset with a boot.py that never ends: %v; want %q, that it was interrupted and to check boot.py", err, tc.want)
+			}
+			if !interrupted.Load() {
+				t.Error("boot.py was not interrupted")
+			}
+			if err := b.Exec(testCtx(t), "print(1)", ExecOptions{}); err != nil {
+				t.Errorf("after the soft reset: %v", err)
+			}
+		})
+	}
+}
+
+// A stop while boot.py runs after a soft reset interrupts it, says so, and
+// leaves nothing of the reset for the output between operations (the
+// REPL's newline before "soft reboot" showed as a blank line).
+func TestSoftResetStoppedWhileBootPyRuns(t *testing.T) {
+	ctx, cancel := context.WithCancelCause(testCtx(t))
+	defer cancel(nil)
+	var interrupted atomic.Bool
+	f := newFake(t, "no")
+	f.boot = func(x *fakeExec) string {
+		x.out("booting\r\n")
+		cancel(ErrInterrupted) // the user stops the cell as boot.py runs
+		return bootPrints("", 2*time.Second, &interrupted)(x)
+	}
+	var bg lockedBuffer
+	b := New("fake:", f.dial, Options{Timeout: 2 * time.Second, Background: &bg})
+	t.Cleanup(func() { _ = b.Close() })
+	if err := b.Exec(testCtx(t), "print(1)", ExecOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	err := b.SoftReset(ctx, &out)
+	if err == nil || !strings.Contains(err.Error(), "boot.py interrupted") {
+		t.Errorf("SoftReset stopped: %v; want it to say boot.py was interrupted", err)
+	}
+	if out.String() != "booting\r\n" {
+		t.Errorf("boot output %q, want what boot.py printed before the stop", out.String())
+	}
+	if !interrupted.Load() {
+		t.Error("boot.py was not interrupted")
+	}
+	var next bytes.Buffer
+	if err := b.Exec(testCtx(t), "print(2)", ExecOptions{Stdout: &next}); err != nil {
+		t.Fatal(err)
+	}
+	if got := bg.String(); got != "" {
+		t.Errorf("output between operations after the stopped soft reset: %q, want none", got)
+	}
+}
+
+// lockedBuffer is a bytes.Buffer for Options.Background, which the idle
+// reader writes.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

@@ -279,7 +279,7 @@ func caseLongCode(t *testing.T, tg *target) {
 		mustRun(t, tg, "print('alive')", "alive\r\n")
 	}
 	// Give the RAM back to the next cases.
-	if err := tg.board.SoftReset(suiteCtx(t)); err != nil {
+	if err := tg.board.SoftReset(suiteCtx(t), nil); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -379,7 +379,7 @@ func caseInterruptBusy(t *testing.T, tg *target) {
 
 func caseSoftReset(t *testing.T, tg *target) {
 	mustRun(t, tg, "soft_x = 1", "")
-	if err := tg.board.SoftReset(suiteCtx(t)); err != nil {
+	if err := tg.board.SoftReset(suiteCtx(t), nil); err != nil {
 		t.Fatal(err)
 	}
 	_, err := run(t, tg, "soft_x")
