@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	"github.com/iot-kernel/iot-kernel/devices"
+	"github.com/iot-kernel/iot-kernel/hostkernel"
+	"github.com/iot-kernel/iot-kernel/internal/testenv"
 	"github.com/iot-kernel/iot-kernel/kernel/kerneltest"
 	"github.com/iot-kernel/iot-kernel/testboard"
 	"github.com/iot-kernel/iot-kernel/transport/serialport"
@@ -646,5 +649,56 @@ func TestReattachAfterRestart(t *testing.T) {
 	shutdownAtEnd(t, it5)
 	if ee, _ := execError(t, it5, "1"); ee.Name != NoBoardError {
 		t.Errorf("notebook took another's board: %+v", ee)
+	}
+}
+
+// useHostPython points the interpreter's %%host at a python with
+// ipykernel: $IOT_TEST_PYTHON, else the project's .venv; else it skips.
+func useHostPython(t *testing.T, it *Interpreter) {
+	t.Helper()
+	py := os.Getenv("IOT_TEST_PYTHON")
+	if py == "" {
+		wd, err := os.Getwd()
+		if err != nil {
+			t.Fatal(err)
+		}
+		py = filepath.Join(filepath.Dir(wd), ".venv", "bin", "python")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := hostkernel.SpecForPython(ctx, py); err != nil {
+		testenv.SkipOrFail(t, "%%%%host needs a python with ipykernel (set IOT_TEST_PYTHON): %v", err)
+	}
+	it.host.FindKernel = func(ctx context.Context) (*hostkernel.Spec, error) {
+		return hostkernel.SpecForPython(ctx, py)
+	}
+}
+
+// A %%host cell after the host working directory was removed says which
+// directory is gone and what to do, not a traceback of the kernel's own
+// chdir snippet as if it were the cell's; %cd elsewhere mends it, the
+// host kernel's variables kept.
+func TestHostCellRemovedDir(t *testing.T) {
+	it, cfg := newInterp(t)
+	useHostPython(t, it)
+	gone := filepath.Join(cfg.WorkDir, "gone")
+	if err := os.Mkdir(gone, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	mustRun(t, it, "%%host\nx = 1")
+	mustRun(t, it, "%cd "+gone)
+	if err := os.Remove(gone); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // every later %%host too
+		ee, _ := execError(t, it, "%%host\nprint(x)")
+		tb := strings.Join(ee.Traceback, "\n")
+		if strings.Contains(tb, "chdir") || !strings.Contains(ee.Value, "the working directory "+gone+" no longer exists: %cd to another") {
+			t.Errorf("%%%%host in a removed directory: %s: %s\n%s", ee.Name, ee.Value, tb)
+		}
+	}
+	mustRun(t, it, "%cd "+cfg.WorkDir)
+	if out, _ := mustRun(t, it, "%%host\nprint(x)"); out.Stdout() != "1\n" {
+		t.Errorf("%%%%host after %%cd back: %q", out.Stdout())
 	}
 }
