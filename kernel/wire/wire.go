@@ -25,6 +25,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"io"
 	"time"
 
 	"github.com/google/uuid"
@@ -95,11 +96,16 @@ func (s Signer) Verify(sig []byte, parts [][]byte) bool {
 	if s.key == nil {
 		return true
 	}
+	return sigMatches(sig, s.mac(parts))
+}
+
+// sigMatches reports whether the hex signature sig is sum, in constant time.
+func sigMatches(sig, sum []byte) bool {
 	got := make([]byte, hex.DecodedLen(len(sig)))
 	if _, err := hex.Decode(got, sig); err != nil {
 		return false
 	}
-	return hmac.Equal(got, s.mac(parts))
+	return hmac.Equal(got, sum)
 }
 
 // Message is one decoded message. The byte slices share memory with the
@@ -156,11 +162,8 @@ func Decode(frames [][]byte, s Signer) (*Message, error) {
 		Content:      signed[3],
 		Buffers:      frames[d+6:],
 	}
-	if !isObject(m.RawHeader) {
-		return nil, errBadHeader
-	}
-	if err := json.Unmarshal(m.RawHeader, &m.Header); err != nil || m.Header.MsgType == "" {
-		return nil, errBadHeader
+	if err := m.parseHeader(); err != nil {
+		return nil, err
 	}
 	for _, p := range []struct {
 		name string
@@ -171,6 +174,17 @@ func Decode(frames [][]byte, s Signer) (*Message, error) {
 		}
 	}
 	return m, nil
+}
+
+// parseHeader decodes RawHeader into Header: a JSON object with a msg_type.
+func (m *Message) parseHeader() error {
+	if !isObject(m.RawHeader) {
+		return errBadHeader
+	}
+	if err := json.Unmarshal(m.RawHeader, &m.Header); err != nil || m.Header.MsgType == "" {
+		return errBadHeader
+	}
+	return nil
 }
 
 // isObject reports whether b is valid JSON whose top level is an object.
@@ -230,4 +244,97 @@ func (s Session) Compose(identities [][]byte, parent json.RawMessage, t MsgType,
 		parent = json.RawMessage("{}")
 	}
 	return Encode(identities, hb, parent, []byte("{}"), c, nil, s.Signer), h, nil
+}
+
+// maxHeadFrame bounds each frame a Partial keeps: a request's identities,
+// delimiter, signature and header are small, so a larger one is no
+// request to answer, and keeping it would hold what the limit refused.
+const maxHeadFrame = 64 << 10
+
+// Partial authenticates a message too large to hold as it is read past.
+// NewPartial gets the frames read whole before the reader stopped keeping
+// them; every later frame's bytes go through the writer Frame returns as
+// they are discarded; Message then checks the signature over the four
+// signed parts, as Decode does. It keeps only the identities, signature
+// and header, so its memory stays small whatever the message's size.
+type Partial struct {
+	mac    hash.Hash // nil without a key
+	d      int       // index of the delimiter
+	ids    [][]byte
+	sig    []byte
+	header []byte
+	frames int   // frames seen so far
+	err    error // why the message cannot be answered, once known
+}
+
+// NewPartial starts checking a message from its first frames, those read
+// whole (kept may end anywhere, even inside the identities).
+func NewPartial(kept [][]byte, s Signer) *Partial {
+	p := &Partial{d: -1, frames: len(kept)}
+	for i, f := range kept {
+		if string(f) == Delimiter {
+			p.d = i
+			break
+		}
+	}
+	switch {
+	case p.d < 0:
+		p.err = errNoDelimiter
+		return p
+	case len(kept) < p.d+3:
+		p.err = errors.New("its header was past the limit")
+		return p
+	}
+	for _, f := range kept[:p.d+3] {
+		if len(f) > maxHeadFrame {
+			p.err = fmt.Errorf("a frame before its parent_header is over %d bytes", maxHeadFrame)
+			return p
+		}
+	}
+	if s.key != nil {
+		p.mac = hmac.New(s.newHash, s.key)
+	}
+	for i := p.d + 2; i < len(kept) && i < p.d+6; i++ {
+		p.write(kept[i])
+	}
+	p.ids, p.sig, p.header = kept[:p.d], kept[p.d+1], kept[p.d+2]
+	return p
+}
+
+func (p *Partial) write(b []byte) {
+	if p.mac != nil {
+		p.mac.Write(b)
+	}
+}
+
+// Frame returns where the bytes of the message's next frame go, i its
+// index from the first identity (frames come in order); nil when they are
+// not signed, or the message is already known to be unanswerable.
+func (p *Partial) Frame(i int) io.Writer {
+	p.frames = i + 1
+	if p.err != nil || p.mac == nil || i < p.d+2 || i >= p.d+6 {
+		return nil
+	}
+	return p.mac
+}
+
+// Message returns the message's identities and header once all its frames
+// have gone through, if its signature verifies and its header is a JSON
+// object with a msg_type. Its ParentHeader, Metadata and Content are nil:
+// they were not kept.
+func (p *Partial) Message() (*Message, error) {
+	if p.err != nil {
+		return nil, p.err
+	}
+	if p.frames-p.d < 6 {
+		return nil, fmt.Errorf("%w: %d", errTooFewFrames, p.frames-p.d-1)
+	}
+	if p.mac != nil && !sigMatches(p.sig, p.mac.Sum(nil)) {
+		return nil, errBadSignature
+	}
+	m := &Message{Identities: p.ids, RawHeader: p.header}
+	if err := m.parseHeader(); err != nil {
+		return nil, err
+	}
+	return m, nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -165,5 +166,83 @@ func TestSessionCompose(t *testing.T) {
 
 	if _, _, err := client.Compose(nil, nil, MsgStream, func() {}); err == nil {
 		t.Error("content that does not marshal was accepted")
+	}
+}
+
+// partial feeds frames to a Partial as a reader dropping the message
+// does: the first kept whole, the rest written in pieces.
+func partial(frames [][]byte, kept int, s Signer) (*Message, error) {
+	p := NewPartial(frames[:kept], s)
+	for i := kept; i < len(frames); i++ {
+		if w := p.Frame(i); w != nil {
+			for f := frames[i]; len(f) > 0; f = f[min(3, len(f)):] {
+				_, _ = w.Write(f[:min(3, len(f))])
+			}
+		}
+	}
+	return p.Message()
+}
+
+// A Partial accepts what Decode accepts and refuses a bad signature, a
+// changed part, or a message whose header it did not get whole, wherever
+// the message was cut.
+func TestPartial(t *testing.T) {
+	keyed, _ := NewSigner("hmac-sha256", "k")
+	unsigned, _ := NewSigner("hmac-sha256", "")
+	ids := [][]byte{[]byte("client-1")}
+	good := signedFrames("k", ids, okHeader, `{"p":1}`, `{"m":2}`, `{"code":"big"}`, []byte("buf"))
+	for kept := 4; kept <= len(good); kept++ { // from the header on
+		m, err := partial(good, kept, keyed)
+		if err != nil {
+			t.Fatalf("cut at frame %d: %v", kept, err)
+		}
+		if m.Header.MsgType != MsgExecuteRequest || string(m.RawHeader) != okHeader || len(m.Identities) != 1 || string(m.Identities[0]) != "client-1" || m.Content != nil {
+			t.Errorf("cut at frame %d: %+v", kept, m)
+		}
+	}
+	tamper := func(i int, b string) [][]byte {
+		f := append([][]byte(nil), good...)
+		f[i] = []byte(b)
+		return f
+	}
+	for _, tc := range []struct {
+		name   string
+		frames [][]byte
+		kept   int
+		s      Signer
+		want   error // nil: accepted
+	}{
+		{"unsigned to a kernel without a key", signedFrames("", nil, okHeader, "{}", "{}", "{}"), 3, unsigned, nil},
+		{"buffer changed", tamper(7, "other"), 4, keyed, nil},
+		{"content changed", tamper(6, `{"code":"bug"}`), 4, keyed, errBadSignature},
+		{"parent changed", tamper(4, `{"p":2}`), 6, keyed, errBadSignature},
+		{"bad signature", tamper(2, "00"+string(good[2][2:])), 4, keyed, errBadSignature},
+		{"no signature", tamper(2, ""), 4, keyed, errBadSignature},
+		{"unsigned to a keyed kernel", signedFrames("", nil, okHeader, "{}", "{}", "{}"), 3, keyed, errBadSignature},
+		{"too few frames", good[:6], 4, keyed, errTooFewFrames},
+		{"header without msg_type", signedFrames("k", nil, `{"msg_id":"1"}`, "{}", "{}", "{}"), 3, keyed, errBadHeader},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := partial(tc.frames, tc.kept, tc.s); !errors.Is(err, tc.want) {
+				t.Fatalf("error = %v, want %v", err, tc.want)
+			}
+		})
+	}
+	// Refused without a check: too little was kept, or too much.
+	for _, tc := range []struct {
+		name   string
+		frames [][]byte
+		kept   int
+		want   string // in the error
+	}{
+		{"cut before the header", good, 3, "header was past the limit"},
+		{"cut before the delimiter", good, 0, "no <IDS|MSG>"},
+		{"header over 64 KiB", signedFrames("k", nil, `{"msg_type":"execute_request","x":"`+string(bytes.Repeat([]byte("x"), 64<<10))+`"}`, "{}", "{}", "{}"), 3, "over 65536 bytes"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := partial(tc.frames, tc.kept, keyed); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error = %v, want one that says %q", err, tc.want)
+			}
+		})
 	}
 }
