@@ -29,6 +29,9 @@ type inbound struct {
 	msg  *wire.Message // its Identities start with the peer's
 	seq  uint64        // arrival order on this router, from 1
 	size int           // bytes, held against the router's queue budget
+	// tooLarge, when not 0, is the size in bytes of a message over the
+	// limit: msg has its identities and header, and no content.
+	tooLarge uint64
 }
 
 // router is a ROUTER socket: messages from all peers arrive on in with the
@@ -112,12 +115,31 @@ func (r *router) handle(c net.Conn, id []byte) {
 
 	br := bufio.NewReaderSize(c, 4<<10) // larger frames bypass the buffer
 	for {
-		m, err := readMessageLimit(br, r.maxMessage)
+		var part *wire.Partial
+		m, err := readMessageLimit(br, r.maxMessage, func(kept [][]byte) frameSink {
+			part = wire.NewPartial(kept, r.signer)
+			return part
+		})
 		var dropped *droppedError
 		if errors.As(err, &dropped) {
-			// Like any malformed message: dropped, logged, the peer kept.
+			// Its content is dropped and the peer kept; a signed request
+			// is still answered, with an error, or its client would wait
+			// forever. A peer without the key gets nothing.
 			r.log.Error("dropping message", "err", err,
 				"hint", "a larger limit: iot-kernel run --max-message-mb N, or IOT_MAX_MESSAGE_MB=N in the kernel's environment")
+			msg, err := part.Message()
+			if err != nil {
+				r.log.Debug("not answering the large message", "err", err)
+				continue
+			}
+			msg.Identities = append([][]byte{id}, msg.Identities...)
+			size := len(msg.RawHeader)
+			for _, f := range msg.Identities {
+				size += len(f)
+			}
+			if !r.enqueue(inbound{msg: msg, size: size, tooLarge: dropped.size}) {
+				return
+			}
 			continue
 		}
 		if errors.Is(err, errMessageTooLarge) {
@@ -144,18 +166,27 @@ func (r *router) handle(c net.Conn, id []byte) {
 		for _, f := range m.frames {
 			size += len(f)
 		}
-		if r.queued.Acquire(r.ctx, int64(size)) != nil {
-			return // closed
-		}
-		seq := r.seq.Add(1)
-		if r.onRead != nil {
-			r.onRead(seq)
-		}
-		select {
-		case r.in <- inbound{msg: msg, seq: seq, size: size}:
-		case <-r.done:
+		if !r.enqueue(inbound{msg: msg, size: size}) {
 			return
 		}
+	}
+}
+
+// enqueue numbers in and queues it once the budget has room for its
+// size; false means the router closed.
+func (r *router) enqueue(in inbound) bool {
+	if r.queued.Acquire(r.ctx, int64(in.size)) != nil {
+		return false
+	}
+	in.seq = r.seq.Add(1)
+	if r.onRead != nil {
+		r.onRead(in.seq)
+	}
+	select {
+	case r.in <- in:
+		return true
+	case <-r.done:
+		return false
 	}
 }
 

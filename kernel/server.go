@@ -36,7 +36,9 @@ type Config struct {
 	IOPubQueueBytes int
 	// MaxMessageBytes bounds a message received on the shell, control and
 	// stdin channels (all its frames); a larger one is dropped with a
-	// logged error, as a malformed one is. 0 means DefaultMaxMessageBytes.
+	// logged error without being held, and, when signed, a request is
+	// answered with a MessageTooLarge error that says how to raise the
+	// limit. 0 means DefaultMaxMessageBytes.
 	MaxMessageBytes int
 }
 

@@ -45,6 +45,9 @@ func (s *Server) publishBusy(msg *wire.Message) {
 }
 
 func (s *Server) handle(ch *router, msg *wire.Message, in inbound) response {
+	if in.tooLarge != 0 {
+		return s.tooLarge(ch, msg, in)
+	}
 	onShell := ch == s.shell
 	switch t := msg.Header.MsgType; {
 	case t == wire.MsgKernelInfoRequest:
@@ -144,9 +147,7 @@ func (s *Server) execute(msg *wire.Message, in inbound) response {
 		}
 	}
 	if in.seq <= s.abortMark {
-		s.log.Info("aborting execute_request queued before an error", "msg_id", msg.Header.MsgID)
-		s.publishBusy(msg)
-		return response{typ: wire.MsgExecuteReply, content: wire.ExecuteReplyAborted{Status: wire.StatusAborted}}
+		return s.abort(msg)
 	}
 	// As IPython: a cell kept out of history does not advance In[n]; it
 	// runs as the next number (its tracebacks say so), and its reply gives
@@ -217,6 +218,13 @@ func (s *Server) execute(msg *wire.Message, in inbound) response {
 		Status: wire.StatusOK, ExecutionCount: replyCount,
 		UserExpressions: userExpressions(res.UserExpressions), Payload: payload,
 	}}
+}
+
+// abort answers an execute_request that arrived before a cell failed.
+func (s *Server) abort(msg *wire.Message) response {
+	s.log.Info("aborting execute_request queued before an error", "msg_id", msg.Header.MsgID)
+	s.publishBusy(msg)
+	return response{typ: wire.MsgExecuteReply, content: wire.ExecuteReplyAborted{Status: wire.StatusAborted}}
 }
 
 // run calls the interpreter; a panic in it becomes a KernelError.

@@ -60,6 +60,9 @@ func (s *Server) serveStdin() {
 			s.stdin.take(in)
 		}
 		msg := in.msg // authenticated by the router
+		if in.tooLarge != 0 {
+			continue // logged by the router; no content to deliver
+		}
 		if msg.Header.MsgType != wire.MsgInputReply {
 			s.log.Warn("unexpected message type", "channel", "stdin", "msg_type", msg.Header.MsgType)
 			continue

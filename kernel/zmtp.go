@@ -60,9 +60,16 @@ type zmtpMessage struct {
 	command bool
 }
 
+// frameSink sees the frames of a message readMessageLimit drops.
+type frameSink interface {
+	// Frame returns where frame i's bytes go as they are discarded (nil:
+	// nowhere); frames come in order.
+	Frame(i int) io.Writer
+}
+
 // readMessage reads one ZMTP message (or command) with bounded allocation.
 func readMessage(r *bufio.Reader) (zmtpMessage, error) {
-	m, err := readMessageLimit(r, maxMessageBytes)
+	m, err := readMessageLimit(r, maxMessageBytes, nil)
 	var d *droppedError
 	if errors.As(err, &d) {
 		err = errMessageTooLarge
@@ -73,11 +80,14 @@ func readMessage(r *bufio.Reader) (zmtpMessage, error) {
 // readMessageLimit reads one ZMTP message (or command) of at most limit
 // bytes. A larger message is read to its end without being kept, and
 // returned as a *droppedError, so the connection can go on; a frame too
-// long to skip returns errMessageTooLarge.
-func readMessageLimit(r *bufio.Reader, limit int) (zmtpMessage, error) {
+// long to skip returns errMessageTooLarge. When the message passes the
+// limit, over (if not nil) is given the frames read whole until then,
+// which are let go, and returns the sink of the frames after.
+func readMessageLimit(r *bufio.Reader, limit int, over func(kept [][]byte) frameSink) (zmtpMessage, error) {
 	var msg zmtpMessage
 	total := uint64(0)
 	dropping := false
+	var sink frameSink
 	for frames := 0; ; frames++ {
 		flags, err := r.ReadByte()
 		if err != nil {
@@ -105,10 +115,19 @@ func readMessageLimit(r *bufio.Reader, limit int) (zmtpMessage, error) {
 		}
 		total += size
 		if !dropping && total > uint64(limit) {
+			if over != nil {
+				sink = over(msg.frames)
+			}
 			dropping, msg.frames = true, nil
 		}
 		if dropping {
-			if _, err := io.CopyN(io.Discard, r, int64(size)); err != nil {
+			var w io.Writer = io.Discard
+			if sink != nil {
+				if fw := sink.Frame(frames); fw != nil {
+					w = fw
+				}
+			}
+			if _, err := io.CopyN(w, r, int64(size)); err != nil {
 				return msg, unexpected(err)
 			}
 		} else {

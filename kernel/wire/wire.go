@@ -12,6 +12,8 @@
 //	sess := wire.NewSession("kernel", sig)
 //	frames, hdr, err := sess.Compose(ids, req.RawHeader, wire.MsgStatus, wire.StatusContent{ExecutionState: "idle"})
 //	msg, err := wire.Decode(received, sig)
+//
+// A message too large to hold is checked with a Partial as it is read past.
 package wire
 
 import (
