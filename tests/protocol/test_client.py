@@ -310,6 +310,29 @@ def test_8mib_execute_request(km, kc):
     assert kc.kernel_info(reply=True, timeout=TIMEOUT)["content"]["status"] == "ok"
 
 
+def test_cell_over_the_message_limit_gets_an_error_reply(kernel_bin):
+    # The kernel drops the content; the notebook must still learn why,
+    # instead of showing the cell as running forever.
+    k = kutil.RawKernel(kernel_bin, env={"IOT_MAX_MESSAGE_MB": "1"})
+    kc = None
+    try:
+        kc = k.client()
+        reply, outputs = kutil.execute(kc, "#" * (2 << 20))
+        c = reply["content"]
+        assert c["status"] == "error" and c["ename"] == "MessageTooLarge", c
+        assert c["evalue"].startswith("the cell is 2 MiB, over the kernel's limit of 1 MiB: split it,"), c
+        assert "IOT_MAX_MESSAGE_MB=3" in c["evalue"], c
+        assert [m["msg_type"] for m in outputs] == ["status", "error", "status"], outputs
+        assert outputs[1]["content"]["evalue"] == c["evalue"]
+        after, _ = kutil.execute(kc, "# small")
+        assert after["content"]["status"] == "ok", after["content"]
+        assert "over the limit" in k.stderr()
+    finally:
+        if kc is not None:
+            kc.stop_channels()
+        k.stop()
+
+
 def _text(outputs: list[dict]) -> str:
     return "".join(m["content"].get("text", "") for m in outputs if m["msg_type"] == "stream")
 
