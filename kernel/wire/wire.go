@@ -299,7 +299,10 @@ func NewPartial(kept [][]byte, s Signer) *Partial {
 	for i := p.d + 2; i < len(kept) && i < p.d+6; i++ {
 		p.write(kept[i])
 	}
-	p.ids, p.sig, p.header = kept[:p.d], kept[p.d+1], kept[p.d+2]
+	// A copy: kept's array still holds the frames after the header, which
+	// may be large (content read whole before a buffer passed the limit).
+	p.ids = append([][]byte(nil), kept[:p.d]...)
+	p.sig, p.header = kept[p.d+1], kept[p.d+2]
 	return p
 }
 
