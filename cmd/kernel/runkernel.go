@@ -57,7 +57,7 @@ func runFlags(e *env) (*flag.FlagSet, func(context.Context) int) {
 	level.Set(slog.LevelWarn)
 	fs.Var(levelFlag{level}, "log-level", "log `level` on stderr: debug, info, warn or error; default from $"+envLogLevel)
 	maxMB := fs.Int("max-message-mb", kernel.DefaultMaxMessageBytes>>20,
-		"drop (with a logged error) a received message larger than this many `MiB`, e.g. a huge cell; default from $"+envMaxMessage)
+		"refuse (with an error reply and a logged error) a received message larger than this many `MiB`, e.g. a huge cell; default from $"+envMaxMessage)
 	return fs, func(ctx context.Context) int {
 		if *connFile == "" {
 			fmt.Fprintln(e.stderr, "iot-kernel run: -f CONNECTION_FILE is required")
