@@ -17,7 +17,7 @@ def http_get(port: int, path: str = "/", timeout: float = 10) -> bytes:
     cell prints them, so they must not vary); returns the whole answer."""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
         s.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-                  "User-Agent: iot-kernel-replay\r\nAccept: */*\r\n\r\n".encode())
+                  "User-Agent: iot-kernel-replay\r\nAccept: */*\r\nConnection: close\r\n\r\n".encode())
         chunks = []
         while chunk := s.recv(4096):
             chunks.append(chunk)
