@@ -1,9 +1,12 @@
 package cells
 
 import (
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
+	"github.com/iot-kernel/iot-kernel/kernel"
 	"github.com/iot-kernel/iot-kernel/kernel/kerneltest"
 )
 
@@ -66,6 +69,13 @@ func TestInputWithoutStdin(t *testing.T) {
 			res, err := run(t, it, "try:\n    input()\nexcept EOFError:\n    r = 'caught'\nr", out)
 			if err != nil || res.Data["text/plain"] != "'caught'" {
 				t.Errorf("caught EOFError: %v, %v", res.Data, err)
+			}
+			// an answer the kernel could not take says why, the same way
+			why := fmt.Errorf("the answer to input() is 3 MiB, over the limit: %w", kernel.ErrBadInputReply)
+			out = &kerneltest.Recorder{Answer: func(string) (string, error) { return "", why }}
+			_, err = run(t, it, "input('Name? ')", out)
+			if ee := (*kernel.ExecError)(nil); !errors.As(err, &ee) || ee.Name != "EOFError" || ee.Value != why.Error() {
+				t.Errorf("input() with an answer not taken: %v, want EOFError: %s", err, why)
 			}
 		})
 	}

@@ -123,14 +123,21 @@ func (it *Interpreter) runCode(ctx context.Context, b *transport.Board, cell str
 	pad := strings.Repeat("\n", p.line-1)
 	code := pad + p.text
 	w := kernel.NewStreamWriter(out, "stdout")
-	var noStdin atomic.Bool // an input() the frontend could not answer
+	// Why the frontend could not answer an input(): the board's bare
+	// EOFError that follows says it.
+	var noAnswer atomic.Pointer[string]
 	opts := transport.ExecOptions{
 		Stdout: w,
 		Input: func(prompt string) (string, error) {
 			w.Flush()
 			s, err := out.Input(ctx, prompt, false)
-			if errors.Is(err, kernel.ErrNoStdin) {
-				noStdin.Store(true)
+			switch {
+			case errors.Is(err, kernel.ErrNoStdin):
+				why := ErrNoStdinText
+				noAnswer.Store(&why)
+			case errors.Is(err, kernel.ErrBadInputReply):
+				why := err.Error()
+				noAnswer.Store(&why)
 			}
 			return s, err
 		},
@@ -161,8 +168,8 @@ func (it *Interpreter) runCode(ctx context.Context, b *transport.Board, cell str
 		it.sources.add(b, p.text, count, p.line) // its definitions are on the board now, even if it failed later
 	}
 	if err != nil {
-		if noStdin.Load() {
-			err = noStdinError(err)
+		if why := noAnswer.Load(); why != nil {
+			err = noAnswerError(err, *why)
 		}
 		return nil, it.boardError(ctx, err, ranCell{code: cell, count: count}, earlier)
 	}
@@ -261,19 +268,19 @@ func (it *Interpreter) magicError(ctx context.Context, err error) error {
 // board when the frontend has no stdin (nbclient, papermill).
 const ErrNoStdinText = "input() needs a front end with stdin"
 
-// noStdinError gives the board's bare EOFError from an input() that the
-// frontend could not answer its message. An exception the user's code
-// raised on its own (not an EOFError) is left as it is.
-func noStdinError(err error) error {
+// noAnswerError gives the board's bare EOFError from an input() that the
+// frontend could not answer its message, why. An exception the user's
+// code raised on its own (not an EOFError) is left as it is.
+func noAnswerError(err error, why string) error {
 	var be *transport.BoardError
 	if !errors.As(err, &be) || be.Name != "EOFError" || be.Value != "" {
 		return err
 	}
 	e := *be
-	e.Value = ErrNoStdinText
+	e.Value = why
 	e.Traceback = append([]string(nil), be.Traceback...)
 	if n := len(e.Traceback); n > 0 && strings.TrimRight(e.Traceback[n-1], ": ") == "EOFError" {
-		e.Traceback[n-1] = "EOFError: " + ErrNoStdinText
+		e.Traceback[n-1] = "EOFError: " + why
 	}
 	return &e
 }

@@ -110,8 +110,9 @@ type Output interface {
 	// ClearOutput publishes clear_output.
 	ClearOutput(wait bool)
 	// Input asks the client for a line on the stdin channel. It fails with
-	// ErrNoStdin when the request did not allow stdin, and returns when ctx
-	// ends.
+	// ErrNoStdin when the request did not allow stdin, with
+	// ErrBadInputReply when the client's answer could not be taken, and
+	// returns when ctx ends.
 	Input(ctx context.Context, prompt string, password bool) (string, error)
 }
 

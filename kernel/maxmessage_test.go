@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -255,5 +256,54 @@ func TestOversizedUnsignedMessageGetsNothing(t *testing.T) {
 	}
 	if n := strings.Count(ts.logs.String(), "over the limit"); n != 2 {
 		t.Errorf("%d large messages logged, want 2:\n%s", n, ts.logs.String())
+	}
+}
+
+// An input_reply the kernel cannot take (over the message limit, or with
+// content that is not an input_reply's) ends the input() it answers with
+// an error that says why, instead of leaving it waiting for an answer that
+// will not come; the next input() is answered as usual.
+func TestBadInputReplyEndsTheInput(t *testing.T) {
+	fi := &fakeInterp{exec: func(ctx context.Context, req ExecuteRequest, out Output) (Result, error) {
+		v, err := out.Input(ctx, "name? ", false)
+		if err != nil {
+			out.Stream("stderr", fmt.Sprintf("is ErrBadInputReply: %v; %v", errors.Is(err, ErrBadInputReply), err))
+			return Result{}, nil
+		}
+		out.Stream("stdout", "hello "+v)
+		return Result{}, nil
+	}}
+	ts := startServer(t, fi, func(c *Config) { c.MaxMessageBytes = 64 << 10 }, nil)
+	c := newClient(t, ts.ConnectionInfo())
+	ctx := testCtx(t)
+	c.waitReady(ctx)
+
+	cell := func(answer any) string {
+		t.Helper()
+		id := c.send(c.shell, wire.MsgExecuteRequest, map[string]any{"code": "x", "allow_stdin": true})
+		select {
+		case <-c.stdinIn:
+		case <-ctx.Done():
+			t.Fatal("no input_request")
+		}
+		c.send(c.stdin, wire.MsgInputReply, answer)
+		c.recv(ctx, c.shellIn, id) // bounded by ctx: the cell ends
+		var text []string
+		for _, m := range c.outputs(ctx, id) {
+			if m.Header.MsgType == wire.MsgStream {
+				text = append(text, content[wire.StreamContent](t, m).Text)
+			}
+		}
+		return strings.Join(text, "")
+	}
+	const big = "is ErrBadInputReply: true; the answer to input() is 0.1 MiB, over the kernel's limit of 0.0625 MiB: raise the limit with iot-kernel run --max-message-mb 1 or IOT_MAX_MESSAGE_MB=1 in the kernelspec's env"
+	if got := cell(map[string]any{"value": strings.Repeat("y", 100<<10)}); got != big {
+		t.Errorf("an answer over the limit:\n got %q\nwant %q", got, big)
+	}
+	if got := cell(map[string]any{"value": 5}); !strings.HasPrefix(got, "is ErrBadInputReply: true; the front end's answer to input() is malformed (") {
+		t.Errorf("a malformed answer: %q", got)
+	}
+	if got := cell(map[string]any{"value": "bob"}); got != "hello bob" {
+		t.Errorf("the answer after them: %q", got)
 	}
 }

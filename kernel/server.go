@@ -77,7 +77,7 @@ type Server struct {
 
 	inputMu  sync.Mutex // one input_request at a time
 	waiterMu sync.Mutex
-	waiter   chan string // where the next input_reply goes
+	waiter   chan inputAnswer // where the next input_reply goes
 
 	stop     chan struct{} // closed when the kernel is to stop
 	stopOnce sync.Once

@@ -3,6 +3,7 @@ package kernel
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -19,7 +20,7 @@ const stdinConnectWait = 2 * time.Second
 func (s *Server) requestInput(ctx context.Context, parent *wire.Message, prompt string, password bool) (string, error) {
 	s.inputMu.Lock()
 	defer s.inputMu.Unlock()
-	ch := make(chan string, 1)
+	ch := make(chan inputAnswer, 1)
 	s.setWaiter(ch)
 	defer s.setWaiter(nil)
 
@@ -32,8 +33,8 @@ func (s *Server) requestInput(ctx context.Context, parent *wire.Message, prompt 
 		return "", fmt.Errorf("send input_request: %w", err)
 	}
 	select {
-	case v := <-ch:
-		return v, nil
+	case a := <-ch:
+		return a.value, a.err
 	case <-ctx.Done():
 		return "", context.Cause(ctx)
 	case <-s.base.Done():
@@ -41,7 +42,27 @@ func (s *Server) requestInput(ctx context.Context, parent *wire.Message, prompt 
 	}
 }
 
-func (s *Server) setWaiter(ch chan string) {
+// inputAnswer is what an input_reply brings the waiting Input call: the
+// user's line, or why there is none.
+type inputAnswer struct {
+	value string
+	err   error
+}
+
+// ErrBadInputReply is returned by Output.Input when the client's
+// input_reply could not be taken (over the message limit, or its content
+// unreadable): the input() it answered ends with this error instead of
+// waiting for an answer that will not come.
+var ErrBadInputReply = errors.New("the answer to input() could not be taken")
+
+// badInputReply says why an input_reply was not taken; it is
+// ErrBadInputReply.
+type badInputReply struct{ why string }
+
+func (e *badInputReply) Error() string        { return e.why }
+func (e *badInputReply) Is(target error) bool { return target == ErrBadInputReply }
+
+func (s *Server) setWaiter(ch chan inputAnswer) {
 	s.waiterMu.Lock()
 	s.waiter = ch
 	s.waiterMu.Unlock()
@@ -60,17 +81,25 @@ func (s *Server) serveStdin() {
 			s.stdin.take(in)
 		}
 		msg := in.msg // authenticated by the router
-		if in.tooLarge != 0 {
-			continue // logged by the router; no content to deliver
-		}
 		if msg.Header.MsgType != wire.MsgInputReply {
-			s.log.Warn("unexpected message type", "channel", "stdin", "msg_type", msg.Header.MsgType)
+			if in.tooLarge == 0 { // else logged by the router
+				s.log.Warn("unexpected message type", "channel", "stdin", "msg_type", msg.Header.MsgType)
+			}
 			continue
 		}
-		var c wire.InputReply
-		if err := json.Unmarshal(msg.Content, &c); err != nil {
-			s.log.Warn("bad input_reply", "err", err)
-			continue
+		var a inputAnswer
+		if in.tooLarge != 0 {
+			// Logged by the router. The input() it answered must not wait
+			// on: it fails with the reason.
+			a.err = &badInputReply{tooLargeError("answer to input()", in.tooLarge, s.stdin.maxMessage).Value}
+		} else {
+			var c wire.InputReply
+			if err := json.Unmarshal(msg.Content, &c); err != nil {
+				s.log.Warn("bad input_reply", "err", err)
+				a.err = &badInputReply{fmt.Sprintf("the front end's answer to input() is malformed (%v)", err)}
+			} else {
+				a.value = c.Value
+			}
 		}
 		s.waiterMu.Lock()
 		ch := s.waiter
@@ -80,6 +109,6 @@ func (s *Server) serveStdin() {
 			s.log.Debug("input_reply with no pending input_request")
 			continue
 		}
-		ch <- c.Value
+		ch <- a
 	}
 }

@@ -49,14 +49,19 @@ func (s *Server) tooLarge(ch *router, msg *wire.Message, in inbound) response {
 	}}
 }
 
-// tooLargeError says a request of size bytes is over limit, and how to
-// send it anyway. what names the request: "cell" or "message".
+// tooLargeError says a message of size bytes is over limit, and how to
+// send it anyway. what names the message: "cell", "message" or "answer to
+// input()" (which is not split: one line answers it).
 func tooLargeError(what string, size uint64, limit int) *ExecError {
 	const mib = 1 << 20
 	mb := int(math.Ceil(float64(size) / mib)) // the least --max-message-mb that fits it
+	split := "split it, or "
+	if strings.HasPrefix(what, "answer") {
+		split = ""
+	}
 	ee := &ExecError{Name: "MessageTooLarge", Value: fmt.Sprintf(
-		"the %s is %s MiB, over the kernel's limit of %s MiB: split it, or raise the limit with iot-kernel run --max-message-mb %d or IOT_MAX_MESSAGE_MB=%d in the kernelspec's env",
-		what, overMiB(size, limit), strconv.FormatFloat(float64(limit)/mib, 'f', -1, 64), mb, mb)}
+		"the %s is %s MiB, over the kernel's limit of %s MiB: %sraise the limit with iot-kernel run --max-message-mb %d or IOT_MAX_MESSAGE_MB=%d in the kernelspec's env",
+		what, overMiB(size, limit), strconv.FormatFloat(float64(limit)/mib, 'f', -1, 64), split, mb, mb)}
 	ee.Traceback = []string{ee.Error()}
 	return ee
 }

@@ -333,6 +333,38 @@ def test_cell_over_the_message_limit_gets_an_error_reply(kernel_bin):
         k.stop()
 
 
+def test_answer_over_the_message_limit_ends_the_input(kernel_bin):
+    # An input() whose answer the kernel cannot take raises on the board,
+    # saying why, instead of waiting for an answer that will not come.
+    k = kutil.RawKernel(kernel_bin, env={"IOT_MAX_MESSAGE_MB": "1"})
+    kc = None
+    try:
+        kc = k.client()
+        reply, _ = kutil.execute(kc, "%connect -q sim:answer")
+        assert reply["content"]["status"] == "ok", reply["content"]
+        msg_id = kc.execute("name = input('Name? ')", allow_stdin=True)
+        req = kc.get_stdin_msg(timeout=kutil.TIMEOUT)
+        assert req["msg_type"] == "input_request" and req["content"]["prompt"] == "Name? ", req
+        kc.input("y" * (2 << 20))
+        deadline = time.monotonic() + kutil.TIMEOUT
+        while True:
+            m = kc.get_shell_msg(timeout=max(0.1, deadline - time.monotonic()))
+            if m["parent_header"].get("msg_id") == msg_id:
+                break
+        c = m["content"]
+        assert c["status"] == "error" and c["ename"] == "EOFError", c
+        assert c["evalue"].startswith("the answer to input() is 2 MiB, over the kernel's limit of 1 MiB: raise"), c
+        kc.execute("input('Again? ')", allow_stdin=True)
+        assert kc.get_stdin_msg(timeout=kutil.TIMEOUT)["content"]["prompt"] == "Again? "
+        kc.input("fine")
+        after, _ = kutil.execute(kc, "name = 'x'\nname")
+        assert after["content"]["status"] == "ok", after["content"]
+    finally:
+        if kc is not None:
+            kc.stop_channels()
+        k.stop()
+
+
 def _text(outputs: list[dict]) -> str:
     return "".join(m["content"].get("text", "") for m in outputs if m["msg_type"] == "stream")
 
