@@ -85,8 +85,9 @@ func TestSendWaitIsBounded(t *testing.T) {
 // dropped as they arrive, with a warning, and never queued, so they cannot
 // fill the kernel's memory; the signed message after them is queued.
 func TestRouterDropsUnsignedMessagesBeforeQueueing(t *testing.T) {
-	release := make(chan struct{})
+	release, running := make(chan struct{}), make(chan struct{})
 	fi := &fakeInterp{exec: func(ctx context.Context, req ExecuteRequest, out Output) (Result, error) {
+		close(running)
 		select {
 		case <-release:
 		case <-ctx.Done():
@@ -99,6 +100,13 @@ func TestRouterDropsUnsignedMessagesBeforeQueueing(t *testing.T) {
 	c := newClient(t, ts.ConnectionInfo())
 	c.waitReady(ctx)
 	c.send(c.shell, wire.MsgExecuteRequest, map[string]any{"code": "runs until released"})
+	// Taken from the queue: the queue is then empty until the signed
+	// message below joins it.
+	select {
+	case <-running:
+	case <-ctx.Done():
+		t.Fatal("the cell never ran")
+	}
 
 	bad := zmq4.NewDealer(ctx, zmq4.WithID(zmq4.SocketIdentity("intruder")))
 	defer bad.Close()
