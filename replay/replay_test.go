@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -148,13 +149,22 @@ func TestRunErrors(t *testing.T) {
 	})
 	t.Run("no host kernel skips", func(t *testing.T) {
 		b := smallBoard()
-		b["%connect sim"] = raises("Error", hostkernel.ErrNoKernel.Error()+"; python3: no module named ipykernel")
+		noKernel := fmt.Errorf("%w; python3: no module named ipykernel", hostkernel.ErrNoKernel)
+		b["%connect sim"] = func(context.Context, kernel.Output) (kernel.Result, error) {
+			return kernel.Result{}, &kernel.ExecError{Name: "Error", Value: noKernel.Error(), Err: noKernel}
+		}
 		r := Run(context.Background(), loadSmall(t), b, "fake", opts())
 		if c := r.Cells[0]; c.Status != Skipped {
 			t.Errorf("got %v %q", c.Status, c.Reason)
 		}
 		if !r.OK() {
 			t.Error("a skipped cell failed the notebook")
+		}
+		// A board's exception that only says the same words is the
+		// program's own: it fails the cell.
+		b["%connect sim"] = raises("Exception", hostkernel.ErrNoKernel.Error())
+		if c := Run(context.Background(), loadSmall(t), b, "fake", opts()).Cells[0]; c.Status != Failed {
+			t.Errorf("a board exception with the words: got %v %q", c.Status, c.Reason)
 		}
 	})
 }

@@ -168,11 +168,6 @@ var errUnreachable = errors.New("the board could not be reached")
 // DefaultTimeout bounds a cell when neither --timeout nor its metadata do.
 const DefaultTimeout = 2 * time.Minute
 
-// noHostKernel is how a cell's error says that %%host has no python3
-// kernel to run in (the error reaches the notebook as text): such a cell
-// is skipped, not failed.
-var noHostKernel = hostkernel.ErrNoKernel.Error()
-
 // Run replays the notebook at path on exec, a fresh kernel, and returns how
 // each code cell went. board names the board in the result.
 func Run(ctx context.Context, nb *Notebook, exec Executor, board string, opt Options) *Result {
@@ -407,8 +402,7 @@ func runCell(ctx context.Context, c *Cell, exec Executor, count int, opt Options
 // judge gives a cell that ran its verdict.
 func judge(cr *CellResult, err error, stopped string, timeout time.Duration, opt Options) {
 	c := cr.Cell
-	var ee *kernel.ExecError
-	if err != nil && errors.As(toExecError(err), &ee) && strings.Contains(ee.Value, noHostKernel) {
+	if errors.Is(err, hostkernel.ErrNoKernel) {
 		cr.Status, cr.Reason = Skipped, "no python3 kernel is installed for %%host (pip install ipykernel)"
 		return
 	}
