@@ -239,3 +239,18 @@ func TestValueRobust(t *testing.T) {
 		})
 	}
 }
+
+// %%host's body has the same line endings as a cell: a bare "\r" ends a
+// line for the host's Python too.
+func TestHostLineEndings(t *testing.T) {
+	it, _ := newInterp(t)
+	useHostPython(t, it)
+	for code, want := range map[string]string{
+		"%%host\rprint(1)\rprint(2)\r":                "1\n2\n",
+		"%%host\r\n# c\rfor i in (3, 4):\r  print(i)": "3\n4\n",
+	} {
+		if out, _ := mustRun(t, it, code); out.Stdout() != want {
+			t.Errorf("%q: stdout %q, want %q", code, out.Stdout(), want)
+		}
+	}
+}
