@@ -278,6 +278,15 @@ const (
 	fileTries  = 3 // transfers of a damaged file
 )
 
+// timesNote says how many times a damaged file was transferred, so that
+// the chunk's own count ("arrived damaged 3 times") is not mistaken for it.
+func timesNote(verb string, n int) string {
+	if n == 1 {
+		return "(the file was " + verb + " once)"
+	}
+	return fmt.Sprintf("(the file was %s %d times)", verb, n)
+}
+
 // damagedError reports a transfer whose content arrived changed.
 type damagedError struct{ what string }
 
@@ -353,7 +362,7 @@ func readFile(ctx context.Context, l *link, c *fsCaps, p string, progress Progre
 			var pe *fs.PathError
 			switch {
 			case d != nil:
-				return nil, fmt.Errorf("read %s: %w (%d tries)", p, err, try)
+				return nil, fmt.Errorf("read %s: %w %s", p, err, timesNote("read", try))
 			case err != nil && !errors.As(err, &pe):
 				// A lost link or a silent board: say what it stopped.
 				return nil, fmt.Errorf("read %s: %w", p, err)
@@ -462,7 +471,7 @@ func (b *Board) ReadFileHead(ctx context.Context, p string, n int64, progress Pr
 			var d *damagedError
 			if !errors.As(err, &d) || try == fileTries || ctx.Err() != nil {
 				if d != nil {
-					return fmt.Errorf("read %s: %w (%d tries)", p, err, try)
+					return fmt.Errorf("read %s: %w %s", p, err, timesNote("read", try))
 				}
 				return err
 			}
@@ -618,7 +627,7 @@ func writeFile(ctx context.Context, l *link, c *fsCaps, p string, data []byte, p
 			continue
 		}
 		if d != nil {
-			err = fmt.Errorf("%w (%d tries)", err, try)
+			err = fmt.Errorf("%w %s", err, timesNote("sent", try))
 		}
 		return abandonTemp(ctx, l, c, p, tmp, bp, err)
 	}
