@@ -2,14 +2,17 @@ package cells
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 
+	"github.com/iot-kernel/iot-kernel/kernel"
 	"github.com/iot-kernel/iot-kernel/kernel/kerneltest"
 	"github.com/iot-kernel/iot-kernel/testboard"
 	"github.com/iot-kernel/iot-kernel/transport"
@@ -252,5 +255,55 @@ func TestHostLineEndings(t *testing.T) {
 		if out, _ := mustRun(t, it, code); out.Stdout() != want {
 			t.Errorf("%q: stdout %q, want %q", code, out.Stdout(), want)
 		}
+	}
+}
+
+// A board reset from elsewhere while no cell runs (here a Ctrl-D written to
+// its port by another program, as a stray byte or a second terminal
+// would) is noticed: the user is told once that the board was reset, its
+// variables are gone, and input() works (the kernel's helpers were
+// installed again). The next cell starts at once, so it may find the
+// board at any point of its reboot: when the reset was seen before the
+// cell went, the cell runs as usual; when it came as the cell went, the
+// board ran the cell after its reboot (the micro:bit drops the bytes that
+// come meanwhile), and the user is told so, not shown a value as if
+// nothing had happened.
+func TestResetWhileIdle(t *testing.T) {
+	for _, kind := range kinds {
+		t.Run(string(kind), func(t *testing.T) {
+			it, b := connected(t, kind)
+			mustRun(t, it, "kept = 1")
+			f, err := os.OpenFile(b.Path(), os.O_WRONLY|syscall.O_NOCTTY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = f.Write([]byte{4}) // at the raw prompt: a soft reset
+			f.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := &kerneltest.Recorder{}
+			res, err := run(t, it, "'after'", out)
+			if told := strings.Count(out.Stderr(), "soft-reset"); told != 1 {
+				t.Errorf("stderr %q: the reset told %d times, want once", out.Stderr(), told)
+			}
+			if err != nil || res.Data["text/plain"] != "'after'" {
+				// Only when the reset came as the cell went, and said so.
+				var ee *kernel.ExecError
+				if !strings.Contains(out.Stderr(), "just as the cell was sent") ||
+					err != nil && (!errors.As(err, &ee) || !strings.Contains(ee.Value, "ran the cell after that reset")) {
+					t.Errorf("the cell after the reset: %v, %v; stderr %q", res.Data, err, out.Stderr())
+				}
+				t.Logf("the reset came as the cell went: %v, %v", res.Data, err)
+			}
+			if ee, _ := execError(t, it, "kept"); ee.Name != "NameError" {
+				t.Errorf("kept after the reset: %+v, want NameError (state gone)", ee)
+			}
+			in := &kerneltest.Recorder{Answer: func(string) (string, error) { return "Ada", nil }}
+			res, err = run(t, it, "name = input('Name? ')\nname", in)
+			if err != nil || res.Data["text/plain"] != "'Ada'" || len(in.Prompts()) != 1 || strings.Contains(in.Stderr(), "reset") {
+				t.Fatalf("input() after the reset: %v %v, prompts %q, stderr %q", err, res.Data, in.Prompts(), in.Stderr())
+			}
+		})
 	}
 }

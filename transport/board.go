@@ -435,29 +435,53 @@ func (b *Board) Exec(ctx context.Context, code string, opt ExecOptions) error {
 	}
 	return b.op(ctx, func(ctx context.Context, l *link) error {
 		tellReset(l, opt.Reset)
-		if (opt.Input != nil || opt.Result != nil) && !l.shim {
-			if err := l.run(ctx, execReq{code: []byte(kernelHelpers(l.platform, l.nonce)), kernel: true}); err != nil {
-				if l.restartable && errors.Is(err, ErrNoResponse) && ctx.Err() == nil {
-					return &wedgedError{err} // before the cell's code: op restarts the board and runs it
-				}
-				return fmt.Errorf("installing input() and the display hook: %w", err)
-			}
-			l.shim = true
+		if err := l.installHelpers(ctx, opt); err != nil {
+			return err
 		}
 		err := l.run(ctx, execReq{code: []byte(code), stdout: opt.Stdout, input: opt.Input, value: opt.Result})
 		if l.restartable && errors.Is(err, ErrNotSent) && errors.Is(err, ErrNoResponse) && ctx.Err() == nil {
 			return &wedgedError{err} // the code never went: op restarts the board and runs it
 		}
+		if l.rebooted && l.resetSeen != "" {
+			// The reset came as the code went: the board took the code
+			// after its reboot, and a board that reboots drops what comes
+			// meanwhile (the micro:bit drops its first bytes; what is
+			// left may still be Python, and run).
+			l.resetSeen = resetAsSentNote
+		}
 		tellReset(l, opt.Reset)
 		var be *BoardError
 		if opt.Result != nil && errors.As(err, &be) && be.Name == "NameError" && strings.Contains(be.Value, DisplayHook) {
+			l.shim = false // installed again by the next Exec
+			if l.rebooted {
+				return &resetError{"the board ran the cell after that reset, without the kernel's display hook: its value was not shown; run the cell again if it did not run in full"}
+			}
 			// Gone from the board behind the kernel's back (a reset whose
-			// banner never came): installed again by the next Exec.
-			l.shim = false
-			return &resetError{"the kernel's display hook was gone from the board (was it reset?); it is back now: run the cell again"}
+			// banner never came).
+			return &resetError{"the kernel's display hook was gone from the board (was it reset?); it is installed again with the next cell: run the cell again"}
 		}
 		return err
 	})
+}
+
+// resetAsSentNote is what the user is told of a soft reset that came just
+// as a cell's code went to the board.
+const resetAsSentNote = "The board soft-reset just as the cell was sent (a Ctrl-D from elsewhere, a watchdog or a timer's machine.soft_reset()): its variables are gone, its files kept, and the cell ran after the reboot, perhaps not in full (a rebooting board can drop what it is sent): check its output."
+
+// installHelpers installs the kernel's helpers (input() and the display
+// hook) when opt needs them and the board does not have them.
+func (l *link) installHelpers(ctx context.Context, opt ExecOptions) error {
+	if (opt.Input == nil && opt.Result == nil) || l.shim {
+		return nil
+	}
+	if err := l.run(ctx, execReq{code: []byte(kernelHelpers(l.platform, l.nonce)), kernel: true}); err != nil {
+		if l.restartable && errors.Is(err, ErrNoResponse) && ctx.Err() == nil {
+			return &wedgedError{err} // before the cell's code: op restarts the board and runs it
+		}
+		return fmt.Errorf("installing input() and the display hook: %w", err)
+	}
+	l.shim = true
+	return nil
 }
 
 // rawCommands names the bytes that the raw REPL reads as commands while it

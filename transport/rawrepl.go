@@ -355,18 +355,27 @@ func (l *link) run(ctx context.Context, r execReq) error {
 		// The reboot swallowed the start of the code, and the board
 		// compiled the rest; a SyntaxError means none of it ran.
 		r.resent, r.classic = true, true
-		return l.run(ctx, r)
+		return l.resend(ctx, r)
 	case errors.Is(err, errCodeLost) && !r.resent:
 		// The board soft-reset as the code went (see rebootAfterOK) and
 		// never took it: send it again, once, after a Ctrl-C that clears
 		// what part of it reached the new raw line.
 		r.resent, r.classic, l.dirty = true, true, true
-		return l.run(ctx, r)
+		return l.resend(ctx, r)
 	case errors.Is(err, errCodeLost):
 		l.inRaw = false
 		l.resetSeen = "" // told here
 		return &resetError{"the board soft-reset twice just as the code was sent (it answered with its reboot banner: a stray Ctrl-D, a watchdog or a timer's machine.soft_reset()), so the code did not run: its variables are gone, its files kept; run it again"}
 	}
+	return err
+}
+
+// resend runs r again after a reboot lost it; l.rebooted stays set, as
+// the reboot came during this exec (the helpers the code may call are
+// gone: see Board.Exec).
+func (l *link) resend(ctx context.Context, r execReq) error {
+	err := l.run(ctx, r)
+	l.rebooted = true
 	return err
 }
 
@@ -603,6 +612,10 @@ type follower struct {
 	// rebootLine: a reboot's line came right after "OK", and no banner
 	// within the timeout, so it was taken for the code's output.
 	rebootLine bool
+	// beforeOK watches what comes before the "OK" that answers the code,
+	// which may come in pieces: a reboot's line among it is a reset as
+	// the code went.
+	beforeOK resetWatch
 }
 
 // follow reads the board's answer from phase ph on: output streamed to
@@ -738,7 +751,12 @@ func (f *follower) consume() error {
 		switch f.ph {
 		case phaseOK:
 			i := bytes.Index(l.pend, []byte("OK"))
-			if i >= 0 && bytes.Contains(l.pend[:i], []byte(softRebootLine)) {
+			if i >= 0 {
+				f.beforeOK.see(l.pend[:i])
+			} else {
+				f.beforeOK.see(l.pend)
+			}
+			if i >= 0 && f.beforeOK.kind == softReset {
 				l.noticeReset(softReset, false) // before the code came
 				l.rebooted = true
 			}
