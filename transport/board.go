@@ -442,7 +442,7 @@ func (b *Board) Exec(ctx context.Context, code string, opt ExecOptions) error {
 		if l.restartable && errors.Is(err, ErrNotSent) && errors.Is(err, ErrNoResponse) && ctx.Err() == nil {
 			return &wedgedError{err} // the code never went: op restarts the board and runs it
 		}
-		if l.rebooted && l.resetSeen != "" {
+		if l.rebooted && l.resetSeen != "" && opt.Reset != nil {
 			// The reset came as the code went: the board took the code
 			// after its reboot, and a board that reboots drops what comes
 			// meanwhile (the micro:bit drops its first bytes; what is

@@ -80,7 +80,13 @@ type link struct {
 	// rebooted: the board soft-reset while the last exec waited for it
 	// to take the code (see rebootAfterOK).
 	rebooted bool
-	caps     *fsCaps // filesystem capabilities, probed on first file op
+	// dropped is the end of what the last discard dropped, when it showed
+	// no reset: a reboot's line may have begun there, and the next exec's
+	// answer goes on with it. droppedReset: that discard noticed a reset,
+	// whose banner the exec may see the rest of (not a second reset).
+	dropped      []byte
+	droppedReset bool
+	caps         *fsCaps // filesystem capabilities, probed on first file op
 
 	// grace is how long the board gets to stop after each Ctrl-C.
 	grace time.Duration
@@ -289,6 +295,11 @@ func (l *link) discardTo(bg *between) {
 		l.pend = l.pend[:0]
 	}
 	l.noticeReset(w.kind, false)
+	l.droppedReset = w.kind != noReset
+	l.dropped = l.dropped[:0]
+	if !l.droppedReset {
+		l.dropped = append(l.dropped, w.tail[max(0, len(w.tail)-len(softRebootLine)):]...)
+	}
 }
 
 // wait receives more bytes into pend. It returns errTimeout at the

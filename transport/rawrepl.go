@@ -370,13 +370,16 @@ func (l *link) run(ctx context.Context, r execReq) error {
 	return err
 }
 
-// resend runs r again after a reboot lost it; l.rebooted stays set, as
-// the reboot came during this exec (the helpers the code may call are
-// gone: see Board.Exec).
+// resend runs r again, in full, after a reboot lost it; the helpers it
+// may call went with the reboot, so they are installed again first.
 func (l *link) resend(ctx context.Context, r execReq) error {
-	err := l.run(ctx, r)
-	l.rebooted = true
-	return err
+	if (r.input != nil || r.value != nil) && !l.shim {
+		if err := l.run(ctx, execReq{code: []byte(kernelHelpers(l.platform, l.nonce)), kernel: true}); err != nil {
+			return fmt.Errorf("installing input() and the display hook: %w", err)
+		}
+		l.shim = true
+	}
+	return l.run(ctx, r)
 }
 
 // errResetBeforeCode: the board was reset (its banner came) before it took
@@ -613,9 +616,13 @@ type follower struct {
 	// within the timeout, so it was taken for the code's output.
 	rebootLine bool
 	// beforeOK watches what comes before the "OK" that answers the code,
-	// which may come in pieces: a reboot's line among it is a reset as
+	// which may come in pieces (the first among what the discard before
+	// it dropped: link.dropped): a reboot's line among it is a reset as
 	// the code went.
 	beforeOK resetWatch
+	// resetBefore: the discard just before the exec noticed a reset, so
+	// a reboot banner that follows is that reset's, told already.
+	resetBefore bool
 }
 
 // follow reads the board's answer from phase ph on: output streamed to
@@ -623,7 +630,9 @@ type follower struct {
 // sends Ctrl-C, then Ctrl-C again after interruptGrace; if the board is
 // still busy after that, follow returns errStuck.
 func (l *link) follow(ctx context.Context, ph phase, r execReq, interrupted bool) error {
-	f := &follower{l: l, r: r, ph: ph, out: &outFilter{w: r.stdout, markers: l.shim}}
+	f := &follower{l: l, r: r, ph: ph, out: &outFilter{w: r.stdout, markers: l.shim}, resetBefore: l.droppedReset}
+	f.beforeOK.see(l.dropped)
+	l.dropped, l.droppedReset = l.dropped[:0], false
 	if r.value != nil && l.shim {
 		f.out.value = []byte(valueMarkerPrefix + l.nonce + ";")
 	}
@@ -771,7 +780,9 @@ func (f *follower) consume() error {
 			if i < 0 && len(l.pend) > 0 && endsInRawReboot(l.tail) {
 				// The board soft-reset (the OK of that reset came before
 				// this exec): the code may have been lost in the reboot.
-				l.noticeReset(softReset, false)
+				if !f.resetBefore {
+					l.noticeReset(softReset, false)
+				}
 				f.rebooted, f.phaseDL = true, time.Now().Add(l.timeout)
 				l.rebooted = true
 				l.pend = l.pend[:0]
