@@ -98,12 +98,22 @@ func BenchmarkPlot(b *testing.B) {
 		}
 		return result{time.Since(t0), cpuTime() - c0, out}
 	}
-	cell(body, false) // warm up
+	for range 3 { // warm up: the board runs faster for a while yet
+		cell(body, false)
+	}
 	for range b.N {
 		var plain, plotted []result
-		for range 3 {
-			plain = append(plain, cell(body, false))
-			plotted = append(plotted, cell("%%plot\n"+body, false))
+		// In pairs, which goes first alternating: the loss is the median
+		// of the pairs' ratios, so that the machine's load and the board's
+		// own speed, which drift, fall on both cells of a pair alike.
+		for i := range 6 {
+			if i%2 == 0 {
+				plain = append(plain, cell(body, false))
+				plotted = append(plotted, cell("%%plot\n"+body, false))
+			} else {
+				plotted = append(plotted, cell("%%plot\n"+body, false))
+				plain = append(plain, cell(body, false))
+			}
 		}
 		lag := cell("%%plot --text\n"+body, true).out
 		med := func(rs []result, f func(result) float64) float64 {
@@ -121,10 +131,15 @@ func BenchmarkPlot(b *testing.B) {
 		pr, qr := med(plain, rate), med(plotted, rate)
 		benchLine(b, "plot.wasm.lines_per_s_plain", pr, "lines/s")
 		benchLine(b, "plot.wasm.lines_per_s_plot", qr, "lines/s")
-		benchLine(b, "plot.wasm.rate_plot_over_plain", qr/pr, "x")
+		benchLine(b, "plot.wasm.rate_plot_over_plain", qr/pr, "x") // medians of each
 		// the share of the board's output rate the plot costs: the target is
 		// <= 0.10 (noise on a loaded machine can make it negative)
-		benchLine(b, "plot.wasm.rate_loss", 1-qr/pr, "x")
+		ratios := make([]float64, len(plain))
+		for i := range plain {
+			ratios[i] = rate(plotted[i]) / rate(plain[i])
+		}
+		sort.Float64s(ratios)
+		benchLine(b, "plot.wasm.rate_loss", 1-(ratios[len(ratios)/2-1]+ratios[len(ratios)/2])/2, "x")
 		benchLine(b, "plot.wasm.cpu_per_1000_lines_plain", med(plain, cpuPerK), "us")
 		benchLine(b, "plot.wasm.cpu_per_1000_lines_plot", med(plotted, cpuPerK), "us")
 		benchLine(b, "plot.wasm.frontend_bytes_per_s_plain", med(plain, bps), "B/s")
