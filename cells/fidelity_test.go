@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/iot-kernel/iot-kernel/kernel"
 	"github.com/iot-kernel/iot-kernel/kernel/kerneltest"
@@ -273,13 +274,7 @@ func TestResetWhileIdle(t *testing.T) {
 		t.Run(string(kind), func(t *testing.T) {
 			it, b := connected(t, kind)
 			mustRun(t, it, "kept = 1")
-			f, err := os.OpenFile(b.Path(), os.O_WRONLY|syscall.O_NOCTTY, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			_, err = f.Write([]byte{4}) // at the raw prompt: a soft reset
-			f.Close()
-			if err != nil {
+			if err := resetFromElsewhere(b.Path()); err != nil {
 				t.Fatal(err)
 			}
 			out := &kerneltest.Recorder{}
@@ -304,6 +299,49 @@ func TestResetWhileIdle(t *testing.T) {
 			if err != nil || res.Data["text/plain"] != "'Ada'" || len(in.Prompts()) != 1 || strings.Contains(in.Stderr(), "reset") {
 				t.Fatalf("input() after the reset: %v %v, prompts %q, stderr %q", err, res.Data, in.Prompts(), in.Stderr())
 			}
+
+			// The same reset just before a cell that calls input(): told
+			// before the cell waits, so that the user, told to, stops a
+			// cell left waiting at the board's own input() (the kernel's
+			// is gone until the next cell); the cell after works.
+			if err := resetFromElsewhere(b.Path()); err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			stop, stopped := context.WithCancel(ctx)
+			defer stopped()
+			in = &kerneltest.Recorder{Answer: func(string) (string, error) { return "Ada", nil }}
+			in.OnStream = func(name, text string) {
+				if name == "stderr" && strings.Contains(text, "if it waits at an input() prompt, stop it") {
+					stopped() // as the user, told so
+				}
+			}
+			res, err = it.Execute(stop, kernel.ExecuteRequest{Code: "name = input('Name? ')\nname", ExecutionCount: 8, AllowStdin: true}, in)
+			if ctx.Err() != nil {
+				t.Fatalf("the cell did not end when stopped: %v", err)
+			}
+			t.Logf("the input() cell after a reset: %v, %v", res.Data, err)
+			if told := strings.Count(in.Stderr(), "soft-reset"); told != 1 || err != nil && !strings.Contains(in.Stderr(), "stop it") {
+				t.Errorf("input() cell after a reset: %v, %v; stderr %q", res.Data, err, in.Stderr())
+			}
+			if res, err := run(t, it, "'next'", &kerneltest.Recorder{}); err != nil || res.Data["text/plain"] != "'next'" {
+				t.Errorf("the cell after: %v, %v", res.Data, err)
+			}
 		})
 	}
+}
+
+// resetFromElsewhere writes a Ctrl-D to the board's port, as another
+// program would: at the raw prompt, a soft reset.
+func resetFromElsewhere(path string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|syscall.O_NOCTTY, 0)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write([]byte{4})
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }

@@ -438,16 +438,9 @@ func (b *Board) Exec(ctx context.Context, code string, opt ExecOptions) error {
 		if err := l.installHelpers(ctx, opt); err != nil {
 			return err
 		}
-		err := l.run(ctx, execReq{code: []byte(code), stdout: opt.Stdout, input: opt.Input, value: opt.Result})
+		err := l.run(ctx, execReq{code: []byte(code), stdout: opt.Stdout, input: opt.Input, value: opt.Result, reset: opt.Reset})
 		if l.restartable && errors.Is(err, ErrNotSent) && errors.Is(err, ErrNoResponse) && ctx.Err() == nil {
 			return &wedgedError{err} // the code never went: op restarts the board and runs it
-		}
-		if l.rebooted && l.resetSeen != "" && opt.Reset != nil {
-			// The reset came as the code went: the board took the code
-			// after its reboot, and a board that reboots drops what comes
-			// meanwhile (the micro:bit drops its first bytes; what is
-			// left may still be Python, and run).
-			l.resetSeen = resetAsSentNote
 		}
 		tellReset(l, opt.Reset)
 		var be *BoardError
@@ -463,10 +456,6 @@ func (b *Board) Exec(ctx context.Context, code string, opt ExecOptions) error {
 		return err
 	})
 }
-
-// resetAsSentNote is what the user is told of a soft reset that came just
-// as a cell's code went to the board.
-const resetAsSentNote = "The board soft-reset just as the cell was sent (a Ctrl-D from elsewhere, a watchdog or a timer's machine.soft_reset()): its variables are gone, its files kept, and the cell ran after the reboot, perhaps not in full (a rebooting board can drop what it is sent): check its output."
 
 // installHelpers installs the kernel's helpers (input() and the display
 // hook) when opt needs them and the board does not have them.

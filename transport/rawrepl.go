@@ -265,6 +265,10 @@ type execReq struct {
 	// for the kernel's own code whose answer can take long as a whole (a
 	// file's download, its checksum) but never stops coming for long.
 	idle time.Duration
+	// reset, when set, is told at once of a reset that came just as the
+	// code went (the cell then runs on the rebooted board: the user sees
+	// why before its output, or its wait at an input() prompt).
+	reset func(note string)
 }
 
 // errStuck: the board ignored two Ctrl-C; the caller resets it.
@@ -768,6 +772,7 @@ func (f *follower) consume() error {
 			if i >= 0 && f.beforeOK.kind == softReset {
 				l.noticeReset(softReset, false) // before the code came
 				l.rebooted = true
+				f.tellAsSent()
 			}
 			if i < 0 && endsInBanner(l.tail) {
 				// Reset before it took the code (a watchdog, the
@@ -785,6 +790,7 @@ func (f *follower) consume() error {
 				}
 				f.rebooted, f.phaseDL = true, time.Now().Add(l.timeout)
 				l.rebooted = true
+				f.tellAsSent()
 				l.pend = l.pend[:0]
 				return nil
 			}
@@ -812,6 +818,7 @@ func (f *follower) consume() error {
 				// code survived the reboot in the board's input buffer.
 				l.noticeReset(softReset, false)
 				f.rebooted, l.rebooted = true, true
+				f.tellAsSent()
 				f.ph, f.phaseDL = phaseOK, time.Now().Add(l.timeout)
 			}
 		case phaseAck:
@@ -854,6 +861,7 @@ func (f *follower) consume() error {
 					f.rebootLine = false
 					l.noticeReset(softReset, false)
 					f.rebooted, l.rebooted = true, true
+					f.tellAsSent()
 					f.ph, f.phaseDL = phaseOK, time.Now().Add(l.timeout)
 					l.pend = l.pend[:0]
 					continue
@@ -919,6 +927,22 @@ func (f *follower) consume() error {
 		}
 	}
 	return nil
+}
+
+// resetAsSentNote is what the user is told of a soft reset that came just
+// as a cell's code went to the board. It is true whether the board then
+// runs what it kept of the code or the kernel sends the code again.
+const resetAsSentNote = "The board soft-reset just as the cell was sent (a Ctrl-D from elsewhere, a watchdog or a timer's machine.soft_reset()): its variables are gone, its files kept. The cell runs on the board as it is after the reboot, which may have dropped part of it: check its output; if it waits at an input() prompt, stop it and run it again."
+
+// tellAsSent tells the user at once of the reset just noticed, as one
+// that came as the code went, when the exec can tell.
+func (f *follower) tellAsSent() {
+	l := f.l
+	if f.r.reset == nil || l.resetSeen == "" {
+		return
+	}
+	l.resetSeen = ""
+	f.r.reset(resetAsSentNote)
 }
 
 // backToOutput goes back to the output after a \x04 that turned out to be
