@@ -313,7 +313,7 @@ func TestResetWhileIdle(t *testing.T) {
 			defer stopped()
 			in = &kerneltest.Recorder{Answer: func(string) (string, error) { return "Ada", nil }}
 			in.OnStream = func(name, text string) {
-				if name == "stderr" && strings.Contains(text, "if it waits at an input() prompt, stop it") {
+				if name == "stderr" && strings.Contains(text, "no input box comes, stop it") {
 					stopped() // as the user, told so
 				}
 			}

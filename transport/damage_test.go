@@ -3,6 +3,7 @@ package transport
 import (
 	"bytes"
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -70,6 +71,7 @@ func TestChangedByteIsSentAgain(t *testing.T) {
 				if err := b.WriteFile(ctx, "d.txt", data, nil); err != nil {
 					t.Fatalf("upload with a byte changed once: %v; want it sent again and done", err)
 				}
+
 				c.mu.Lock()
 				left, sent := len(pending), c.sent.Bytes()[start:]
 				c.mu.Unlock()
@@ -82,6 +84,26 @@ func TestChangedByteIsSentAgain(t *testing.T) {
 				got, err := b.ReadFile(ctx, "d.txt", nil)
 				if err != nil || !bytes.Equal(got, data) {
 					t.Fatalf("d.txt = %q, %v; want %q", got, err, data)
+				}
+				if tc.name == "chunk" {
+					// Damaged every time: a bounded number of sends, then
+					// an error that says so, the file kept as it was.
+					c.mu.Lock()
+					c.onWrite = func(c *faultConn, p []byte) ([]byte, bool) {
+						return bytes.ReplaceAll(p, []byte("Q"), []byte("R")), false
+					}
+					c.mu.Unlock()
+					err := b.WriteFile(ctx, "d.txt", []byte("Q new"), nil)
+					const want = "write d.txt: a chunk at byte 0 arrived damaged 3 times (the file was sent 3 times): d.txt is unchanged"
+					if err == nil || !strings.HasSuffix(err.Error(), want) {
+						t.Errorf("upload damaged every time: %v; want it to end in %q", err, want)
+					}
+					c.mu.Lock()
+					c.onWrite = nil
+					c.mu.Unlock()
+					if got, err := b.ReadFile(ctx, "d.txt", nil); err != nil || !bytes.Equal(got, data) {
+						t.Errorf("after the failed upload d.txt = %q, %v; want it as it was", got, err)
+					}
 				}
 			})
 		}

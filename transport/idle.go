@@ -84,6 +84,7 @@ func (d *drain) halt(bound time.Duration) {
 			d.l.fail(d.err)
 		}
 		d.l.noticeReset(d.watch.kind, false)
+		d.l.keepDropped(&d.watch)
 	case <-t.C:
 		d.l.close()
 		d.l.fail(errPollStuck)
@@ -113,6 +114,7 @@ func (b *Board) startDrain() {
 		return
 	}
 	d := &drain{l: l, bg: b.bg, quit: make(chan struct{}), done: make(chan struct{})}
+	d.watch.see(l.dropped) // a reboot's line may have begun there
 	b.drain = d
 	go d.run()
 }

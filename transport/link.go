@@ -286,6 +286,7 @@ func (l *link) discard() { l.discardTo(nil) }
 // the board's output between operations.
 func (l *link) discardTo(bg *between) {
 	var w resetWatch
+	w.see(l.dropped) // a reboot's line may have begun in what was read before
 	w.see(l.pend)
 	bg.see(l.pend)
 	l.pend = l.pend[:0]
@@ -295,11 +296,19 @@ func (l *link) discardTo(bg *between) {
 		l.pend = l.pend[:0]
 	}
 	l.noticeReset(w.kind, false)
-	l.droppedReset = w.kind != noReset
+	l.keepDropped(&w)
+}
+
+// keepDropped records, for the next exec, how what w saw dropped ended: a
+// reset it showed (whose banner may yet come), or the bytes a reboot's
+// line may have begun with.
+func (l *link) keepDropped(w *resetWatch) {
 	l.dropped = l.dropped[:0]
-	if !l.droppedReset {
-		l.dropped = append(l.dropped, w.tail[max(0, len(w.tail)-len(softRebootLine)):]...)
+	if w.kind != noReset {
+		l.droppedReset = true
+		return
 	}
+	l.dropped = append(l.dropped, w.tail[max(0, len(w.tail)-len(softRebootLine)):]...)
 }
 
 // wait receives more bytes into pend. It returns errTimeout at the

@@ -540,7 +540,8 @@ var pasteAnswers = []string{"R\x01", "R\x00", rawBanner}
 // timer) while it waits for input.
 func (l *link) pasteAnswer(ctx context.Context, deadline time.Time) (string, error) {
 	var w resetWatch
-	seen := 0 // how much of pend w has seen
+	w.see(l.dropped) // a reboot's line may have begun there
+	seen := 0        // how much of pend w has seen
 	for {
 		w.see(l.pend[seen:])
 		seen = len(l.pend)
@@ -773,6 +774,7 @@ func (f *follower) consume() error {
 				l.noticeReset(softReset, false) // before the code came
 				l.rebooted = true
 				f.tellAsSent()
+				f.beforeOK = resetWatch{} // told: a later OK is not that reset's
 			}
 			if i < 0 && endsInBanner(l.tail) {
 				// Reset before it took the code (a watchdog, the
@@ -791,6 +793,7 @@ func (f *follower) consume() error {
 				f.rebooted, f.phaseDL = true, time.Now().Add(l.timeout)
 				l.rebooted = true
 				f.tellAsSent()
+				f.beforeOK = resetWatch{}
 				l.pend = l.pend[:0]
 				return nil
 			}
@@ -819,6 +822,7 @@ func (f *follower) consume() error {
 				l.noticeReset(softReset, false)
 				f.rebooted, l.rebooted = true, true
 				f.tellAsSent()
+				f.beforeOK = resetWatch{}
 				f.ph, f.phaseDL = phaseOK, time.Now().Add(l.timeout)
 			}
 		case phaseAck:
@@ -862,6 +866,7 @@ func (f *follower) consume() error {
 					l.noticeReset(softReset, false)
 					f.rebooted, l.rebooted = true, true
 					f.tellAsSent()
+					f.beforeOK = resetWatch{}
 					f.ph, f.phaseDL = phaseOK, time.Now().Add(l.timeout)
 					l.pend = l.pend[:0]
 					continue
@@ -932,7 +937,7 @@ func (f *follower) consume() error {
 // resetAsSentNote is what the user is told of a soft reset that came just
 // as a cell's code went to the board. It is true whether the board then
 // runs what it kept of the code or the kernel sends the code again.
-const resetAsSentNote = "The board soft-reset just as the cell was sent (a Ctrl-D from elsewhere, a watchdog or a timer's machine.soft_reset()): its variables are gone, its files kept. The cell runs on the board as it is after the reboot, which may have dropped part of it: check its output; if it waits at an input() prompt, stop it and run it again."
+const resetAsSentNote = "The board soft-reset just as the cell was sent (a Ctrl-D from elsewhere, a watchdog or a timer's machine.soft_reset()): its variables are gone, its files kept. The cell runs on the board as it is after the reboot, which may have dropped part of it: check its output; if it prints an input() prompt and no input box comes, stop it and run it again."
 
 // tellAsSent tells the user at once of the reset just noticed, as one
 // that came as the code went, when the exec can tell.
