@@ -34,7 +34,11 @@ type fakeBoard struct {
 	// loseInReset is how many input bytes a soft reset loses while the
 	// board reboots (between its OK and its banner), as a micro:bit does.
 	loseInReset int
-	run         func(x *fakeExec) string
+	// staleIntr: a Ctrl-C that came while code ran and was not taken
+	// stays pending, and the next code raises KeyboardInterrupt at once,
+	// as old firmware (the micro:bit's) does; else it is dropped.
+	staleIntr bool
+	run       func(x *fakeExec) string
 	// boot, when set, is boot.py: it runs at each soft reset, between the
 	// soft reboot line and the banner, and returns what the board then
 	// prints (its traceback). A Ctrl-C reaches it on x.intr.
@@ -154,6 +158,9 @@ type fakeExec struct {
 	// dropEnd makes the board not print the end-of-output markers (a lost
 	// answer): it goes straight back to the prompt.
 	dropEnd bool
+	// pend leaves an interrupt pending (see fakeBoard.staleIntr), for code
+	// that ended before a Ctrl-C took.
+	pend func()
 }
 
 // readLine reads stdin up to \r like the input() shim; ok is false on
@@ -412,13 +419,23 @@ func (f *fakeBoard) exec(code string, in <-chan byte, intr chan struct{}, intrOn
 		out("\x04\x04")
 		return
 	}
-	// Drain a stale interrupt, like mp_hal_set_interrupt_char resetting.
+	// Drain a stale interrupt, like mp_hal_set_interrupt_char resetting,
+	// or (staleIntr) raise it.
 	select {
 	case <-intr:
+		if f.staleIntr {
+			out("\x04" + kbdTraceback + "\x04")
+			return
+		}
 	default:
 	}
 	intrOn.Store(true)
-	x := &fakeExec{code: code, out: out, in: in, intr: intr, f: f}
+	x := &fakeExec{code: code, out: out, in: in, intr: intr, f: f, pend: func() {
+		select {
+		case intr <- struct{}{}:
+		default:
+		}
+	}}
 	exc := ""
 	if f.run != nil {
 		exc = f.run(x)

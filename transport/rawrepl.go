@@ -301,6 +301,19 @@ func (l *link) run(ctx context.Context, r execReq) error {
 		// chunks, would never stop.
 		return &notSentError{"interrupted before the code started: " + context.Cause(ctx).Error(), context.Cause(ctx)}
 	}
+	if l.intrPending {
+		// A Ctrl-C that reached the board as the last code ended on its
+		// own: old firmware (the micro:bit's) keeps it pending and
+		// raises it in the next code. A no-op takes it, so that this
+		// code does not get a KeyboardInterrupt nobody asked for.
+		l.intrPending = false
+		if err := l.run(ctx, execReq{code: []byte("pass"), classic: true, kernel: true}); err != nil {
+			var be *BoardError
+			if !errors.As(err, &be) || be.Name != "KeyboardInterrupt" {
+				return &notSentError{err.Error(), err}
+			}
+		}
+	}
 	// Stray bytes were read and dropped when the operation began (see
 	// Board.ensure); what is left after the last prompt is dropped here.
 	l.pend = l.pend[:0]
@@ -352,6 +365,9 @@ func (l *link) run(ctx context.Context, r execReq) error {
 	l.sent++
 	err := l.follow(ctx, ph, r, interrupted)
 	var be *BoardError
+	if l.ctrlCSent && !(errors.As(err, &be) && be.Name == "KeyboardInterrupt") {
+		l.intrPending = true // the code ended before the Ctrl-C took
+	}
 	switch {
 	case errors.Is(err, errStuck):
 		return l.unstick(ctx, r.stdout)
@@ -646,6 +662,7 @@ func (l *link) follow(ctx context.Context, ph phase, r execReq, interrupted bool
 	if interrupted {
 		f.stage, f.stageDL, cancelled = 1, time.Now().Add(l.grace), nil
 	}
+	defer func() { l.ctrlCSent = f.stage > 0 }()
 	bg := context.WithoutCancel(ctx)
 	if cancelled != nil {
 		// An interrupt ends the read in progress at once.
