@@ -91,7 +91,7 @@ func (s *Server) serveStdin() {
 		if in.tooLarge != 0 {
 			// Logged by the router. The input() it answered must not wait
 			// on: it fails with the reason.
-			a.err = &badInputReply{tooLargeError("answer to input()", in.tooLarge, s.stdin.maxMessage).Value}
+			a.err = &badInputReply{tooLargeError("answer to input()", false, in.tooLarge, s.stdin.maxMessage).Value}
 		} else {
 			var c wire.InputReply
 			if err := json.Unmarshal(msg.Content, &c); err != nil {

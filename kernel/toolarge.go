@@ -25,7 +25,7 @@ func (s *Server) tooLarge(ch *router, msg *wire.Message, in inbound) response {
 	if isCell {
 		what = "cell"
 	}
-	ee := tooLargeError(what, in.tooLarge, ch.maxMessage)
+	ee := tooLargeError(what, true, in.tooLarge, ch.maxMessage)
 	if !isCell {
 		return response{typ: t.Reply(), content: errorReplyOf(ee)}
 	}
@@ -51,13 +51,14 @@ func (s *Server) tooLarge(ch *router, msg *wire.Message, in inbound) response {
 
 // tooLargeError says a message of size bytes is over limit, and how to
 // send it anyway. what names the message: "cell", "message" or "answer to
-// input()" (which is not split: one line answers it).
-func tooLargeError(what string, size uint64, limit int) *ExecError {
+// input()"; splittable says whether splitting it is advice (one line
+// answers an input()).
+func tooLargeError(what string, splittable bool, size uint64, limit int) *ExecError {
 	const mib = 1 << 20
 	mb := int(math.Ceil(float64(size) / mib)) // the least --max-message-mb that fits it
-	split := "split it, or "
-	if strings.HasPrefix(what, "answer") {
-		split = ""
+	split := ""
+	if splittable {
+		split = "split it, or "
 	}
 	ee := &ExecError{Name: "MessageTooLarge", Value: fmt.Sprintf(
 		"the %s is %s MiB, over the kernel's limit of %s MiB: %sraise the limit with iot-kernel run --max-message-mb %d or IOT_MAX_MESSAGE_MB=%d in the kernelspec's env",

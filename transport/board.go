@@ -435,7 +435,7 @@ func (b *Board) Exec(ctx context.Context, code string, opt ExecOptions) error {
 	}
 	return b.op(ctx, func(ctx context.Context, l *link) error {
 		tellReset(l, opt.Reset)
-		if err := l.installHelpers(ctx, opt); err != nil {
+		if err := l.installHelpers(ctx, opt.Input != nil || opt.Result != nil); err != nil {
 			return err
 		}
 		err := l.run(ctx, execReq{code: []byte(code), stdout: opt.Stdout, input: opt.Input, value: opt.Result, reset: opt.Reset})
@@ -458,9 +458,9 @@ func (b *Board) Exec(ctx context.Context, code string, opt ExecOptions) error {
 }
 
 // installHelpers installs the kernel's helpers (input() and the display
-// hook) when opt needs them and the board does not have them.
-func (l *link) installHelpers(ctx context.Context, opt ExecOptions) error {
-	if (opt.Input == nil && opt.Result == nil) || l.shim {
+// hook) when the code needs them and the board does not have them.
+func (l *link) installHelpers(ctx context.Context, need bool) error {
+	if !need || l.shim {
 		return nil
 	}
 	if err := l.run(ctx, execReq{code: []byte(kernelHelpers(l.platform, l.nonce)), kernel: true}); err != nil {

@@ -86,11 +86,11 @@ type link struct {
 	// whose banner the exec may see the rest of (not a second reset).
 	dropped      []byte
 	droppedReset bool
-	// ctrlCSent: the last exec's answer was interrupted with Ctrl-C.
-	// intrPending: and it ended otherwise than by KeyboardInterrupt, so
-	// the interrupt may still be pending on the board (see run).
-	ctrlCSent, intrPending bool
-	caps                   *fsCaps // filesystem capabilities, probed on first file op
+	// intrPending: the last exec was interrupted with Ctrl-C and ended
+	// otherwise than by KeyboardInterrupt, so the interrupt may still be
+	// pending on the board (see run).
+	intrPending bool
+	caps        *fsCaps // filesystem capabilities, probed on first file op
 
 	// grace is how long the board gets to stop after each Ctrl-C.
 	grace time.Duration

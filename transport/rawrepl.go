@@ -365,9 +365,6 @@ func (l *link) run(ctx context.Context, r execReq) error {
 	l.sent++
 	err := l.follow(ctx, ph, r, interrupted)
 	var be *BoardError
-	if l.ctrlCSent && !(errors.As(err, &be) && be.Name == "KeyboardInterrupt") {
-		l.intrPending = true // the code ended before the Ctrl-C took
-	}
 	switch {
 	case errors.Is(err, errStuck):
 		return l.unstick(ctx, r.stdout)
@@ -393,11 +390,8 @@ func (l *link) run(ctx context.Context, r execReq) error {
 // resend runs r again, in full, after a reboot lost it; the helpers it
 // may call went with the reboot, so they are installed again first.
 func (l *link) resend(ctx context.Context, r execReq) error {
-	if (r.input != nil || r.value != nil) && !l.shim {
-		if err := l.run(ctx, execReq{code: []byte(kernelHelpers(l.platform, l.nonce)), kernel: true}); err != nil {
-			return fmt.Errorf("installing input() and the display hook: %w", err)
-		}
-		l.shim = true
+	if err := l.installHelpers(ctx, r.input != nil || r.value != nil); err != nil {
+		return err // none of r ran: Board.op may run it again
 	}
 	return l.run(ctx, r)
 }
@@ -650,7 +644,7 @@ type follower struct {
 // r.stdout, input() requests answered, the exception parsed. Cancelling ctx
 // sends Ctrl-C, then Ctrl-C again after interruptGrace; if the board is
 // still busy after that, follow returns errStuck.
-func (l *link) follow(ctx context.Context, ph phase, r execReq, interrupted bool) error {
+func (l *link) follow(ctx context.Context, ph phase, r execReq, interrupted bool) (res error) {
 	f := &follower{l: l, r: r, ph: ph, out: &outFilter{w: r.stdout, markers: l.shim}, resetBefore: l.droppedReset}
 	f.beforeOK.see(l.dropped)
 	l.dropped, l.droppedReset = l.dropped[:0], false
@@ -662,7 +656,14 @@ func (l *link) follow(ctx context.Context, ph phase, r execReq, interrupted bool
 	if interrupted {
 		f.stage, f.stageDL, cancelled = 1, time.Now().Add(l.grace), nil
 	}
-	defer func() { l.ctrlCSent = f.stage > 0 }()
+	defer func() {
+		var be *BoardError
+		if f.stage > 0 && !(errors.As(res, &be) && be.Name == "KeyboardInterrupt") {
+			// The code ended before the Ctrl-C took: old firmware (the
+			// micro:bit's) keeps it pending for the next code (see run).
+			l.intrPending = true
+		}
+	}()
 	bg := context.WithoutCancel(ctx)
 	if cancelled != nil {
 		// An interrupt ends the read in progress at once.
@@ -789,9 +790,7 @@ func (f *follower) consume() error {
 			}
 			if i >= 0 && f.beforeOK.kind == softReset {
 				l.noticeReset(softReset, false) // before the code came
-				l.rebooted = true
-				f.tellAsSent()
-				f.beforeOK = resetWatch{} // told: a later OK is not that reset's
+				f.rebootAsSent()
 			}
 			if i < 0 && endsInBanner(l.tail) {
 				// Reset before it took the code (a watchdog, the
@@ -808,9 +807,7 @@ func (f *follower) consume() error {
 					l.noticeReset(softReset, false)
 				}
 				f.rebooted, f.phaseDL = true, time.Now().Add(l.timeout)
-				l.rebooted = true
-				f.tellAsSent()
-				f.beforeOK = resetWatch{}
+				f.rebootAsSent()
 				l.pend = l.pend[:0]
 				return nil
 			}
@@ -837,9 +834,8 @@ func (f *follower) consume() error {
 				// That OK was the reset's: ours may still come, if the
 				// code survived the reboot in the board's input buffer.
 				l.noticeReset(softReset, false)
-				f.rebooted, l.rebooted = true, true
-				f.tellAsSent()
-				f.beforeOK = resetWatch{}
+				f.rebooted = true
+				f.rebootAsSent()
 				f.ph, f.phaseDL = phaseOK, time.Now().Add(l.timeout)
 			}
 		case phaseAck:
@@ -881,9 +877,8 @@ func (f *follower) consume() error {
 					// that OK was the reset's, and ours may still come.
 					f.rebootLine = false
 					l.noticeReset(softReset, false)
-					f.rebooted, l.rebooted = true, true
-					f.tellAsSent()
-					f.beforeOK = resetWatch{}
+					f.rebooted = true
+					f.rebootAsSent()
 					f.ph, f.phaseDL = phaseOK, time.Now().Add(l.timeout)
 					l.pend = l.pend[:0]
 					continue
@@ -956,10 +951,14 @@ func (f *follower) consume() error {
 // runs what it kept of the code or the kernel sends the code again.
 const resetAsSentNote = "The board soft-reset just as the cell was sent (a Ctrl-D from elsewhere, a watchdog or a timer's machine.soft_reset()): its variables are gone, its files kept. The cell runs on the board as it is after the reboot, which may have dropped part of it: check its output; if it prints an input() prompt and no input box comes, stop it and run it again."
 
-// tellAsSent tells the user at once of the reset just noticed, as one
-// that came as the code went, when the exec can tell.
-func (f *follower) tellAsSent() {
+// rebootAsSent records a soft reset noticed before the board took the
+// code, and tells the user of it at once, as one that came as the code
+// went, when the exec can tell. The watch starts afresh: a later OK is
+// not that reset's.
+func (f *follower) rebootAsSent() {
 	l := f.l
+	l.rebooted = true
+	f.beforeOK = resetWatch{}
 	if f.r.reset == nil || l.resetSeen == "" {
 		return
 	}
